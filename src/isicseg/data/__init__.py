@@ -1,0 +1,14 @@
+"""Reading ISIC 2017 data: the dataset, label schemes, the official layout and synthetic data."""
+
+from .check import CheckReport as CheckReport
+from .check import check_dataset as check_dataset
+from .dataset import ISIC2017Dataset as ISIC2017Dataset
+from .dataset import make_target as make_target
+from .labels import LABEL_SCHEMES as LABEL_SCHEMES
+from .labels import LabelScheme as LabelScheme
+from .labels import get_label_scheme as get_label_scheme
+from .labels import list_label_schemes as list_label_schemes
+from .layout import SPLITS as SPLITS
+from .layout import read_ground_truth as read_ground_truth
+from .layout import split_paths as split_paths
+from .synthetic import write_synthetic_isic as write_synthetic_isic

@@ -1,0 +1,8 @@
+"""Mask R-CNN models: the factory, the backbone registry and weight loading."""
+
+from .backbones import BACKBONES as BACKBONES
+from .backbones import BackboneSpec as BackboneSpec
+from .backbones import list_backbones as list_backbones
+from .factory import build_mask_rcnn as build_mask_rcnn
+from .weights import cached_weights_path as cached_weights_path
+from .weights import load_weight_file as load_weight_file

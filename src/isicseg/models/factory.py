@@ -1,0 +1,187 @@
+"""``build_mask_rcnn``: the one place where models are made."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+from torchvision.models.detection import MaskRCNN
+from torchvision.ops.misc import FrozenBatchNorm2d
+
+from ..exceptions import ConfigError, WeightsError
+from .backbones import BACKBONES, group_norm
+from .weights import load_coco_state_dict, load_weight_file
+
+__all__ = ["build_mask_rcnn", "Norm", "PREDICTOR_PREFIXES"]
+
+Norm = Literal["auto", "frozen_bn", "bn", "gn"]
+PREDICTOR_PREFIXES = ("roi_heads.box_predictor.", "roi_heads.mask_predictor.mask_fcn_logits.")
+
+
+def _norm_layers(norm: str) -> tuple[Any, Any]:
+    if norm == "frozen_bn":
+        return FrozenBatchNorm2d, nn.BatchNorm2d
+    if norm == "bn":
+        return nn.BatchNorm2d, nn.BatchNorm2d
+    return group_norm, group_norm
+
+
+def _detect_norm(state: dict[str, torch.Tensor]) -> str:
+    backbone_keys = [k for k in state if k.startswith("backbone.body.")]
+    if any(k.endswith("running_var") for k in backbone_keys):
+        return "bn" if any(k.endswith("num_batches_tracked") for k in backbone_keys) else "frozen_bn"
+    return "gn"
+
+
+def build_mask_rcnn(
+    num_classes: int,
+    pretrained: bool | str | Path | None = False,
+    *,
+    backbone: str = "resnet50_fpn",
+    norm: Norm = "auto",
+    trainable_layers: int | None = None,
+    min_size: int | tuple[int, ...] = 800,
+    max_size: int = 1333,
+    download: bool = True,
+    **kwargs: Any,
+) -> MaskRCNN:
+    """Build a Mask R-CNN for ISIC lesions, optionally from pretrained weights.
+
+    The box and mask predictors are always sized for ``num_classes``; with COCO weights
+    everything else is COCO-trained and the two predictors start fresh.
+
+    Args:
+        num_classes: Number of classes **including the background**, e.g. 3 for the
+            ``binary`` label scheme (background, benign, melanoma).
+        pretrained: ``"coco"`` (or ``True``) for torchvision's COCO weights, looked up in
+            the TORCH_HOME cache and downloaded if missing and ``download`` is set;
+            ``False``/``None`` for no pretraining; or the path of a local weight file (a
+            state dict, e.g. torchvision's COCO ``.pth``, or an isicseg checkpoint).
+        backbone: A name from :func:`~isicseg.models.list_backbones`.
+        norm: Normalisation in the backbone. ``"auto"`` picks ``"frozen_bn"`` (frozen
+            BatchNorm, as torchvision) with COCO weights, the file's own kind with a local
+            file, and ``"gn"`` (GroupNorm) without pretraining: plain BatchNorm (``"bn"``)
+            trained at small batches learns wrong running statistics and eval-mode
+            predictions collapse.
+        trainable_layers: Backbone stages left trainable (0-5 for ResNets); default 3
+            with pretrained weights, all without.
+        min_size: Shorter side the model resizes images to (a tuple trains at a random
+            one of the sizes).
+        max_size: Longest side allowed after resizing.
+        download: Allow downloading COCO weights when they are not cached.
+        **kwargs: Passed on to :class:`~torchvision.models.detection.MaskRCNN` (e.g.
+            ``box_detections_per_img``).
+
+    Returns:
+        The model, with ``model.isicseg_config`` holding the arguments needed to rebuild it.
+
+    Raises:
+        ConfigError: On an invalid argument.
+        UnknownNameError: On an unknown backbone (the message lists the available ones).
+        WeightsNotFoundError: When COCO weights are not cached and cannot be downloaded.
+        WeightsError: When a weight file does not fit the model.
+
+    Example:
+        >>> model = build_mask_rcnn(3, pretrained=False, backbone="resnet18_fpn", min_size=128, max_size=160)
+        >>> model.roi_heads.box_predictor.cls_score.out_features
+        3
+        >>> _ = model.eval()
+        >>> out = model([torch.rand(3, 96, 128)])
+        >>> sorted(out[0])
+        ['boxes', 'labels', 'masks', 'scores']
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ConfigError(
+            f"num_classes must be an int >= 2 that counts the background (e.g. 3 for background, benign, melanoma); got {num_classes!r}."
+        )
+    if norm not in ("auto", "frozen_bn", "bn", "gn"):
+        raise ConfigError(f"norm must be one of 'auto', 'frozen_bn', 'bn', 'gn'; got {norm!r}.")
+    spec = BACKBONES.get(backbone)
+
+    state: dict[str, torch.Tensor] | None = None
+    source = "none"
+    if pretrained is True or pretrained == "coco":
+        if spec.coco_weights is None:
+            with_coco = [n for n in BACKBONES.names() if BACKBONES.get(n).coco_weights is not None]
+            raise ConfigError(f"Backbone {backbone!r} has no COCO weights; backbones with COCO weights: {', '.join(with_coco)}.")
+        if norm not in ("auto", "frozen_bn"):
+            raise ConfigError(f"COCO weights need norm='frozen_bn' (their BatchNorm statistics are frozen); got norm={norm!r}.")
+        state, source, norm = load_coco_state_dict(spec.coco_weights, download=download), "coco", "frozen_bn"
+    elif isinstance(pretrained, (str, Path)):
+        state, config = load_weight_file(pretrained)
+        source = str(pretrained)
+        saved_backbone = config.get("backbone")
+        if saved_backbone and saved_backbone != backbone:
+            raise WeightsError(f"Weight file {pretrained} holds a {saved_backbone!r} model, but backbone={backbone!r} was asked for.")
+        if norm == "auto":
+            norm = config.get("norm") or _detect_norm(state)
+    elif pretrained not in (False, None):
+        raise ConfigError(f"pretrained must be 'coco', True, False, None or a file path; got {pretrained!r}.")
+    if norm == "auto":
+        norm = "gn"
+    if norm == "bn" and source == "none":
+        warnings.warn(
+            "norm='bn' without pretrained weights: BatchNorm statistics learnt at small batch sizes "
+            "make eval-mode predictions poor; norm='gn' is the safe choice.",
+            UserWarning,
+            stacklevel=2,
+        )
+
+    if trainable_layers is None:
+        trainable_layers = 3 if source != "none" else spec.max_trainable_layers
+    if not 0 <= trainable_layers <= spec.max_trainable_layers:
+        raise ConfigError(f"trainable_layers must lie in 0..{spec.max_trainable_layers} for {backbone!r}; got {trainable_layers}.")
+    if source == "none" and trainable_layers < spec.max_trainable_layers:
+        raise ConfigError(
+            f"Without pretrained weights every backbone layer must train (trainable_layers={spec.max_trainable_layers}); "
+            f"got {trainable_layers}, which would freeze random weights."
+        )
+
+    norm_layer, head_norm_layer = _norm_layers(norm)
+    model = spec.build(
+        num_classes,
+        norm_layer=norm_layer,
+        head_norm_layer=head_norm_layer,
+        trainable_layers=trainable_layers,
+        min_size=min_size,
+        max_size=max_size,
+        **kwargs,
+    )
+    if state is not None:
+        _load_into(model, state, source)
+    model.isicseg_config = {
+        "num_classes": num_classes,
+        "backbone": backbone,
+        "norm": norm,
+        "trainable_layers": trainable_layers,
+        "min_size": list(min_size) if isinstance(min_size, tuple) else min_size,
+        "max_size": max_size,
+        "pretrained": source,
+    }
+    return model
+
+
+def _load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load ``state``, skipping predictor weights sized for another class count."""
+    own = model.state_dict()
+    state = dict(state)
+    for key in list(state):
+        if key.startswith(PREDICTOR_PREFIXES) and key in own and state[key].shape != own[key].shape:
+            del state[key]  # e.g. COCO's 91-class predictors: replaced for num_classes
+    mismatched = [k for k in state if k in own and state[k].shape != own[k].shape]
+    if mismatched:
+        raise WeightsError(
+            f"Weights from {source} do not fit the model: {len(mismatched)} tensors differ in shape, e.g. "
+            f"{mismatched[0]} is {tuple(state[mismatched[0]].shape)} in the file but {tuple(own[mismatched[0]].shape)} "
+            f"in the model. Check backbone= and norm=."
+        )
+    result = model.load_state_dict(state, strict=False)
+    missing = [k for k in result.missing_keys if not k.startswith(PREDICTOR_PREFIXES)]
+    if missing or result.unexpected_keys:
+        raise WeightsError(
+            f"Weights from {source} do not fit the model: {len(missing)} tensors missing (e.g. {missing[:2]}), "
+            f"{len(result.unexpected_keys)} unexpected (e.g. {result.unexpected_keys[:2]}). Check backbone= and norm=."
+        )

@@ -1,0 +1,46 @@
+"""Box operations shared by the data pipeline, transforms and metrics.
+
+Boxes are ``(x1, y1, x2, y2)`` in pixel-edge coordinates: pixel ``(row r, column c)``
+covers ``[c, c + 1) x [r, r + 1)``, so the tight box of a mask whose foreground spans
+columns ``c0..c1`` is ``x1 = c0, x2 = c1 + 1``. This is the convention under which
+``transforms.v2`` flips and resizes boxes and masks consistently, and it never yields a
+zero-area box for a non-empty mask (torchvision's :func:`~torchvision.ops.masks_to_boxes`
+returns ``x2 = c1``, one pixel short, and a single-pixel mask gets an empty box).
+"""
+
+from __future__ import annotations
+
+import torch
+from torchvision.ops import masks_to_boxes as _tv_masks_to_boxes
+
+__all__ = ["masks_to_boxes"]
+
+
+def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:
+    """Tight boxes of binary masks.
+
+    Args:
+        masks: ``(N, H, W)`` tensor; nonzero pixels are foreground. Every mask must have
+            at least one foreground pixel.
+
+    Returns:
+        ``(N, 4)`` float32 boxes ``(x1, y1, x2, y2)`` in pixel-edge coordinates.
+
+    Raises:
+        ValueError: If ``masks`` is not 3-D or a mask is empty.
+
+    Example:
+        >>> m = torch.zeros(1, 4, 5, dtype=torch.uint8)
+        >>> m[0, 1:3, 2] = 1
+        >>> masks_to_boxes(m).tolist()
+        [[2.0, 1.0, 3.0, 3.0]]
+    """
+    if masks.ndim != 3:
+        raise ValueError(f"masks must have shape (N, H, W), got shape {tuple(masks.shape)}.")
+    if masks.shape[0] == 0:
+        return torch.zeros((0, 4), dtype=torch.float32, device=masks.device)
+    empty = masks.flatten(1).amax(dim=1) == 0
+    if bool(empty.any()):
+        raise ValueError(f"masks {empty.nonzero().flatten().tolist()} are empty; an empty mask has no box.")
+    boxes = _tv_masks_to_boxes(masks != 0).to(torch.float32)
+    return boxes + torch.tensor([0.0, 0.0, 1.0, 1.0], device=boxes.device)

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from isicseg.data.synthetic import write_synthetic_isic
+
+TESTS = Path(__file__).parent
+MINI_ROOT = TESTS / "data" / "isic2017-mini"
+SAMPLE_ROOT = TESTS.parent.parent / "shared" / "isic2017-sample"
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory) -> Path:
+    """Small synthetic ISIC data: 10 train, 4 validation, 4 test images of 96x128."""
+    return write_synthetic_isic(
+        tmp_path_factory.mktemp("synthetic"), num_images={"train": 10, "validation": 4, "test": 4}, image_size=(96, 128)
+    )
+
+
+@pytest.fixture
+def mini_root(tmp_path) -> Path:
+    """A writable copy of the six downscaled real ISIC files in tests/data."""
+    return Path(shutil.copytree(MINI_ROOT, tmp_path / "mini"))
+
+
+@pytest.fixture(autouse=True)
+def _doctest_namespace(doctest_namespace):
+    import numpy as np
+
+    doctest_namespace.update(np=np, torch=torch)

@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from isicseg.data.io import output_size, read_image, read_image_size, read_mask
+from isicseg.exceptions import DatasetError
+
+
+def save(array, path, mode=None, **kwargs):
+    image = Image.fromarray(array)
+    if mode:
+        image = image.convert(mode)
+    image.save(path, **kwargs)
+    return path
+
+
+@pytest.fixture
+def rgb():
+    rng = np.random.default_rng(0)
+    return (rng.random((60, 80, 3)) * 255).astype(np.uint8)
+
+
+def test_output_size():
+    assert output_size(1024, 768, None) == (1024, 768)
+    assert output_size(1024, 768, 256) == (341, 256)
+    assert output_size(768, 1024, 256) == (256, 341)
+    assert output_size(1024, 768, (100, 200)) == (200, 100)
+
+
+@pytest.mark.parametrize("bad", [0, -3, (0, 10), (1, 2, 3)])
+def test_output_size_rejects_bad_sizes(bad):
+    with pytest.raises(DatasetError, match="image_size must be a positive int"):
+        output_size(10, 10, bad)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "CMYK", "P"])
+def test_other_colour_modes_become_rgb(tmp_path, rgb, mode):
+    suffix = ".png" if mode in ("RGBA", "P") else ".jpg"
+    path = save(rgb, tmp_path / f"x{suffix}", mode)
+    out = read_image(path)
+    assert out.shape == (60, 80, 3) and out.dtype == np.uint8
+    expected = np.asarray(Image.open(path).convert("RGB"))
+    assert np.array_equal(out, expected)
+
+
+def test_draft_decode_matches_full_decode_closely(tmp_path):
+    yy, xx = np.mgrid[0:600, 0:800]
+    smooth = np.stack([xx * 255 / 800, yy * 255 / 600, (xx + yy) * 255 / 1400], -1).astype(np.uint8)
+    path = save(smooth, tmp_path / "big.jpg", quality=95)
+    fast = read_image(path, 100)
+    full = np.asarray(Image.open(path).convert("RGB").resize((133, 100), Image.Resampling.BILINEAR))
+    assert fast.shape == full.shape == (100, 133, 3)
+    assert np.abs(fast.astype(int) - full.astype(int)).mean() < 3
+
+
+def test_truncated_jpeg(tmp_path, rgb):
+    path = save(rgb, tmp_path / "x.jpg")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 2 // 3])  # header intact, scan data cut
+    with pytest.raises(DatasetError, match=r"x.jpg could not be decoded .* corrupt or truncated"):
+        read_image(path)
+
+
+def test_not_an_image(tmp_path):
+    path = tmp_path / "x.jpg"
+    path.write_bytes(b"this is not a jpeg")
+    with pytest.raises(DatasetError, match=r"x.jpg is not a readable image file"):
+        read_image(path)
+
+
+def test_missing_image(tmp_path):
+    with pytest.raises(DatasetError, match=r"Image file .*x.jpg does not exist"):
+        read_image_size(tmp_path / "x.jpg")
+
+
+def test_decompression_bomb_is_refused(tmp_path, rgb):
+    path = save(rgb, tmp_path / "x.jpg")
+    with pytest.raises(DatasetError, match=r"80x60 = 4,800 pixels, more than the 1,000 allowed"):
+        read_image(path, max_pixels=1000)
+
+
+def test_pillow_bomb_error_is_wrapped(tmp_path, rgb, monkeypatch):
+    path = save(rgb, tmp_path / "x.jpg")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow refuses > 2x this itself
+    with pytest.raises(DatasetError, match=r"refused as a possible decompression bomb"):
+        read_image(path)
+
+
+def test_mask_binary_and_resized_nearest(tmp_path):
+    mask = np.zeros((60, 80), np.uint8)
+    mask[10:50, 20:70] = 255
+    mask[0, 0] = 255
+    path = save(mask, tmp_path / "m.png")
+    out = read_mask(path, (80, 60), 30)
+    expected = np.asarray(Image.fromarray(mask).resize((40, 30), Image.Resampling.NEAREST)) > 128
+    assert out.dtype == np.uint8 and set(np.unique(out)) <= {0, 1}
+    assert np.array_equal(out.astype(bool), expected)
+
+
+def test_mask_size_must_match_image(tmp_path):
+    path = save(np.zeros((60, 80), np.uint8), tmp_path / "m.png")
+    with pytest.raises(DatasetError, match=r"m.png is 80x60 but its image img.jpg is 81x60"):
+        read_mask(path, (81, 60), image_path="img.jpg")
+
+
+def test_non_binary_mask_is_refused_or_binarized(tmp_path):
+    mask = np.zeros((4, 4), np.uint8)
+    mask[0, :2] = (128, 129)
+    mask[1, :] = 255
+    path = save(mask, tmp_path / "m.png")
+    with pytest.raises(DatasetError, match=r"m.png is not binary: it holds 2 values other than 0 and 255 \(e.g. \[128, 129\]\)"):
+        read_mask(path)
+    out = read_mask(path, binarize=True)
+    assert out[0, :2].tolist() == [0, 1] and out[1].all()
+
+
+def test_rgb_mask_is_refused(tmp_path):
+    path = save(np.zeros((4, 4, 3), np.uint8), tmp_path / "m.png")
+    with pytest.raises(DatasetError, match=r"m.png has Pillow mode 'RGB'; expected an 8-bit single-channel"):
+        read_mask(path)
+
+
+def test_one_bit_mask_is_accepted(tmp_path):
+    mask = np.zeros((4, 4), np.uint8)
+    mask[1:3, 1:3] = 255
+    path = save(mask, tmp_path / "m.png", "1")
+    assert read_mask(path).sum() == 4
