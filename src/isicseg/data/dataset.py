@@ -86,6 +86,9 @@ class ISIC2017Dataset(torch.utils.data.Dataset):
         empty_masks: ``"error"`` refuses an all-zero mask; ``"keep"`` yields the image
             with no lesion instance.
         max_image_pixels: Larger images are refused as possible decompression bombs.
+        cache_masks: When ``image_size`` is set, keep each resized mask in memory as
+            packed bits (about 25 kB per 512x384 mask) after its first read, so later
+            epochs skip decoding the full-size PNG. Each DataLoader worker keeps its own.
 
     Raises:
         DatasetNotFoundError: If a folder or CSV of the split is missing.
@@ -113,6 +116,7 @@ class ISIC2017Dataset(torch.utils.data.Dataset):
         binarize_masks: bool = False,
         empty_masks: Literal["error", "keep"] = "error",
         max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+        cache_masks: bool = True,
     ) -> None:
         if empty_masks not in ("error", "keep"):
             raise ConfigError(f"empty_masks must be 'error' or 'keep', got {empty_masks!r}.")
@@ -130,7 +134,9 @@ class ISIC2017Dataset(torch.utils.data.Dataset):
             more = f" (and {len(problems) - 1} more problems; `isicseg check {self.root}` lists them all)" if len(problems) > 1 else ""
             raise DatasetError(f"{problems[0]}{more}")
         self.records: list[Record] = _draw_subset(records, subset, seed)
+        self.cache_masks = cache_masks and image_size is not None
         self._sizes: dict[int, tuple[int, int]] = {}
+        self._masks: dict[int, tuple[np.ndarray, tuple[int, int]]] = {}
 
     def __len__(self) -> int:
         return len(self.records)
@@ -139,14 +145,7 @@ class ISIC2017Dataset(torch.utils.data.Dataset):
         record = self.records[index]
         original = self._original_size(index)
         pixels = read_image(record.image_path, self.image_size, max_pixels=self.max_image_pixels)
-        mask = read_mask(
-            record.mask_path,
-            original,
-            self.image_size,
-            binarize=self.binarize_masks,
-            image_path=record.image_path,
-            max_pixels=self.max_image_pixels,
-        )
+        mask = self._read_mask(index, original)
         if self.empty_masks == "error" and not mask.any():
             raise DatasetError(
                 f"Mask {record.mask_path} is empty (no pixel is 255); every ISIC 2017 image "
@@ -157,6 +156,23 @@ class ISIC2017Dataset(torch.utils.data.Dataset):
         if self.transforms is not None:
             image, target = self.transforms(image, target)
         return image, target
+
+    def _read_mask(self, index: int, original: tuple[int, int]) -> np.ndarray:
+        if index in self._masks:
+            bits, shape = self._masks[index]
+            return np.unpackbits(bits, count=shape[0] * shape[1]).reshape(shape)
+        record = self.records[index]
+        mask = read_mask(
+            record.mask_path,
+            original,
+            self.image_size,
+            binarize=self.binarize_masks,
+            image_path=record.image_path,
+            max_pixels=self.max_image_pixels,
+        )
+        if self.cache_masks:
+            self._masks[index] = (np.packbits(mask), mask.shape)
+        return mask
 
     def _original_size(self, index: int) -> tuple[int, int]:
         if index not in self._sizes:

@@ -143,7 +143,7 @@ def read_mask(
         try:
             mask = mask.convert("L")
             size = output_size(*mask.size, image_size)
-            values = np.bincount(np.asarray(mask).ravel(), minlength=256)
+            values = mask.histogram()  # in C, without copying the full-size mask to numpy
             if mask.size != size:
                 mask = mask.resize(size, Image.Resampling.NEAREST)
             array = np.asarray(mask)

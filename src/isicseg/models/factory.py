@@ -15,7 +15,19 @@ from ..exceptions import ConfigError, WeightsError
 from .backbones import BACKBONES, group_norm
 from .weights import load_coco_state_dict, load_weight_file
 
-__all__ = ["build_mask_rcnn", "Norm", "PREDICTOR_PREFIXES"]
+__all__ = ["build_mask_rcnn", "Norm", "PREDICTOR_PREFIXES", "FEW_PROPOSALS"]
+
+FEW_PROPOSALS: dict[str, int] = {
+    "rpn_pre_nms_top_n_train": 600,
+    "rpn_post_nms_top_n_train": 300,
+    "rpn_pre_nms_top_n_test": 300,
+    "rpn_post_nms_top_n_test": 100,
+    "box_batch_size_per_image": 64,
+    "box_detections_per_img": 10,
+}
+"""Keyword arguments for :func:`build_mask_rcnn` that sample fewer proposals and RoIs than
+torchvision's defaults (2000/1000 proposals, 512 RoIs per image, 100 detections). An
+ISIC image holds one lesion, so this loses little and makes CPU training 3-4x faster."""
 
 Norm = Literal["auto", "frozen_bn", "bn", "gn"]
 PREDICTOR_PREFIXES = ("roi_heads.box_predictor.", "roi_heads.mask_predictor.mask_fcn_logits.")

@@ -159,3 +159,15 @@ def test_works_with_dataloader(synthetic_root):
     loader = torch.utils.data.DataLoader(ds, batch_size=3, num_workers=2, collate_fn=lambda b: tuple(zip(*b)))
     images, targets = next(iter(loader))
     assert len(images) == 3 and [t["image_id"] for t in targets] == ds.image_ids[:3]
+
+
+def test_mask_cache_returns_identical_masks_without_rereading(mini_root):
+    cached = ISIC2017Dataset(mini_root, "train", image_size=64)
+    uncached = ISIC2017Dataset(mini_root, "train", image_size=64, cache_masks=False)
+    first = [cached[i][1]["masks"] for i in range(len(cached))]
+    for record in cached.records:
+        record.mask_path.unlink()  # a second read must come from memory
+    for i in range(len(cached)):
+        assert torch.equal(cached[i][1]["masks"], first[i])
+    with pytest.raises(DatasetError, match="does not exist"):
+        uncached[0]

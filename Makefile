@@ -1,0 +1,27 @@
+# One place that knows how to build the environment; README and CI call these targets.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Pinned: these exact releases install from this machine's disk (others download GBs).
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: demo test docs bench clean
+
+$(BIN)/isicseg: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH_PINS)
+	$(BIN)/python -m pip install --quiet -e '.[dev,docs]' $(TORCH_PINS)
+	touch $@
+
+demo: $(BIN)/isicseg
+	$(BIN)/isicseg demo
+
+test: $(BIN)/isicseg
+	$(BIN)/python -m pytest
+
+bench: $(BIN)/isicseg
+	$(BIN)/python benchmarks/bench_data.py
+
+clean:
+	rm -rf $(VENV) runs docs/_build

@@ -1,0 +1,222 @@
+from __future__ import annotations
+
+import urllib.error
+
+import pytest
+import torch
+from torch import nn
+from torchvision.ops.misc import FrozenBatchNorm2d
+
+from isicseg import build_mask_rcnn
+from isicseg.exceptions import ConfigError, UnknownNameError, WeightsError, WeightsNotFoundError
+from isicseg.models import BACKBONES, BackboneSpec, cached_weights_path, list_backbones
+from isicseg.models import weights as weights_module
+
+LIGHT = {"backbone": "resnet18_fpn", "min_size": 64, "max_size": 96}
+
+
+def norm_types(model):
+    return {type(m) for m in model.backbone.body.modules() if isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, FrozenBatchNorm2d))}
+
+
+def test_backbones_registered():
+    assert {"resnet50_fpn", "resnet50_fpn_v2", "resnet18_fpn", "mobilenet_v3_large_fpn"} <= set(list_backbones())
+
+
+@pytest.mark.parametrize("bad", [1, 0, 2.0, True, "3"])
+def test_num_classes_validated(bad):
+    with pytest.raises(ConfigError, match=r"num_classes must be an int >= 2 that counts the background"):
+        build_mask_rcnn(bad)
+
+
+def test_unknown_backbone_lists_available():
+    with pytest.raises(UnknownNameError, match=r"Unknown backbone 'resnet5'. Available: .*resnet50_fpn.*Did you mean 'resnet50_fpn'"):
+        build_mask_rcnn(3, backbone="resnet5")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"pretrained": 3}, r"pretrained must be 'coco', True, False, None or a file path; got 3"),
+        ({"norm": "layer"}, r"norm must be one of 'auto', 'frozen_bn', 'bn', 'gn'; got 'layer'"),
+        ({"trainable_layers": 7}, r"trainable_layers must lie in 0..5 for 'resnet18_fpn'; got 7"),
+        ({"trainable_layers": 3}, r"Without pretrained weights every backbone layer must train"),
+        ({"pretrained": "coco"}, r"Backbone 'resnet18_fpn' has no COCO weights; backbones with COCO weights: resnet50_fpn, resnet50_fpn_v2"),
+    ],
+)
+def test_argument_errors(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        build_mask_rcnn(3, **{**LIGHT, **kwargs})
+
+
+def test_scratch_model_uses_groupnorm_and_trains_everything():
+    model = build_mask_rcnn(3, **LIGHT)
+    assert norm_types(model) == {nn.GroupNorm}
+    assert all(p.requires_grad for p in model.backbone.parameters())
+    assert model.isicseg_config["norm"] == "gn" and model.isicseg_config["pretrained"] == "none"
+
+
+def test_plain_batchnorm_warns():
+    with pytest.warns(UserWarning, match="norm='bn' without pretrained weights"):
+        model = build_mask_rcnn(3, norm="bn", **LIGHT)
+    assert norm_types(model) == {nn.BatchNorm2d}
+
+
+@pytest.mark.parametrize("backbone", ["resnet18_fpn", "mobilenet_v3_large_fpn"])
+def test_forward_backward_smoke(backbone):
+    torch.manual_seed(0)
+    model = build_mask_rcnn(4, backbone=backbone, min_size=64, max_size=96)
+    mask = torch.zeros(1, 60, 80, dtype=torch.uint8)
+    mask[0, 10:40, 20:60] = 1
+    target = {"boxes": torch.tensor([[20.0, 10.0, 60.0, 40.0]]), "labels": torch.tensor([3]), "masks": mask}
+    model.train()
+    losses = model([torch.rand(3, 60, 80)], [target])
+    assert set(losses) == {"loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness", "loss_rpn_box_reg"}
+    total = sum(losses.values())
+    assert torch.isfinite(total)
+    total.backward()
+    grads = [p.grad for p in model.roi_heads.mask_predictor.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    model.eval()
+    with torch.no_grad():
+        (out,) = model([torch.rand(3, 60, 80)])
+    assert out["masks"].shape[1:] == (1, 60, 80)
+    assert model.roi_heads.box_predictor.cls_score.out_features == 4
+    assert model.roi_heads.mask_predictor.mask_fcn_logits.out_channels == 4
+
+
+def test_min_and_max_size_reach_the_model():
+    model = build_mask_rcnn(3, backbone="resnet18_fpn", min_size=(64, 80), max_size=120)
+    assert model.transform.min_size == (64, 80) and model.transform.max_size == 120
+
+
+# --- weights -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def torch_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+    called = []
+    monkeypatch.setattr(weights_module, "_download", lambda weights, path: called.append(path) or (_ for _ in ()).throw(urllib.error.URLError("no network")))
+    return called
+
+
+def coco_like(backbone="resnet50_fpn"):
+    """A model of torchvision's COCO shape (91 classes, frozen BN) with recognisable weights."""
+    torch.manual_seed(1)
+    model = BACKBONES.get(backbone).build(91, norm_layer=FrozenBatchNorm2d, head_norm_layer=nn.BatchNorm2d, trainable_layers=3)
+    with torch.no_grad():
+        model.backbone.fpn.layer_blocks[0][0].weight.fill_(0.125)
+    return model.state_dict()
+
+
+def test_coco_weights_from_torch_home_cache(torch_home):
+    spec = BACKBONES.get("resnet50_fpn")
+    path = cached_weights_path(spec.coco_weights)
+    assert "torch" in str(path) and path.name == "maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth"
+    path.parent.mkdir(parents=True)
+    state = coco_like()
+    torch.save(state, path)
+    model = build_mask_rcnn(3, pretrained="coco", min_size=64, max_size=96)
+    assert torch.equal(model.backbone.fpn.layer_blocks[0][0].weight, state["backbone.fpn.layer_blocks.0.0.weight"])
+    assert torch.equal(model.backbone.body.layer4[0].conv1.weight, state["backbone.body.layer4.0.conv1.weight"])
+    assert model.roi_heads.box_predictor.cls_score.out_features == 3  # predictors replaced
+    assert model.roi_heads.mask_predictor.mask_fcn_logits.out_channels == 3
+    assert norm_types(model) == {FrozenBatchNorm2d}
+    assert not any(p.requires_grad for p in model.backbone.body.conv1.parameters())  # 3 trainable stages
+    assert all(p.requires_grad for p in model.backbone.body.layer4.parameters())
+    assert torch_home == []  # nothing was downloaded
+
+
+def test_offline_without_cache_says_what_to_do(torch_home):
+    with pytest.raises(WeightsNotFoundError) as info:
+        build_mask_rcnn(3, pretrained=True, min_size=64, max_size=96)
+    message = str(info.value)
+    assert "maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth are not in torchvision's cache" in message
+    assert "the download failed: URLError" in message
+    assert "https://download.pytorch.org/models/maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth" in message
+    assert "pretrained=False" in message
+    assert len(torch_home) == 1  # it did try (and the test's stand-in refused)
+
+
+def test_download_false_never_tries(torch_home):
+    with pytest.raises(WeightsNotFoundError, match=r"downloading is switched off \(download=False\)"):
+        build_mask_rcnn(3, pretrained="coco", backbone="resnet50_fpn_v2", download=False)
+    assert torch_home == []
+
+
+def test_v2_coco_norms_match_torchvision(torch_home):
+    spec = BACKBONES.get("resnet50_fpn_v2")
+    path = cached_weights_path(spec.coco_weights)
+    path.parent.mkdir(parents=True)
+    torch.save(coco_like("resnet50_fpn_v2"), path)
+    model = build_mask_rcnn(3, pretrained="coco", backbone="resnet50_fpn_v2", min_size=64, max_size=96)
+    assert norm_types(model) == {FrozenBatchNorm2d}
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.roi_heads.mask_head.modules())
+
+
+def test_coco_refuses_other_norm(torch_home):
+    with pytest.raises(ConfigError, match="COCO weights need norm='frozen_bn'"):
+        build_mask_rcnn(3, pretrained="coco", norm="gn")
+
+
+def test_local_state_dict_and_checkpoint_round_trip(tmp_path):
+    torch.manual_seed(0)
+    source = build_mask_rcnn(3, **LIGHT)
+    plain = tmp_path / "plain.pth"
+    torch.save(source.state_dict(), plain)
+    loaded = build_mask_rcnn(3, pretrained=plain, **LIGHT)
+    for key, value in source.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[key]), key
+    checkpoint = tmp_path / "ckpt.pt"
+    torch.save({"model": source.state_dict(), "model_config": source.isicseg_config, "epoch": 3}, checkpoint)
+    again = build_mask_rcnn(3, pretrained=checkpoint, **LIGHT)
+    assert torch.equal(again.roi_heads.box_predictor.cls_score.weight, source.roi_heads.box_predictor.cls_score.weight)
+    assert again.isicseg_config["pretrained"] == str(checkpoint) and again.isicseg_config["norm"] == "gn"
+    # a file of another class count keeps everything but the predictors
+    five = build_mask_rcnn(5, pretrained=plain, **LIGHT)
+    assert torch.equal(five.backbone.body.conv1.weight, source.backbone.body.conv1.weight)
+    assert five.roi_heads.box_predictor.cls_score.out_features == 5
+
+
+class Payload:
+    def __reduce__(self):
+        return (print, ("this would run code",))
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (Payload(), r"could not be loaded with weights_only=True .* never pickled code"),
+        ([1, 2, 3], r"holds list, not a state dict"),
+    ],
+)
+def test_unsafe_or_wrong_files_are_refused(tmp_path, content, match):
+    path = tmp_path / "bad.pth"
+    torch.save(content, path)
+    with pytest.raises(WeightsError, match=match):
+        build_mask_rcnn(3, pretrained=path, **LIGHT)
+
+
+def test_missing_and_mismatched_files(tmp_path):
+    with pytest.raises(WeightsNotFoundError, match=r"Weight file .*nope.pth does not exist"):
+        build_mask_rcnn(3, pretrained=tmp_path / "nope.pth", **LIGHT)
+    path = tmp_path / "mobile.pth"
+    mobile = build_mask_rcnn(3, backbone="mobilenet_v3_large_fpn", min_size=64)
+    torch.save({"model": mobile.state_dict(), "model_config": mobile.isicseg_config}, path)
+    with pytest.raises(WeightsError, match=r"holds a 'mobilenet_v3_large_fpn' model, but backbone='resnet18_fpn' was asked for"):
+        build_mask_rcnn(3, pretrained=path, **LIGHT)
+    torch.save(mobile.state_dict(), path)
+    with pytest.raises(WeightsError, match=r"do not fit the model: .*Check backbone= and norm="):
+        build_mask_rcnn(3, pretrained=path, **LIGHT)
+
+
+def test_user_backbone_through_registry():
+    spec = BACKBONES.get("resnet18_fpn")
+    BACKBONES.register("my_backbone", BackboneSpec(spec.build, description="test"))
+    try:
+        model = build_mask_rcnn(3, backbone="my_backbone", min_size=64)
+        assert model.isicseg_config["backbone"] == "my_backbone"
+    finally:
+        BACKBONES.unregister("my_backbone")
