@@ -1,4 +1,4 @@
-"""The ``isicseg`` command line: ``synth``, ``check`` and ``demo``."""
+"""The ``isicseg`` command line."""
 
 from __future__ import annotations
 
@@ -54,6 +54,89 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_for_inference(args: argparse.Namespace):
+    from .data.labels import get_label_scheme
+    from .exceptions import ConfigError
+    from .models import load_model
+
+    overrides = {k: v for k, v in (("backbone", args.backbone), ("num_classes", args.num_classes)) if v is not None}
+    model = load_model(args.weights, **overrides)
+    scheme_name = args.label_scheme or model.isicseg_config.get("label_scheme")
+    if scheme_name is None:
+        by_count = {3: "binary", 4: "three_class"}
+        scheme_name = by_count.get(model.isicseg_config["num_classes"])
+        if scheme_name is None:
+            raise ConfigError(f"{args.weights} does not name its label scheme; pass --label-scheme.")
+    scheme = get_label_scheme(scheme_name)
+    if scheme.num_classes != model.isicseg_config["num_classes"]:
+        raise ConfigError(
+            f"Label scheme {scheme.name!r} has {scheme.num_classes} classes but the model in {args.weights} has "
+            f"{model.isicseg_config['num_classes']}."
+        )
+    return model.to(args.device or "cpu"), scheme
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .data import ISIC2017Dataset
+    from .evaluation import evaluate, format_summary
+
+    model, scheme = _load_for_inference(args)
+    min_size = model.transform.min_size[-1]
+    dataset = ISIC2017Dataset(args.data, args.split, label_scheme=scheme, image_size=args.image_size or min_size)
+    result = evaluate(model, dataset, out_dir=args.out, batch_size=args.batch_size, device=args.device)
+    print(format_summary(result.summary))
+    print(f"Wrote per_image.csv, summary.json, classification.csv, masks/ and figures/ to {args.out}")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import csv
+
+    from .data.io import read_image
+    from .evaluation import write_mask_png
+    from .inference import predict
+    from .viz import Overlay, plot_overlays
+
+    files: list[Path] = []
+    for item in args.inputs:
+        if item.is_dir():
+            files += sorted(p for p in item.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png") and not p.stem.endswith("_superpixels"))
+        elif item.is_file():
+            files.append(item)
+        else:
+            raise IsicsegError(f"{item} is neither an image file nor a folder.")
+    if not files:
+        raise IsicsegError(f"No .jpg, .jpeg or .png image found in {', '.join(map(str, args.inputs))}.")
+    model, scheme = _load_for_inference(args)
+    out = Path(args.out)
+    (out / "masks").mkdir(parents=True, exist_ok=True)
+    (out / "overlays").mkdir(parents=True, exist_ok=True)
+    with (out / "predictions.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["image_id", "predicted_class", "score", "x1", "y1", "x2", "y2", "melanoma", "seborrheic_keratosis"])
+        for path, answer in zip(files, predict(model, files, scheme, image_size=args.image_size, batch_size=args.batch_size)):
+            write_mask_png(answer.mask, out / "masks" / f"{answer.image_id}_segmentation.png")
+            name = scheme.class_names[answer.label] if answer.label else "none"
+            box = [f"{v:.1f}" for v in answer.box] if answer.box else ["", "", "", ""]
+            probabilities = [f"{answer.probabilities[c]:.4f}" if answer.probabilities[c] == answer.probabilities[c] else "" for c in ("melanoma", "seborrheic_keratosis")]
+            writer.writerow([answer.image_id, name, f"{answer.score:.4f}", *box, *probabilities])
+            plot_overlays([Overlay(read_image(path), answer.image_id, pred_mask=answer.mask, pred_box=answer.box, caption=f"{name} {answer.score:.2f}")],
+                          out / "overlays" / f"{answer.image_id}.png", columns=1)
+            print(f"{answer.image_id}: {name} (score {answer.score:.2f})")
+    print(f"Wrote masks/, overlays/ and predictions.csv for {len(files)} images to {out}")
+    return 0
+
+
+def _inference_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("weights", type=Path, help="isicseg checkpoint or state dict")
+    p.add_argument("--label-scheme", help="default: the checkpoint's, else by class count")
+    p.add_argument("--backbone", help="for a plain state dict")
+    p.add_argument("--num-classes", type=int, help="for a plain state dict")
+    p.add_argument("--image-size", type=int, help="decode size (default: the model's min_size)")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default cpu)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="isicseg", description="Mask R-CNN for ISIC 2017 skin lesions.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -72,6 +155,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("root", type=Path)
     p.add_argument("--split", action="append", choices=["train", "validation", "test"], help="split to check (repeatable; default: all present)")
     p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser("evaluate", help="score a model on an ISIC split and write submission files and figures")
+    _inference_options(p)
+    p.add_argument("--data", type=Path, required=True, help="ISIC 2017 data root")
+    p.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    p.add_argument("--out", type=Path, default=Path("evaluation"))
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("predict", help="segment and classify image files")
+    _inference_options(p)
+    p.add_argument("inputs", type=Path, nargs="+", help="image files or folders")
+    p.add_argument("--out", type=Path, default=Path("predictions"))
+    p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("demo", help="run the whole job on synthetic data (nothing is downloaded)")
     p.add_argument("--out", type=Path, default=Path("runs/demo"))

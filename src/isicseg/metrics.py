@@ -96,11 +96,11 @@ def confusion_counts(pred: ArrayLike, target: ArrayLike) -> tuple[np.ndarray, np
     if p.shape != t.shape:
         raise ValueError(f"pred and target masks must have the same shape; got {p.shape} and {t.shape}.")
     axes = (-2, -1) if p.ndim >= 2 else None
-    tp = np.count_nonzero(p & t, axis=axes)
-    fp = np.count_nonzero(p & ~t, axis=axes)
-    fn = np.count_nonzero(~p & t, axis=axes)
-    tn = np.asarray(p.shape[-2] * p.shape[-1] if p.ndim >= 2 else p.size) - tp - fp - fn
-    return np.asarray(tp, np.int64), np.asarray(fp, np.int64), np.asarray(fn, np.int64), np.asarray(tn, np.int64)
+    tp = np.asarray(np.count_nonzero(p & t, axis=axes), np.int64)
+    fp = np.count_nonzero(p, axis=axes) - tp
+    fn = np.count_nonzero(t, axis=axes) - tp
+    tn = (p.shape[-2] * p.shape[-1] if p.ndim >= 2 else p.size) - tp - fp - fn
+    return tp, np.asarray(fp, np.int64), np.asarray(fn, np.int64), np.asarray(tn, np.int64)
 
 
 def _ratio(num: np.ndarray, den: np.ndarray, empty: float) -> np.ndarray | float:

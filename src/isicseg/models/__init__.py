@@ -5,5 +5,6 @@ from .backbones import BackboneSpec as BackboneSpec
 from .backbones import list_backbones as list_backbones
 from .factory import FEW_PROPOSALS as FEW_PROPOSALS
 from .factory import build_mask_rcnn as build_mask_rcnn
+from .factory import load_model as load_model
 from .weights import cached_weights_path as cached_weights_path
 from .weights import load_weight_file as load_weight_file

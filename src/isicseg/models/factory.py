@@ -15,7 +15,7 @@ from ..exceptions import ConfigError, WeightsError
 from .backbones import BACKBONES, group_norm
 from .weights import load_coco_state_dict, load_weight_file
 
-__all__ = ["build_mask_rcnn", "Norm", "PREDICTOR_PREFIXES", "FEW_PROPOSALS"]
+__all__ = ["build_mask_rcnn", "load_model", "Norm", "PREDICTOR_PREFIXES", "FEW_PROPOSALS"]
 
 FEW_PROPOSALS: dict[str, int] = {
     "rpn_pre_nms_top_n_train": 600,
@@ -172,6 +172,7 @@ def build_mask_rcnn(
         "min_size": list(min_size) if isinstance(min_size, tuple) else min_size,
         "max_size": max_size,
         "pretrained": source,
+        "extra": dict(kwargs),
     }
     return model
 
@@ -197,3 +198,28 @@ def _load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str) ->
             f"Weights from {source} do not fit the model: {len(missing)} tensors missing (e.g. {missing[:2]}), "
             f"{len(result.unexpected_keys)} unexpected (e.g. {result.unexpected_keys[:2]}). Check backbone= and norm=."
         )
+
+
+def load_model(weights: str | Path, **overrides: Any) -> MaskRCNN:
+    """Rebuild a model from an isicseg checkpoint (or a state dict plus ``overrides``).
+
+    The architecture comes from the checkpoint's ``model_config`` (what
+    :func:`build_mask_rcnn` recorded); keyword arguments override it, and are required
+    for a plain state dict (at least ``num_classes`` and ``backbone``).
+
+    Raises:
+        ConfigError: If ``num_classes`` is known neither from the file nor the caller.
+    """
+    _, config = load_weight_file(weights)
+    config = {**config, **overrides}
+    config.pop("pretrained", None)
+    label_scheme = config.pop("label_scheme", None)
+    if "num_classes" not in config:
+        raise ConfigError(f"{weights} is a plain state dict; pass num_classes= (and backbone=) to load it.")
+    if isinstance(config.get("min_size"), list):
+        config["min_size"] = tuple(config["min_size"])
+    extra = config.pop("extra", None) or {}
+    model = build_mask_rcnn(config.pop("num_classes"), pretrained=weights, **{**extra, **config})
+    if label_scheme is not None:
+        model.isicseg_config["label_scheme"] = label_scheme
+    return model

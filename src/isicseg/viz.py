@@ -1,0 +1,134 @@
+"""Figures for evaluation reports (matplotlib, Agg backend: no display needed).
+
+Each function writes one PNG and returns its path. They mirror the figures of the
+reference report: per-image Jaccard box plot, ROC curves, confusion matrix, overlays of
+predictions, and training curves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .metrics import roc_auc, roc_curve  # noqa: E402
+
+__all__ = ["Overlay", "plot_jaccard_boxplot", "plot_roc_curves", "plot_confusion_matrix", "plot_overlays", "plot_loss_curves"]
+
+
+def _save(fig: plt.Figure, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_jaccard_boxplot(jaccard: Sequence[float], path: str | Path, *, threshold: float = 0.65) -> Path:
+    """Box plot of per-image Jaccard indices, with the 0.65 threshold line."""
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.boxplot([np.asarray(jaccard, float)], showmeans=True)
+    ax.axhline(threshold, color="tab:red", linestyle="--", linewidth=1, label=f"threshold {threshold}")
+    ax.set_xticks([1], [f"{len(jaccard)} images"])
+    ax.set_ylabel("Jaccard index")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(f"Per-image Jaccard (mean {np.mean(jaccard):.3f})")
+    ax.legend(loc="lower left")
+    return _save(fig, path)
+
+
+def plot_roc_curves(curves: Mapping[str, tuple[Sequence[int], Sequence[float]]], path: str | Path) -> Path:
+    """ROC curves, one per category: ``{name: (y_true, scores)}``. Categories whose
+    ground truth holds one class only are listed as undefined."""
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    for name, (y, s) in curves.items():
+        fpr, tpr, _ = roc_curve(y, s)
+        if np.isnan(fpr).any() or np.isnan(tpr).any():
+            ax.plot([], [], label=f"{name}: undefined (one class only)")
+        else:
+            ax.plot(fpr, tpr, drawstyle="steps-post", label=f"{name} (AUC {roc_auc(y, s):.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("1 - specificity")
+    ax.set_ylabel("sensitivity")
+    ax.set_title("ROC")
+    ax.legend(loc="lower right", fontsize=8)
+    return _save(fig, path)
+
+
+def plot_confusion_matrix(true: Sequence[int], predicted: Sequence[int], class_names: Sequence[str], path: str | Path) -> Path:
+    """Confusion matrix of true (rows) against predicted (columns) class labels; label 0
+    is shown as ``none`` (no detection)."""
+    names = ["none", *class_names[1:]]
+    matrix = np.zeros((len(names), len(names)), dtype=int)
+    for t, p in zip(true, predicted):
+        matrix[t, p] += 1
+    fig, ax = plt.subplots(figsize=(1.2 * len(names) + 1.5, 1.2 * len(names) + 1))
+    ax.imshow(matrix, cmap="Blues")
+    for (r, c), value in np.ndenumerate(matrix):
+        ax.text(c, r, str(value), ha="center", va="center", color="black" if value < matrix.max() / 2 else "white")
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("Confusion matrix")
+    return _save(fig, path)
+
+
+@dataclass
+class Overlay:
+    """What one overlay panel shows: image (H, W, 3 uint8), masks (H, W bool), boxes."""
+
+    image: np.ndarray
+    title: str
+    true_mask: np.ndarray | None = None
+    true_box: Sequence[float] | None = None
+    pred_mask: np.ndarray | None = None
+    pred_box: Sequence[float] | None = None
+    caption: str = ""
+
+
+def _draw_box(ax: plt.Axes, box: Sequence[float] | None, color: str) -> None:
+    if box is not None:
+        x1, y1, x2, y2 = box
+        ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=color, linewidth=1.5))
+
+
+def plot_overlays(panels: Sequence[Overlay], path: str | Path, *, columns: int = 4) -> Path:
+    """A grid of images with the true mask and box (green) and the predicted mask and box
+    (magenta), captioned with the predicted class and score."""
+    rows = max(1, -(-len(panels) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(3 * columns, 2.6 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, panel in zip(axes.ravel(), panels):
+        ax.imshow(panel.image)
+        for mask, color in ((panel.true_mask, "lime"), (panel.pred_mask, "magenta")):
+            if mask is not None and mask.any():
+                ax.contour(mask.astype(float), levels=[0.5], colors=color, linewidths=1)
+        _draw_box(ax, panel.true_box, "lime")
+        _draw_box(ax, panel.pred_box, "magenta")
+        ax.set_title(f"{panel.title}\n{panel.caption}", fontsize=8)
+    return _save(fig, path)
+
+
+def plot_loss_curves(history: Mapping[str, Sequence[float]], path: str | Path) -> Path:
+    """Training and validation loss per epoch: ``{"epoch": [...], "train_loss": [...],
+    "val_loss": [...]}`` (validation optional)."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    epochs = list(history["epoch"])
+    for key, label in (("train_loss", "training"), ("val_loss", "validation")):
+        values = [v for v in history.get(key, []) if v is not None]
+        if values and len(values) == len(epochs):
+            ax.plot(epochs, values, marker="o", label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title("Loss per epoch")
+    ax.legend()
+    return _save(fig, path)
