@@ -30,7 +30,7 @@ from .data.labels import LabelScheme, get_label_scheme
 from .data.layout import read_ground_truth, split_paths
 from .exceptions import DatasetError
 from .inference import CATEGORIES, Answer, answer_from_detections
-from .metrics import binary_classification_scores, box_iou, confusion_counts
+from .metrics import METRICS, binary_classification_scores, box_iou, segmentation_scores
 from .ops import masks_to_boxes
 
 __all__ = ["EvaluationResult", "evaluate", "summarize", "score_submission", "format_summary", "coco_map"]
@@ -54,17 +54,7 @@ class EvaluationResult:
 
 
 def _segmentation_row(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
-    tp, fp, fn, tn = (int(v) for v in confusion_counts(pred, target))
-    union = tp + fp + fn
-    jaccard = tp / union if union else 1.0
-    return {
-        "jaccard": jaccard,
-        "dice": 2 * tp / (2 * tp + fp + fn) if union else 1.0,
-        "thresholded_jaccard": jaccard if jaccard >= 0.65 else 0.0,
-        "pixel_accuracy": (tp + tn) / (tp + fp + fn + tn),
-        "pixel_sensitivity": tp / (tp + fn) if tp + fn else 1.0,
-        "pixel_specificity": tn / (tn + fp) if tn + fp else 1.0,
-    }
+    return {name: float(value) for name, value in segmentation_scores(pred, target).items()}
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -82,7 +72,8 @@ def summarize(per_image: pd.DataFrame, scheme: str | LabelScheme, *, categories:
     """
     scheme = get_label_scheme(scheme)
     summary: dict[str, Any] = {"n_images": len(per_image), "label_scheme": scheme.name}
-    summary["part1"] = {c: _mean(per_image[c].tolist()) for c in SEGMENTATION_COLUMNS if c in per_image}
+    summary["part1"] = {c: _mean(per_image[c].tolist()) for c in SEGMENTATION_COLUMNS}
+    summary["part1"].update({c: _mean(per_image[c].tolist()) for c in METRICS.names() if c in per_image and c not in SEGMENTATION_COLUMNS})
     part3: dict[str, Any] = {}
     for category in categories:
         probabilities = per_image[f"p_{category}"].to_numpy(float)

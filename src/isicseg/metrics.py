@@ -48,7 +48,9 @@ __all__ = [
 ]
 
 METRICS: Registry[Any] = Registry("metrics")
-"""Per-image segmentation metrics by name: ``f(pred, target) -> float or array``."""
+"""Per-image segmentation metrics by name: ``f(pred, target) -> float``. Metrics added
+here (or through the ``isicseg.metrics`` entry-point group) appear as extra columns in
+:func:`segmentation_scores` and in :func:`isicseg.evaluation.evaluate`'s table."""
 
 ArrayLike = Any
 
@@ -109,7 +111,27 @@ def _ratio(num: np.ndarray, den: np.ndarray, empty: float) -> np.ndarray | float
     return float(out) if out.ndim == 0 else out
 
 
-@METRICS.register("jaccard")
+def _jaccard(tp, fp, fn, tn):
+    return _ratio(tp, tp + fp + fn, 1.0)
+
+
+def _thresholded(tp, fp, fn, tn, threshold: float = 0.65):
+    j = np.asarray(_jaccard(tp, fp, fn, tn))
+    out = np.where(j >= threshold, j, 0.0)
+    return float(out) if out.ndim == 0 else out
+
+
+# Each per-image score as a function of the confusion counts (tp, fp, fn, tn).
+_FROM_COUNTS = {
+    "jaccard": _jaccard,
+    "dice": lambda tp, fp, fn, tn: _ratio(2 * tp, 2 * tp + fp + fn, 1.0),
+    "thresholded_jaccard": _thresholded,
+    "pixel_accuracy": lambda tp, fp, fn, tn: _ratio(tp + tn, tp + fp + fn + tn, 1.0),
+    "pixel_sensitivity": lambda tp, fp, fn, tn: _ratio(tp, tp + fn, 1.0),
+    "pixel_specificity": lambda tp, fp, fn, tn: _ratio(tn, tn + fp, 1.0),
+}
+
+
 def jaccard_index(pred: ArrayLike, target: ArrayLike) -> np.ndarray | float:
     """Jaccard index (IoU) ``tp / (tp + fp + fn)``; 1 when both masks are empty.
 
@@ -117,11 +139,9 @@ def jaccard_index(pred: ArrayLike, target: ArrayLike) -> np.ndarray | float:
         >>> jaccard_index([[1, 1, 0, 0]], [[1, 0, 1, 0]])
         0.3333333333333333
     """
-    tp, fp, fn, _ = confusion_counts(pred, target)
-    return _ratio(tp, tp + fp + fn, 1.0)
+    return _jaccard(*confusion_counts(pred, target))
 
 
-@METRICS.register("dice")
 def dice_coefficient(pred: ArrayLike, target: ArrayLike) -> np.ndarray | float:
     """Dice coefficient ``2 tp / (2 tp + fp + fn)``; 1 when both masks are empty.
 
@@ -129,24 +149,19 @@ def dice_coefficient(pred: ArrayLike, target: ArrayLike) -> np.ndarray | float:
         >>> dice_coefficient([[1, 1, 0, 0]], [[1, 0, 1, 0]])
         0.5
     """
-    tp, fp, fn, _ = confusion_counts(pred, target)
-    return _ratio(2 * tp, 2 * tp + fp + fn, 1.0)
+    return _FROM_COUNTS["dice"](*confusion_counts(pred, target))
 
 
-@METRICS.register("thresholded_jaccard")
 def thresholded_jaccard(pred: ArrayLike, target: ArrayLike, threshold: float = 0.65) -> np.ndarray | float:
-    """Jaccard index where it is >= ``threshold`` (0.65 in ISIC 2018), else 0.
+    """Jaccard index where it is >= ``threshold``, else 0 (the ISIC 2018 ranking rule).
 
     Example:
         >>> thresholded_jaccard([[1, 1, 1, 0]], [[1, 1, 1, 1]]), thresholded_jaccard([[1, 1, 0, 0]], [[1, 1, 1, 1]])
         (0.75, 0.0)
     """
-    j = np.asarray(jaccard_index(pred, target))
-    out = np.where(j >= threshold, j, 0.0)
-    return float(out) if out.ndim == 0 else out
+    return _thresholded(*confusion_counts(pred, target), threshold=threshold)
 
 
-@METRICS.register("accuracy")
 def pixel_accuracy(pred: ArrayLike, target: ArrayLike) -> np.ndarray | float:
     """Share of pixels labelled correctly, ``(tp + tn) / all``.
 
@@ -154,11 +169,9 @@ def pixel_accuracy(pred: ArrayLike, target: ArrayLike) -> np.ndarray | float:
         >>> pixel_accuracy([[1, 1, 0, 0]], [[1, 0, 1, 0]])
         0.5
     """
-    tp, fp, fn, tn = confusion_counts(pred, target)
-    return _ratio(tp + tn, tp + fp + fn + tn, 1.0)
+    return _FROM_COUNTS["pixel_accuracy"](*confusion_counts(pred, target))
 
 
-@METRICS.register("sensitivity")
 def pixel_sensitivity(pred: ArrayLike, target: ArrayLike) -> np.ndarray | float:
     """Share of lesion pixels found, ``tp / (tp + fn)``; 1 when the target has none.
 
@@ -166,11 +179,9 @@ def pixel_sensitivity(pred: ArrayLike, target: ArrayLike) -> np.ndarray | float:
         >>> pixel_sensitivity([[1, 0, 0, 0]], [[1, 1, 0, 0]])
         0.5
     """
-    tp, _, fn, _ = confusion_counts(pred, target)
-    return _ratio(tp, tp + fn, 1.0)
+    return _FROM_COUNTS["pixel_sensitivity"](*confusion_counts(pred, target))
 
 
-@METRICS.register("specificity")
 def pixel_specificity(pred: ArrayLike, target: ArrayLike) -> np.ndarray | float:
     """Share of skin pixels kept as skin, ``tn / (tn + fp)``; 1 when the target is all lesion.
 
@@ -178,19 +189,35 @@ def pixel_specificity(pred: ArrayLike, target: ArrayLike) -> np.ndarray | float:
         >>> pixel_specificity([[1, 1, 1, 0]], [[1, 0, 0, 0]])
         0.3333333333333333
     """
-    _, fp, _, tn = confusion_counts(pred, target)
-    return _ratio(tn, tn + fp, 1.0)
+    return _FROM_COUNTS["pixel_specificity"](*confusion_counts(pred, target))
 
 
 def segmentation_scores(pred: ArrayLike, target: ArrayLike) -> dict[str, np.ndarray | float]:
-    """Every registered per-image segmentation metric, by name.
+    """The six ISIC per-image segmentation scores from one pass over the pixels, plus
+    every metric users registered in :data:`METRICS`.
 
     Example:
         >>> s = segmentation_scores([[1, 1, 0, 0]], [[1, 0, 1, 0]])
-        >>> round(s["jaccard"], 3), s["dice"], s["accuracy"]
+        >>> round(s["jaccard"], 3), s["dice"], s["pixel_accuracy"]
         (0.333, 0.5, 0.5)
     """
-    return {name: METRICS.get(name)(pred, target) for name in METRICS.names()}
+    counts = confusion_counts(pred, target)
+    scores = {name: formula(*counts) for name, formula in _FROM_COUNTS.items()}
+    for name in METRICS.names():
+        if name not in scores:
+            scores[name] = METRICS.get(name)(pred, target)
+    return scores
+
+
+for _name, _function in (
+    ("jaccard", jaccard_index),
+    ("dice", dice_coefficient),
+    ("thresholded_jaccard", thresholded_jaccard),
+    ("pixel_accuracy", pixel_accuracy),
+    ("pixel_sensitivity", pixel_sensitivity),
+    ("pixel_specificity", pixel_specificity),
+):
+    METRICS.register(_name, _function)
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from isicseg import ISIC2017Dataset, build_mask_rcnn
+from isicseg.cli import main
+from isicseg.evaluation import evaluate, score_submission
+from isicseg.models import FEW_PROPOSALS
+
+from ..conftest import MINI_ROOT
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return build_mask_rcnn(4, backbone="resnet18_fpn", min_size=64, max_size=96, **FEW_PROPOSALS)
+
+
+def assert_same(a, b):
+    for key in a:
+        if isinstance(a[key], dict):
+            assert_same(a[key], b[key])
+        elif a[key] is None or (isinstance(a[key], float) and np.isnan(a[key])):
+            assert b[key] is None or np.isnan(b[key]), key
+        else:
+            assert a[key] == pytest.approx(b[key], abs=1e-12), key
+
+
+def test_evaluate_writes_consistent_files(model, synthetic_root, tmp_path):
+    dataset = ISIC2017Dataset(synthetic_root, "test", label_scheme="three_class", image_size=64)
+    result = evaluate(model, dataset, out_dir=tmp_path)
+    per_image = pd.read_csv(tmp_path / "per_image.csv", dtype={"image_id": str})
+    assert list(per_image["image_id"]) == dataset.image_ids
+    for column in ("jaccard", "dice", "thresholded_jaccard", "pixel_accuracy", "pixel_sensitivity", "pixel_specificity", "box_iou"):
+        assert per_image[column].between(0, 1).all(), column
+    submission = pd.read_csv(tmp_path / "classification.csv", dtype={"image_id": str})
+    assert list(submission.columns) == ["image_id", "melanoma", "seborrheic_keratosis"]
+    assert submission[["melanoma", "seborrheic_keratosis"]].stack().between(0, 1).all()
+    for record in dataset.records:
+        written = Image.open(tmp_path / "masks" / f"{record.image_id}_segmentation.png")
+        assert written.mode == "L" and written.size == Image.open(record.image_path).size  # original size
+        assert set(np.unique(np.asarray(written))) <= {0, 255}
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["n_images"] == 4 and set(summary) >= {"part1", "part3", "reference_report", "coco"}
+    rescored = score_submission(tmp_path / "masks", tmp_path / "classification.csv", synthetic_root, "test")
+    assert_same(rescored["part1"], result.summary["part1"])
+    assert_same(rescored["part3"], result.summary["part3"])
+    assert per_image["jaccard"].mean() == pytest.approx(summary["part1"]["jaccard"])
+    for name in ("jaccard_boxplot", "roc_curves", "confusion_matrix", "overlays"):
+        assert (tmp_path / "figures" / f"{name}.png").stat().st_size > 1000
+
+
+def test_perfect_submission_scores_one(synthetic_root, tmp_path):
+    """The scorer gives perfect scores to the ground truth itself."""
+    dataset = ISIC2017Dataset(synthetic_root, "test", label_scheme="three_class")
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    rows = []
+    for record in dataset.records:
+        Image.open(record.mask_path).save(masks / record.mask_path.name)
+        rows.append({"image_id": record.image_id, "melanoma": float(record.diagnosis == "melanoma"),
+                     "seborrheic_keratosis": float(record.diagnosis == "seborrheic_keratosis")})
+    pd.DataFrame(rows).to_csv(tmp_path / "c.csv", index=False)
+    summary = score_submission(masks, tmp_path / "c.csv", synthetic_root, "test")
+    assert summary["part1"]["jaccard"] == 1.0 and summary["part1"]["thresholded_jaccard"] == 1.0
+    for category in ("melanoma", "seborrheic_keratosis"):
+        scores = summary["part3"][category]
+        if scores is not None and not np.isnan(scores["auc"]):
+            assert scores["auc"] == 1.0
+
+
+def test_score_submission_errors(synthetic_root, tmp_path):
+    from isicseg.exceptions import DatasetError
+
+    with pytest.raises(DatasetError, match=r"The submission lacks .*_segmentation.png; expected one mask per image"):
+        score_submission(tmp_path, None, synthetic_root, "test")
+
+
+def test_binary_scheme_reports_sk_as_missing(model, synthetic_root, tmp_path):
+    model3 = build_mask_rcnn(3, backbone="resnet18_fpn", min_size=64, max_size=96, **FEW_PROPOSALS)
+    result = evaluate(model3, ISIC2017Dataset(synthetic_root, "test", image_size=64), out_dir=tmp_path, figures=False)
+    assert result.summary["part3"]["seborrheic_keratosis"] is None
+    assert np.isnan(result.summary["part3"]["mean_auc"])
+    assert json.loads((tmp_path / "summary.json").read_text())["part3"]["mean_auc"] is None
+    assert (pd.read_csv(tmp_path / "classification.csv")["seborrheic_keratosis"] == 0).all()
+
+
+def test_cli_evaluate_and_predict_on_real_files(model, tmp_path, capsys):
+    weights = tmp_path / "model.pt"
+    config = {**model.isicseg_config, "label_scheme": "three_class"}
+    torch.save({"model": model.state_dict(), "model_config": config}, weights)
+    assert main(["evaluate", str(weights), "--data", str(MINI_ROOT), "--split", "validation", "--out", str(tmp_path / "ev")]) == 0
+    out = capsys.readouterr().out
+    assert "ISIC Part 1" in out and "seborrheic_keratosis" in out and "COCO" in out
+    rescored = score_submission(tmp_path / "ev" / "masks", tmp_path / "ev" / "classification.csv", MINI_ROOT, "validation")
+    summary = json.loads((tmp_path / "ev" / "summary.json").read_text())
+    assert rescored["part1"]["jaccard"] == pytest.approx(summary["part1"]["jaccard"])
+
+    images = MINI_ROOT / "ISIC-2017_Training_Data"
+    assert main(["predict", str(weights), str(images), "--out", str(tmp_path / "pr")]) == 0
+    predictions = pd.read_csv(tmp_path / "pr" / "predictions.csv", dtype={"image_id": str})
+    assert list(predictions["image_id"]) == ["ISIC_0000062", "ISIC_0000094", "ISIC_0000148", "ISIC_0000283"]
+    for image_id in predictions["image_id"]:
+        mask = Image.open(tmp_path / "pr" / "masks" / f"{image_id}_segmentation.png")
+        assert mask.size == Image.open(images / f"{image_id}.jpg").size
+        assert (tmp_path / "pr" / "overlays" / f"{image_id}.png").is_file()
+
+
+def test_cli_errors(tmp_path, capsys, model):
+    weights = tmp_path / "plain.pt"
+    torch.save(model.state_dict(), weights)
+    assert main(["predict", str(weights), str(tmp_path / "nothing.jpg")]) == 2
+    assert "nothing.jpg is neither an image file nor a folder" in capsys.readouterr().err
+    assert main(["predict", str(weights), str(MINI_ROOT / "ISIC-2017_Training_Data")]) == 2
+    assert "is a plain state dict; pass num_classes=" in capsys.readouterr().err
+    args = ["predict", str(weights), str(MINI_ROOT / "ISIC-2017_Training_Data"), "--num-classes", "4", "--backbone", "resnet18_fpn", "--label-scheme", "binary", "--out", str(tmp_path / "p")]
+    assert main(args) == 2
+    assert "Label scheme 'binary' has 3 classes but the model" in capsys.readouterr().err
