@@ -33,7 +33,7 @@ from .inference import CATEGORIES, Answer, answer_from_detections
 from .metrics import METRICS, binary_classification_scores, box_iou, segmentation_scores
 from .ops import masks_to_boxes
 
-__all__ = ["EvaluationResult", "evaluate", "summarize", "score_submission", "format_summary", "coco_map"]
+__all__ = ["EvaluationResult", "evaluate", "predict_rows", "summarize", "score_submission", "format_summary", "coco_map", "flat_metrics"]
 
 SEGMENTATION_COLUMNS = ("jaccard", "dice", "thresholded_jaccard", "pixel_accuracy", "pixel_sensitivity", "pixel_specificity")
 
@@ -211,39 +211,16 @@ def evaluate(
         >>> list(result.per_image.columns[:3]), sorted(result.summary)[:3]
         (['image_id', 'jaccard', 'dice'], ['coco', 'label_scheme', 'n_images'])
     """
-    scheme = dataset.label_scheme
-    model.eval()
-    device = torch.device(device) if device is not None else next(model.parameters()).device
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         (out / "masks").mkdir(parents=True, exist_ok=True)
-    transforms, dataset.transforms = dataset.transforms, None
-    rows, coco_gt, coco_dt, overlays = [], [], [], []
-    try:
-        for start in range(0, len(dataset), batch_size):
-            indices = range(start, min(start + batch_size, len(dataset)))
-            items = [dataset[i] for i in indices]
-            outputs = model([image.as_subclass(torch.Tensor).to(device) for image, _ in items])
-            for index, (image, target), output in zip(indices, items, outputs):
-                output = {k: v.cpu() for k, v in output.items()}
-                record = dataset.records[index]
-                width, height = dataset._original_size(index)
-                answer = answer_from_detections(output, scheme, record.image_id, (height, width))
-                truth = read_mask(record.mask_path, (width, height), binarize=dataset.binarize_masks, image_path=record.image_path).astype(bool)
-                rows.append(_row(answer, truth, record.diagnosis, scheme))
-                if out is not None:
-                    write_mask_png(answer.mask, out / "masks" / f"{record.image_id}_segmentation.png")
-                coco_gt.append({"image_id": index + 1, "height": image.shape[-2], "width": image.shape[-1],
-                                "boxes": target["boxes"].tolist(), "labels": target["labels"].tolist(), "masks": target["masks"].numpy().astype(bool)})
-                coco_dt.append({"image_id": index + 1, "boxes": output["boxes"].tolist(), "labels": output["labels"].tolist(),
-                                "scores": output["scores"].tolist(), "masks": (output["masks"][:, 0] > 0.5).numpy()})
-                if out is not None and figures and len(overlays) < max_overlays:
-                    overlays.append(_overlay(record, answer, truth, scheme))
-    finally:
-        dataset.transforms = transforms
-    per_image = pd.DataFrame(rows)
-    categories = [c for c in CATEGORIES if not per_image[f"p_{c}"].isna().any()] if len(per_image) else list(CATEGORIES)
-    summary = summarize(per_image, scheme, categories=CATEGORIES)
+    rows, coco_gt, coco_dt, overlays = predict_rows(
+        model, dataset, range(len(dataset)), batch_size=batch_size, device=device, masks_dir=out / "masks" if out else None,
+        coco=True, max_overlays=max_overlays if out is not None and figures else 0,
+    )
+    scheme = dataset.label_scheme
+    per_image = pd.DataFrame(rows).drop(columns="index")
+    summary = summarize(per_image, scheme)
     summary["coco"] = coco_map(coco_gt, coco_dt, scheme.class_names)
     if out is not None:
         per_image.to_csv(out / "per_image.csv", index=False)
@@ -253,8 +230,58 @@ def evaluate(
         submission.to_csv(out / "classification.csv", index=False)
         (out / "summary.json").write_text(json.dumps(_json_ready(summary), indent=2) + "\n")
         if figures:
-            _figures(per_image, scheme, categories, overlays, out / "figures")
+            plotted = [c for c in CATEGORIES if len(per_image) and not per_image[f"p_{c}"].isna().any()]
+            _figures(per_image, scheme, plotted, overlays, out / "figures")
     return EvaluationResult(per_image, summary, out)
+
+
+@torch.inference_mode()
+def predict_rows(
+    model: torch.nn.Module,
+    dataset: ISIC2017Dataset,
+    indices: Sequence[int],
+    *,
+    batch_size: int = 4,
+    device: str | torch.device | None = None,
+    masks_dir: Path | None = None,
+    coco: bool = False,
+    max_overlays: int = 0,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], list[Any]]:
+    """Per-image rows (and COCO inputs, overlays) for some items of ``dataset``; the
+    building block of :func:`evaluate` and of distributed validation."""
+    scheme = dataset.label_scheme
+    model.eval()
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    transforms, dataset.transforms = dataset.transforms, None
+    rows: list[dict[str, Any]] = []
+    coco_gt: list[dict[str, Any]] = []
+    coco_dt: list[dict[str, Any]] = []
+    overlays: list[Any] = []
+    indices = list(indices)
+    try:
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start : start + batch_size]
+            items = [dataset[i] for i in chunk]
+            outputs = model([image.as_subclass(torch.Tensor).to(device) for image, _ in items])
+            for index, (image, target), output in zip(chunk, items, outputs):
+                output = {k: v.cpu() for k, v in output.items()}
+                record = dataset.records[index]
+                width, height = dataset._original_size(index)
+                answer = answer_from_detections(output, scheme, record.image_id, (height, width))
+                truth = read_mask(record.mask_path, (width, height), binarize=dataset.binarize_masks, image_path=record.image_path).astype(bool)
+                rows.append({"index": index, **_row(answer, truth, record.diagnosis, scheme)})
+                if masks_dir is not None:
+                    write_mask_png(answer.mask, masks_dir / f"{record.image_id}_segmentation.png")
+                if coco:
+                    coco_gt.append({"image_id": index + 1, "height": image.shape[-2], "width": image.shape[-1],
+                                    "boxes": target["boxes"].tolist(), "labels": target["labels"].tolist(), "masks": target["masks"].numpy().astype(bool)})
+                    coco_dt.append({"image_id": index + 1, "boxes": output["boxes"].tolist(), "labels": output["labels"].tolist(),
+                                    "scores": output["scores"].tolist(), "masks": (output["masks"][:, 0] > 0.5).numpy()})
+                if len(overlays) < max_overlays:
+                    overlays.append(_overlay(record, answer, truth, scheme))
+    finally:
+        dataset.transforms = transforms
+    return rows, coco_gt, coco_dt, overlays
 
 
 def _row(answer: Answer, truth: np.ndarray, diagnosis: str, scheme: LabelScheme) -> dict[str, Any]:
@@ -357,6 +384,21 @@ def score_submission(
     summary = summarize(per_image, "three_class", categories=categories)
     summary.pop("label_scheme")
     return summary
+
+
+def flat_metrics(summary: dict[str, Any], prefix: str = "val_") -> dict[str, float]:
+    """The headline numbers of a summary as a flat dict (``val_jaccard``,
+    ``val_melanoma_auc``, ``val_mean_auc``, ...), for logging and monitoring."""
+    flat = {f"{prefix}{k}": float(v) for k, v in summary["part1"].items()}
+    for category in CATEGORIES:
+        scores = summary["part3"].get(category)
+        flat[f"{prefix}{category}_auc"] = float(scores["auc"]) if scores else float("nan")
+    flat[f"{prefix}mean_auc"] = float(summary["part3"]["mean_auc"])
+    for key, value in summary.get("reference_report", {}).items():
+        flat[f"{prefix}{key}"] = float(value)
+    for key, value in summary.get("coco", {}).items():
+        flat[f"{prefix}{key}"] = float(value)
+    return flat
 
 
 def format_summary(summary: dict[str, Any]) -> str:

@@ -1,0 +1,79 @@
+"""The callback protocol: hooks the :class:`~isicseg.engine.Trainer` calls, in order."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..engine.trainer import Trainer
+
+__all__ = ["Callback"]
+
+
+class Callback:
+    """Base class of callbacks; override the hooks you need.
+
+    Hook order in :meth:`Trainer.fit <isicseg.engine.Trainer.fit>`::
+
+        on_fit_start
+        (on_load_checkpoint, when resuming)
+        for each epoch:
+            on_train_epoch_start
+            for each batch: on_train_batch_start, on_train_batch_end
+            on_validation_start, on_validation_end      (when validating)
+            on_train_epoch_end                          (checkpoint callbacks last)
+            on_save_checkpoint                          (when the run has a folder)
+        on_fit_end
+        on_exception                                    (instead, if an error escapes)
+
+    The trainer's state is read from ``trainer``: ``model``, ``epoch``, ``global_step``,
+    ``metrics`` (latest values: ``train_loss``, ``val_loss``, ``val_jaccard``, ...),
+    ``optimizer``, ``config``, ``out_dir``. Set ``trainer.should_stop = True`` to end
+    training after the current epoch. State returned by :meth:`state_dict` is saved in
+    checkpoints under :attr:`state_key` and given back to :meth:`load_state_dict` on
+    resume.
+    """
+
+    @property
+    def state_key(self) -> str:
+        """Key of this callback's state in checkpoints (unique per class by default)."""
+        return type(self).__qualname__
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        pass
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        pass
+
+    def on_train_epoch_start(self, trainer: Trainer) -> None:
+        pass
+
+    def on_train_epoch_end(self, trainer: Trainer) -> None:
+        pass
+
+    def on_train_batch_start(self, trainer: Trainer, batch: Any, batch_idx: int) -> None:
+        pass
+
+    def on_train_batch_end(self, trainer: Trainer, losses: dict[str, float], batch: Any, batch_idx: int) -> None:
+        pass
+
+    def on_validation_start(self, trainer: Trainer) -> None:
+        pass
+
+    def on_validation_end(self, trainer: Trainer) -> None:
+        pass
+
+    def on_save_checkpoint(self, trainer: Trainer, checkpoint: dict[str, Any]) -> None:
+        pass
+
+    def on_load_checkpoint(self, trainer: Trainer, checkpoint: dict[str, Any]) -> None:
+        pass
+
+    def on_exception(self, trainer: Trainer, exception: BaseException) -> None:
+        pass

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import ConfigError
+from ._monitor import Mode, check_mode, improved, monitored
+from .base import Callback
+
+if TYPE_CHECKING:
+    from ..engine.trainer import Trainer
+
+__all__ = ["EarlyStopping"]
+
+
+class EarlyStopping(Callback):
+    """Stop when a monitored metric has not improved for ``patience`` validations.
+
+    Args:
+        monitor: Logged metric, e.g. ``"val_loss"``.
+        mode: ``"min"`` or ``"max"``.
+        patience: Validations without improvement before stopping.
+        min_delta: Smallest change that counts as an improvement.
+
+    Example:
+        >>> EarlyStopping(monitor="val_loss", patience=2).wait
+        0
+    """
+
+    def __init__(self, monitor: str = "val_loss", mode: Mode = "min", patience: int = 3, min_delta: float = 0.0) -> None:
+        check_mode(mode)
+        if patience < 1 or min_delta < 0:
+            raise ConfigError(f"EarlyStopping needs patience >= 1 and min_delta >= 0; got patience={patience}, min_delta={min_delta}.")
+        self.monitor, self.mode, self.patience, self.min_delta = monitor, mode, patience, min_delta
+        self.best: float | None = None
+        self.wait = 0
+        self.stopped_epoch: int | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "wait": self.wait, "stopped_epoch": self.stopped_epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.wait, self.stopped_epoch = state["best"], state["wait"], state["stopped_epoch"]
+
+    def on_train_epoch_end(self, trainer: Trainer) -> None:
+        if self.monitor.startswith("val_") and not trainer.validated_this_epoch:
+            return
+        value = monitored(trainer.metrics, self.monitor, "EarlyStopping")
+        if improved(value, self.best, self.mode, self.min_delta):
+            self.best, self.wait = float(value), 0
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.stopped_epoch = trainer.epoch
+            trainer.should_stop = True

@@ -1,0 +1,384 @@
+"""The training loop behind ``isicseg train`` and user scripts."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Sequence
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.parallel import DistributedDataParallel
+
+from .. import __version__
+from ..callbacks import Callback, HistoryLogger, ModelCheckpoint
+from ..data.dataset import ISIC2017Dataset
+from ..evaluation import flat_metrics, predict_rows, summarize
+from ..exceptions import ConfigError, NonFiniteLossError
+from . import distributed as dist
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .config import TrainerConfig
+from .samplers import EpochBatchSampler
+
+__all__ = ["Trainer", "collate"]
+
+
+def collate(batch: Sequence[tuple[Any, dict[str, Any]]]) -> tuple[tuple[Any, ...], tuple[dict[str, Any], ...]]:
+    """Detection batches are lists: images may differ in size."""
+    return tuple(zip(*batch))  # type: ignore[return-value]
+
+
+def _pick_device(choice: str) -> torch.device:
+    if choice == "auto":
+        return torch.device("cuda", dist.local_rank()) if torch.cuda.is_available() else torch.device("cpu")
+    device = torch.device(choice)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={choice!r} was asked for but CUDA is not available here; use 'cpu' or 'auto'.")
+    return device
+
+
+def _lr_factor(step: int, total: int, config: TrainerConfig) -> float:
+    if step < config.warmup_steps:
+        alpha = step / config.warmup_steps
+        return config.warmup_factor * (1 - alpha) + alpha
+    if config.schedule == "cosine":
+        progress = (step - config.warmup_steps) / max(1, total - config.warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    if config.schedule == "step":
+        return config.gamma ** sum(step >= m * total for m in config.milestones)
+    return 1.0
+
+
+class Trainer:
+    """Train a torchvision detection model on ISIC data, with callbacks and exact resume.
+
+    The loop, per epoch: set the sampler's epoch; for each batch, forward in train mode,
+    sum the losses, check they are finite, backward (scaled under fp16), and every
+    ``accumulate`` batches clip, step the optimizer and the per-step learning-rate
+    schedule; then validate (loss, then ISIC metrics from :mod:`isicseg.evaluation`);
+    run the callbacks; write ``last.pt``.
+
+    Args:
+        config: A :class:`TrainerConfig`.
+        callbacks: Callbacks, called in order (checkpoint callbacks after the others).
+            A :class:`~isicseg.callbacks.HistoryLogger` is added when none is given.
+
+    Attributes:
+        metrics: Latest logged values (``train_loss``, ``val_loss``, ``val_jaccard``, ...).
+        history: One dict of metrics per finished epoch.
+        should_stop: Set by callbacks to end training after the current epoch.
+
+    Example:
+        >>> from isicseg import ISIC2017Dataset, build_mask_rcnn, write_synthetic_isic
+        >>> root = write_synthetic_isic(getfixture("tmp_path"), num_images={"train": 2}, image_size=(48, 64))
+        >>> model = build_mask_rcnn(3, backbone="resnet18_fpn", min_size=48, max_size=64)
+        >>> trainer = Trainer(TrainerConfig(epochs=1, batch_size=2, warmup_steps=0))
+        >>> history = trainer.fit(model, ISIC2017Dataset(root, "train"))
+        >>> len(history), math.isfinite(history[0]["train_loss"])
+        (1, True)
+    """
+
+    def __init__(self, config: TrainerConfig | None = None, callbacks: Sequence[Callback] = ()) -> None:
+        self.config = config or TrainerConfig()
+        callbacks = list(callbacks)
+        if not any(isinstance(c, HistoryLogger) for c in callbacks):
+            callbacks.append(HistoryLogger())
+        keys = [c.state_key for c in callbacks]
+        if len(set(keys)) != len(keys):
+            raise ConfigError(f"Two callbacks share a state key ({keys}); give each a distinct state_key.")
+        # checkpoint callbacks run last, so that the state they save is final for the epoch
+        self.callbacks = sorted(callbacks, key=lambda c: isinstance(c, ModelCheckpoint))
+        self.out_dir: Path | None = Path(self.config.out_dir) if self.config.out_dir else None
+        self.metrics: dict[str, Any] = {}
+        self.history: list[dict[str, Any]] = []
+        self.epoch = 0
+        self.global_step = 0
+        self.skipped_batches = 0
+        self.should_stop = False
+        self.validated_this_epoch = False
+        self.batches_per_epoch = 0
+        self.model: torch.nn.Module | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.scheduler: torch.optim.lr_scheduler.LambdaLR | None = None
+        self.scaler: torch.amp.GradScaler | None = None
+        self.sampler: EpochBatchSampler | None = None
+        self.device = torch.device("cpu")
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    @property
+    def is_main_process(self) -> bool:
+        return dist.is_main_process()
+
+    @property
+    def unwrapped_model(self) -> torch.nn.Module:
+        model = self.model
+        return model.module if isinstance(model, DistributedDataParallel) else model
+
+    def _call(self, hook: str, *args: Any) -> None:
+        for callback in self.callbacks:
+            getattr(callback, hook)(self, *args)
+
+    def _autocast(self):
+        if self.device.type != "cuda" or self.config.precision == "fp32":
+            return nullcontext()
+        dtype = torch.float16 if self._precision() == "fp16" else torch.bfloat16
+        return torch.autocast("cuda", dtype=dtype)
+
+    def _precision(self) -> str:
+        if self.device.type != "cuda":
+            return "fp32"
+        if self.config.precision == "auto":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return self.config.precision
+
+    def _build_optimizer(self, model: torch.nn.Module) -> torch.optim.Optimizer:
+        params = [p for p in model.parameters() if p.requires_grad]
+        lr = self.config.resolved_lr(dist.world_size())
+        if self.config.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=lr, momentum=self.config.momentum, weight_decay=self.config.weight_decay)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=self.config.weight_decay)
+
+    def _loader(self, dataset: torch.utils.data.Dataset) -> torch.utils.data.DataLoader:
+        n = len(dataset)
+        aspect = None
+        if self.config.group_by_aspect_ratio and hasattr(dataset, "get_height_and_width"):
+            aspect = [w / h for h, w in (dataset.get_height_and_width(i) for i in range(n))]
+        labels = getattr(dataset, "labels", None)
+        if self.config.balanced_sampling and labels is None:
+            raise ConfigError("balanced_sampling needs a dataset with a .labels list (ISIC2017Dataset has one).")
+        self.sampler = EpochBatchSampler(
+            n, self.config.batch_size, seed=self.config.seed, labels=labels, aspect_ratios=aspect,
+            balanced=self.config.balanced_sampling, rank=dist.rank(), world_size=dist.world_size(),
+        )
+        return torch.utils.data.DataLoader(
+            dataset, batch_sampler=self.sampler, collate_fn=collate, num_workers=self.config.num_workers,
+            persistent_workers=False, pin_memory=self.device.type == "cuda",
+        )
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def checkpoint(self) -> dict[str, Any]:
+        """The full training state as one dict (what ``last.pt`` holds)."""
+        model = self.unwrapped_model
+        state = {
+            "model": model.state_dict(),
+            "model_config": dict(getattr(model, "isicseg_config", {})),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else {},
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "skipped_batches": self.skipped_batches,
+            "rng": rng_state(),
+            "sampler": self.sampler.state_dict() if self.sampler else {},
+            "callbacks": {c.state_key: c.state_dict() for c in self.callbacks},
+            "history": [dict(h) for h in self.history],
+            "config": self.config.to_dict(),
+            "isicseg_version": __version__,
+        }
+        self._call("on_save_checkpoint", state)
+        return state
+
+    def save_checkpoint(self, path: str | Path) -> None:
+        """Write :meth:`checkpoint` atomically (on the main process only)."""
+        state = self.checkpoint()
+        if self.is_main_process:
+            save_checkpoint(state, path)
+
+    def _restore(self, path: str | Path) -> None:
+        state = load_checkpoint(path)
+        self.unwrapped_model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.epoch = int(state["epoch"]) + 1
+        self.global_step = int(state["global_step"])
+        self.skipped_batches = int(state.get("skipped_batches", 0))
+        self.history = [dict(h) for h in state.get("history", [])]
+        for callback in self.callbacks:
+            if callback.state_key in state["callbacks"]:
+                callback.load_state_dict(state["callbacks"][callback.state_key])
+        set_rng_state(state["rng"])
+        self._call("on_load_checkpoint", state)
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def fit(
+        self,
+        model: torch.nn.Module,
+        train_data: torch.utils.data.Dataset,
+        val_data: ISIC2017Dataset | None = None,
+        *,
+        resume: str | Path | None = None,
+    ) -> list[dict[str, Any]]:
+        """Train ``model`` and return the history (one dict of metrics per epoch).
+
+        Args:
+            model: A torchvision detection model (e.g. from :func:`~isicseg.build_mask_rcnn`).
+            train_data: Dataset yielding ``(image, target)`` pairs.
+            val_data: Optional :class:`~isicseg.ISIC2017Dataset` for validation loss and
+                metrics.
+            resume: A ``last.pt`` to continue from: model, optimizer, schedule, RNG,
+                sampler and callback states are restored, and training goes on at the
+                next epoch, as if it had never stopped.
+
+        Raises:
+            NonFiniteLossError: On a NaN or infinite loss (unless ``skip_nonfinite``).
+        """
+        config = self.config
+        self.device = _pick_device(config.device)
+        distributed = dist.init_distributed(self.device)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+        if resume is None:
+            random.seed(config.seed)
+            np.random.seed(config.seed)
+            torch.manual_seed(config.seed)
+        model.to(self.device)
+        self.model = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None) if distributed else model
+        loader = self._loader(train_data)
+        self.batches_per_epoch = len(self.sampler)
+        steps_per_epoch = -(-self.batches_per_epoch // config.accumulate)
+        total_steps = steps_per_epoch * config.epochs
+        self.optimizer = self._build_optimizer(model)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: _lr_factor(step, total_steps, config))
+        self.scaler = torch.amp.GradScaler("cuda") if self._precision() == "fp16" else None
+        if self.out_dir is not None and self.is_main_process:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            config.save(self.out_dir / "config.json")
+        try:
+            self._call("on_fit_start")
+            if resume is not None:
+                self._restore(resume)
+            while self.epoch < config.epochs and not self.should_stop:
+                self._train_epoch(loader)
+                self.validated_this_epoch = bool(val_data is not None and config.validate_every and (self.epoch + 1) % config.validate_every == 0)
+                if self.validated_this_epoch:
+                    self.metrics.update(self.validate(self.unwrapped_model, val_data))
+                self._call("on_train_epoch_end")
+                self.should_stop = dist.any_true(self.should_stop, self.device)
+                self.history.append({"epoch": self.epoch, **{k: v for k, v in self.metrics.items() if isinstance(v, (int, float))}})
+                if self.out_dir is not None:
+                    self.save_checkpoint(self.out_dir / "last.pt")
+                self.epoch += 1
+            self._call("on_fit_end")
+        except BaseException as error:
+            self._call("on_exception", error)
+            raise
+        return self.history
+
+    def _train_epoch(self, loader: torch.utils.data.DataLoader) -> None:
+        config, model = self.config, self.model
+        self.sampler.set_epoch(self.epoch)
+        self.metrics = {}
+        self._call("on_train_epoch_start")
+        model.train()
+        totals: dict[str, float] = {}
+        counted = 0
+        start = time.perf_counter()
+        self.optimizer.zero_grad(set_to_none=True)
+        for batch_idx, (images, targets) in enumerate(loader):
+            self._call("on_train_batch_start", (images, targets), batch_idx)
+            images = [image.to(self.device, non_blocking=True) for image in images]
+            targets = [{k: v.to(self.device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in t.items()} for t in targets]
+            last_of_step = (batch_idx + 1) % config.accumulate == 0 or batch_idx + 1 == self.batches_per_epoch
+            sync = model.no_sync() if isinstance(model, DistributedDataParallel) and not last_of_step else nullcontext()
+            with sync:
+                with self._autocast():
+                    loss_dict = model(images, targets)
+                loss = sum(loss_dict.values())
+                stacked = torch.stack([v.detach() for v in loss_dict.values()] + [loss.detach()]).float().cpu()  # one sync
+                values = dict(zip([*loss_dict, "loss"], stacked.tolist()))
+                if not math.isfinite(values["loss"]):
+                    values.pop("loss")
+                    ids = [str(t.get("image_id")) for t in targets]
+                    if not config.skip_nonfinite:
+                        raise NonFiniteLossError(
+                            f"Loss is {float(stacked[-1])} at step {self.global_step} (epoch {self.epoch}); components {values}; "
+                            f"images {ids}. Lower the learning rate, enable grad_clip_norm, or set skip_nonfinite=True.",
+                            losses=values, image_ids=ids, step=self.global_step,
+                        )
+                    self.skipped_batches += 1
+                    self.optimizer.zero_grad(set_to_none=True)
+                    continue
+                scaled = loss / config.accumulate
+                (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+            if last_of_step:
+                if self.scaler:
+                    self.scaler.unscale_(self.optimizer)
+                if config.grad_clip_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip_norm)
+                if self.scaler:
+                    self.scaler.step(self.optimizer)
+                    self.scaler.update()
+                else:
+                    self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                self.scheduler.step()
+                self.global_step += 1
+            for key, value in values.items():
+                totals[key] = totals.get(key, 0.0) + value
+            counted += 1
+            self._call("on_train_batch_end", values, (images, targets), batch_idx)
+        gathered = dist.all_gather_objects((totals, counted))
+        count = sum(c for _, c in gathered)
+        for key in totals:
+            mean = sum(t.get(key, 0.0) for t, _ in gathered) / max(1, count)
+            self.metrics["train_loss" if key == "loss" else f"train_{key}"] = mean
+        self.metrics["skipped_batches"] = self.skipped_batches
+        self.metrics["epoch_seconds"] = time.perf_counter() - start
+
+    @torch.no_grad()
+    def validation_loss(self, model: torch.nn.Module, dataset: ISIC2017Dataset, indices: Sequence[int]) -> tuple[float, int]:
+        """Sum of the total loss over ``indices`` and their count. The model runs in
+        train mode (torchvision returns losses only then) with every BatchNorm layer kept
+        in eval mode, so validation never changes running statistics."""
+        was_training = model.training
+        model.train()
+        for module in model.modules():
+            if isinstance(module, _BatchNorm):
+                module.eval()
+        total = 0.0
+        batch = self.config.eval_batch_size
+        transforms, dataset.transforms = dataset.transforms, None
+        try:
+            for start in range(0, len(indices), batch):
+                items = [dataset[i] for i in indices[start : start + batch]]
+                images = [image.to(self.device) for image, _ in items]
+                targets = [{k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in t.items()} for _, t in items]
+                with self._autocast():
+                    total += float(sum(model(images, targets).values())) * len(items)
+        finally:
+            dataset.transforms = transforms
+            model.train(was_training)
+        return total, len(indices)
+
+    def validate(self, model: torch.nn.Module, dataset: ISIC2017Dataset) -> dict[str, float]:
+        """Validation loss and ISIC metrics of ``model`` on ``dataset``.
+
+        Under torchrun each process takes every ``world_size``-th image (no padding,
+        so no image counts twice) and the results are gathered, so every process gets
+        the same numbers as a single process would.
+        """
+        self.device = next(model.parameters()).device
+        self._call("on_validation_start")
+        indices = list(range(dist.rank(), len(dataset), dist.world_size()))
+        loss_sum, count = self.validation_loss(model, dataset, indices)
+        rows, *_ = predict_rows(model, dataset, indices, batch_size=self.config.eval_batch_size, device=self.device)
+        gathered = dist.all_gather_objects((loss_sum, count, rows))
+        all_rows = sorted((r for _, _, part in gathered for r in part), key=lambda r: r["index"])
+        import pandas as pd
+
+        summary = summarize(pd.DataFrame(all_rows).drop(columns="index"), dataset.label_scheme)
+        metrics = {"val_loss": sum(s for s, _, _ in gathered) / max(1, sum(c for _, c, _ in gathered))}
+        metrics.update(flat_metrics(summary))
+        self.metrics.update(metrics)
+        self._call("on_validation_end")
+        return metrics

@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from isicseg import ISIC2017Dataset
+from isicseg.callbacks import Callback, EarlyStopping, HistoryLogger, LearningRateMonitor, ModelCheckpoint, ProgressBar
+from isicseg.engine import Trainer, TrainerConfig, load_checkpoint
+from isicseg.exceptions import ConfigError, NonFiniteLossError
+
+from ...helpers import tiny_model
+
+FAST = {"batch_size": 2, "warmup_steps": 0, "optimizer": "adamw", "lr": 1e-4, "eval_batch_size": 4}
+
+
+@pytest.fixture(scope="module")
+def data(synthetic_root):
+    train = ISIC2017Dataset(synthetic_root, "train", image_size=64, subset=4)
+    val = ISIC2017Dataset(synthetic_root, "validation", image_size=64, subset=2)
+    return train, val
+
+
+class Recorder(Callback):
+    def __init__(self):
+        self.calls = []
+
+    def __getattribute__(self, name):
+        if name.startswith("on_"):
+            calls = object.__getattribute__(self, "calls")
+            return lambda trainer, *args: calls.append(name)
+        return object.__getattribute__(self, name)
+
+
+class FakeMetric(Callback):
+    """Logs a scripted value per epoch as 'fake' and snapshots the weights."""
+
+    def __init__(self, values):
+        self.values, self.snapshots = values, {}
+
+    def on_train_epoch_end(self, trainer):
+        trainer.metrics["fake"] = self.values[trainer.epoch]
+        self.snapshots[trainer.epoch] = {k: v.clone() for k, v in trainer.unwrapped_model.state_dict().items()}
+
+
+def test_hooks_fire_in_order(data, tmp_path):
+    recorder = Recorder()
+    Trainer(TrainerConfig(epochs=2, out_dir=str(tmp_path), **FAST), callbacks=[recorder]).fit(tiny_model(), *data)
+    epoch = ["on_train_epoch_start"] + ["on_train_batch_start", "on_train_batch_end"] * 2 + [
+        "on_validation_start", "on_validation_end", "on_train_epoch_end", "on_save_checkpoint"]
+    assert recorder.calls == ["on_fit_start", *epoch, *epoch, "on_fit_end"]
+
+
+def test_exception_hook_and_nonfinite_loss(data):
+    train, _ = data
+    recorder = Recorder()
+    poisoned = ISIC2017Dataset(train.root, "train", image_size=64, subset=4, transforms=lambda image, target: (image * float("nan"), target))
+    with pytest.raises(NonFiniteLossError, match=r"Loss is nan at step 0 \(epoch 0\); components .*images \['ISIC_") as info:
+        Trainer(TrainerConfig(epochs=1, **FAST), callbacks=[recorder]).fit(tiny_model(), poisoned)
+    assert set(info.value.losses) == {"loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness", "loss_rpn_box_reg"}
+    assert len(info.value.image_ids) == 2 and info.value.step == 0
+    assert recorder.calls[-1] == "on_exception"
+    history = Trainer(TrainerConfig(epochs=1, skip_nonfinite=True, **FAST)).fit(tiny_model(), poisoned)
+    assert history[0]["skipped_batches"] == 2
+
+
+def test_early_stopping_stops(data):
+    stopper = EarlyStopping(monitor="fake", mode="min", patience=2)
+    history = Trainer(TrainerConfig(epochs=10, **FAST), callbacks=[FakeMetric([5, 4, 4, 4.5, 1, 1, 1, 1, 1, 1]), stopper]).fit(tiny_model(), data[0])
+    assert len(history) == 4 and stopper.stopped_epoch == 3 and stopper.best == 4
+
+
+def test_early_stopping_min_delta(data):
+    stopper = EarlyStopping(monitor="fake", mode="max", patience=1, min_delta=0.1)
+    history = Trainer(TrainerConfig(epochs=5, **FAST), callbacks=[FakeMetric([0.5, 0.55, 0.9, 0.95, 1.0]), stopper]).fit(tiny_model(), data[0])
+    assert len(history) == 2  # 0.55 is not 0.1 better than 0.5
+
+
+def test_best_checkpoint_follows_monitored_metric(data, tmp_path):
+    fake = FakeMetric([0.3, 0.9, 0.5])
+    checkpoint = ModelCheckpoint(monitor="fake", mode="max")
+    Trainer(TrainerConfig(epochs=3, out_dir=str(tmp_path), **FAST), callbacks=[checkpoint, fake]).fit(tiny_model(), data[0])
+    best = load_checkpoint(tmp_path / "best.pt")
+    assert best["epoch"] == 1 and checkpoint.best_score == 0.9 and checkpoint.best_epoch == 1
+    for key, value in fake.snapshots[1].items():
+        assert torch.equal(best["model"][key], value), key
+    assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 2
+    assert not torch.equal(best["model"]["roi_heads.box_predictor.cls_score.weight"], fake.snapshots[2]["roi_heads.box_predictor.cls_score.weight"])
+
+
+def test_monitoring_an_unlogged_metric_lists_logged_ones(data):
+    with pytest.raises(ConfigError, match=r"EarlyStopping monitors 'val_jacard', which is not logged. Logged: .*train_loss"):
+        Trainer(TrainerConfig(epochs=1, **FAST), callbacks=[EarlyStopping(monitor="val_jacard")]).fit(tiny_model(), *data)
+
+
+def test_run_folder_files_and_metrics(data, tmp_path):
+    history = Trainer(TrainerConfig(epochs=2, out_dir=str(tmp_path), **FAST), callbacks=[LearningRateMonitor(), ProgressBar(enable=False)]).fit(tiny_model(), *data)
+    for name in ("config.json", "history.csv", "history.json", "last.pt", "loss_curve.png"):
+        assert (tmp_path / name).is_file(), name
+    assert TrainerConfig.from_file(tmp_path / "config.json") == TrainerConfig(epochs=2, out_dir=str(tmp_path), **FAST)
+    row = history[-1]
+    for key in ("train_loss", "train_loss_mask", "val_loss", "val_jaccard", "val_dice", "val_melanoma_auc", "val_mean_box_iou", "lr"):
+        assert key in row, key
+    assert math.isfinite(row["train_loss"]) and 0 <= row["val_jaccard"] <= 1
+    lines = (tmp_path / "history.csv").read_text().splitlines()
+    assert len(lines) == 3 and lines[0].startswith("epoch,")
+
+
+def test_schedules_and_accumulation(data):
+    lrs = LearningRateMonitor()
+    config = TrainerConfig(epochs=2, batch_size=1, accumulate=2, optimizer="sgd", lr=0.01, warmup_steps=2, warmup_factor=0.1, schedule="step", milestones=(0.5,), gamma=0.1)
+    trainer = Trainer(config, callbacks=[lrs])
+    trainer.fit(tiny_model(), data[0])
+    assert trainer.global_step == 4  # 4 images / batch 1 / accumulate 2 x 2 epochs
+    # per batch: lr after the step that ended it; warmup 0.1 -> 1 over 2 steps, then x0.1 at half of 4 steps
+    assert lrs.steps == pytest.approx([0.001, 0.0055, 0.0055, 0.001, 0.001, 0.001, 0.001, 0.001])
+
+
+def test_grad_clipping_bounds_the_update(data):
+    model = tiny_model()
+    before = {k: v.clone() for k, v in model.named_parameters()}
+    Trainer(TrainerConfig(epochs=1, batch_size=4, optimizer="sgd", lr=1.0, momentum=0.0, weight_decay=0.0, warmup_steps=0, grad_clip_norm=1e-3)).fit(model, data[0])
+    change = torch.sqrt(sum(((p.detach() - before[k]) ** 2).sum() for k, p in model.named_parameters()))
+    assert 0 < float(change) <= 1e-3 * 1.0001  # one SGD step of lr 1 moves by the clipped norm
+
+
+def test_balanced_sampling_needs_labels():
+    class Plain(torch.utils.data.Dataset):
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, i):
+            raise AssertionError
+
+    with pytest.raises(ConfigError, match="balanced_sampling needs a dataset with a .labels list"):
+        Trainer(TrainerConfig(epochs=1, balanced_sampling=True, **FAST)).fit(tiny_model(), Plain())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"epochs": 0}, r"TrainerConfig.epochs must be an int >= 1; got 0"),
+        ({"optimizer": "adam"}, r"TrainerConfig.optimizer must be 'sgd' or 'adamw'; got 'adam'"),
+        ({"precision": "fp8"}, r"TrainerConfig.precision must be"),
+        ({"milestones": (1.5,)}, r"TrainerConfig.milestones must be fractions in \(0, 1\)"),
+        ({"accumulate": 0}, r"TrainerConfig.accumulate must be an int >= 1"),
+    ],
+)
+def test_config_errors(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        TrainerConfig(**kwargs)
+
+
+def test_config_file_errors(tmp_path):
+    bad = tmp_path / "c.json"
+    bad.write_text('{"epochs": 2, "epoch": 3}')
+    with pytest.raises(ConfigError, match=r"Unknown TrainerConfig fields \['epoch'\]"):
+        TrainerConfig.from_file(bad)
+    bad.write_text("[1, 2]")
+    with pytest.raises(ConfigError, match=r"holds list; expected a JSON object"):
+        TrainerConfig.from_file(bad)
+    bad.write_text("{")
+    with pytest.raises(ConfigError, match=r"Could not read trainer config .*c.json"):
+        TrainerConfig.from_file(bad)
+
+
+def test_lr_scaling_rule():
+    assert TrainerConfig(batch_size=4).resolved_lr() == pytest.approx(0.005)
+    assert TrainerConfig(batch_size=4, accumulate=2).resolved_lr(world_size=2) == pytest.approx(0.02)
+    assert TrainerConfig(optimizer="adamw").resolved_lr() == 3e-4
+
+
+def test_cuda_device_without_cuda(data):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ConfigError, match="device='cuda' was asked for but CUDA is not available"):
+        Trainer(TrainerConfig(epochs=1, device="cuda", **FAST)).fit(tiny_model(), data[0])
+
+
+def test_duplicate_callback_state_keys():
+    with pytest.raises(ConfigError, match="Two callbacks share a state key"):
+        Trainer(callbacks=[HistoryLogger(), HistoryLogger()])
