@@ -337,24 +337,29 @@ class Trainer:
 
     @torch.no_grad()
     def validation_loss(self, model: torch.nn.Module, dataset: ISIC2017Dataset, indices: Sequence[int]) -> tuple[float, int]:
-        """Sum of the total loss over ``indices`` and their count. The model runs in
-        train mode (torchvision returns losses only then) with every BatchNorm layer kept
-        in eval mode, so validation never changes running statistics."""
+        """Sum of the total loss over ``indices`` and their count.
+
+        torchvision returns losses only in train mode, where the RPN and RoI heads draw
+        random samples; each image is therefore scored alone under its own fixed seed,
+        without touching the training RNG, so the value does not depend on batching,
+        sharding or when it is computed. BatchNorm layers stay in eval mode, so
+        validation never changes running statistics.
+        """
         was_training = model.training
         model.train()
         for module in model.modules():
             if isinstance(module, _BatchNorm):
                 module.eval()
         total = 0.0
-        batch = self.config.eval_batch_size
         transforms, dataset.transforms = dataset.transforms, None
         try:
-            for start in range(0, len(indices), batch):
-                items = [dataset[i] for i in indices[start : start + batch]]
-                images = [image.to(self.device) for image, _ in items]
-                targets = [{k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in t.items()} for _, t in items]
-                with self._autocast():
-                    total += float(sum(model(images, targets).values())) * len(items)
+            for index in indices:
+                image, target = dataset[index]
+                target = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in target.items()}
+                with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+                    torch.manual_seed(self.config.seed + index)
+                    with self._autocast():
+                        total += float(sum(model([image.to(self.device)], [target]).values()))
         finally:
             dataset.transforms = transforms
             model.train(was_training)

@@ -1,0 +1,30 @@
+"""Run under torchrun by test_distributed.py:
+
+    torchrun --nproc_per_node 2 ddp_script.py DATA_ROOT WEIGHTS OUT_DIR
+"""
+
+import json
+import sys
+
+import torch
+
+from isicseg import ISIC2017Dataset, build_mask_rcnn
+from isicseg.callbacks import EarlyStopping
+from isicseg.engine import Trainer, TrainerConfig
+from isicseg.engine import distributed as dist
+from isicseg.models import FEW_PROPOSALS
+
+torch.set_num_threads(1)
+root, weights, out = sys.argv[1:4]
+val = ISIC2017Dataset(root, "validation", image_size=64)
+train = ISIC2017Dataset(root, "train", image_size=64, subset=4)
+model = build_mask_rcnn(3, pretrained=weights, backbone="resnet18_fpn", min_size=64, max_size=86, **FEW_PROPOSALS)
+trainer = Trainer(TrainerConfig(device="cpu", eval_batch_size=3))
+dist.init_distributed(torch.device("cpu"))
+metrics = trainer.validate(model, val)
+stopper = EarlyStopping(monitor="train_loss", mode="max", patience=1)
+fit_trainer = Trainer(TrainerConfig(epochs=3, batch_size=1, optimizer="sgd", lr=0.001, warmup_steps=0, device="cpu", out_dir=f"{out}/run"), callbacks=[stopper])
+history = fit_trainer.fit(model, train)
+result = {"rank": dist.rank(), "world_size": dist.world_size(), "metrics": metrics, "epochs_run": len(history)}
+with open(f"{out}/rank{dist.rank()}.json", "w") as handle:
+    json.dump(result, handle)

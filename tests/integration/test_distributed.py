@@ -1,0 +1,74 @@
+"""Two gloo processes under torchrun agree with one process."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from isicseg import ISIC2017Dataset
+from isicseg.engine import EpochBatchSampler, Trainer, TrainerConfig
+
+from ..helpers import tiny_model
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+SCRIPT = Path(__file__).with_name("ddp_script.py")
+
+
+def test_two_gloo_processes_match_one_process(synthetic_root, tmp_path):
+    model = tiny_model()
+    weights = tmp_path / "weights.pt"
+    torch.save({"model": model.state_dict(), "model_config": model.isicseg_config}, weights)
+    val = ISIC2017Dataset(synthetic_root, "validation", image_size=64)
+    single = Trainer(TrainerConfig(device="cpu", eval_batch_size=3)).validate(model, val)
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531", str(SCRIPT), str(synthetic_root), str(weights), str(tmp_path)]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    results = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world_size"] for r in results] == [2, 2]
+    for result in results:
+        assert result["metrics"].keys() == single.keys()
+        for key, value in single.items():
+            other = result["metrics"][key]
+            assert (math.isnan(value) and math.isnan(other)) or other == pytest.approx(value, rel=1e-5, abs=1e-6), key
+    # both ranks stopped at the same epoch (the stop decision is shared) and only rank 0 wrote files
+    assert results[0]["epochs_run"] == results[1]["epochs_run"] == 2
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json", "history.csv", "history.json", "last.pt", "loss_curve.png"]
+
+
+def test_sampler_shards_cover_everything_with_equal_lengths():
+    aspect = [1.5, 0.7, 1.3, 1.3, 0.6, 1.2, 0.8]
+    shards = [EpochBatchSampler(7, 2, seed=3, aspect_ratios=aspect, rank=r, world_size=2) for r in (0, 1)]
+    batches = [list(s) for s in shards]
+    assert len(batches[0]) == len(batches[1]) == len(shards[0]) == 2
+    seen = [i for b in batches for batch in b for i in batch]
+    assert set(seen) == set(range(7)) and len(seen) == 8  # one index padded, like DistributedSampler
+    shards[0].set_epoch(1)
+    assert list(shards[0]) != batches[0]
+
+
+def test_sampler_groups_by_aspect_ratio():
+    aspect = [1.5, 0.7, 1.3, 1.3, 0.6, 1.2, 0.8, 0.9]
+    batches = list(EpochBatchSampler(8, 2, seed=0, aspect_ratios=aspect))
+    assert all(len({aspect[i] >= 1 for i in batch}) == 1 for batch in batches)
+    assert sorted(i for b in batches for i in b) == list(range(8))
+
+
+def test_balanced_sampler_evens_out_classes():
+    labels = [2] * 10 + [1] * 90
+    sampler = EpochBatchSampler(100, 10, seed=0, labels=labels, balanced=True)
+    drawn = [labels[i] for epoch in range(20) for batch in (sampler.set_epoch(epoch) or sampler) for i in batch]
+    share = drawn.count(2) / len(drawn)
+    assert 0.42 < share < 0.58  # ~50% melanoma instead of 10%
+    state = sampler.state_dict()
+    other = EpochBatchSampler(100, 10, seed=99, labels=labels, balanced=True)
+    other.load_state_dict(state)
+    assert list(other) == list(sampler)
