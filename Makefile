@@ -19,9 +19,15 @@ demo: $(BIN)/isicseg
 
 test: $(BIN)/isicseg
 	$(BIN)/python -m pytest
+	$(BIN)/sphinx-build -q -b html -n -W --keep-going docs docs/_build/html
+
+docs: $(BIN)/isicseg
+	$(BIN)/sphinx-build -b html -n -W --keep-going docs docs/_build/html
 
 bench: $(BIN)/isicseg
 	$(BIN)/python benchmarks/bench_data.py
+	$(BIN)/python benchmarks/bench_metrics.py
+	$(BIN)/python benchmarks/bench_trainer.py
 
 clean:
 	rm -rf $(VENV) runs docs/_build

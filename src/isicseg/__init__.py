@@ -7,28 +7,38 @@ The public facade re-exports the names most scripts need::
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .data import ISIC2017Dataset as ISIC2017Dataset
-from .data import LabelScheme as LabelScheme
-from .data import check_dataset as check_dataset
-from .data import write_synthetic_isic as write_synthetic_isic
-from .exceptions import IsicsegError as IsicsegError
-from .models import build_mask_rcnn as build_mask_rcnn
-from .models import list_backbones as list_backbones
-from .transforms import get_transform as get_transform
-
 try:
     __version__ = version("isicseg")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
+from .data import ISIC2017Dataset as ISIC2017Dataset
+from .data import LabelScheme as LabelScheme
+from .data import check_dataset as check_dataset
+from .data import write_synthetic_isic as write_synthetic_isic
+from .engine import Trainer as Trainer
+from .engine import TrainerConfig as TrainerConfig
+from .evaluation import evaluate as evaluate
+from .exceptions import IsicsegError as IsicsegError
+from .inference import predict as predict
+from .models import build_mask_rcnn as build_mask_rcnn
+from .models import list_backbones as list_backbones
+from .models import load_model as load_model
+from .transforms import get_transform as get_transform
+
 __all__ = [
     "ISIC2017Dataset",
-    "LabelScheme",
     "IsicsegError",
+    "LabelScheme",
+    "Trainer",
+    "TrainerConfig",
     "build_mask_rcnn",
     "check_dataset",
+    "evaluate",
     "get_transform",
     "list_backbones",
+    "load_model",
+    "predict",
     "write_synthetic_isic",
     "__version__",
 ]

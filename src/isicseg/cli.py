@@ -30,27 +30,69 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    import torch
+TRAINER_FLAGS = {
+    "epochs": int, "batch_size": int, "optimizer": str, "lr": float, "weight_decay": float, "warmup_steps": int,
+    "schedule": str, "accumulate": int, "grad_clip_norm": float, "precision": str, "num_workers": int,
+    "device": str, "seed": int, "validate_every": int,
+}
+RUN_FLAGS = {
+    "data": str, "name": str, "image_size": int, "backbone": str, "pretrained": str, "label_scheme": str,
+    "subset": float, "val_split": str, "eval_split": str, "proposals": str, "monitor": str, "patience": int,
+}
 
-    from .data import ISIC2017Dataset, write_synthetic_isic
-    from .models import build_mask_rcnn
-    from .transforms import get_transform
+
+def _train_config(args: argparse.Namespace):
+    from .engine import TrainerConfig
+
+    values: dict = {}
+    extra: dict = {}
+    if args.config:
+        loaded = TrainerConfig.from_file(args.config)
+        values, extra = loaded.to_dict(), dict(loaded.extra)
+        values.pop("extra", None)
+    for flag in TRAINER_FLAGS:
+        if getattr(args, flag, None) is not None:
+            values[flag] = getattr(args, flag)
+    for flag in RUN_FLAGS:
+        if getattr(args, flag, None) is not None:
+            extra[flag] = getattr(args, flag)
+    if getattr(args, "balanced", False):
+        values["balanced_sampling"] = True
+    if isinstance(extra.get("subset"), float) and extra["subset"].is_integer() and extra["subset"] >= 1:
+        extra["subset"] = int(extra["subset"])
+    values.pop("out_dir", None)
+    return TrainerConfig.from_dict({**values, "extra": extra})
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .engine.run import train_run
+
+    train_run(_train_config(args), out=args.out, resume=args.resume)
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .data.synthetic import write_synthetic_isic
+    from .engine import TrainerConfig
+    from .engine.run import train_run
 
     start = time.perf_counter()
-    out = Path(args.out)
-    root = write_synthetic_isic(out / "data", num_images={"train": 8, "validation": 4, "test": 4}, image_size=(192, 256))
-    train = ISIC2017Dataset(root, "train", image_size=args.image_size, transforms=get_transform("train"))
-    print(f"Synthetic data in {root}\n{train}")
-    model = build_mask_rcnn(train.label_scheme.num_classes, pretrained=False, backbone=args.backbone, min_size=args.image_size)
-    images, targets = zip(*(train[i] for i in range(2)))
-    model.train()
-    losses = model(list(images), list(targets))
-    print("Losses of one training forward pass: " + ", ".join(f"{k}={v.item():.3f}" for k, v in losses.items()))
-    model.eval()
-    with torch.no_grad():
-        predictions = model(list(images))
-    print(f"Eval forward pass: {[len(p['boxes']) for p in predictions]} detections per image; {time.perf_counter() - start:.1f} s in all.")
+    data = Path(args.out) / "synthetic-isic"
+    if not (data / "ISIC-2017_Test_v2_Part3_GroundTruth.csv").exists():
+        write_synthetic_isic(data, num_images={"train": args.train_images, "validation": 24, "test": 40}, image_size=(192, 256))
+    print(f"Synthetic ISIC 2017 data (official layout) in {data}; training from scratch, nothing downloaded.")
+    settings = {
+        "data": str(data), "name": "demo", "image_size": args.image_size, "backbone": args.backbone, "pretrained": "none",
+        "label_scheme": "binary", "proposals": "few", "monitor": "val_jaccard",
+    }
+    config = TrainerConfig(
+        epochs=args.epochs, batch_size=4, optimizer="adamw", lr=args.lr, warmup_steps=20, schedule="cosine",
+        grad_clip_norm=10.0, balanced_sampling=True, seed=0, eval_batch_size=8, device=args.device, extra=settings,
+    )
+    run_dir, result = train_run(config, out=args.out, resume=(Path(args.out) / "demo" / "last.pt").exists() and args.resume)
+    minutes = (time.perf_counter() - start) / 60
+    part1, mel = result.summary["part1"], result.summary["part3"]["melanoma"]
+    print(f"Demo finished in {minutes:.1f} min: test mean Jaccard {part1['jaccard']:.3f}, melanoma AUC {mel['auc']:.3f}. Run folder: {run_dir}")
     return 0
 
 
@@ -169,10 +211,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("predictions"))
     p.set_defaults(func=_cmd_predict)
 
-    p = sub.add_parser("demo", help="run the whole job on synthetic data (nothing is downloaded)")
-    p.add_argument("--out", type=Path, default=Path("runs/demo"))
+    p = sub.add_parser("train", help="train (and evaluate) a model; writes runs/<name>/")
+    p.add_argument("--config", type=Path, help="JSON file of TrainerConfig fields and run settings; flags override it")
+    p.add_argument("--out", type=Path, default=Path("runs"), help="parent folder of run folders")
+    p.add_argument("--resume", action="store_true", help="continue runs/<name> from its last.pt")
+    p.add_argument("--balanced", action="store_true", help="class-balanced sampling")
+    for flag, kind in {**RUN_FLAGS, **TRAINER_FLAGS}.items():
+        p.add_argument("--" + flag.replace("_", "-"), dest=flag, type=kind, default=None)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("demo", help="the whole job on synthetic data: generate, train from scratch, evaluate")
+    p.add_argument("--out", type=Path, default=Path("runs"))
     p.add_argument("--backbone", default="resnet18_fpn")
     p.add_argument("--image-size", type=int, default=128)
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--train-images", type=int, default=160)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted demo")
     p.set_defaults(func=_cmd_demo)
     return parser
 

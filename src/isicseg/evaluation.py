@@ -40,10 +40,10 @@ SEGMENTATION_COLUMNS = ("jaccard", "dice", "thresholded_jaccard", "pixel_accurac
 
 @dataclass
 class EvaluationResult:
-    """What :func:`evaluate` returns.
+    """What :func:`~isicseg.evaluate` returns.
 
     Attributes:
-        per_image: One row per image (see :func:`evaluate`).
+        per_image: One row per image (see :func:`~isicseg.evaluate`).
         summary: Nested dict of dataset-level scores (``nan`` where undefined).
         out_dir: Where files were written, if anywhere.
     """
@@ -63,7 +63,7 @@ def _mean(values: Sequence[float]) -> float:
 
 
 def summarize(per_image: pd.DataFrame, scheme: str | LabelScheme, *, categories: Sequence[str] = CATEGORIES) -> dict[str, Any]:
-    """Dataset-level scores from a per-image table (the columns :func:`evaluate` writes).
+    """Dataset-level scores from a per-image table (the columns :func:`~isicseg.evaluate` writes).
 
     Part 1 scores are means of the per-image scores. Part 3 scores use ``p_<category>``
     against ``is_<category>``; a category whose probabilities are ``nan`` (not told
@@ -201,7 +201,7 @@ def evaluate(
         The per-image table (``image_id``, the six Part 1 scores, ``box_iou``,
         ``true_label``, ``true_class``, ``predicted_label``, ``predicted_class``, ``score``,
         ``p_melanoma``, ``p_seborrheic_keratosis``, ``is_melanoma``,
-        ``is_seborrheic_keratosis``) and the summary (see :func:`summarize`, plus ``coco``).
+        ``is_seborrheic_keratosis``) and the summary (see :func:`~isicseg.evaluation.summarize`, plus ``coco``).
 
     Example:
         >>> from isicseg import ISIC2017Dataset, build_mask_rcnn, write_synthetic_isic
@@ -248,7 +248,7 @@ def predict_rows(
     max_overlays: int = 0,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], list[Any]]:
     """Per-image rows (and COCO inputs, overlays) for some items of ``dataset``; the
-    building block of :func:`evaluate` and of distributed validation."""
+    building block of :func:`~isicseg.evaluate` and of distributed validation."""
     scheme = dataset.label_scheme
     model.eval()
     device = torch.device(device) if device is not None else next(model.parameters()).device

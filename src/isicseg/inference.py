@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data.io import ImageSize, read_image, read_image_size
+from .data.io import read_image, read_image_size
 from .data.labels import LabelScheme, get_label_scheme
 
 __all__ = ["Answer", "CATEGORIES", "answer_from_detections", "category_probability", "predict", "upsample_mask"]
@@ -43,7 +43,7 @@ class Answer:
         box: ``(x1, y1, x2, y2)`` at the original resolution, or ``None``.
         label: Predicted class label (0 when nothing was detected).
         score: Score of the top detection (0 when nothing was detected).
-        probabilities: Probability of each of :data:`CATEGORIES` (``nan`` where the label
+        probabilities: Probability of melanoma and of seborrheic keratosis (``nan`` where the label
             scheme cannot tell the category apart).
         detections: The raw detections (``boxes``, ``labels``, ``scores``, ``masks``) at
             the model's input resolution.
@@ -140,11 +140,11 @@ def predict(
     images: Iterable[str | Path],
     scheme: str | LabelScheme,
     *,
-    image_size: ImageSize | None = None,
+    image_size: int | tuple[int, int] | None = None,
     batch_size: int = 4,
     device: str | torch.device | None = None,
 ) -> Iterator[Answer]:
-    """Run the model over image files and yield one :class:`Answer` per image, in order.
+    """Run the model over image files and yield one :class:`~isicseg.inference.Answer` per image, in order.
 
     Args:
         model: A Mask R-CNN (put in eval mode here).

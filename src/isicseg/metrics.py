@@ -48,9 +48,9 @@ __all__ = [
 ]
 
 METRICS: Registry[Any] = Registry("metrics")
-"""Per-image segmentation metrics by name: ``f(pred, target) -> float``. Metrics added
+"""Per-image segmentation metrics by name, each a function ``f(pred, target) -> float``. Metrics added
 here (or through the ``isicseg.metrics`` entry-point group) appear as extra columns in
-:func:`segmentation_scores` and in :func:`isicseg.evaluation.evaluate`'s table."""
+:func:`segmentation_scores` and in :func:`isicseg.evaluate`'s table."""
 
 ArrayLike = Any
 

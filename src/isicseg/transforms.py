@@ -6,7 +6,7 @@ box as the tight box of its (transformed) mask and drops instances whose mask le
 image, so no augmentation can yield a loose or degenerate box.
 
 Presets are registered in :data:`TRANSFORMS` and built by name with
-:func:`get_transform`.
+:func:`~isicseg.get_transform`.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ from .registry import Registry
 __all__ = ["TRANSFORMS", "RandomRot90", "BoxesFromMasks", "get_transform", "list_transforms"]
 
 TRANSFORMS: Registry[Callable[..., Callable]] = Registry("transforms")
+"""Augmentation presets by name (``train``, ``eval``), each a function of keyword options
+that returns a callable ``(image, target) -> (image, target)``; plugins use the
+``isicseg.transforms`` entry-point group."""
 
 
 class RandomRot90(v2.Transform):
@@ -39,10 +42,12 @@ class RandomRot90(v2.Transform):
         self.p = p
 
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
+        """Draw the number of quarter turns ``k`` (0 to 3) for one sample."""
         k = int(torch.randint(1, 4, ())) if float(torch.rand(())) < self.p else 0
         return {"k": k}
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        """Turn an image, mask or box set by ``params["k"]`` quarter turns."""
         k = params["k"]
         if k == 0:
             return inpt
@@ -68,6 +73,7 @@ class BoxesFromMasks(torch.nn.Module):
     """
 
     def forward(self, image: Any, target: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """Return ``image`` unchanged and a copy of ``target`` with recomputed boxes."""
         masks = target["masks"]
         keep = masks.flatten(1).amax(dim=1) > 0
         masks = tv_tensors.wrap(masks[keep], like=masks)

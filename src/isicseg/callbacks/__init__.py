@@ -14,6 +14,8 @@ from .progress import ProgressBar as ProgressBar
 from .tensorboard import TensorBoardLogger as TensorBoardLogger
 
 CALLBACKS: Registry[type[Callback]] = Registry("callbacks")
+"""Callback classes by name (``model_checkpoint``, ``early_stopping``, ``lr_monitor``,
+``history``, ``progress``, ``tensorboard``); plugins use the ``isicseg.callbacks`` group."""
 for _name, _cls in (
     ("model_checkpoint", ModelCheckpoint),
     ("early_stopping", EarlyStopping),

@@ -1,4 +1,4 @@
-"""The callback protocol: hooks the :class:`~isicseg.engine.Trainer` calls, in order."""
+"""The callback protocol: hooks the :class:`~isicseg.Trainer` calls, in order."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ __all__ = ["Callback"]
 class Callback:
     """Base class of callbacks; override the hooks you need.
 
-    Hook order in :meth:`Trainer.fit <isicseg.engine.Trainer.fit>`::
+    Hook order in :meth:`Trainer.fit <isicseg.Trainer.fit>`::
 
         on_fit_start
         (on_load_checkpoint, when resuming)
@@ -29,8 +29,8 @@ class Callback:
     The trainer's state is read from ``trainer``: ``model``, ``epoch``, ``global_step``,
     ``metrics`` (latest values: ``train_loss``, ``val_loss``, ``val_jaccard``, ...),
     ``optimizer``, ``config``, ``out_dir``. Set ``trainer.should_stop = True`` to end
-    training after the current epoch. State returned by :meth:`state_dict` is saved in
-    checkpoints under :attr:`state_key` and given back to :meth:`load_state_dict` on
+    training after the current epoch. State returned by :meth:`~isicseg.callbacks.Callback.state_dict` is saved in
+    checkpoints under :attr:`state_key` and given back to :meth:`~isicseg.callbacks.Callback.load_state_dict` on
     resume.
     """
 
@@ -40,40 +40,41 @@ class Callback:
         return type(self).__qualname__
 
     def state_dict(self) -> dict[str, Any]:
+        """What to save in checkpoints (plain values and tensors)."""
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
+        """Restore what :meth:`state_dict` returned, when resuming."""
 
     def on_fit_start(self, trainer: Trainer) -> None:
-        pass
+        """Training is about to start (before a resumed state is loaded)."""
 
     def on_fit_end(self, trainer: Trainer) -> None:
-        pass
+        """Training finished normally."""
 
     def on_train_epoch_start(self, trainer: Trainer) -> None:
-        pass
+        """An epoch starts; ``trainer.epoch`` is its 0-based index."""
 
     def on_train_epoch_end(self, trainer: Trainer) -> None:
-        pass
+        """The epoch's training and validation are done; ``trainer.metrics`` is complete."""
 
     def on_train_batch_start(self, trainer: Trainer, batch: Any, batch_idx: int) -> None:
-        pass
+        """A batch ``(images, targets)`` is about to be used."""
 
     def on_train_batch_end(self, trainer: Trainer, losses: dict[str, float], batch: Any, batch_idx: int) -> None:
-        pass
+        """A batch was used; ``losses`` holds each loss component and ``loss``."""
 
     def on_validation_start(self, trainer: Trainer) -> None:
-        pass
+        """Validation starts."""
 
     def on_validation_end(self, trainer: Trainer) -> None:
-        pass
+        """Validation ended; its values are in ``trainer.metrics``."""
 
     def on_save_checkpoint(self, trainer: Trainer, checkpoint: dict[str, Any]) -> None:
-        pass
+        """``checkpoint`` is about to be written; add entries to it if needed."""
 
     def on_load_checkpoint(self, trainer: Trainer, checkpoint: dict[str, Any]) -> None:
-        pass
+        """``checkpoint`` was loaded to resume training."""
 
     def on_exception(self, trainer: Trainer, exception: BaseException) -> None:
-        pass
+        """An exception is escaping :meth:`~isicseg.Trainer.fit`."""

@@ -12,3 +12,8 @@ from .layout import SPLITS as SPLITS
 from .layout import read_ground_truth as read_ground_truth
 from .layout import split_paths as split_paths
 from .synthetic import write_synthetic_isic as write_synthetic_isic
+
+__all__ = [
+    "CheckReport", "ISIC2017Dataset", "LABEL_SCHEMES", "LabelScheme", "SPLITS", "check_dataset", "get_label_scheme",
+    "list_label_schemes", "make_target", "read_ground_truth", "split_paths", "write_synthetic_isic",
+]

@@ -16,7 +16,7 @@ __all__ = ["CheckReport", "check_dataset"]
 
 @dataclass
 class CheckReport:
-    """What :func:`check_dataset` found.
+    """What :func:`~isicseg.check_dataset` found.
 
     Attributes:
         root: The data root that was checked.

@@ -62,7 +62,7 @@ class ISIC2017Dataset(torch.utils.data.Dataset):
 
     Each item is ``(image, target)`` in torchvision's detection contract: ``image`` is a
     :class:`~torchvision.tv_tensors.Image` of shape ``(3, H, W)``, float32 in [0, 1];
-    ``target`` is the dict built by :func:`make_target`, with one lesion instance whose
+    ``target`` is the dict built by :func:`~isicseg.data.make_target`, with one lesion instance whose
     box is the tight box of its mask. Items go straight into torchvision's detection
     models and through :mod:`torchvision.transforms.v2`.
 
@@ -76,7 +76,7 @@ class ISIC2017Dataset(torch.utils.data.Dataset):
             (``"binary"``: 1 benign, 2 melanoma; ``"three_class"``: 1 nevus,
             2 seborrheic keratosis, 3 melanoma) or a scheme object.
         transforms: Called as ``transforms(image, target)``, e.g. a preset from
-            :func:`isicseg.transforms.get_transform`.
+            :func:`isicseg.get_transform`.
         image_size: Decode size: ``None`` (original), an int (shorter side) or
             ``(height, width)``. JPEGs are decoded at a reduced DCT scale first, which
             makes large images several times faster to read.
@@ -197,7 +197,7 @@ class ISIC2017Dataset(torch.utils.data.Dataset):
 
     @property
     def diagnoses(self) -> list[str]:
-        """Diagnosis of each item: ``nevus``, ``seborrheic_keratosis`` or ``melanoma``."""
+        """The diagnosis of each item (``nevus``, ``seborrheic_keratosis`` or ``melanoma``)."""
         return [r.diagnosis for r in self.records]
 
     def class_counts(self) -> dict[str, int]:

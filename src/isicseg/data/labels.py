@@ -76,6 +76,8 @@ class LabelScheme:
 
 
 LABEL_SCHEMES: Registry[LabelScheme] = Registry("label_schemes")
+"""Label schemes by name (``binary``, ``three_class``); plugins use the
+``isicseg.label_schemes`` entry-point group."""
 
 LABEL_SCHEMES.register(
     "binary",

@@ -11,7 +11,7 @@ depends on its class the way it does in the real data:
 
 Class shares follow ISIC 2017 (about 19% melanoma and 13% seborrheic keratosis). The
 files are written with the same names as the official release, so
-:class:`~isicseg.data.ISIC2017Dataset` reads them with the same code as real data.
+:class:`~isicseg.ISIC2017Dataset` reads them with the same code as real data.
 """
 
 from __future__ import annotations

@@ -6,3 +6,5 @@ from .config import TrainerConfig as TrainerConfig
 from .samplers import EpochBatchSampler as EpochBatchSampler
 from .trainer import Trainer as Trainer
 from .trainer import collate as collate
+
+__all__ = ["EpochBatchSampler", "Trainer", "TrainerConfig", "collate", "load_checkpoint", "save_checkpoint"]

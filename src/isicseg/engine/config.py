@@ -15,7 +15,7 @@ __all__ = ["TrainerConfig"]
 
 @dataclass(frozen=True)
 class TrainerConfig:
-    """Everything that decides how :class:`~isicseg.engine.Trainer` trains.
+    """Everything that decides how :class:`~isicseg.Trainer` trains.
 
     Args:
         epochs: Passes over the training data.

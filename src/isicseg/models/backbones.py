@@ -63,6 +63,7 @@ class BackboneSpec:
 
 
 BACKBONES: Registry[BackboneSpec] = Registry("backbones")
+"""Backbone specifications by name; plugins use the ``isicseg.backbones`` entry-point group."""
 
 
 def _resnet_fpn(

@@ -25,7 +25,7 @@ FEW_PROPOSALS: dict[str, int] = {
     "box_batch_size_per_image": 64,
     "box_detections_per_img": 10,
 }
-"""Keyword arguments for :func:`build_mask_rcnn` that sample fewer proposals and RoIs than
+"""Keyword arguments for :func:`~isicseg.build_mask_rcnn` that sample fewer proposals and RoIs than
 torchvision's defaults (2000/1000 proposals, 512 RoIs per image, 100 detections). An
 ISIC image holds one lesion, so this loses little and makes CPU training 3-4x faster."""
 
@@ -72,7 +72,7 @@ def build_mask_rcnn(
             the TORCH_HOME cache and downloaded if missing and ``download`` is set;
             ``False``/``None`` for no pretraining; or the path of a local weight file (a
             state dict, e.g. torchvision's COCO ``.pth``, or an isicseg checkpoint).
-        backbone: A name from :func:`~isicseg.models.list_backbones`.
+        backbone: A name from :func:`~isicseg.list_backbones`.
         norm: Normalisation in the backbone. ``"auto"`` picks ``"frozen_bn"`` (frozen
             BatchNorm, as torchvision) with COCO weights, the file's own kind with a local
             file, and ``"gn"`` (GroupNorm) without pretraining: plain BatchNorm (``"bn"``)

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from isicseg.cli import main
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+RUN_FILES = ["best.pt", "config.json", "evaluation", "history.csv", "history.json", "last.pt", "loss_curve.png", "train.log"]
+
+
+def test_train_writes_run_folder_and_resumes(synthetic_root, tmp_path, capsys):
+    args = ["train", "--data", str(synthetic_root), "--name", "t", "--out", str(tmp_path), "--epochs", "2", "--image-size", "64",
+            "--backbone", "resnet18_fpn", "--pretrained", "none", "--proposals", "few", "--subset", "4", "--batch-size", "2",
+            "--optimizer", "adamw", "--lr", "0.0005", "--warmup-steps", "1", "--seed", "3"]
+    assert main(args) == 0
+    run = tmp_path / "t"
+    assert sorted(p.name for p in run.iterdir()) == RUN_FILES
+    evaluation = run / "evaluation"
+    for name in ("per_image.csv", "summary.json", "classification.csv", "masks", "figures"):
+        assert (evaluation / name).exists(), name
+    config = json.loads((run / "config.json").read_text())
+    assert config["epochs"] == 2 and config["seed"] == 3 and config["extra"]["backbone"] == "resnet18_fpn" and config["extra"]["subset"] == 4
+    assert "ISIC Part 1" in capsys.readouterr().out
+    assert "epoch 2/2" in (run / "train.log").read_text()
+
+    assert main(args) == 2  # the run exists: refuse to overwrite it
+    assert "already holds a run; pass --resume" in capsys.readouterr().err
+
+    config["epochs"] = 3
+    (run / "config.json").write_text(json.dumps(config))  # extend the run by one epoch, then resume
+    assert main(["train", "--out", str(tmp_path), "--name", "t", "--data", str(synthetic_root), "--resume"]) == 0
+    assert len((run / "history.csv").read_text().splitlines()) == 4  # header + 3 epochs
+
+
+def test_train_config_file_and_errors(synthetic_root, tmp_path, capsys):
+    config = tmp_path / "run.json"
+    config.write_text(json.dumps({"epochs": 1, "batch_size": 2, "extra": {"data": str(synthetic_root), "image_size": 64, "backbone": "resnet18_fpn", "pretrained": "none", "subset": 2, "proposals": "few", "val_split": "", "eval_split": "validation"}}))
+    assert main(["train", "--config", str(config), "--out", str(tmp_path), "--name", "c", "--batch-size", "1"]) == 0
+    saved = json.loads((tmp_path / "c" / "config.json").read_text())
+    assert saved["batch_size"] == 1 and saved["epochs"] == 1  # the flag overrides the file
+    assert main(["train", "--out", str(tmp_path), "--name", "none", "--epochs", "1"]) == 2
+    assert "A run needs a data root: pass --data ROOT" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path), "--name", "x", "--resume", "--data", str(synthetic_root)]) == 2
+    assert "Cannot resume: " in capsys.readouterr().err
+
+
+def test_demo_command_small(tmp_path):
+    command = [sys.executable, "-m", "isicseg.cli", "demo", "--out", str(tmp_path), "--epochs", "1", "--train-images", "8", "--image-size", "64"]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "Demo finished in" in finished.stdout and "test mean Jaccard" in finished.stdout
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == RUN_FILES
