@@ -33,7 +33,6 @@ source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py", "auto_examples/*.zip", "auto_examples/*.md5", "auto_examples/*.json"]
 html_theme = "furo"
 html_title = f"isicseg {release}"
-html_static_path = ["_static"]
 templates_path = ["_templates"]
 
 autosummary_generate = True

@@ -64,6 +64,9 @@ def _numpy(x: ArrayLike) -> np.ndarray:
 def as_binary_mask(mask: ArrayLike) -> np.ndarray:
     """Boolean foreground of a mask, by the rules in the module description.
 
+    Args:
+        mask: A mask of any dtype and shape.
+
     Example:
         >>> as_binary_mask(np.array([0, 128, 129, 255], dtype=np.uint8)).tolist()
         [False, False, True, True]
@@ -135,6 +138,10 @@ _FROM_COUNTS = {
 def jaccard_index(pred: ArrayLike, target: ArrayLike) -> np.ndarray | float:
     """Jaccard index (IoU) ``tp / (tp + fp + fn)``; 1 when both masks are empty.
 
+    Args:
+        pred: Predicted mask ``(H, W)``, or a stack ``(N, H, W)`` for one score per image.
+        target: Ground-truth mask(s) of the same shape.
+
     Example:
         >>> jaccard_index([[1, 1, 0, 0]], [[1, 0, 1, 0]])
         0.3333333333333333
@@ -144,6 +151,10 @@ def jaccard_index(pred: ArrayLike, target: ArrayLike) -> np.ndarray | float:
 
 def dice_coefficient(pred: ArrayLike, target: ArrayLike) -> np.ndarray | float:
     """Dice coefficient ``2 tp / (2 tp + fp + fn)``; 1 when both masks are empty.
+
+    Args:
+        pred: Predicted mask ``(H, W)``, or a stack ``(N, H, W)`` for one score per image.
+        target: Ground-truth mask(s) of the same shape.
 
     Example:
         >>> dice_coefficient([[1, 1, 0, 0]], [[1, 0, 1, 0]])
@@ -155,6 +166,11 @@ def dice_coefficient(pred: ArrayLike, target: ArrayLike) -> np.ndarray | float:
 def thresholded_jaccard(pred: ArrayLike, target: ArrayLike, threshold: float = 0.65) -> np.ndarray | float:
     """Jaccard index where it is >= ``threshold``, else 0 (the ISIC 2018 ranking rule).
 
+    Args:
+        pred: Predicted mask ``(H, W)``, or a stack ``(N, H, W)`` for one score per image.
+        target: Ground-truth mask(s) of the same shape.
+        threshold: Smallest Jaccard index that is kept.
+
     Example:
         >>> thresholded_jaccard([[1, 1, 1, 0]], [[1, 1, 1, 1]]), thresholded_jaccard([[1, 1, 0, 0]], [[1, 1, 1, 1]])
         (0.75, 0.0)
@@ -164,6 +180,10 @@ def thresholded_jaccard(pred: ArrayLike, target: ArrayLike, threshold: float = 0
 
 def pixel_accuracy(pred: ArrayLike, target: ArrayLike) -> np.ndarray | float:
     """Share of pixels labelled correctly, ``(tp + tn) / all``.
+
+    Args:
+        pred: Predicted mask ``(H, W)``, or a stack ``(N, H, W)`` for one score per image.
+        target: Ground-truth mask(s) of the same shape.
 
     Example:
         >>> pixel_accuracy([[1, 1, 0, 0]], [[1, 0, 1, 0]])
@@ -175,6 +195,10 @@ def pixel_accuracy(pred: ArrayLike, target: ArrayLike) -> np.ndarray | float:
 def pixel_sensitivity(pred: ArrayLike, target: ArrayLike) -> np.ndarray | float:
     """Share of lesion pixels found, ``tp / (tp + fn)``; 1 when the target has none.
 
+    Args:
+        pred: Predicted mask ``(H, W)``, or a stack ``(N, H, W)`` for one score per image.
+        target: Ground-truth mask(s) of the same shape.
+
     Example:
         >>> pixel_sensitivity([[1, 0, 0, 0]], [[1, 1, 0, 0]])
         0.5
@@ -184,6 +208,10 @@ def pixel_sensitivity(pred: ArrayLike, target: ArrayLike) -> np.ndarray | float:
 
 def pixel_specificity(pred: ArrayLike, target: ArrayLike) -> np.ndarray | float:
     """Share of skin pixels kept as skin, ``tn / (tn + fp)``; 1 when the target is all lesion.
+
+    Args:
+        pred: Predicted mask ``(H, W)``, or a stack ``(N, H, W)`` for one score per image.
+        target: Ground-truth mask(s) of the same shape.
 
     Example:
         >>> pixel_specificity([[1, 1, 1, 0]], [[1, 0, 0, 0]])
@@ -195,6 +223,10 @@ def pixel_specificity(pred: ArrayLike, target: ArrayLike) -> np.ndarray | float:
 def segmentation_scores(pred: ArrayLike, target: ArrayLike) -> dict[str, np.ndarray | float]:
     """The six ISIC per-image segmentation scores from one pass over the pixels, plus
     every metric users registered in :data:`METRICS`.
+
+    Args:
+        pred: Predicted mask ``(H, W)``, or a stack ``(N, H, W)`` for one score per image.
+        target: Ground-truth mask(s) of the same shape.
 
     Example:
         >>> s = segmentation_scores([[1, 1, 0, 0]], [[1, 0, 1, 0]])
@@ -242,6 +274,10 @@ def roc_auc(y_true: ArrayLike, scores: ArrayLike) -> float:
     Equals the probability that a random positive scores above a random negative
     (Mann-Whitney U). Returns ``nan`` when ``y_true`` holds only one class.
 
+    Args:
+        y_true: 1 where the image belongs to the category, else 0.
+        scores: The category's probability (or any score) per image.
+
     Example:
         >>> roc_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
         0.75
@@ -270,6 +306,10 @@ def roc_curve(y_true: ArrayLike, scores: ArrayLike) -> tuple[np.ndarray, np.ndar
     distinct scores from high to low, preceded by ``inf`` (nothing called positive).
     Rates are ``nan`` for a class absent from ``y_true``.
 
+    Args:
+        y_true: 1 where the image belongs to the category, else 0.
+        scores: The category's probability (or any score) per image.
+
     Example:
         >>> fpr, tpr, thr = roc_curve([0, 1, 1], [0.2, 0.6, 0.9])
         >>> fpr.tolist(), tpr.tolist()
@@ -293,6 +333,10 @@ def average_precision(y_true: ArrayLike, scores: ArrayLike) -> float:
     Thresholds are the distinct scores (tied cases enter together). Returns ``nan`` when
     ``y_true`` has no positive.
 
+    Args:
+        y_true: 1 where the image belongs to the category, else 0.
+        scores: The category's probability (or any score) per image.
+
     Example:
         >>> average_precision([0, 1, 1, 0], [0.9, 0.8, 0.7, 0.1])
         0.5833333333333333
@@ -315,6 +359,11 @@ def specificity_at_sensitivity(y_true: ArrayLike, scores: ArrayLike, sensitivity
 
     ISIC 2017 reported it at sensitivities 0.82, 0.89 and 0.95. ``nan`` when
     ``y_true`` holds one class only.
+
+    Args:
+        y_true: 1 where the image belongs to the category, else 0.
+        scores: The category's probability (or any score) per image.
+        sensitivity: The sensitivity to reach, e.g. 0.89.
 
     Example:
         >>> specificity_at_sensitivity([0, 0, 1, 1], [0.1, 0.5, 0.4, 0.9], 0.95)
@@ -372,6 +421,10 @@ def box_iou(boxes1: ArrayLike, boxes2: ArrayLike) -> torch.Tensor:
 
     Wraps :func:`torchvision.ops.box_iou`; boxes without area have IoU 0 with anything.
 
+    Args:
+        boxes1: ``(N, 4)`` boxes ``(x1, y1, x2, y2)``.
+        boxes2: ``(M, 4)`` boxes.
+
     Example:
         >>> box_iou([[0, 0, 2, 2]], [[1, 1, 3, 3], [0, 0, 2, 2]]).tolist()
         [[0.1428571492433548, 1.0]]
@@ -386,6 +439,10 @@ def mask_iou(masks1: ArrayLike, masks2: ArrayLike) -> torch.Tensor:
 
     Two empty masks have IoU 0 here (they overlap nowhere); use :func:`jaccard_index`
     for the ISIC per-image score, where two empty masks score 1.
+
+    Args:
+        masks1: ``(N, H, W)`` masks.
+        masks2: ``(M, H, W)`` masks of the same height and width.
 
     Example:
         >>> a = torch.tensor([[[1, 1], [0, 0]]]); b = torch.tensor([[[1, 0], [0, 0]], [[0, 0], [1, 1]]])

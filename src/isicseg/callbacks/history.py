@@ -19,6 +19,9 @@ class HistoryLogger(Callback):
     ``loss_curve.png`` at the end of training. Rows are kept in checkpoints, so a resumed
     run continues the same files.
 
+    Args:
+        plot: Write ``loss_curve.png`` at the end of training.
+
     Example:
         >>> HistoryLogger().rows
         []

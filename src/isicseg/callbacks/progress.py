@@ -19,6 +19,10 @@ class ProgressBar(Callback):
 
     Args:
         enable: ``None`` decides by whether stderr is a terminal.
+
+    Example:
+        >>> ProgressBar(enable=False).enable
+        False
     """
 
     def __init__(self, enable: bool | None = None) -> None:

@@ -18,6 +18,10 @@ class TensorBoardLogger(Callback):
 
     Args:
         log_dir: Folder for event files (default: ``<run folder>/tensorboard``).
+
+    Example:
+        >>> from isicseg import Trainer, TrainerConfig
+        >>> trainer = Trainer(TrainerConfig(out_dir="runs/tb"), callbacks=[TensorBoardLogger()])  # doctest: +SKIP
     """
 
     def __init__(self, log_dir: str | None = None) -> None:

@@ -49,6 +49,13 @@ class TrainerConfig:
         out_dir: Run folder for ``config.json``, checkpoints and logs (``None``: write
             nothing).
         eval_batch_size: Images per forward pass during validation.
+        extra: Free-form settings saved with the run (``isicseg train`` keeps its data,
+            model and evaluation settings here).
+
+    Example:
+        >>> config = TrainerConfig(epochs=20, batch_size=4)
+        >>> config.resolved_lr()  # 0.02 at batch 16, scaled linearly
+        0.005
     """
 
     epochs: int = 12

@@ -207,8 +207,20 @@ def load_model(weights: str | Path, **overrides: Any) -> MaskRCNN:
     :func:`build_mask_rcnn` recorded); keyword arguments override it, and are required
     for a plain state dict (at least ``num_classes`` and ``backbone``).
 
+    Args:
+        weights: Path of an isicseg checkpoint (``last.pt``, ``best.pt``) or state dict.
+        **overrides: Arguments of :func:`build_mask_rcnn` that replace the saved ones.
+
     Raises:
         ConfigError: If ``num_classes`` is known neither from the file nor the caller.
+
+    Example:
+        >>> import torch
+        >>> model = build_mask_rcnn(3, backbone="resnet18_fpn", min_size=64)
+        >>> path = getfixture("tmp_path") / "model.pt"
+        >>> torch.save({"model": model.state_dict(), "model_config": model.isicseg_config}, path)
+        >>> load_model(path).isicseg_config["backbone"]
+        'resnet18_fpn'
     """
     _, config = load_weight_file(weights)
     config = {**config, **overrides}
