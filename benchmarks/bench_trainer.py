@@ -1,8 +1,9 @@
 """Trainer overhead: time per step of isicseg's Trainer against a bare torchvision loop.
 
-Both train the same model (same initial weights), on the same data, with the same
-optimizer, batch size and number of steps, in one process and one run; the order of the
-two is alternated over rounds and the median per-step time is compared. The Trainer run
+Both train the same model (same initial weights), on the same batches in the same order,
+with the same optimizer and seed, so they do exactly the same arithmetic (the script
+checks that both end with identical weights); the order of the two is alternated over
+rounds and the median per-step time is compared. The Trainer run
 has its usual callbacks (history, progress bar off) and no validation, so the difference
 is the loop's own overhead (sampler, loss bookkeeping, finiteness check, scheduler).
 
@@ -21,6 +22,7 @@ import torch
 
 from isicseg import ISIC2017Dataset, Trainer, TrainerConfig, build_mask_rcnn, write_synthetic_isic
 from isicseg.callbacks import Callback, ProgressBar
+from isicseg.engine import EpochBatchSampler
 from isicseg.models import FEW_PROPOSALS
 
 
@@ -36,7 +38,9 @@ class StepTimer(Callback):
         self.times.append(time.perf_counter() - self._start)
 
 
-def bare_loop(model, dataset, batches, lr) -> float:
+def bare_loop(model, dataset, batches, lr, seed) -> float:
+    torch.manual_seed(seed)
+    torch.empty((), dtype=torch.int64).random_()  # the draw a DataLoader makes for its workers' base seed
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr, momentum=0.9, weight_decay=1e-4)
     model.train()
     start = time.perf_counter()
@@ -67,23 +71,26 @@ def main() -> None:
     lr = 0.001
     config = TrainerConfig(epochs=1, batch_size=args.batch_size, optimizer="sgd", lr=lr, warmup_steps=0, schedule="constant", group_by_aspect_ratio=False)
 
-    bare_times, trainer_times = [], []
+    bare_times, trainer_times, final = [], [], {}
     for round_index in range(args.rounds):
         order = ["bare", "trainer"] if round_index % 2 == 0 else ["trainer", "bare"]
         for which in order:
             model = copy.deepcopy(initial)
             if which == "bare":
-                batches = [list(range(i, i + args.batch_size)) for i in range(0, len(dataset), args.batch_size)]
-                bare_times.append(bare_loop(model, dataset, batches, lr) / args.steps)
+                batches = list(EpochBatchSampler(len(dataset), args.batch_size, seed=config.seed))  # the Trainer's epoch 0
+                bare_times.append(bare_loop(model, dataset, batches, lr, config.seed) / args.steps)
             else:
                 timer = StepTimer()
                 Trainer(config, callbacks=[timer, ProgressBar(enable=False)]).fit(model, dataset)
                 trainer_times.append(timer.times[0] / args.steps)
+            final[which] = model.state_dict()
     bare, ours = statistics.median(bare_times), statistics.median(trainer_times)
     print(f"{args.steps} steps x {args.rounds} rounds, batch {args.batch_size}, {args.image_size} px, resnet18_fpn, CPU")
     print(f"bare torchvision loop: {bare * 1000:.0f} ms/step (rounds: {', '.join(f'{t * 1000:.0f}' for t in bare_times)})")
     print(f"isicseg Trainer:       {ours * 1000:.0f} ms/step (rounds: {', '.join(f'{t * 1000:.0f}' for t in trainer_times)})")
     print(f"ratio Trainer / bare: {ours / bare:.3f} (overhead {100 * (ours / bare - 1):+.1f}%)")
+    same = all(torch.equal(final["bare"][k], final["trainer"][k]) for k in final["bare"])
+    print(f"both loops end with identical weights: {same}")
 
 
 if __name__ == "__main__":
