@@ -14,6 +14,9 @@ SAMPLE_ROOT = TESTS.parent.parent / "shared" / "isic2017-sample"
 
 torch.set_num_threads(2)
 
+# scripts run in subprocesses by the tests, and test data: not test modules
+collect_ignore = ["integration/ddp_script.py", "integration/train_script.py", "data"]
+
 
 @pytest.fixture(scope="session")
 def synthetic_root(tmp_path_factory) -> Path:

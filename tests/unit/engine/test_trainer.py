@@ -119,7 +119,7 @@ def test_schedules_and_accumulation(data):
 
 def test_grad_clipping_bounds_the_update(data):
     model = tiny_model()
-    before = {k: v.clone() for k, v in model.named_parameters()}
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}
     Trainer(TrainerConfig(epochs=1, batch_size=4, optimizer="sgd", lr=1.0, momentum=0.0, weight_decay=0.0, warmup_steps=0, grad_clip_norm=1e-3)).fit(model, data[0])
     change = torch.sqrt(sum(((p.detach() - before[k]) ** 2).sum() for k, p in model.named_parameters()))
     assert 0 < float(change) <= 1e-3 * 1.0001  # one SGD step of lr 1 moves by the clipped norm
