@@ -81,15 +81,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if not (data / "ISIC-2017_Test_v2_Part3_GroundTruth.csv").exists():
         write_synthetic_isic(data, num_images={"train": args.train_images, "validation": 24, "test": 40}, image_size=(192, 256))
     print(f"Synthetic ISIC 2017 data (official layout) in {data}; training from scratch, nothing downloaded.")
+    resume = args.resume and (Path(args.out) / "demo" / "last.pt").exists()
+    name = "demo" if resume or not (Path(args.out) / "demo").exists() else f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     settings = {
-        "data": str(data), "name": "demo", "image_size": args.image_size, "backbone": args.backbone, "pretrained": "none",
+        "data": str(data), "name": name, "image_size": args.image_size, "backbone": args.backbone, "pretrained": "none",
         "label_scheme": "binary", "proposals": "few", "monitor": "val_jaccard",
     }
     config = TrainerConfig(
         epochs=args.epochs, batch_size=4, optimizer="adamw", lr=args.lr, warmup_steps=20, schedule="cosine",
         grad_clip_norm=10.0, balanced_sampling=True, seed=0, eval_batch_size=8, device=args.device, extra=settings,
     )
-    run_dir, result = train_run(config, out=args.out, resume=(Path(args.out) / "demo" / "last.pt").exists() and args.resume)
+    run_dir, result = train_run(config, out=args.out, resume=resume)
     minutes = (time.perf_counter() - start) / 60
     part1, mel = result.summary["part1"], result.summary["part3"]["melanoma"]
     print(f"Demo finished in {minutes:.1f} min: test mean Jaccard {part1['jaccard']:.3f}, melanoma AUC {mel['auc']:.3f}. Run folder: {run_dir}")
@@ -228,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--train-images", type=int, default=160)
     p.add_argument("--device", default="auto")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted demo")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted demo in <out>/demo (otherwise a new run folder is used when <out>/demo exists)")
     p.set_defaults(func=_cmd_demo)
     return parser
 

@@ -266,7 +266,7 @@ def predict_rows(
             for index, (image, target), output in zip(chunk, items, outputs):
                 output = {k: v.cpu() for k, v in output.items()}
                 record = dataset.records[index]
-                width, height = dataset._original_size(index)
+                width, height = dataset.original_size(index)
                 answer = answer_from_detections(output, scheme, record.image_id, (height, width))
                 truth = read_mask(record.mask_path, (width, height), binarize=dataset.binarize_masks, image_path=record.image_path).astype(bool)
                 rows.append({"index": index, **_row(answer, truth, record.diagnosis, scheme)})

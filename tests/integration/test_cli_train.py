@@ -55,3 +55,6 @@ def test_demo_command_small(tmp_path):
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert "Demo finished in" in finished.stdout and "test mean Jaccard" in finished.stdout
     assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == RUN_FILES
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)  # a second demo gets its own folder
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert len([p for p in tmp_path.iterdir() if p.name.startswith("demo")]) == 2

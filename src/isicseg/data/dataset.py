@@ -143,7 +143,7 @@ class ISIC2017Dataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> tuple[tv_tensors.Image, Target]:
         record = self.records[index]
-        original = self._original_size(index)
+        original = self.original_size(index)
         pixels = read_image(record.image_path, self.image_size, max_pixels=self.max_image_pixels)
         mask = self._read_mask(index, original)
         if self.empty_masks == "error" and not mask.any():
@@ -174,7 +174,8 @@ class ISIC2017Dataset(torch.utils.data.Dataset):
             self._masks[index] = (np.packbits(mask), mask.shape)
         return mask
 
-    def _original_size(self, index: int) -> tuple[int, int]:
+    def original_size(self, index: int) -> tuple[int, int]:
+        """``(width, height)`` of item ``index``'s image file, read from its header."""
         if index not in self._sizes:
             self._sizes[index] = read_image_size(self.records[index].image_path, max_pixels=self.max_image_pixels)
         return self._sizes[index]
@@ -182,7 +183,7 @@ class ISIC2017Dataset(torch.utils.data.Dataset):
     def get_height_and_width(self, index: int) -> tuple[int, int]:
         """``(height, width)`` of item ``index`` before transforms, read without decoding
         pixels (used for aspect-ratio grouped batching)."""
-        width, height = output_size(*self._original_size(index), self.image_size)
+        width, height = output_size(*self.original_size(index), self.image_size)
         return height, width
 
     @property

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.parallel import DistributedDataParallel
@@ -379,8 +380,6 @@ class Trainer:
         rows, *_ = predict_rows(model, dataset, indices, batch_size=self.config.eval_batch_size, device=self.device)
         gathered = dist.all_gather_objects((loss_sum, count, rows))
         all_rows = sorted((r for _, _, part in gathered for r in part), key=lambda r: r["index"])
-        import pandas as pd
-
         summary = summarize(pd.DataFrame(all_rows).drop(columns="index"), dataset.label_scheme)
         metrics = {"val_loss": sum(s for s, _, _ in gathered) / max(1, sum(c for _, c, _ in gathered))}
         metrics.update(flat_metrics(summary))
