@@ -363,7 +363,8 @@ def score_submission(
     rows = []
     for image_id, diagnosis in truth.items():
         gt_path = paths.mask_of(image_id)
-        expected = Image.open(gt_path).size
+        with Image.open(gt_path) as gt_file:
+            expected = gt_file.size
         submitted = masks_dir / f"{image_id}_segmentation.png"
         if not submitted.is_file():
             raise DatasetError(f"The submission lacks {submitted}; expected one mask per image of {paths.csv}.")

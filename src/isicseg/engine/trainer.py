@@ -203,6 +203,8 @@ class Trainer:
         self.global_step = int(state["global_step"])
         self.skipped_batches = int(state.get("skipped_batches", 0))
         self.history = [dict(h) for h in state.get("history", [])]
+        if state.get("sampler"):
+            self.sampler.load_state_dict(state["sampler"])
         for callback in self.callbacks:
             if callback.state_key in state["callbacks"]:
                 callback.load_state_dict(state["callbacks"][callback.state_key])
