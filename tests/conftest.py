@@ -12,7 +12,12 @@ TESTS = Path(__file__).parent
 MINI_ROOT = TESTS / "data" / "isic2017-mini"
 SAMPLE_ROOT = TESTS.parent.parent / "shared" / "isic2017-sample"
 
+from hypothesis import settings
+
 torch.set_num_threads(2)
+# CI machines are noisy: no per-example deadline, and a fixed number of examples
+settings.register_profile("isicseg", deadline=None, max_examples=100)
+settings.load_profile("isicseg")
 
 # scripts run in subprocesses by the tests, and test data: not test modules
 collect_ignore = ["integration/ddp_script.py", "integration/train_script.py", "data"]

@@ -29,7 +29,7 @@ def test_two_gloo_processes_match_one_process(synthetic_root, tmp_path):
     single = Trainer(TrainerConfig(device="cpu", eval_batch_size=3)).validate(model, val)
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531", str(SCRIPT), str(synthetic_root), str(weights), str(tmp_path)]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(SCRIPT), str(synthetic_root), str(weights), str(tmp_path)]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     assert finished.returncode == 0, finished.stderr[-3000:]
     results = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
