@@ -76,8 +76,8 @@ def build_mask_rcnn(
         norm: Normalisation in the backbone. ``"auto"`` picks ``"frozen_bn"`` (frozen
             BatchNorm, as torchvision) with COCO weights, the file's own kind with a local
             file, and ``"gn"`` (GroupNorm) without pretraining: plain BatchNorm (``"bn"``)
-            trained at small batches learns wrong running statistics and eval-mode
-            predictions collapse.
+            trained at small batches can learn running statistics that make
+            eval-mode predictions collapse.
         trainable_layers: Backbone stages left trainable (0-5 for ResNets); default 3
             with pretrained weights, all without.
         min_size: Shorter side the model resizes images to (a tuple trains at a random
