@@ -1,0 +1,102 @@
+"""Error paths not covered next to their features: each says what, got, allowed, and names the file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from isicseg import build_mask_rcnn
+from isicseg.cli import main
+from isicseg.data import check_dataset
+from isicseg.data.io import read_mask
+from isicseg.data.layout import split_paths
+from isicseg.engine import EpochBatchSampler, TrainerConfig, load_checkpoint
+from isicseg.engine.run import train_run
+from isicseg.evaluation import score_submission
+from isicseg.exceptions import ConfigError, DatasetError, WeightsError
+from isicseg.ops import masks_to_boxes
+
+from ..conftest import MINI_ROOT
+
+LIGHT = {"backbone": "resnet18_fpn", "min_size": 64, "max_size": 96}
+
+
+def test_masks_to_boxes_errors():
+    with pytest.raises(ValueError, match=r"masks must have shape \(N, H, W\), got shape \(4, 4\)"):
+        masks_to_boxes(torch.ones(4, 4))
+    masks = torch.zeros(2, 4, 4)
+    masks[0, 1, 1] = 1
+    with pytest.raises(ValueError, match=r"masks \[1\] are empty; an empty mask has no box"):
+        masks_to_boxes(masks)
+    assert masks_to_boxes(torch.zeros(0, 4, 4)).shape == (0, 4)
+
+
+def test_truncated_mask_png(tmp_path):
+    path = tmp_path / "m.png"
+    Image.fromarray((np.random.default_rng(0).random((64, 64)) > 0.5).astype(np.uint8) * 255).save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DatasetError, match=r"Mask .*m.png could not be decoded .* corrupt or truncated"):
+        read_mask(path)
+
+
+def test_check_reports_empty_mask(mini_root):
+    mask = split_paths(mini_root, "validation").mask_of("ISIC_0014568")
+    Image.new("L", Image.open(mask).size).save(mask)
+    report = check_dataset(mini_root, ["validation"])
+    assert report.errors == [f"Mask {mask} is empty (no pixel is 255)."]
+
+
+def test_corrupt_checkpoint(tmp_path):
+    path = tmp_path / "last.pt"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsError, match=r"Checkpoint .*last.pt could not be loaded with weights_only=True"):
+        load_checkpoint(path)
+
+
+def test_weights_that_do_not_fit(tmp_path):
+    state = build_mask_rcnn(3, **LIGHT).state_dict()
+    wrong_shape = dict(state)
+    wrong_shape["backbone.body.conv1.weight"] = torch.zeros(8, 3, 7, 7)
+    torch.save(wrong_shape, tmp_path / "a.pt")
+    with pytest.raises(WeightsError, match=r"1 tensors differ in shape, e.g. backbone.body.conv1.weight is \(8, 3, 7, 7\) in the file but \(64, 3, 7, 7\)"):
+        build_mask_rcnn(3, pretrained=tmp_path / "a.pt", **LIGHT)
+    missing = {k: v for k, v in state.items() if not k.startswith("backbone.fpn.")}
+    torch.save(missing, tmp_path / "b.pt")
+    with pytest.raises(WeightsError, match=r"tensors missing \(e.g. \['backbone.fpn"):
+        build_mask_rcnn(3, pretrained=tmp_path / "b.pt", **LIGHT)
+
+
+def test_classification_csv_missing_rows(tmp_path):
+    paths = split_paths(MINI_ROOT, "validation")
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for image in paths.images.glob("*.jpg"):
+        Image.open(paths.mask_of(image.stem)).save(masks / f"{image.stem}_segmentation.png")
+    (tmp_path / "c.csv").write_text("image_id,melanoma,seborrheic_keratosis\nISIC_0014568,0.1,0.9\n")
+    with pytest.raises(DatasetError, match=r"c.csv has no row for 1 images \(e.g. ISIC_0014620\)"):
+        score_submission(masks, tmp_path / "c.csv", MINI_ROOT, "validation")
+
+
+def test_sampler_balanced_needs_labels():
+    with pytest.raises(ValueError, match="balanced sampling needs the items' labels"):
+        EpochBatchSampler(4, 2, balanced=True)
+
+
+def test_unknown_run_setting(tmp_path):
+    with pytest.raises(ConfigError, match=r"Unknown run settings \['epochz'\]; allowed: data, name"):
+        train_run(TrainerConfig(extra={"data": "x", "epochz": 3}), out=tmp_path)
+
+
+def test_predict_cli_errors(tmp_path, capsys):
+    model = build_mask_rcnn(5, **LIGHT)
+    weights = tmp_path / "five.pt"
+    torch.save({"model": model.state_dict(), "model_config": model.isicseg_config}, weights)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["predict", str(weights), str(empty)]) == 2
+    assert f"No .jpg, .jpeg or .png image found in {empty}" in capsys.readouterr().err
+    assert main(["predict", str(weights), str(MINI_ROOT / "ISIC-2017_Validation_Data"), "--out", str(tmp_path / "o")]) == 2
+    assert "five.pt does not name its label scheme; pass --label-scheme" in capsys.readouterr().err
