@@ -46,11 +46,12 @@ from isicseg import build_mask_rcnn, list_backbones
 print('tiny_convnet' in list_backbones())
 model = build_mask_rcnn(3, backbone='tiny_convnet', min_size=64, max_size=80)
 model.eval()
-print(type(model.backbone).__name__, len(model([torch.rand(3, 64, 80)])[0]['boxes']) >= 0)
+out = model([torch.rand(3, 64, 80)])[0]
+print(type(model.backbone).__name__, ",".join(sorted(out)), out["masks"].shape[-2:] == (64, 80))
 """
     finished = run_python(code, site)
     assert finished.returncode == 0, finished.stderr[-3000:]
-    assert finished.stdout.split() == ["True", "TinyConvNet", "True"]
+    assert finished.stdout.split() == ["True", "TinyConvNet", "boxes,labels,masks,scores", "True"]
 
 
 @pytest.mark.slow
