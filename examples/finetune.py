@@ -12,6 +12,7 @@ It uses the public isicseg API only: the dataset, augmentation presets,
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 from isicseg import ISIC2017Dataset, Trainer, TrainerConfig, build_mask_rcnn, evaluate, get_transform, write_synthetic_isic
@@ -43,8 +44,13 @@ def main() -> None:
     data = args.data
     if data is None:  # synthetic ISIC data in the official layout: nothing to download
         data = args.out / "synthetic-isic"
-        if distributed.local_rank() == 0 and not (data / "ISIC-2017_Test_v2_Part3_GroundTruth.csv").exists():
+        done = data / "ISIC-2017_Test_v2_Part3_GroundTruth.csv"  # the generator writes it last
+        if distributed.local_rank() == 0 and not done.exists():
             write_synthetic_isic(data, num_images={"train": args.synthetic_images, "validation": 20, "test": 30})
+        for _ in range(600):  # under torchrun, the other processes wait for local rank 0
+            if done.exists():
+                break
+            time.sleep(0.5)
 
     size = args.image_size
     train = ISIC2017Dataset(data, "train", label_scheme=args.label_scheme, image_size=size, subset=args.subset, transforms=get_transform("train"))
