@@ -41,6 +41,30 @@ RUN_FLAGS = {
 }
 
 
+FLAG_HELP = {
+    "data": "ISIC 2017 data root (official layout)",
+    "name": "run folder name under --out (default: a timestamp)",
+    "image_size": "shorter image side for decoding and for the model (default 512)",
+    "backbone": "resnet50_fpn (default), resnet50_fpn_v2, resnet18_fpn, mobilenet_v3_large_fpn or a plugin's",
+    "pretrained": "coco (default), none, or a weight file",
+    "label_scheme": "binary (default) or three_class",
+    "subset": "train on a seeded random subset: a count, or a fraction below 1",
+    "val_split": "split validated each epoch (default validation; '' for none)",
+    "eval_split": "split the best checkpoint is evaluated on (default test)",
+    "proposals": "default, or few (fewer RPN proposals and RoIs: 3-4x faster on CPU)",
+    "monitor": "metric that picks best.pt (default val_jaccard)",
+    "patience": "early stopping after this many validations without improvement",
+    "epochs": "passes over the training data (default 12)",
+    "batch_size": "images per step and process (default 2)",
+    "optimizer": "sgd (default) or adamw",
+    "lr": "learning rate (default: 0.02 x total batch / 16 for SGD, 3e-4 for AdamW)",
+    "schedule": "step (default), cosine or constant",
+    "precision": "auto (default), bf16, fp16 or fp32 (mixed precision on CUDA only)",
+    "num_workers": "DataLoader worker processes (default 0)",
+    "device": "auto (default), cpu, cuda, cuda:1, ...",
+}
+
+
 def _train_config(args: argparse.Namespace):
     from .engine import TrainerConfig
 
@@ -219,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue runs/<name> from its last.pt")
     p.add_argument("--balanced", action="store_true", help="class-balanced sampling")
     for flag, kind in {**RUN_FLAGS, **TRAINER_FLAGS}.items():
-        p.add_argument("--" + flag.replace("_", "-"), dest=flag, type=kind, default=None)
+        p.add_argument("--" + flag.replace("_", "-"), dest=flag, type=kind, default=None, help=FLAG_HELP.get(flag))
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("demo", help="the whole job on synthetic data: generate, train from scratch, evaluate")
