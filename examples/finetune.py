@@ -15,6 +15,8 @@ import argparse
 import time
 from pathlib import Path
 
+import torch
+
 from isicseg import ISIC2017Dataset, Trainer, TrainerConfig, build_mask_rcnn, evaluate, get_transform, write_synthetic_isic
 from isicseg.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, ProgressBar
 from isicseg.engine import distributed
@@ -59,6 +61,7 @@ def main() -> None:
     print(train)
 
     from_scratch = args.pretrained == "none"
+    torch.manual_seed(0)  # reproducible initial weights (the Trainer seeds everything after this)
     model = build_mask_rcnn(
         train.label_scheme.num_classes,
         pretrained=False if from_scratch else args.pretrained,

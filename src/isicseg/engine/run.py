@@ -124,6 +124,7 @@ def train_run(config: TrainerConfig, *, out: str | Path = "runs", resume: bool =
     augment = get_transform(settings["augment"]) if settings["augment"] else None
     train = ISIC2017Dataset(settings["data"], "train", label_scheme=settings["label_scheme"], image_size=size, subset=settings["subset"], seed=config.seed, transforms=augment)
     val = ISIC2017Dataset(settings["data"], settings["val_split"], label_scheme=settings["label_scheme"], image_size=size) if settings["val_split"] else None
+    torch.manual_seed(config.seed)  # the model's initial weights belong to the run's seed too
     model = _build_model(settings, train.label_scheme.num_classes)
     model.isicseg_config["label_scheme"] = train.label_scheme.name
     monitor = settings["monitor"] if val is not None else "train_loss"
