@@ -30,12 +30,10 @@ from .data.labels import LabelScheme, get_label_scheme
 from .data.layout import read_ground_truth, split_paths
 from .exceptions import DatasetError
 from .inference import CATEGORIES, Answer, answer_from_detections
-from .metrics import METRICS, binary_classification_scores, box_iou, segmentation_scores
+from .metrics import METRICS, SEGMENTATION_SCORES, binary_classification_scores, box_iou, segmentation_scores
 from .ops import masks_to_boxes
 
 __all__ = ["EvaluationResult", "evaluate", "predict_rows", "summarize", "score_submission", "format_summary", "coco_map", "flat_metrics"]
-
-SEGMENTATION_COLUMNS = ("jaccard", "dice", "thresholded_jaccard", "pixel_accuracy", "pixel_sensitivity", "pixel_specificity")
 
 
 @dataclass
@@ -72,8 +70,8 @@ def summarize(per_image: pd.DataFrame, scheme: str | LabelScheme, *, categories:
     """
     scheme = get_label_scheme(scheme)
     summary: dict[str, Any] = {"n_images": len(per_image), "label_scheme": scheme.name}
-    summary["part1"] = {c: _mean(per_image[c].tolist()) for c in SEGMENTATION_COLUMNS}
-    summary["part1"].update({c: _mean(per_image[c].tolist()) for c in METRICS.names() if c in per_image and c not in SEGMENTATION_COLUMNS})
+    summary["part1"] = {c: _mean(per_image[c].tolist()) for c in SEGMENTATION_SCORES}
+    summary["part1"].update({c: _mean(per_image[c].tolist()) for c in METRICS.names() if c in per_image and c not in SEGMENTATION_SCORES})
     part3: dict[str, Any] = {}
     for category in categories:
         probabilities = per_image[f"p_{category}"].to_numpy(float)

@@ -29,6 +29,7 @@ from .registry import Registry
 
 __all__ = [
     "METRICS",
+    "SEGMENTATION_SCORES",
     "as_binary_mask",
     "confusion_counts",
     "jaccard_index",
@@ -133,6 +134,8 @@ _FROM_COUNTS = {
     "pixel_sensitivity": lambda tp, fp, fn, tn: _ratio(tp, tp + fn, 1.0),
     "pixel_specificity": lambda tp, fp, fn, tn: _ratio(tn, tn + fp, 1.0),
 }
+SEGMENTATION_SCORES: tuple[str, ...] = tuple(_FROM_COUNTS)
+"""Names of the six ISIC per-image segmentation scores, in report order."""
 
 
 def jaccard_index(pred: ArrayLike, target: ArrayLike) -> np.ndarray | float:

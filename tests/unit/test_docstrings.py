@@ -13,7 +13,7 @@ DOCUMENTED = [
     isicseg.ISIC2017Dataset, isicseg.build_mask_rcnn, isicseg.Trainer, isicseg.TrainerConfig, isicseg.evaluate,
     isicseg.predict, isicseg.check_dataset, isicseg.write_synthetic_isic, isicseg.load_model,
     *(getattr(callbacks, n) for n in callbacks.__all__ if n not in ("CALLBACKS", "Callback")),
-    *(getattr(metrics, n) for n in metrics.__all__ if n != "METRICS"),
+    *(getattr(metrics, n) for n in metrics.__all__ if callable(getattr(metrics, n)) and n != "METRICS"),
 ]
 
 

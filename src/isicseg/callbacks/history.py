@@ -3,7 +3,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .base import Callback
 
@@ -14,43 +14,36 @@ __all__ = ["HistoryLogger"]
 
 
 class HistoryLogger(Callback):
-    """Write one row of metrics per epoch to ``history.csv`` and ``history.json`` in the
-    run folder, and the loss curves (training and validation loss per epoch) to
-    ``loss_curve.png`` at the end of training. Rows are kept in checkpoints, so a resumed
-    run continues the same files.
+    """Write ``trainer.history`` (one row of metrics per epoch) to ``history.csv`` and
+    ``history.json`` in the run folder after every epoch, and the loss curves (training
+    and validation loss per epoch) to ``loss_curve.png`` at the end of training. The
+    history is part of every checkpoint, so a resumed run continues the same files.
 
     Args:
         plot: Write ``loss_curve.png`` at the end of training.
 
     Example:
-        >>> HistoryLogger().rows
-        []
+        >>> HistoryLogger(plot=False).plot
+        False
     """
 
     def __init__(self, plot: bool = True) -> None:
-        self.rows: list[dict[str, Any]] = []
         self.plot = plot
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"rows": json.dumps(self.rows)}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.rows = json.loads(state["rows"])
-
     def on_train_epoch_end(self, trainer: Trainer) -> None:
-        row = {"epoch": trainer.epoch, **{k: v for k, v in trainer.metrics.items() if isinstance(v, (int, float))}}
-        self.rows.append({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
         if trainer.out_dir is None or not trainer.is_main_process:
             return
-        columns = list(dict.fromkeys(k for r in self.rows for k in r))
+        rows = [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()} for row in trainer.history]
+        columns = list(dict.fromkeys(k for row in rows for k in row))
         with (trainer.out_dir / "history.csv").open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=columns)
             writer.writeheader()
-            writer.writerows(self.rows)
-        (trainer.out_dir / "history.json").write_text(json.dumps(self.rows, indent=1) + "\n")
+            writer.writerows(rows)
+        (trainer.out_dir / "history.json").write_text(json.dumps(rows, indent=1) + "\n")
 
     def on_fit_end(self, trainer: Trainer) -> None:
-        if self.plot and trainer.out_dir is not None and trainer.is_main_process and self.rows:
+        if self.plot and trainer.out_dir is not None and trainer.is_main_process and trainer.history:
             from ..viz import plot_loss_curves
 
-            plot_loss_curves({k: [r.get(k) for r in self.rows] for k in ("epoch", "train_loss", "val_loss")}, trainer.out_dir / "loss_curve.png")
+            curves = {k: [row.get(k) for row in trainer.history] for k in ("epoch", "train_loss", "val_loss")}
+            plot_loss_curves(curves, trainer.out_dir / "loss_curve.png")

@@ -49,7 +49,7 @@ class TensorBoardLogger(Callback):
     def on_train_epoch_end(self, trainer: Trainer) -> None:
         if self._writer is not None:
             for name, value in trainer.metrics.items():
-                if isinstance(value, (int, float)):
+                if isinstance(value, (int, float)) and name != "epoch":
                     self._writer.add_scalar(f"epoch/{name}", value, trainer.epoch)
             self._writer.flush()
 

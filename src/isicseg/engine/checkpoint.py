@@ -59,8 +59,7 @@ def rng_state() -> dict[str, Any]:
     """Every RNG state that training consumes: Python, NumPy, torch CPU and CUDA."""
     np_state = np.random.get_state()
     return {
-        "python": list(random.getstate()[1]) + [random.getstate()[2] if random.getstate()[2] is not None else -1],
-        "python_version": random.getstate()[0],
+        "python": random.getstate(),
         "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]), "has_gauss": int(np_state[3]), "gauss": float(np_state[4])},
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -69,9 +68,7 @@ def rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     """Restore what :func:`rng_state` captured."""
-    python = list(state["python"])
-    gauss = python.pop()
-    random.setstate((state["python_version"], tuple(int(v) for v in python), None if gauss == -1 else gauss))
+    random.setstate(state["python"])
     n = state["numpy"]
     np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
     torch.set_rng_state(state["torch"])

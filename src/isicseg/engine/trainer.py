@@ -71,7 +71,8 @@ class Trainer:
 
     Attributes:
         metrics: Latest logged values (``train_loss``, ``val_loss``, ``val_jaccard``, ...).
-        history: One dict of metrics per finished epoch.
+        history: One dict of metrics per epoch (``trainer.metrics`` of each epoch, with
+            its ``epoch`` index).
         should_stop: Set by callbacks to end training after the current epoch.
 
     Example:
@@ -265,9 +266,9 @@ class Trainer:
                 self.validated_this_epoch = bool(val_data is not None and config.validate_every and (self.epoch + 1) % config.validate_every == 0)
                 if self.validated_this_epoch:
                     self.metrics.update(self.validate(self.unwrapped_model, val_data))
+                self.history.append(self.metrics)  # the same dict: what callbacks log below is kept too
                 self._call("on_train_epoch_end")
                 self.should_stop = dist.any_true(self.should_stop, self.device)
-                self.history.append({"epoch": self.epoch, **{k: v for k, v in self.metrics.items() if isinstance(v, (int, float))}})
                 if self.out_dir is not None:
                     self.save_checkpoint(self.out_dir / "last.pt")
                 self.epoch += 1
@@ -280,7 +281,7 @@ class Trainer:
     def _train_epoch(self, loader: torch.utils.data.DataLoader) -> None:
         config, model = self.config, self.model
         self.sampler.set_epoch(self.epoch)
-        self.metrics = {}
+        self.metrics = {"epoch": self.epoch}
         self._call("on_train_epoch_start")
         model.train()
         totals: dict[str, float] = {}
