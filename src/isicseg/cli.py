@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
-from collections.abc import Sequence
+import types
+import typing
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from .exceptions import IsicsegError
 
 __all__ = ["main"]
+
+DEMO_CONFIG = Path(__file__).with_name("configs") / "isic2017_demo.json"
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
@@ -30,75 +36,80 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-TRAINER_FLAGS = {
-    "epochs": int, "batch_size": int, "optimizer": str, "lr": float, "weight_decay": float, "warmup_steps": int,
-    "schedule": str, "accumulate": int, "grad_clip_norm": float, "precision": str, "num_workers": int,
-    "device": str, "seed": int, "validate_every": int,
-}
-RUN_FLAGS = {
-    "data": str, "name": str, "image_size": int, "backbone": str, "pretrained": str, "label_scheme": str,
-    "subset": float, "val_split": str, "eval_split": str, "proposals": str, "monitor": str, "patience": int,
-}
+def _flag_bool(text: str) -> bool:
+    """``true``/``false`` (also yes/no, on/off, 1/0) for a boolean setting."""
+    value = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}.get(text.lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return value
 
 
-FLAG_HELP = {
-    "data": "ISIC 2017 data root (official layout)",
-    "name": "run folder name under --out (default: a timestamp)",
-    "image_size": "shorter image side for decoding and for the model (default 512)",
-    "backbone": "resnet50_fpn (default), resnet50_fpn_v2, resnet18_fpn, mobilenet_v3_large_fpn or a plugin's",
-    "pretrained": "coco (default), none, or a weight file",
-    "label_scheme": "binary (default) or three_class",
-    "subset": "train on a seeded random subset: a count, or a fraction below 1",
-    "val_split": "split validated each epoch (default validation; '' for none)",
-    "eval_split": "split the best checkpoint is evaluated on (default test)",
-    "proposals": "default, or few (fewer RPN proposals and RoIs: 3-4x faster on CPU)",
-    "monitor": "metric that picks best.pt (default val_jaccard)",
-    "patience": "early stopping after this many validations without improvement",
-    "epochs": "passes over the training data (default 12)",
-    "batch_size": "images per step and process (default 2)",
-    "optimizer": "sgd (default) or adamw",
-    "lr": "learning rate (default: 0.02 x total batch / 16 for SGD, 3e-4 for AdamW)",
-    "schedule": "step (default), cosine or constant",
-    "precision": "auto (default), bf16, fp16 or fp32 (mixed precision on CUDA only)",
-    "num_workers": "DataLoader worker processes (default 0)",
-    "device": "auto (default), cpu, cuda, cuda:1, ...",
-}
+def _flag_parser(annotation: Any) -> Callable[[str], Any]:
+    """Turn a flag's text into a value of the field's type (the dataclass checks ranges)."""
+    options = set(typing.get_args(annotation)) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else {annotation}
+    nullable = type(None) in options
+
+    def parse(text: str) -> Any:
+        if nullable and text.lower() in ("", "none"):
+            return None
+        if bool in options:
+            return _flag_bool(text)
+        if any(typing.get_origin(o) is tuple for o in options):
+            return [float(v) for v in text.split(",") if v.strip()]
+        try:
+            if int in options and (float not in options or text.strip().lstrip("-").isdigit()):
+                return int(text)
+            if float in options:
+                return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        return text
+
+    return parse
 
 
-def _train_config(args: argparse.Namespace):
-    from .engine import TrainerConfig
+def _train_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per field of the run configuration's sections, documented by the field's docs."""
+    from ._typed import describe_type, field_docs
+    from .config import SECTIONS
 
-    values: dict = {}
-    extra: dict = {}
-    if args.config:
-        loaded = TrainerConfig.from_file(args.config)
-        values, extra = loaded.to_dict(), dict(loaded.extra)
-        values.pop("extra", None)
-    for flag in TRAINER_FLAGS:
-        if getattr(args, flag, None) is not None:
-            values[flag] = getattr(args, flag)
-    for flag in RUN_FLAGS:
-        if getattr(args, flag, None) is not None:
-            extra[flag] = getattr(args, flag)
-    if getattr(args, "balanced", False):
-        values["balanced_sampling"] = True
-    if isinstance(extra.get("subset"), float) and extra["subset"].is_integer() and extra["subset"] >= 1:
-        extra["subset"] = int(extra["subset"])
-    values.pop("out_dir", None)
-    return TrainerConfig.from_dict({**values, "extra": extra})
+    for section, cls in SECTIONS.items():
+        group = parser.add_argument_group(f"{section} settings ({cls.__name__})")
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.name == "out_dir":
+                continue  # a run's folder is --out/--name
+            flag = f.metadata.get("flag", f.name).replace("_", "-")
+            default = "" if f.default is dataclasses.MISSING else f"default: {f.default!r}; "
+            text = field_docs(cls)[f.name].replace("``", "").rstrip(".")
+            help_text = f"{text} ({default}{describe_type(hints[f.name])})"
+            group.add_argument("--" + flag, dest=f.name, type=_flag_parser(hints[f.name]), default=None, help=help_text.replace("%", "%%"))
+
+
+def _run_config(args: argparse.Namespace):
+    """The run configuration: ``--config FILE`` (or the defaults), then the flags given."""
+    from .config import RunConfig, flat_fields, resolve_recipe
+
+    config = RunConfig.from_file(resolve_recipe(args.config)) if args.config else RunConfig()
+    changes = {name: getattr(args, name) for name in flat_fields() if getattr(args, name, None) is not None}
+    if args.name is not None:
+        changes["name"] = args.name
+    if args.balanced:
+        changes["balanced_sampling"] = True
+    return config.replace(**changes)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .engine.run import train_run
+    from .run import train_run
 
-    train_run(_train_config(args), out=args.out, resume=args.resume)
+    train_run(_run_config(args), out=args.out, resume=args.resume)
     return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from .config import RunConfig
     from .data.synthetic import write_synthetic_isic
-    from .engine import TrainerConfig
-    from .engine.run import train_run
+    from .run import train_run
 
     start = time.perf_counter()
     data = Path(args.out) / "synthetic-isic"
@@ -107,13 +118,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(f"Synthetic ISIC 2017 data (official layout) in {data}; training from scratch, nothing downloaded.")
     resume = args.resume and (Path(args.out) / "demo" / "last.pt").exists()
     name = "demo" if resume or not (Path(args.out) / "demo").exists() else f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
-    settings = {
-        "data": str(data), "name": name, "image_size": args.image_size, "backbone": args.backbone, "pretrained": "none",
-        "label_scheme": "binary", "proposals": "few", "monitor": "val_jaccard",
-    }
-    config = TrainerConfig(
-        epochs=args.epochs, batch_size=4, optimizer="adamw", lr=args.lr, warmup_steps=20, schedule="cosine",
-        grad_clip_norm=10.0, balanced_sampling=True, seed=0, eval_batch_size=8, device=args.device, extra=settings,
+    config = RunConfig.from_file(DEMO_CONFIG).replace(
+        name=name, root=str(data), image_size=args.image_size, backbone=args.backbone, epochs=args.epochs, lr=args.lr, device=args.device
     )
     run_dir, result = train_run(config, out=args.out, resume=resume)
     minutes = (time.perf_counter() - start) / 60
@@ -151,7 +157,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     model, scheme = _load_for_inference(args)
     min_size = model.transform.min_size[-1]
     dataset = ISIC2017Dataset(args.data, args.split, label_scheme=scheme, image_size=args.image_size or min_size)
-    result = evaluate(model, dataset, out_dir=args.out, batch_size=args.batch_size, device=args.device)
+    result = evaluate(model, dataset, out_dir=args.out, batch_size=args.batch_size, device=args.device, tta=args.tta, postprocess=args.postprocess)
     print(format_summary(result.summary))
     print(f"Wrote per_image.csv, summary.json, classification.csv, masks/ and figures/ to {args.out}")
     return 0
@@ -182,7 +188,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     with (out / "predictions.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["image_id", "predicted_class", "score", "x1", "y1", "x2", "y2", "melanoma", "seborrheic_keratosis"])
-        for path, answer in zip(files, predict(model, files, scheme, image_size=args.image_size, batch_size=args.batch_size)):
+        for path, answer in zip(files, predict(model, files, scheme, image_size=args.image_size, batch_size=args.batch_size, tta=args.tta, postprocess=args.postprocess)):
             write_mask_png(answer.mask, out / "masks" / f"{answer.image_id}_segmentation.png")
             name = scheme.class_names[answer.label] if answer.label else "none"
             box = [f"{v:.1f}" for v in answer.box] if answer.box else ["", "", "", ""]
@@ -203,6 +209,8 @@ def _inference_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-size", type=int, help="decode size (default: the model's min_size)")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default cpu)")
+    p.add_argument("--tta", action="store_true", help="average each image's answer with that of its mirror image")
+    p.add_argument("--postprocess", action="store_true", help="keep the largest component of each mask and fill its holes")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -238,12 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("train", help="train (and evaluate) a model; writes runs/<name>/")
-    p.add_argument("--config", type=Path, help="JSON file of TrainerConfig fields and run settings; flags override it")
-    p.add_argument("--out", type=Path, default=Path("runs"), help="parent folder of run folders")
-    p.add_argument("--resume", action="store_true", help="continue runs/<name> from its last.pt")
-    p.add_argument("--balanced", action="store_true", help="class-balanced sampling")
-    for flag, kind in {**RUN_FLAGS, **TRAINER_FLAGS}.items():
-        p.add_argument("--" + flag.replace("_", "-"), dest=flag, type=kind, default=None, help=FLAG_HELP.get(flag))
+    p.add_argument("--config", help="JSON run configuration, or a recipe name (isic2017_cpu, isic2017_resnet50_coco_gpu, isic2017_demo); the flags below override it")
+    p.add_argument("--out", type=Path, default=Path("runs"), help="parent folder of run folders (default runs)")
+    p.add_argument("--name", help="run folder name under --out (default: a timestamp)")
+    p.add_argument("--resume", action="store_true", help="continue <out>/<name> from its last.pt")
+    p.add_argument("--balanced", action="store_true", help="class-balanced sampling (same as --balanced-sampling true)")
+    _train_flags(p)
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("demo", help="the whole job on synthetic data: generate, train from scratch, evaluate")

@@ -29,7 +29,7 @@ from .data.io import read_image, read_mask
 from .data.labels import LabelScheme, get_label_scheme
 from .data.layout import read_ground_truth, split_paths
 from .exceptions import DatasetError
-from .inference import CATEGORIES, Answer, answer_from_detections
+from .inference import CATEGORIES, Answer, answer_from_detections, detect
 from .metrics import METRICS, SEGMENTATION_SCORES, binary_classification_scores, box_iou, segmentation_scores
 from .ops import masks_to_boxes
 
@@ -179,6 +179,8 @@ def evaluate(
     device: str | torch.device | None = None,
     figures: bool = True,
     max_overlays: int = 8,
+    tta: bool = False,
+    postprocess: bool = False,
 ) -> EvaluationResult:
     """Evaluate a model on an ISIC 2017 split.
 
@@ -194,6 +196,9 @@ def evaluate(
         device: Where to run (default: the model's device).
         figures: Write figures (needs ``out_dir``).
         max_overlays: Images in the overlay grid.
+        tta: Average over each image and its mirror image (see :func:`isicseg.inference.detect`).
+        postprocess: Keep the largest component of each mask, holes filled (see
+            :func:`isicseg.inference.clean_mask`).
 
     Returns:
         The per-image table (``image_id``, the six Part 1 scores, ``box_iou``,
@@ -214,7 +219,7 @@ def evaluate(
         (out / "masks").mkdir(parents=True, exist_ok=True)
     rows, coco_gt, coco_dt, overlays = predict_rows(
         model, dataset, range(len(dataset)), batch_size=batch_size, device=device, masks_dir=out / "masks" if out else None,
-        coco=True, max_overlays=max_overlays if out is not None and figures else 0,
+        coco=True, max_overlays=max_overlays if out is not None and figures else 0, tta=tta, postprocess=postprocess,
     )
     scheme = dataset.label_scheme
     per_image = pd.DataFrame(rows).drop(columns="index")
@@ -244,9 +249,14 @@ def predict_rows(
     masks_dir: Path | None = None,
     coco: bool = False,
     max_overlays: int = 0,
+    tta: bool = False,
+    postprocess: bool = False,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], list[Any]]:
     """Per-image rows (and COCO inputs, overlays) for some items of ``dataset``; the
-    building block of :func:`~isicseg.evaluate` and of distributed validation."""
+    building block of :func:`~isicseg.evaluate` and of distributed validation.
+
+    The ``max_overlays`` overlays show the images with the lowest Jaccard, then those
+    with the highest."""
     scheme = dataset.label_scheme
     model.eval()
     device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -254,18 +264,18 @@ def predict_rows(
     rows: list[dict[str, Any]] = []
     coco_gt: list[dict[str, Any]] = []
     coco_dt: list[dict[str, Any]] = []
-    overlays: list[Any] = []
+    candidates: list[tuple[float, Any, tuple[Answer, np.ndarray]]] = []
     indices = list(indices)
     try:
         for start in range(0, len(indices), batch_size):
             chunk = indices[start : start + batch_size]
             items = [dataset[i] for i in chunk]
-            outputs = model([image.as_subclass(torch.Tensor).to(device) for image, _ in items])
+            outputs = detect(model, [image.as_subclass(torch.Tensor).to(device) for image, _ in items], tta=tta)
             for index, (image, target), output in zip(chunk, items, outputs):
                 output = {k: v.cpu() for k, v in output.items()}
                 record = dataset.records[index]
                 width, height = dataset.original_size(index)
-                answer = answer_from_detections(output, scheme, record.image_id, (height, width))
+                answer = answer_from_detections(output, scheme, record.image_id, (height, width), postprocess=postprocess)
                 truth = read_mask(record.mask_path, (width, height), binarize=dataset.binarize_masks, image_path=record.image_path).astype(bool)
                 rows.append({"index": index, **_row(answer, truth, record.diagnosis, scheme)})
                 if masks_dir is not None:
@@ -275,10 +285,15 @@ def predict_rows(
                                     "boxes": target["boxes"].tolist(), "labels": target["labels"].tolist(), "masks": target["masks"].numpy().astype(bool)})
                     coco_dt.append({"image_id": index + 1, "boxes": output["boxes"].tolist(), "labels": output["labels"].tolist(),
                                     "scores": output["scores"].tolist(), "masks": (output["masks"][:, 0] > 0.5).numpy()})
-                if len(overlays) < max_overlays:
-                    overlays.append(_overlay(record, answer, truth, scheme))
+                if max_overlays:
+                    candidates.append((rows[-1]["jaccard"], record, _shrink_answer(answer, truth)))
     finally:
         dataset.transforms = transforms
+    # the worst half and the best half of the overlay grid, by Jaccard (worst first)
+    candidates.sort(key=lambda c: c[0])
+    worst = max_overlays - max_overlays // 2
+    chosen = candidates if len(candidates) <= max_overlays else candidates[:worst] + candidates[len(candidates) - max_overlays // 2 :]
+    overlays = [_overlay(record, answer, truth, scheme, jaccard) for jaccard, record, (answer, truth) in chosen]
     return rows, coco_gt, coco_dt, overlays
 
 
@@ -300,22 +315,30 @@ def _row(answer: Answer, truth: np.ndarray, diagnosis: str, scheme: LabelScheme)
     }
 
 
-def _overlay(record, answer: Answer, truth: np.ndarray, scheme: LabelScheme):
-    from .viz import Overlay
+_OVERLAY_SIDE = 256
 
-    scale = 256 / max(truth.shape)
+
+def _shrink_answer(answer: Answer, truth: np.ndarray) -> tuple[Answer, np.ndarray]:
+    """Answer and true mask scaled to at most 256 px (what an overlay shows), to keep in memory."""
+    scale = _OVERLAY_SIDE / max(truth.shape)
     size = (max(1, round(truth.shape[1] * scale)), max(1, round(truth.shape[0] * scale)))
     small = lambda m: np.asarray(Image.fromarray(m.astype(np.uint8)).resize(size, Image.Resampling.NEAREST)) > 0  # noqa: E731
-    rescale = lambda b: None if b is None else [v * scale for v in b]  # noqa: E731
+    box = None if answer.box is None else tuple(v * scale for v in answer.box)
+    return Answer(answer.image_id, small(answer.mask), box, answer.label, answer.score, answer.probabilities, {}), small(truth)
+
+
+def _overlay(record, answer: Answer, truth: np.ndarray, scheme: LabelScheme, jaccard: float):
+    from .viz import Overlay
+
     true_box = masks_to_boxes(torch.from_numpy(truth)[None])[0].tolist() if truth.any() else None
     name = scheme.class_names[answer.label] if answer.label else "none"
     return Overlay(
-        read_image(record.image_path, (size[1], size[0])),
-        f"{record.image_id} ({record.diagnosis})",
-        small(truth),
-        rescale(true_box),
-        small(answer.mask),
-        rescale(answer.box),
+        read_image(record.image_path, truth.shape),
+        f"{record.image_id} ({record.diagnosis}) J={jaccard:.2f}",
+        truth,
+        true_box,
+        answer.mask,
+        answer.box,
         f"predicted {name} {answer.score:.2f}",
     )
 

@@ -4,14 +4,24 @@ The rule (documented in the user guide):
 
 * **Mask, box and predicted class** come from the top-scoring detection. An image with
   no detection gets an empty mask, no box and predicted class 0 (``"none"``).
-* **Probability of a category** (melanoma, seborrheic keratosis) is the highest score
-  among the detections whose label means exactly that category under the label scheme,
-  and 0 when there is none. Under the ``binary`` scheme seborrheic keratosis shares the
-  ``benign`` label with nevus, so its probability is not defined: it is ``nan`` in
-  tables, 0 in submission CSVs, and its scores are reported as missing.
+* **Probability of a category** (melanoma, seborrheic keratosis): for a model with a
+  lesion classifier head (:mod:`isicseg.models.heads`), the head's probability of the
+  category's label, and the predicted class is the head's most probable label.
+  Otherwise, the highest score among the detections whose label means exactly that
+  category under the label scheme, and 0 when there is none. Under the ``binary``
+  scheme seborrheic keratosis shares the ``benign`` label with nevus, so its
+  probability is not defined: it is ``nan`` in tables, 0 in submission CSVs, and its
+  scores are reported as missing.
 
 Predicted masks are turned into binary masks at the image's original resolution by
-bilinear upsampling of the mask probabilities and a 0.5 threshold.
+bilinear upsampling of the mask probabilities and a 0.5 threshold. Two options refine
+them (both measured on held-out real lesions; see the "Training on real data" guide):
+
+* ``postprocess=True``: keep the largest connected component and fill its holes
+  (:func:`clean_mask`), since an ISIC image holds one lesion without holes;
+* ``tta=True``: run the model on the image and on its mirror image, and average the top
+  detection's mask probabilities, box, score and class scores over the two
+  (:func:`detect`).
 """
 
 from __future__ import annotations
@@ -24,11 +34,12 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 
 from .data.io import read_image, read_image_size
 from .data.labels import LabelScheme, get_label_scheme
 
-__all__ = ["Answer", "CATEGORIES", "answer_from_detections", "category_probability", "predict", "upsample_mask"]
+__all__ = ["Answer", "CATEGORIES", "answer_from_detections", "category_probability", "clean_mask", "detect", "predict", "upsample_mask"]
 
 CATEGORIES = ("melanoma", "seborrheic_keratosis")
 
@@ -58,20 +69,27 @@ class Answer:
     detections: dict[str, torch.Tensor]
 
 
-def category_probability(scores: torch.Tensor, labels: torch.Tensor, category: str, scheme: LabelScheme) -> float:
-    """Highest score among detections labelled exactly ``category`` (0 if none; ``nan``
-    when the scheme merges ``category`` with another diagnosis).
+def category_probability(
+    scores: torch.Tensor, labels: torch.Tensor, category: str, scheme: LabelScheme, class_scores: torch.Tensor | None = None
+) -> float:
+    """Probability of ``category``: ``class_scores[label]`` when a classifier head gave
+    them, else the highest score among detections labelled exactly ``category`` (0 if
+    none); ``nan`` when the scheme merges ``category`` with another diagnosis.
 
     Example:
         >>> s, l = torch.tensor([0.9, 0.3]), torch.tensor([1, 2])
         >>> category_probability(s, l, "melanoma", get_label_scheme("binary"))
         0.30000001192092896
+        >>> category_probability(s, l, "melanoma", get_label_scheme("binary"), torch.tensor([0.0, 0.25, 0.75]))
+        0.75
         >>> category_probability(s, l, "seborrheic_keratosis", get_label_scheme("binary"))
         nan
     """
     label = scheme.label_of(category)
     if scheme.diagnoses_of(label) != [category]:
         return float("nan")
+    if class_scores is not None:
+        return float(class_scores[label])
     chosen = scores[labels == label]
     return float(chosen.max()) if chosen.numel() else 0.0
 
@@ -83,11 +101,75 @@ def upsample_mask(probabilities: torch.Tensor, size: tuple[int, int]) -> np.ndar
     return (probabilities > 0.5).cpu().numpy()
 
 
+def clean_mask(mask: np.ndarray) -> np.ndarray:
+    """Largest 8-connected component of a bool mask, with its holes filled.
+
+    Example:
+        >>> m = np.zeros((6, 8), bool); m[1:5, 1:5] = True; m[2, 2] = False; m[0, 7] = True
+        >>> int(clean_mask(m).sum()), bool(clean_mask(m)[2, 2]), bool(clean_mask(m)[0, 7])
+        (16, True, False)
+    """
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    if count > 1:
+        sizes = np.bincount(labels.ravel())[1:]
+        mask = labels == 1 + int(np.argmax(sizes))
+    return ndimage.binary_fill_holes(mask) if count else mask
+
+
+def _flip_back(output: dict[str, torch.Tensor], width: int) -> dict[str, torch.Tensor]:
+    """Detections of a mirrored image, mapped back onto the original image."""
+    out = dict(output)
+    boxes = output["boxes"]
+    out["boxes"] = torch.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], dim=1)
+    out["masks"] = output["masks"].flip(-1)
+    return out
+
+
+def _fuse(views: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """One detection: the mean of each view's top detection (views without one are left out)."""
+    tops = [{k: v[int(torch.argmax(view["scores"]))] for k, v in view.items() if k != "class_scores"} for view in views if len(view["scores"])]
+    fused: dict[str, torch.Tensor]
+    if not tops:
+        fused = {k: v for k, v in views[0].items() if k != "class_scores"}
+    else:
+        best = max(tops, key=lambda top: float(top["scores"]))
+        fused = {key: torch.stack([top[key].float() for top in tops]).mean(0)[None] for key in ("boxes", "masks", "scores")}
+        fused["labels"] = best["labels"][None]
+    if "class_scores" in views[0]:
+        fused["class_scores"] = torch.stack([view["class_scores"] for view in views]).mean(0)
+    return fused
+
+
+def detect(model: torch.nn.Module, images: Sequence[torch.Tensor], *, tta: bool = False) -> list[dict[str, torch.Tensor]]:
+    """The model's detections for a batch of ``(3, H, W)`` images (model in eval mode).
+
+    With ``tta``, the model also sees each image mirrored left to right, and the result
+    is one detection per image: the mean of the two views' top detections (mask
+    probabilities, box and score; class scores too). This makes the answer exactly
+    equivariant to mirroring the input.
+
+    Example:
+        >>> from isicseg import build_mask_rcnn
+        >>> model = build_mask_rcnn(3, backbone="resnet18_fpn", min_size=64, max_size=64).eval()
+        >>> image = torch.rand(3, 64, 64)
+        >>> a, b = detect(model, [image, image.flip(-1)], tta=True)
+        >>> bool(torch.allclose(a["masks"], b["masks"].flip(-1), atol=1e-6))
+        True
+    """
+    outputs = model(list(images))
+    if not tta:
+        return outputs
+    mirrored = model([image.flip(-1) for image in images])
+    return [_fuse([output, _flip_back(other, image.shape[-1])]) for image, output, other in zip(images, outputs, mirrored)]
+
+
 def answer_from_detections(
     detections: dict[str, torch.Tensor],
     scheme: str | LabelScheme,
     image_id: str,
     original_size: tuple[int, int] | None = None,
+    *,
+    postprocess: bool = False,
 ) -> Answer:
     """Apply the module's rule to one image's detections.
 
@@ -98,6 +180,7 @@ def answer_from_detections(
         image_id: Identifier of the image.
         original_size: ``(height, width)`` to return mask and box at; default the
             detections' own size.
+        postprocess: Apply :func:`clean_mask` to the mask (at the original size).
 
     Example:
         >>> det = {"boxes": torch.tensor([[1.0, 1.0, 3.0, 3.0]]), "labels": torch.tensor([2]),
@@ -112,17 +195,21 @@ def answer_from_detections(
     height, width = masks.shape[-2:]
     size = original_size or (height, width)
     scores, labels = detections["scores"].detach().cpu(), detections["labels"].detach().cpu()
-    probabilities = {c: category_probability(scores, labels, c, scheme) for c in CATEGORIES}
+    class_scores = detections.get("class_scores")
+    class_scores = class_scores.detach().cpu() if class_scores is not None else None
+    probabilities = {c: category_probability(scores, labels, c, scheme, class_scores) for c in CATEGORIES}
     if scores.numel() == 0:
         return Answer(image_id, np.zeros(size, dtype=bool), None, 0, 0.0, probabilities, detections)
     top = int(torch.argmax(scores))
+    label = int(labels[top]) if class_scores is None else int(torch.argmax(class_scores))
     sy, sx = size[0] / height, size[1] / width
     x1, y1, x2, y2 = detections["boxes"][top].tolist()
+    mask = upsample_mask(masks[top, 0].detach(), size)
     return Answer(
         image_id,
-        upsample_mask(masks[top, 0].detach(), size),
+        clean_mask(mask) if postprocess else mask,
         (x1 * sx, y1 * sy, x2 * sx, y2 * sy),
-        int(labels[top]),
+        label,
         float(scores[top]),
         probabilities,
         detections,
@@ -143,6 +230,8 @@ def predict(
     image_size: int | tuple[int, int] | None = None,
     batch_size: int = 4,
     device: str | torch.device | None = None,
+    tta: bool = False,
+    postprocess: bool = False,
 ) -> Iterator[Answer]:
     """Run the model over image files and yield one :class:`~isicseg.inference.Answer` per image, in order.
 
@@ -154,6 +243,8 @@ def predict(
             are decoded at a reduced scale).
         batch_size: Images per forward pass.
         device: Where to run (default: the model's device).
+        tta: Average over the image and its mirror image (see :func:`detect`).
+        postprocess: Keep the largest component of each mask, holes filled.
 
     Example:
         >>> from isicseg import build_mask_rcnn, write_synthetic_isic
@@ -170,7 +261,7 @@ def predict(
         image_size = int(min_size[-1]) if min_size else None
     for batch in _batches([Path(p) for p in images], batch_size):
         tensors = [torch.from_numpy(read_image(p, image_size)).permute(2, 0, 1).to(device, torch.float32).div_(255) for p in batch]
-        outputs = model(tensors)
+        outputs = detect(model, tensors, tta=tta)
         for path, output in zip(batch, outputs):
             width, height = read_image_size(path)
-            yield answer_from_detections({k: v.cpu() for k, v in output.items()}, scheme, path.stem, (height, width))
+            yield answer_from_detections({k: v.cpu() for k, v in output.items()}, scheme, path.stem, (height, width), postprocess=postprocess)

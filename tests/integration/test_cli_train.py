@@ -6,7 +6,10 @@ import sys
 
 import pytest
 
+import torch
+
 from isicseg.cli import main
+from isicseg.config import RunConfig
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -24,14 +27,17 @@ def test_train_writes_run_folder_and_resumes(synthetic_root, tmp_path, capsys):
     for name in ("per_image.csv", "summary.json", "classification.csv", "masks", "figures"):
         assert (evaluation / name).exists(), name
     config = json.loads((run / "config.json").read_text())
-    assert config["epochs"] == 2 and config["seed"] == 3 and config["extra"]["backbone"] == "resnet18_fpn" and config["extra"]["subset"] == 4
+    assert config["trainer"]["epochs"] == 2 and config["trainer"]["seed"] == 3
+    assert config["model"]["backbone"] == "resnet18_fpn" and config["data"]["subset"] == 4 and config["name"] == "t"
+    saved = RunConfig.from_file(run / "config.json")
+    assert torch.load(run / "last.pt", weights_only=True)["run_config"] == saved.to_dict()  # every checkpoint carries it
     assert "ISIC Part 1" in capsys.readouterr().out
     assert "epoch 2/2" in (run / "train.log").read_text()
 
     assert main(args) == 2  # the run exists: refuse to overwrite it
     assert "already holds a run; pass --resume" in capsys.readouterr().err
 
-    config["epochs"] = 3
+    config["trainer"]["epochs"] = 3
     (run / "config.json").write_text(json.dumps(config))  # extend the run by one epoch, then resume
     assert main(["train", "--out", str(tmp_path), "--name", "t", "--data", str(synthetic_root), "--resume"]) == 0
     assert len((run / "history.csv").read_text().splitlines()) == 4  # header + 3 epochs
@@ -39,10 +45,15 @@ def test_train_writes_run_folder_and_resumes(synthetic_root, tmp_path, capsys):
 
 def test_train_config_file_and_errors(synthetic_root, tmp_path, capsys):
     config = tmp_path / "run.json"
-    config.write_text(json.dumps({"epochs": 1, "batch_size": 2, "extra": {"data": str(synthetic_root), "image_size": 64, "backbone": "resnet18_fpn", "pretrained": "none", "subset": 2, "proposals": "few", "val_split": "", "eval_split": "validation"}}))
-    assert main(["train", "--config", str(config), "--out", str(tmp_path), "--name", "c", "--batch-size", "1"]) == 0
-    saved = json.loads((tmp_path / "c" / "config.json").read_text())
-    assert saved["batch_size"] == 1 and saved["epochs"] == 1  # the flag overrides the file
+    config.write_text(json.dumps({
+        "data": {"root": str(synthetic_root), "image_size": 64, "subset": 2, "val_split": "", "eval_split": "validation"},
+        "model": {"backbone": "resnet18_fpn", "pretrained": "none", "proposals": "few"},
+        "trainer": {"epochs": 1, "batch_size": 2},
+    }))
+    assert main(["train", "--config", str(config), "--out", str(tmp_path), "--name", "c", "--batch-size", "1", "--tta", "true"]) == 0
+    saved = RunConfig.from_file(tmp_path / "c" / "config.json")
+    assert saved.trainer.batch_size == 1 and saved.trainer.epochs == 1 and saved.eval.tta  # the flags override the file
+    assert saved.data.val_split is None and saved.model.backbone == "resnet18_fpn"
     assert main(["train", "--out", str(tmp_path), "--name", "none", "--epochs", "1"]) == 2
     assert "A run needs a data root: pass --data ROOT" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path), "--name", "x", "--resume", "--data", str(synthetic_root)]) == 2
@@ -61,8 +72,6 @@ def test_demo_command_small(tmp_path):
 
 
 def test_same_settings_give_the_same_run(synthetic_root, tmp_path):
-    import torch
-
     for name in ("a", "b"):
         args = ["train", "--data", str(synthetic_root), "--name", name, "--out", str(tmp_path), "--epochs", "1", "--image-size", "64",
                 "--backbone", "resnet18_fpn", "--pretrained", "none", "--proposals", "few", "--subset", "2", "--batch-size", "2",

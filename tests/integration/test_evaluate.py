@@ -124,3 +124,23 @@ def test_cli_errors(tmp_path, capsys, model):
     args = ["predict", str(weights), str(MINI_ROOT / "ISIC-2017_Training_Data"), "--num-classes", "4", "--backbone", "resnet18_fpn", "--label-scheme", "binary", "--out", str(tmp_path / "p")]
     assert main(args) == 2
     assert "Label scheme 'binary' has 3 classes but the model" in capsys.readouterr().err
+
+
+def test_overlays_show_the_worst_then_the_best_by_jaccard(model, synthetic_root):
+    from isicseg.evaluation import predict_rows
+
+    dataset = ISIC2017Dataset(synthetic_root, "test", label_scheme="three_class", image_size=64)
+    rows, _, _, overlays = predict_rows(model, dataset, range(len(dataset)), max_overlays=3)
+    ranked = sorted(rows, key=lambda r: r["jaccard"])
+    expected = [ranked[0], ranked[1], ranked[-1]]  # two worst (the odd one goes to the worst), one best
+    assert [o.title.split(" ")[0] for o in overlays] == [r["image_id"] for r in expected]
+    assert [float(o.title.rsplit("J=", 1)[1]) for o in overlays] == [pytest.approx(r["jaccard"], abs=0.005) for r in expected]
+
+
+def test_evaluate_with_tta_and_postprocess(model, synthetic_root):
+    dataset = ISIC2017Dataset(synthetic_root, "test", label_scheme="three_class", image_size=64)
+    plain = evaluate(model, dataset).per_image
+    refined = evaluate(model, dataset, tta=True, postprocess=True).per_image
+    assert list(refined["image_id"]) == list(plain["image_id"])
+    assert refined["jaccard"].between(0, 1).all()
+    assert not np.allclose(refined["score"], plain["score"])  # two views averaged: other scores

@@ -62,7 +62,7 @@ def test_plugin_backbone_from_the_cli(tmp_path, synthetic_root):
     finished = run_python(f"import sys; from isicseg.cli import main; sys.exit(main({args!r}))", site)
     assert finished.returncode == 0, finished.stderr[-3000:]
     config = json.loads((tmp_path / "runs" / "p" / "config.json").read_text())
-    assert config["extra"]["backbone"] == "tiny_convnet"
+    assert config["model"]["backbone"] == "tiny_convnet"
     assert (tmp_path / "runs" / "p" / "evaluation" / "summary.json").is_file()
 
 

@@ -12,8 +12,9 @@ from isicseg.cli import main
 from isicseg.data import check_dataset
 from isicseg.data.io import read_mask
 from isicseg.data.layout import split_paths
-from isicseg.engine import EpochBatchSampler, TrainerConfig, load_checkpoint
-from isicseg.engine.run import train_run
+from isicseg.config import RunConfig
+from isicseg.engine import EpochBatchSampler, load_checkpoint
+from isicseg.run import train_run
 from isicseg.evaluation import score_submission
 from isicseg.exceptions import ConfigError, DatasetError, WeightsError
 from isicseg.ops import masks_to_boxes
@@ -85,9 +86,9 @@ def test_sampler_balanced_needs_labels():
         EpochBatchSampler(4, 2, balanced=True)
 
 
-def test_unknown_run_setting(tmp_path):
-    with pytest.raises(ConfigError, match=r"Unknown run settings \['epochz'\]; allowed: data, name"):
-        train_run(TrainerConfig(extra={"data": "x", "epochz": 3}), out=tmp_path)
+def test_run_without_data_root(tmp_path):
+    with pytest.raises(ConfigError, match=r"A run needs a data root: pass --data ROOT"):
+        train_run(RunConfig(name="x"), out=tmp_path)
 
 
 def test_predict_cli_errors(tmp_path, capsys):

@@ -4,8 +4,10 @@ import math
 
 import numpy as np
 import torch
+from scipy import ndimage
 
-from isicseg.inference import answer_from_detections, upsample_mask
+from isicseg import build_mask_rcnn
+from isicseg.inference import _flip_back, _fuse, answer_from_detections, clean_mask, detect, upsample_mask
 
 
 def detections(scores, labels, size=(8, 10)):
@@ -51,3 +53,53 @@ def test_upsample_mask_threshold():
     probabilities = torch.tensor([[0.2, 0.8]])
     assert upsample_mask(probabilities, (1, 2)).tolist() == [[False, True]]
     assert upsample_mask(probabilities, (2, 4)).tolist() == [[False, False, True, True]] * 2
+
+
+def test_postprocess_keeps_largest_component_and_fills_holes():
+    det = detections([0.9], [1], size=(12, 12))
+    det["masks"][0, 0] = 0.0
+    det["masks"][0, 0, 2:9, 2:9] = 0.9  # the lesion, 49 px
+    det["masks"][0, 0, 5, 5] = 0.1  # a hole in it
+    det["masks"][0, 0, 10:12, 10:12] = 0.9  # a speck elsewhere
+    raw = answer_from_detections(det, "binary", "x")
+    clean = answer_from_detections(det, "binary", "x", postprocess=True)
+    assert raw.mask.sum() == 48 + 4 and not raw.mask[5, 5]
+    assert clean.mask.sum() == 49 and clean.mask[5, 5] and not clean.mask[10:, 10:].any()
+
+
+def test_clean_mask_properties():
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        mask = rng.random((20, 24)) > 0.6
+        out = clean_mask(mask)
+        labels, count = ndimage.label(out, structure=np.ones((3, 3), bool))
+        assert count == (1 if mask.any() else 0)
+        assert np.array_equal(out, ndimage.binary_fill_holes(out))  # no holes left
+        original, _ = ndimage.label(mask, structure=np.ones((3, 3), bool))
+        assert out.sum() >= np.bincount(original.ravel())[1:].max(initial=0)  # the largest component, at least
+    assert not clean_mask(np.zeros((4, 4), bool)).any()
+
+
+def test_tta_is_exactly_mirror_equivariant_and_fuses_one_detection():
+    torch.manual_seed(0)
+    model = build_mask_rcnn(3, backbone="resnet18_fpn", min_size=64, max_size=96, classifier="pooled").eval()
+    image = torch.rand(3, 64, 80)
+    with torch.no_grad():
+        plain = detect(model, [image])[0]
+        a, b = detect(model, [image, image.flip(-1)], tta=True)
+    assert len(a["scores"]) == 1 <= len(plain["scores"])
+    torch.testing.assert_close(a["masks"], b["masks"].flip(-1), rtol=0, atol=1e-6)
+    torch.testing.assert_close(a["boxes"][:, [0, 2]], 80 - b["boxes"][:, [2, 0]], rtol=0, atol=1e-4)
+    torch.testing.assert_close(a["class_scores"], b["class_scores"])
+    torch.testing.assert_close(a["scores"], b["scores"])
+    assert a["masks"].shape[-2:] == (64, 80)
+
+
+def test_tta_of_a_mirror_symmetric_image_with_symmetric_answer_equals_no_tta():
+    views = [detections([0.9], [1], size=(8, 8))]
+    views[0]["masks"][0, 0] = 0.0
+    views[0]["masks"][0, 0, 2:6, 1:7] = 0.8  # symmetric about the vertical axis
+    views[0]["boxes"] = torch.tensor([[1.0, 2.0, 7.0, 6.0]])
+    fused = _fuse([views[0], _flip_back(views[0], 8)])
+    for key in ("masks", "boxes", "scores", "labels"):
+        torch.testing.assert_close(fused[key], views[0][key])

@@ -15,7 +15,15 @@ from functools import partial
 from math import gcd
 
 from torch import nn
-from torchvision.models import WeightsEnum, resnet18, resnet50
+from torchvision.models import (
+    MobileNet_V2_Weights,
+    MobileNet_V3_Large_Weights,
+    ResNet18_Weights,
+    ResNet50_Weights,
+    WeightsEnum,
+    resnet18,
+    resnet50,
+)
 from torchvision.models.detection import MaskRCNN, MaskRCNN_ResNet50_FPN_V2_Weights, MaskRCNN_ResNet50_FPN_Weights
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor, mobilenet_backbone
@@ -54,12 +62,19 @@ class BackboneSpec:
             architecture, or ``None``.
         max_trainable_layers: Largest accepted ``trainable_layers``.
         description: One line for listings.
+        imagenet_weights: torchvision weights enum of the ImageNet classifier whose
+            feature extractor is the backbone's body, or ``None``.
+        imagenet_prefix: Prefix of the body's keys in that classifier's state dict
+            (``"features."`` for MobileNets, ``""`` for ResNets); keys outside it (the
+            classifier layers) are not loaded.
     """
 
     build: Callable[..., MaskRCNN]
     coco_weights: WeightsEnum | None = None
     max_trainable_layers: int = 5
     description: str = ""
+    imagenet_weights: WeightsEnum | None = None
+    imagenet_prefix: str = ""
 
 
 BACKBONES: Registry[BackboneSpec] = Registry("backbones")
@@ -90,10 +105,12 @@ def _resnet50_fpn_v2(num_classes: int, *, norm_layer: NormLayer, head_norm_layer
     )
 
 
-def _mobilenet_v3_large_fpn(num_classes: int, *, norm_layer: NormLayer, head_norm_layer: NormLayer, trainable_layers: int, **kwargs) -> MaskRCNN:
-    backbone = mobilenet_backbone(
-        backbone_name="mobilenet_v3_large", weights=None, fpn=True, norm_layer=norm_layer, trainable_layers=trainable_layers
-    )
+def _mobilenet_fpn(
+    name: str, num_classes: int, *, norm_layer: NormLayer, head_norm_layer: NormLayer, trainable_layers: int, **kwargs
+) -> MaskRCNN:
+    # torchvision's mobilenet_backbone(fpn=True): the last two stages (stride 32) plus a
+    # max-pooled level, i.e. 3 feature maps, each given every anchor size.
+    backbone = mobilenet_backbone(backbone_name=name, weights=None, fpn=True, norm_layer=norm_layer, trainable_layers=trainable_layers)
     anchors = AnchorGenerator(((32, 64, 128, 256, 512),) * 3, ((0.5, 1.0, 2.0),) * 3)
     return MaskRCNN(backbone, num_classes, rpn_anchor_generator=anchors, **kwargs)
 
@@ -104,6 +121,7 @@ BACKBONES.register(
         partial(_resnet_fpn, resnet50),
         MaskRCNN_ResNet50_FPN_Weights.COCO_V1,
         description="ResNet-50 + FPN, as torchvision's maskrcnn_resnet50_fpn (He et al., 2017); COCO weights.",
+        imagenet_weights=ResNet50_Weights.IMAGENET1K_V1,
     ),
 )
 BACKBONES.register(
@@ -112,18 +130,35 @@ BACKBONES.register(
         _resnet50_fpn_v2,
         MaskRCNN_ResNet50_FPN_V2_Weights.COCO_V1,
         description="ResNet-50 + FPN with normalised heads, as maskrcnn_resnet50_fpn_v2; COCO weights.",
+        imagenet_weights=ResNet50_Weights.IMAGENET1K_V2,
     ),
 )
 BACKBONES.register(
     "resnet18_fpn",
-    BackboneSpec(partial(_resnet_fpn, resnet18), description="ResNet-18 + FPN: light, for CPU work and tests; no COCO weights."),
+    BackboneSpec(
+        partial(_resnet_fpn, resnet18),
+        description="ResNet-18 + FPN: light, for CPU work and tests; ImageNet weights, no COCO weights.",
+        imagenet_weights=ResNet18_Weights.IMAGENET1K_V1,
+    ),
 )
 BACKBONES.register(
     "mobilenet_v3_large_fpn",
     BackboneSpec(
-        _mobilenet_v3_large_fpn,
+        partial(_mobilenet_fpn, "mobilenet_v3_large"),
         max_trainable_layers=6,
-        description="MobileNetV3-Large + FPN: fastest on CPU; no COCO weights.",
+        description="MobileNetV3-Large + FPN: fastest on CPU; ImageNet weights, no COCO weights.",
+        imagenet_weights=MobileNet_V3_Large_Weights.IMAGENET1K_V1,
+        imagenet_prefix="features.",
+    ),
+)
+BACKBONES.register(
+    "mobilenet_v2_fpn",
+    BackboneSpec(
+        partial(_mobilenet_fpn, "mobilenet_v2"),
+        max_trainable_layers=6,
+        description="MobileNetV2 + FPN (3 feature maps): light; ImageNet weights, no COCO weights.",
+        imagenet_weights=MobileNet_V2_Weights.IMAGENET1K_V1,
+        imagenet_prefix="features.",
     ),
 )
 

@@ -12,8 +12,9 @@ from torchvision.models.detection import MaskRCNN
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from ..exceptions import ConfigError, WeightsError
-from .backbones import BACKBONES, group_norm
-from .weights import load_coco_state_dict, load_weight_file
+from .backbones import BACKBONES, BackboneSpec, group_norm
+from .heads import attach_classifier
+from .weights import load_coco_state_dict, load_torchvision_state_dict, load_weight_file
 
 __all__ = ["build_mask_rcnn", "load_model", "Norm", "PREDICTOR_PREFIXES", "FEW_PROPOSALS"]
 
@@ -53,6 +54,9 @@ def build_mask_rcnn(
     pretrained: bool | str | Path | None = False,
     *,
     backbone: str = "resnet50_fpn",
+    backbone_weights: str | Path | None = None,
+    classifier: str | None = None,
+    classifier_loss_weight: float = 1.0,
     norm: Norm = "auto",
     trainable_layers: int | None = None,
     min_size: int | tuple[int, ...] = 800,
@@ -70,16 +74,26 @@ def build_mask_rcnn(
             ``binary`` label scheme (background, benign, melanoma).
         pretrained: ``"coco"`` (or ``True``) for torchvision's COCO weights, looked up in
             the TORCH_HOME cache and downloaded if missing and ``download`` is set;
-            ``False``/``None`` for no pretraining; or the path of a local weight file (a
-            state dict, e.g. torchvision's COCO ``.pth``, or an isicseg checkpoint).
+            ``False``/``None``/``"none"`` for no pretraining; or the path of a local weight
+            file (a state dict, e.g. torchvision's COCO ``.pth``, or an isicseg checkpoint).
         backbone: A name from :func:`~isicseg.list_backbones`.
+        backbone_weights: Weights of the backbone's body alone (torchvision calls it
+            ``weights_backbone``): ``"imagenet"`` for torchvision's ImageNet weights of
+            that backbone, from the TORCH_HOME cache or downloaded as for COCO; the path
+            of a local ImageNet classifier file (e.g. ``mobilenet_v2-b0353104.pth``); or
+            ``None``/``"none"``. Not combined with ``pretrained``.
+        classifier: Name of a lesion classifier head from
+            :data:`~isicseg.models.heads.HEADS` (``"pooled"``), trained jointly; the
+            model's category probabilities then come from it (see
+            :mod:`isicseg.models.heads`). ``None`` keeps plain Mask R-CNN.
+        classifier_loss_weight: Factor of the classifier's loss in the training loss.
         norm: Normalisation in the backbone. ``"auto"`` picks ``"frozen_bn"`` (frozen
-            BatchNorm, as torchvision) with COCO weights, the file's own kind with a local
-            file, and ``"gn"`` (GroupNorm) without pretraining: plain BatchNorm (``"bn"``)
-            trained at small batches can learn running statistics that make
-            eval-mode predictions collapse.
-        trainable_layers: Backbone stages left trainable (0-5 for ResNets); default 3
-            with pretrained weights, all without.
+            BatchNorm, as torchvision) with COCO or ImageNet weights, the file's own kind
+            with a local file, and ``"gn"`` (GroupNorm) without pretraining: plain
+            BatchNorm (``"bn"``) trained at small batches can learn running statistics
+            that make eval-mode predictions collapse.
+        trainable_layers: Backbone stages left trainable (0-5 for ResNets, 0-6 for
+            MobileNets); default 3 with pretrained weights, all without.
         min_size: Shorter side the model resizes images to (a tuple trains at a random
             one of the sizes).
         max_size: Longest side allowed after resizing.
@@ -112,10 +126,28 @@ def build_mask_rcnn(
     if norm not in ("auto", "frozen_bn", "bn", "gn"):
         raise ConfigError(f"norm must be one of 'auto', 'frozen_bn', 'bn', 'gn'; got {norm!r}.")
     spec = BACKBONES.get(backbone)
+    classifier = None if classifier == "none" else classifier
+    if classifier is not None:
+        from .heads import HEADS
+
+        HEADS.get(classifier)  # unknown names fail before any weight is read
+    pretrained = False if pretrained == "none" else pretrained
+    backbone_weights = None if backbone_weights == "none" else backbone_weights
+    if backbone_weights is not None and pretrained not in (False, None):
+        raise ConfigError(
+            f"Pass either pretrained= (weights of the whole model) or backbone_weights= (the backbone alone), not both; "
+            f"got pretrained={pretrained!r} and backbone_weights={backbone_weights!r}."
+        )
 
     state: dict[str, torch.Tensor] | None = None
+    body_state: dict[str, torch.Tensor] | None = None
     source = "none"
-    if pretrained is True or pretrained == "coco":
+    if backbone_weights is not None:
+        if norm not in ("auto", "frozen_bn", "bn"):
+            raise ConfigError(f"ImageNet backbone weights need norm='frozen_bn' or 'bn' (they hold BatchNorm statistics); got norm={norm!r}.")
+        body_state, source = _imagenet_body_state(spec, backbone, backbone_weights, download), f"backbone:{backbone_weights}"
+        norm = "frozen_bn" if norm == "auto" else norm
+    elif pretrained is True or pretrained == "coco":
         if spec.coco_weights is None:
             with_coco = [n for n in BACKBONES.names() if BACKBONES.get(n).coco_weights is not None]
             raise ConfigError(f"Backbone {backbone!r} has no COCO weights; backbones with COCO weights: {', '.join(with_coco)}.")
@@ -131,7 +163,7 @@ def build_mask_rcnn(
         if norm == "auto":
             norm = config.get("norm") or _detect_norm(state)
     elif pretrained not in (False, None):
-        raise ConfigError(f"pretrained must be 'coco', True, False, None or a file path; got {pretrained!r}.")
+        raise ConfigError(f"pretrained must be 'coco', True, False, None, 'none' or a file path; got {pretrained!r}.")
     if norm == "auto":
         norm = "gn"
     if norm == "bn" and source == "none":
@@ -162,6 +194,10 @@ def build_mask_rcnn(
         max_size=max_size,
         **kwargs,
     )
+    if body_state is not None:
+        _load_body(model, body_state, str(backbone_weights))
+    if classifier is not None:
+        model = attach_classifier(model, classifier, loss_weight=classifier_loss_weight)
     if state is not None:
         _load_into(model, state, source)
     model.isicseg_config = {
@@ -172,9 +208,46 @@ def build_mask_rcnn(
         "min_size": list(min_size) if isinstance(min_size, tuple) else min_size,
         "max_size": max_size,
         "pretrained": source,
+        "classifier": classifier,
+        "classifier_loss_weight": classifier_loss_weight,
         "extra": dict(kwargs),
     }
     return model
+
+
+def _imagenet_body_state(spec: BackboneSpec, backbone: str, weights: str | Path, download: bool) -> dict[str, torch.Tensor]:
+    """The backbone body's state dict from torchvision's ImageNet file or a local one."""
+    if weights == "imagenet":
+        if spec.imagenet_weights is None:
+            with_imagenet = [n for n in BACKBONES.names() if BACKBONES.get(n).imagenet_weights is not None]
+            raise ConfigError(f"Backbone {backbone!r} has no ImageNet weights; backbones with ImageNet weights: {', '.join(with_imagenet)}.")
+        state = load_torchvision_state_dict(spec.imagenet_weights, download=download)
+    elif isinstance(weights, (str, Path)):
+        state, _ = load_weight_file(weights)
+    else:
+        raise ConfigError(f"backbone_weights must be 'imagenet', None, 'none' or a file path; got {weights!r}.")
+    prefix = spec.imagenet_prefix
+    return {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
+
+
+def _load_body(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load ImageNet weights into ``model.backbone.body``; every body tensor must be in the file.
+
+    Keys of the file that the body does not hold (layers after the last returned stage,
+    the classifier) are ignored, as torchvision does with ``weights_backbone``.
+    """
+    body = model.backbone.body
+    own = body.state_dict()
+    needed = {k for k in own if not k.endswith("num_batches_tracked")}
+    missing = sorted(needed - set(state))
+    mismatched = [k for k in needed & set(state) if state[k].shape != own[k].shape]
+    if missing or mismatched:
+        example = missing[:2] if missing else f"{mismatched[0]} is {tuple(state[mismatched[0]].shape)} in the file, {tuple(own[mismatched[0]].shape)} in the model"
+        raise WeightsError(
+            f"Backbone weights from {source} do not fit the backbone: {len(missing)} tensors missing, {len(mismatched)} of another "
+            f"shape (e.g. {example}). Pass the ImageNet classifier file of the same architecture as backbone=."
+        )
+    body.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
 
 
 def _load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
@@ -192,7 +265,8 @@ def _load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str) ->
             f"in the model. Check backbone= and norm=."
         )
     result = model.load_state_dict(state, strict=False)
-    missing = [k for k in result.missing_keys if not k.startswith(PREDICTOR_PREFIXES)]
+    fresh = PREDICTOR_PREFIXES + (("classifier.",) if source == "coco" else ())  # COCO files have no lesion classifier
+    missing = [k for k in result.missing_keys if not k.startswith(fresh)]
     if missing or result.unexpected_keys:
         raise WeightsError(
             f"Weights from {source} do not fit the model: {len(missing)} tensors missing (e.g. {missing[:2]}), "

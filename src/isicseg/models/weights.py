@@ -1,6 +1,6 @@
-"""Finding and loading weights: torchvision's COCO files, local files and isicseg checkpoints.
+"""Finding and loading weights: torchvision's COCO and ImageNet files, local files and isicseg checkpoints.
 
-COCO weights are looked up where torchvision keeps them,
+torchvision's weights (COCO detectors, ImageNet backbones) are looked up where torchvision keeps them,
 ``$TORCH_HOME/hub/checkpoints/<file>`` (``~/.cache/torch`` by default), and downloaded
 there when that is allowed and possible. Every file is read with
 ``torch.load(..., weights_only=True)``, so no weight file can run code.
@@ -18,7 +18,7 @@ from torchvision.models import WeightsEnum
 
 from ..exceptions import WeightsError, WeightsNotFoundError
 
-__all__ = ["cached_weights_path", "load_coco_state_dict", "load_weight_file"]
+__all__ = ["cached_weights_path", "load_coco_state_dict", "load_torchvision_state_dict", "load_weight_file"]
 
 
 def cached_weights_path(weights: WeightsEnum) -> Path:
@@ -38,14 +38,27 @@ def _download(weights: WeightsEnum, path: Path) -> None:
     torch.hub.download_url_to_file(weights.url, str(path), progress=True)
 
 
-def load_coco_state_dict(weights: WeightsEnum, *, download: bool = True) -> dict[str, torch.Tensor]:
-    """Load a torchvision COCO state dict from the cache, downloading it if needed and allowed.
+def load_torchvision_state_dict(weights: WeightsEnum, *, download: bool = True) -> dict[str, torch.Tensor]:
+    """Load one of torchvision's weight files from the cache, downloading it if needed and allowed.
+
+    Args:
+        weights: A torchvision weights enum member, e.g. ``MobileNet_V2_Weights.IMAGENET1K_V1``.
+        download: Try to download the file when it is not cached.
 
     Raises:
         WeightsNotFoundError: When the file is not cached and cannot be downloaded; the
             message says which file to put where and how to train without it.
+
+    Example:
+        >>> from torchvision.models import MobileNet_V2_Weights
+        >>> getfixture("monkeypatch").setenv("TORCH_HOME", str(getfixture("tmp_path")))
+        >>> load_torchvision_state_dict(MobileNet_V2_Weights.IMAGENET1K_V1, download=False)
+        Traceback (most recent call last):
+        ...
+        isicseg.exceptions.WeightsNotFoundError: ImageNet weights mobilenet_v2-b0353104.pth are not in torchvision's cache ...
     """
     path = cached_weights_path(weights)
+    what = "COCO weights" if "COCO" in weights.name else "ImageNet weights" if "IMAGENET" in weights.name else "Weights"
     if not path.is_file():
         reason = "downloading is switched off (download=False)"
         if download:
@@ -55,14 +68,23 @@ def load_coco_state_dict(weights: WeightsEnum, *, download: bool = True) -> dict
                 reason = f"the download failed: {type(error).__name__}: {error}"
         if not path.is_file():
             raise WeightsNotFoundError(
-                f"COCO weights {path.name} are not in torchvision's cache {path.parent} and {reason}. "
+                f"{what} {path.name} are not in torchvision's cache {path.parent} and {reason}. "
                 f"On a machine with internet, get {weights.url} and copy it to {path} "
                 f"(or set TORCH_HOME to a folder whose hub/checkpoints/ holds it), or pass "
-                f"pretrained='/path/to/{path.name}'. To train without pretraining, pass pretrained=False "
+                f"the file's path instead. To train without pretraining, pass pretrained=False "
                 f"(isicseg then uses GroupNorm so that small batches train well)."
             )
     state, _ = load_weight_file(path)
     return state
+
+
+def load_coco_state_dict(weights: WeightsEnum, *, download: bool = True) -> dict[str, torch.Tensor]:
+    """Load a torchvision COCO state dict (see :func:`load_torchvision_state_dict`).
+
+    Raises:
+        WeightsNotFoundError: When the file is not cached and cannot be downloaded.
+    """
+    return load_torchvision_state_dict(weights, download=download)
 
 
 def load_weight_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

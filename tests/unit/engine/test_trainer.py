@@ -141,7 +141,14 @@ def test_balanced_sampling_needs_labels():
     ("kwargs", "match"),
     [
         ({"epochs": 0}, r"TrainerConfig.epochs must be an int >= 1; got 0"),
-        ({"optimizer": "adam"}, r"TrainerConfig.optimizer must be 'sgd' or 'adamw'; got 'adam'"),
+        ({"optimizer": "adam"}, r"TrainerConfig.optimizer must be one of 'sgd', 'adamw'; got 'adam'"),
+        ({"lr": "0.01"}, r"TrainerConfig.lr must be a finite number or None; got '0.01'"),
+        ({"milestones": 0.5}, r"TrainerConfig.milestones must be a list of floats; got 0.5"),
+        ({"batch_size": True}, r"TrainerConfig.batch_size must be an int; got True"),
+        ({"eval_batch_size": 0}, r"TrainerConfig.eval_batch_size must be an int >= 1; got 0"),
+        ({"momentum": 1.5}, r"TrainerConfig.momentum must be a float in \[0, 1\); got 1.5"),
+        ({"weight_decay": -1}, r"TrainerConfig.weight_decay must be a float >= 0; got -1.0"),
+        ({"gamma": 0}, r"TrainerConfig.gamma must be a float in \(0, 1\]; got 0.0"),
         ({"precision": "fp8"}, r"TrainerConfig.precision must be"),
         ({"milestones": (1.5,)}, r"TrainerConfig.milestones must be fractions in \(0, 1\)"),
         ({"accumulate": 0}, r"TrainerConfig.accumulate must be an int >= 1"),
@@ -155,13 +162,13 @@ def test_config_errors(kwargs, match):
 def test_config_file_errors(tmp_path):
     bad = tmp_path / "c.json"
     bad.write_text('{"epochs": 2, "epoch": 3}')
-    with pytest.raises(ConfigError, match=r"Unknown TrainerConfig fields \['epoch'\]"):
+    with pytest.raises(ConfigError, match=r"Unknown TrainerConfig field 'epoch' in .*c.json. Did you mean 'epochs'\?"):
         TrainerConfig.from_file(bad)
     bad.write_text("[1, 2]")
-    with pytest.raises(ConfigError, match=r"holds list; expected a JSON object"):
+    with pytest.raises(ConfigError, match=r"holds a JSON list; expected a JSON object"):
         TrainerConfig.from_file(bad)
     bad.write_text("{")
-    with pytest.raises(ConfigError, match=r"Could not read trainer config .*c.json"):
+    with pytest.raises(ConfigError, match=r"Could not read Trainer config .*c.json"):
         TrainerConfig.from_file(bad)
 
 

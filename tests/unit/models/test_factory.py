@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import urllib.error
-
 import pytest
 import torch
 from torch import nn
@@ -10,7 +8,6 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 from isicseg import build_mask_rcnn
 from isicseg.exceptions import ConfigError, UnknownNameError, WeightsError, WeightsNotFoundError
 from isicseg.models import BACKBONES, BackboneSpec, cached_weights_path, list_backbones
-from isicseg.models import weights as weights_module
 
 LIGHT = {"backbone": "resnet18_fpn", "min_size": 64, "max_size": 96}
 
@@ -37,7 +34,7 @@ def test_unknown_backbone_lists_available():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"pretrained": 3}, r"pretrained must be 'coco', True, False, None or a file path; got 3"),
+        ({"pretrained": 3}, r"pretrained must be 'coco', True, False, None, 'none' or a file path; got 3"),
         ({"norm": "layer"}, r"norm must be one of 'auto', 'frozen_bn', 'bn', 'gn'; got 'layer'"),
         ({"trainable_layers": 7}, r"trainable_layers must lie in 0..5 for 'resnet18_fpn'; got 7"),
         ({"trainable_layers": 3}, r"Without pretrained weights every backbone layer must train"),
@@ -91,15 +88,6 @@ def test_min_and_max_size_reach_the_model():
 
 
 # --- weights -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def torch_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setattr(torch.hub, "_hub_dir", None)
-    called = []
-    monkeypatch.setattr(weights_module, "_download", lambda weights, path: called.append(path) or (_ for _ in ()).throw(urllib.error.URLError("no network")))
-    return called
 
 
 def coco_like(backbone="resnet50_fpn"):

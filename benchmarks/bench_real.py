@@ -1,0 +1,270 @@
+"""Real lesions: the CPU recipe against three baselines, trained and scored in one run.
+
+Trains on ``--data`` (default ``../shared/isic2017-train-256sq``, all 2000 official ISIC
+2017 training images as 256x256 thumbnails) and scores a seeded, diagnosis-stratified
+held-out 20% of it that no method ever trains on, or ``--eval-data ROOT --eval-split
+SPLIT`` when given. Methods:
+
+* ``threshold``: Otsu threshold of the grey image, largest dark component, holes filled
+  (classical, no learning; written here, not in the library); no melanoma score;
+* ``linear probe``: ImageNet MobileNetV2 features (224 px, pooled) + logistic
+  regression, for the melanoma score only;
+* ``resnet18_fpn scratch``: today's best CPU option before this recipe, from scratch
+  with GroupNorm, the recipe's schedule and epochs, no classifier head;
+* ``recipe``: ``configs/isic2017_cpu.json`` (what ``isicseg train --config`` runs).
+
+Every method writes ISIC submission files (``masks/``, ``classification.csv``) under
+``--out``; the table is computed from those files by :func:`isicseg.evaluation.score_submission`,
+so the official scorer can re-score them. Box IoU is that of the tight boxes of the
+predicted and true masks.
+
+    python benchmarks/bench_real.py                 # full run, ~1-1.5 h on 2 cores
+    python benchmarks/bench_real.py --quick         # smoke run (tiny subset, 1 epoch)
+
+The ImageNet MobileNetV2 file is taken from ``--weights`` (default
+``../shared/weights/mobilenet_v2-b0353104.pth``) and put in a temporary TORCH_HOME.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from scipy import ndimage
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _holdout import make_combined_root, make_holdout_root  # noqa: E402
+
+from isicseg.config import RunConfig, resolve_recipe  # noqa: E402
+from isicseg.data.io import read_image, read_mask  # noqa: E402
+from isicseg.data.layout import read_ground_truth, split_paths  # noqa: E402
+from isicseg.evaluation import score_submission, write_mask_png  # noqa: E402
+from isicseg.metrics import box_iou  # noqa: E402
+from isicseg.ops import masks_to_boxes  # noqa: E402
+from isicseg.run import train_run  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+CATEGORIES = ("melanoma", "seborrheic_keratosis")
+
+
+# -- classical baseline --------------------------------------------------------------------
+
+
+def otsu_threshold(grey: np.ndarray) -> float:
+    """Otsu's threshold of a uint8 image (maximises the between-class variance)."""
+    hist = np.bincount(grey.ravel(), minlength=256).astype(float)
+    p = hist / hist.sum()
+    omega, mu = np.cumsum(p), np.cumsum(p * np.arange(256))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (mu[-1] * omega - mu) ** 2 / (omega * (1 - omega))
+    return float(np.nanargmax(between))
+
+
+def threshold_mask(rgb: np.ndarray) -> np.ndarray:
+    """Dark pixels by Otsu, largest component, holes filled."""
+    grey = (rgb.astype(float) @ [0.299, 0.587, 0.114]).astype(np.uint8)
+    dark = grey <= otsu_threshold(grey)
+    labels, count = ndimage.label(dark)
+    if count == 0:
+        return dark
+    sizes = ndimage.sum(dark, labels, index=range(1, count + 1))
+    return ndimage.binary_fill_holes(labels == 1 + int(np.argmax(sizes)))
+
+
+def run_threshold(root: Path, split: str, out: Path) -> float:
+    start = time.perf_counter()
+    paths = split_paths(root, split)
+    (out / "masks").mkdir(parents=True, exist_ok=True)
+    ids = list(read_ground_truth(paths.csv))
+    for image_id in ids:
+        write_mask_png(threshold_mask(read_image(paths.images / f"{image_id}.jpg")), out / "masks" / f"{image_id}_segmentation.png")
+    pd.DataFrame({"image_id": ids, **{c: 0.0 for c in CATEGORIES}}).to_csv(out / "classification.csv", index=False)
+    return (time.perf_counter() - start) / 60
+
+
+# -- linear probe --------------------------------------------------------------------------
+
+
+@torch.inference_mode()
+def imagenet_features(root: Path, split: str, weights: Path) -> tuple[list[str], np.ndarray, dict[str, str]]:
+    from torchvision.models import mobilenet_v2
+
+    net = mobilenet_v2()
+    net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    net.eval()
+    paths = split_paths(root, split)
+    truth = read_ground_truth(paths.csv)
+    mean, std = torch.tensor([0.485, 0.456, 0.406])[:, None, None], torch.tensor([0.229, 0.224, 0.225])[:, None, None]
+    ids, feats = list(truth), []
+    for start in range(0, len(ids), 32):
+        batch = [torch.from_numpy(read_image(paths.images / f"{i}.jpg", (224, 224))).permute(2, 0, 1).float() / 255 for i in ids[start : start + 32]]
+        x = (torch.stack(batch) - mean) / std
+        feats.append(net.features(x).mean(dim=(-2, -1)))
+    return ids, torch.cat(feats).numpy(), truth
+
+
+def logistic_regression(x: np.ndarray, y: np.ndarray, l2: float = 1e-2) -> tuple[np.ndarray, np.ndarray, float]:
+    """L2-regularised logistic regression on standardised features, fitted by L-BFGS."""
+    mean, std = x.mean(0), x.std(0) + 1e-6
+    xt, yt = torch.from_numpy((x - mean) / std).float(), torch.from_numpy(y).float()
+    w = torch.zeros(x.shape[1], requires_grad=True)
+    b = torch.zeros((), requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=500, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(xt @ w + b, yt) + l2 * (w * w).sum() / 2
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return w.detach().numpy() / std, mean, float(b)
+
+
+def run_linear_probe(train_root: Path, train_split: str, root: Path, split: str, out: Path, weights: Path) -> float:
+    start = time.perf_counter()
+    _, x_train, truth_train = imagenet_features(train_root, train_split, weights)
+    ids, x_test, _ = imagenet_features(root, split, weights)
+    columns = {}
+    for category in CATEGORIES:
+        y = np.array([truth_train[i] == category for i in truth_train], dtype=float)
+        if 0 < y.sum() < len(y):
+            w, mean, b = logistic_regression(x_train, y)
+            columns[category] = 1 / (1 + np.exp(-((x_test - mean) @ w + b)))
+        else:
+            columns[category] = np.zeros(len(ids))
+    out.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"image_id": ids, **columns}).to_csv(out / "classification.csv", index=False)
+    return (time.perf_counter() - start) / 60
+
+
+# -- Mask R-CNN runs -----------------------------------------------------------------------
+
+
+def run_training(config: RunConfig, settings: dict, out: Path) -> float:
+    """Train with ``isicseg train``'s own code and evaluate on the held-out split."""
+    run_dir, _ = train_run(config.replace(**settings), out=out.parent, quiet=True)
+    evaluation = run_dir / "evaluation"
+    for item in ("masks", "classification.csv"):
+        target = out / item
+        if target.exists():
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+        shutil.move(str(evaluation / item), target)
+    history = json.loads((run_dir / "history.json").read_text())
+    return sum(row["epoch_seconds"] for row in history) / 60
+
+
+# -- scoring -------------------------------------------------------------------------------
+
+
+def mean_box_iou(masks_dir: Path, root: Path, split: str) -> float:
+    paths = split_paths(root, split)
+    values = []
+    for image_id in read_ground_truth(paths.csv):
+        truth = read_mask(paths.mask_of(image_id), binarize=True).astype(bool)
+        pred = read_mask(masks_dir / f"{image_id}_segmentation.png", (truth.shape[1], truth.shape[0]), binarize=True).astype(bool)
+        if not pred.any():
+            values.append(0.0)
+            continue
+        boxes = masks_to_boxes(torch.from_numpy(np.stack([pred, truth])))
+        values.append(float(box_iou([boxes[0].tolist()], [boxes[1].tolist()])))
+    return float(np.mean(values))
+
+
+def score(method: str, minutes: float, folder: Path, root: Path, split: str, *, segments: bool, classifies: bool) -> dict:
+    row = {"method": method, "train min": minutes}
+    csv = folder / "classification.csv"
+    if segments:
+        summary = score_submission(folder / "masks", csv if classifies else None, root, split, categories=CATEGORIES if classifies else ())
+        row.update(jaccard=summary["part1"]["jaccard"], thresholded_jaccard=summary["part1"]["thresholded_jaccard"],
+                   dice=summary["part1"]["dice"], box_iou=mean_box_iou(folder / "masks", root, split))
+    if classifies:
+        from isicseg.metrics import binary_classification_scores
+
+        truth = read_ground_truth(split_paths(root, split).csv)
+        probabilities = pd.read_csv(csv, dtype={"image_id": str}).set_index("image_id")
+        for category, short in (("melanoma", "mel"), ("seborrheic_keratosis", "sk")):
+            y = np.array([truth[i] == category for i in truth], dtype=int)
+            if 0 < y.sum() < len(y):
+                scores = binary_classification_scores(y, probabilities.loc[list(truth), category].to_numpy(float))
+                row[f"{short} AUC"], row[f"{short} AP"] = scores["auc"], scores["average_precision"]
+    return row
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=SHARED / "isic2017-train-256sq")
+    parser.add_argument("--eval-data", type=Path, help="score this root's --eval-split instead of a held-out 20%% of --data")
+    parser.add_argument("--eval-split", default="validation")
+    parser.add_argument("--config", default="isic2017_cpu", help="recipe name or run config file (default isic2017_cpu)")
+    parser.add_argument("--weights", type=Path, default=SHARED / "weights" / "mobilenet_v2-b0353104.pth")
+    parser.add_argument("--out", type=Path, default=Path("runs/bench_real"))
+    parser.add_argument("--methods", nargs="+", default=["threshold", "linear_probe", "resnet18_scratch", "recipe"])
+    parser.add_argument("--epochs", type=int, help="override the recipe's epochs (both Mask R-CNN runs)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="smoke run: 48 training images, 1 epoch at 128 px")
+    args = parser.parse_args(argv)
+    if not args.weights.is_file():
+        raise SystemExit(f"ImageNet MobileNetV2 weights not found at {args.weights}; pass --weights FILE.")
+    args.out.mkdir(parents=True, exist_ok=True)
+    torch_home = Path(tempfile.mkdtemp(prefix="torch_home_"))
+    (torch_home / "hub" / "checkpoints").mkdir(parents=True)
+    shutil.copy(args.weights, torch_home / "hub" / "checkpoints" / args.weights.name)
+    os.environ["TORCH_HOME"] = str(torch_home)
+
+    if args.eval_data is None:
+        root, kept, held = make_holdout_root(args.data, args.out / "split", seed=args.seed)
+        print(f"Held-out split of {args.data}: train {kept}, held out {held} (stratified by diagnosis, seed {args.seed})")
+    else:
+        root = make_combined_root(args.data, args.eval_data, args.eval_split, args.out / "split")
+        print(f"Training on {args.data}, scoring {args.eval_data} ({args.eval_split})")
+    train_root, train_split, eval_root, eval_split = root, "train", root, "validation"
+    config_path = resolve_recipe(args.config)
+    config = RunConfig.from_file(config_path)
+    # train on the kept images; no validation split, so no model selection on held-out images
+    run: dict = {"root": str(train_root), "val_split": None, "eval_split": eval_split}
+    if args.epochs:
+        run["epochs"] = args.epochs
+    if args.quick:
+        run.update(epochs=1, warmup_steps=2, subset=48, image_size=128)
+    scratch = {"backbone": "resnet18_fpn", "pretrained": "none", "backbone_weights": None, "classifier": None}
+
+    rows = []
+    for method in args.methods:
+        folder = args.out / method
+        shutil.rmtree(folder, ignore_errors=True)
+        print(f"== {method}", flush=True)
+        if method == "threshold":
+            rows.append(score("threshold (Otsu)", run_threshold(eval_root, eval_split, folder), folder, eval_root, eval_split, segments=True, classifies=False))
+        elif method == "linear_probe":
+            minutes = run_linear_probe(train_root, train_split, eval_root, eval_split, folder, args.weights)
+            rows.append(score("linear probe (MobileNetV2)", minutes, folder, eval_root, eval_split, segments=False, classifies=True))
+        elif method == "resnet18_scratch":
+            minutes = run_training(config, {**run, **scratch, "name": method}, folder)
+            rows.append(score("resnet18_fpn scratch", minutes, folder, eval_root, eval_split, segments=True, classifies=True))
+        elif method == "recipe":
+            minutes = run_training(config, {**run, "name": method}, folder)
+            rows.append(score(f"recipe ({config_path.name})", minutes, folder, eval_root, eval_split, segments=True, classifies=True))
+        else:
+            raise SystemExit(f"Unknown method {method!r}; choose from threshold, linear_probe, resnet18_scratch, recipe.")
+        print(pd.DataFrame(rows[-1:]).to_string(index=False, float_format=lambda v: f"{v:.3f}"), flush=True)
+    table = pd.DataFrame(rows)
+    print(f"\nHeld-out real ISIC 2017 images: {eval_root} ({eval_split})")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    table.to_csv(args.out / "table.csv", index=False)
+    return table
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""An image-level lesion classifier trained jointly with Mask R-CNN.
+
+Mask R-CNN's box classifier sees a 7x7 RoI of the image and learns little about
+melanoma from a few hundred examples. A lesion classifier on the backbone's deepest
+feature map (what ImageNet classifiers pool) carries far more signal. With
+``build_mask_rcnn(..., classifier="pooled")`` the model becomes a
+:class:`LesionMaskRCNN`: in training its loss dict gains ``loss_lesion_class``
+(cross-entropy of the image's lesion label), and in eval mode each output dict gains
+``class_scores``, a ``(num_classes,)`` float tensor of probabilities indexed by label
+(entry 0, the background, is 0). :mod:`isicseg.inference` takes category probabilities
+from ``class_scores`` when they are present.
+
+Heads are registered in :data:`HEADS` (entry-point group ``isicseg.heads``): a factory
+``factory(in_channels, num_classes) -> nn.Module`` whose module maps the backbone body's
+feature dict to ``(batch, num_classes - 1)`` logits for the foreground labels 1, 2, ...
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchvision.models.detection import MaskRCNN
+
+from ..registry import Registry
+
+__all__ = ["HEADS", "PooledClassifier", "LesionMaskRCNN", "attach_classifier", "list_heads"]
+
+HEADS: Registry[Callable[[int, int], nn.Module]] = Registry("heads")
+"""Lesion classifier heads by name; plugins use the ``isicseg.heads`` entry-point group."""
+
+
+@HEADS.register("pooled")
+class PooledClassifier(nn.Module):
+    """Global average pooling of the deepest feature map, dropout, then a linear layer.
+
+    Args:
+        in_channels: Channels of the deepest feature map.
+        num_classes: Classes **including the background**; the head predicts the others.
+        dropout: Dropout probability before the linear layer.
+
+    Example:
+        >>> head = PooledClassifier(8, 3)
+        >>> head({"0": torch.rand(2, 4, 16, 16), "1": torch.rand(2, 8, 4, 4)}).shape
+        torch.Size([2, 2])
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, *, dropout: float = 0.2) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(in_channels, num_classes - 1)
+
+    def forward(self, features: dict[str, Tensor]) -> Tensor:
+        """Logits ``(batch, num_classes - 1)`` from the last entry of ``features``."""
+        deepest = list(features.values())[-1]
+        return self.fc(self.dropout(deepest.float().mean(dim=(-2, -1))))
+
+
+def _deepest_channels(model: MaskRCNN) -> int:
+    """Channels of the deepest map of the backbone body (found with a tiny forward pass)."""
+    body = getattr(model.backbone, "body", model.backbone)
+    was_training = body.training
+    body.eval()  # a dummy pass must not move BatchNorm statistics
+    try:
+        with torch.no_grad():
+            device = next(body.parameters()).device
+            out = body(torch.zeros(1, 3, 64, 64, device=device))
+    finally:
+        body.train(was_training)
+    return int(list(out.values())[-1].shape[1])
+
+
+class LesionMaskRCNN(MaskRCNN):
+    """A :class:`~torchvision.models.detection.MaskRCNN` with an image-level lesion classifier.
+
+    Same inputs, outputs and state-dict keys as Mask R-CNN, plus ``classifier.*``.
+    Build it with :func:`~isicseg.build_mask_rcnn` (``classifier=...``) or
+    :func:`attach_classifier`.
+
+    Attributes:
+        classifier: The head (see :data:`HEADS`).
+        classifier_loss_weight: Factor of ``loss_lesion_class`` in the training loss.
+    """
+
+    classifier: nn.Module
+    classifier_loss_weight: float
+
+    def forward(self, images: list[Tensor], targets: list[dict[str, Tensor]] | None = None):  # type: ignore[override]
+        """Mask R-CNN's forward pass, with the classifier reading the backbone body's features."""
+        if self.training and targets is None:
+            raise ValueError("In training mode, targets should be passed")
+        original_sizes = [(int(image.shape[-2]), int(image.shape[-1])) for image in images]
+        image_list, targets = self.transform(images, targets)
+        if hasattr(self.backbone, "body") and hasattr(self.backbone, "fpn"):
+            body = self.backbone.body(image_list.tensors)
+            features = self.backbone.fpn(body)
+        else:  # a plugin backbone without torchvision's body/fpn split: classify its own maps
+            body = features = self.backbone(image_list.tensors)
+        if isinstance(features, Tensor):
+            features = OrderedDict([("0", features)])
+        proposals, proposal_losses = self.rpn(image_list, features, targets)
+        detections, detector_losses = self.roi_heads(features, proposals, image_list.image_sizes, targets)
+        logits = self.classifier(body if isinstance(body, dict) else {"0": body})
+        if self.training:
+            # one lesion per ISIC image: its label; an image without an instance is ignored
+            labels = torch.stack([t["labels"][0] - 1 if len(t["labels"]) else t["labels"].new_tensor(-1) for t in targets])
+            loss = F.cross_entropy(logits.float(), labels, ignore_index=-1) if bool((labels >= 0).any()) else logits.sum() * 0
+            return {**proposal_losses, **detector_losses, "loss_lesion_class": loss * self.classifier_loss_weight}
+        detections = self.transform.postprocess(detections, image_list.image_sizes, original_sizes)
+        probabilities = logits.float().softmax(dim=-1)
+        for detection, p in zip(detections, probabilities):
+            detection["class_scores"] = torch.cat([p.new_zeros(1), p])
+        return detections
+
+
+def attach_classifier(model: MaskRCNN, head: str, *, loss_weight: float = 1.0) -> LesionMaskRCNN:
+    """Give a Mask R-CNN a registered lesion classifier head, in place.
+
+    The model's class becomes :class:`LesionMaskRCNN` (a subclass that only changes
+    ``forward``), so every attribute and state-dict key of the detector stays as it was.
+
+    Args:
+        model: A torchvision Mask R-CNN (its ``backbone`` may be any plugin's).
+        head: Name of a head in :data:`HEADS`.
+        loss_weight: Factor of the classifier's loss in the training loss.
+
+    Returns:
+        The same object, now a :class:`LesionMaskRCNN`.
+
+    Example:
+        >>> from isicseg import build_mask_rcnn
+        >>> model = attach_classifier(build_mask_rcnn(3, backbone="resnet18_fpn", min_size=64, max_size=64), "pooled")
+        >>> _ = model.eval()
+        >>> model([torch.rand(3, 64, 64)])[0]["class_scores"].shape
+        torch.Size([3])
+    """
+    num_classes = model.roi_heads.box_predictor.cls_score.out_features
+    classifier = HEADS.get(head)(_deepest_channels(model), num_classes)
+    model.__class__ = LesionMaskRCNN
+    model.classifier = classifier.to(next(model.parameters()).device)
+    model.classifier_loss_weight = float(loss_weight)
+    return model  # type: ignore[return-value]
+
+
+def list_heads() -> list[str]:
+    """Names of the registered classifier heads.
+
+    Example:
+        >>> "pooled" in list_heads()
+        True
+    """
+    return HEADS.names()

@@ -1,0 +1,157 @@
+"""A whole training run as the command line does it: data, model, trainer, evaluation.
+
+This is the application layer on top of the library: it reads a
+:class:`~isicseg.config.RunConfig`, builds the datasets, the model and the callbacks,
+trains with :class:`~isicseg.Trainer` and evaluates the best checkpoint. Every run writes
+``<out>/<name>/`` with ``config.json`` (the whole :class:`~isicseg.config.RunConfig`),
+``history.csv``/``.json``, ``last.pt``, ``best.pt`` (both also hold the run config),
+``loss_curve.png``, ``train.log`` and ``evaluation/`` (the files and figures of
+:func:`~isicseg.evaluate` for the best checkpoint).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TextIO
+
+import torch
+
+from .callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint, ProgressBar
+from .config import RunConfig
+from .data import ISIC2017Dataset
+from .engine import Trainer
+from .engine import distributed as dist
+from .evaluation import EvaluationResult, evaluate, format_summary
+from .exceptions import ConfigError
+from .models import FEW_PROPOSALS, build_mask_rcnn
+from .transforms import get_transform
+
+__all__ = ["build_model", "train_run"]
+
+
+class _Tee:
+    def __init__(self, *streams: TextIO) -> None:
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
+
+    def isatty(self) -> bool:
+        return self.streams[0].isatty()
+
+
+@contextmanager
+def _log_to(path: Path | None):
+    if path is None:
+        yield
+        return
+    with path.open("a") as log:
+        stdout = sys.stdout
+        sys.stdout = _Tee(stdout, log)
+        try:
+            yield
+        finally:
+            sys.stdout = stdout
+
+
+class _RunConfigFiles(Callback):
+    """Write the whole run configuration as ``config.json`` (in place of the Trainer's own,
+    which holds the trainer section only) and store it in every checkpoint."""
+
+    def __init__(self, config: RunConfig) -> None:
+        self.config = config
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        if trainer.out_dir is not None and trainer.is_main_process:
+            self.config.save(trainer.out_dir / "config.json")
+
+    def on_save_checkpoint(self, trainer: Trainer, checkpoint: dict[str, Any]) -> None:
+        checkpoint["run_config"] = self.config.to_dict()
+
+
+def build_model(config: RunConfig, num_classes: int) -> torch.nn.Module:
+    """The model a run configuration describes (see :func:`~isicseg.build_mask_rcnn`).
+
+    Example:
+        >>> from isicseg.config import ModelConfig
+        >>> config = RunConfig(model=ModelConfig(backbone="resnet18_fpn", pretrained="none"))
+        >>> build_model(config.replace(image_size=64), 3).transform.min_size
+        (64,)
+    """
+    model, size = config.model, config.data.image_size
+    return build_mask_rcnn(
+        num_classes, pretrained=model.pretrained, backbone=model.backbone, backbone_weights=model.backbone_weights,
+        classifier=model.classifier, min_size=size, max_size=round(size * 1.5), **(FEW_PROPOSALS if model.proposals == "few" else {}),
+    )
+
+
+def train_run(config: RunConfig, *, out: str | Path = "runs", resume: bool = False, quiet: bool = False) -> tuple[Path, EvaluationResult | None]:
+    """Train and evaluate as ``isicseg train`` does.
+
+    Args:
+        config: The run's settings; ``config.data.root`` is required.
+            ``config.trainer.out_dir`` is set here to ``<out>/<name>``.
+        out: Parent folder of run folders.
+        resume: Continue the run in ``<out>/<name>`` from its ``last.pt``, with the
+            configuration saved there.
+        quiet: Print nothing but the final summary.
+
+    Returns:
+        The run folder and the evaluation of the best checkpoint (``None`` when there is
+        no evaluation split).
+    """
+    name = config.name or time.strftime("%Y%m%d-%H%M%S")
+    run_dir = Path(out) / name
+    if resume:
+        if not (run_dir / "last.pt").is_file():
+            raise ConfigError(f"Cannot resume: {run_dir / 'last.pt'} does not exist; start the run without --resume.")
+        config = RunConfig.from_file(run_dir / "config.json")
+    elif (run_dir / "last.pt").exists():
+        raise ConfigError(f"Run folder {run_dir} already holds a run; pass --resume to continue it or choose another --name.")
+    if not config.data.root:
+        raise ConfigError("A run needs a data root: pass --data ROOT (or data.root in the config file).")
+    config = dataclasses.replace(config, name=name, trainer=dataclasses.replace(config.trainer, out_dir=str(run_dir)))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data, seed = config.data, config.trainer.seed
+    augment = get_transform(data.augment) if data.augment else None
+    train = ISIC2017Dataset(data.root, "train", label_scheme=data.label_scheme, image_size=data.image_size, subset=data.subset, seed=seed, transforms=augment)
+    val = ISIC2017Dataset(data.root, data.val_split, label_scheme=data.label_scheme, image_size=data.image_size) if data.val_split else None
+    torch.manual_seed(seed)  # the model's initial weights belong to the run's seed too
+    model = build_model(config, train.label_scheme.num_classes)
+    model.isicseg_config["label_scheme"] = train.label_scheme.name
+    monitor = config.eval.monitor if val is not None else "train_loss"
+    mode = "min" if monitor.endswith("loss") else "max"
+    callbacks = [ProgressBar(enable=False if quiet else None), LearningRateMonitor(), ModelCheckpoint(monitor=monitor, mode=mode), _RunConfigFiles(config)]
+    if config.eval.patience:
+        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.eval.patience))
+    log = run_dir / "train.log" if dist.is_main_process() else None
+    with _log_to(log):
+        if not quiet:
+            print(f"Run {run_dir}: {train!r}\nModel: {model.isicseg_config}")
+        Trainer(config.trainer, callbacks=callbacks).fit(model, train, val, resume=run_dir / "last.pt" if resume else None)
+        result = None
+        if dist.is_main_process():
+            best = run_dir / ("best.pt" if (run_dir / "best.pt").exists() else "last.pt")
+            model.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["model"])
+            test = None
+            if data.eval_split:
+                try:
+                    test = ISIC2017Dataset(data.root, data.eval_split, label_scheme=data.label_scheme, image_size=data.image_size)
+                except FileNotFoundError:
+                    print(f"No {data.eval_split} split in {data.root}; skipping the final evaluation.")
+            if test is not None:
+                result = evaluate(model, test, out_dir=run_dir / "evaluation", batch_size=config.trainer.eval_batch_size,
+                                  tta=config.eval.tta, postprocess=config.eval.postprocess)
+                print(f"Evaluation of {best.name} on the {data.eval_split} split ({len(test)} images):")
+                print(format_summary(result.summary))
+    return run_dir, result

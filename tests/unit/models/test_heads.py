@@ -1,0 +1,81 @@
+"""The lesion classifier head: trained jointly, decides p(category), saved with the checkpoint."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from isicseg import build_mask_rcnn, load_model
+from isicseg.data import make_target
+from isicseg.exceptions import UnknownNameError
+from isicseg.inference import answer_from_detections
+from isicseg.models.heads import LesionMaskRCNN, list_heads
+
+SMALL = {"backbone": "resnet18_fpn", "min_size": 64, "max_size": 64}
+
+
+def lesion(colour: float, label: int) -> tuple[torch.Tensor, dict]:
+    image = torch.full((3, 64, 64), 0.8)
+    image[:, 16:48, 12:52] = colour
+    mask = (image[0] == colour).numpy().astype("uint8")
+    target = make_target(mask, label, f"img{label}")
+    return image, {k: v for k, v in target.items() if k in ("boxes", "labels", "masks")}
+
+
+def test_head_is_registered_and_unknown_names_list_it():
+    assert "pooled" in list_heads()
+    with pytest.raises(UnknownNameError, match=r"Unknown head 'pool'. Available: pooled"):
+        build_mask_rcnn(3, classifier="pool", **SMALL)
+
+
+def test_training_loss_has_the_head_and_ignores_images_without_lesion():
+    torch.manual_seed(0)
+    model = build_mask_rcnn(3, classifier="pooled", classifier_loss_weight=0.5, **SMALL).train()
+    assert isinstance(model, LesionMaskRCNN) and model.isicseg_config["classifier"] == "pooled"
+    image, target = lesion(0.2, 2)
+    losses = model([image], [target])
+    assert set(losses) >= {"loss_classifier", "loss_mask", "loss_lesion_class"}
+    losses["loss_lesion_class"].backward()
+    assert model.classifier.fc.weight.grad.abs().sum() > 0
+    empty = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64), "masks": torch.zeros(0, 64, 64, dtype=torch.uint8)}
+    assert float(model([image], [empty])["loss_lesion_class"].detach()) == 0.0
+
+
+def test_head_learns_and_decides_p_melanoma():
+    torch.manual_seed(0)
+    model = build_mask_rcnn(3, classifier="pooled", **SMALL)
+    benign, melanoma = lesion(0.6, 1), lesion(0.1, 2)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model.train()
+    for _ in range(20):
+        loss = model([benign[0], melanoma[0]], [benign[1], melanoma[1]])["loss_lesion_class"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        out_benign, out_melanoma = model([benign[0], melanoma[0]])
+    answers = [answer_from_detections(out, "binary", "x") for out in (out_benign, out_melanoma)]
+    assert answers[1].probabilities["melanoma"] > 0.6 > 0.4 > answers[0].probabilities["melanoma"]
+    assert answers[1].probabilities["melanoma"] == pytest.approx(float(out_melanoma["class_scores"][2]))
+    assert math.isnan(answers[0].probabilities["seborrheic_keratosis"])  # binary: not told apart
+    assert (answers[0].label, answers[1].label) == (1, 2)  # the predicted class is the head's
+
+
+def test_head_saved_and_loaded_with_the_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    model = build_mask_rcnn(3, classifier="pooled", **SMALL)
+    with torch.no_grad():
+        model.classifier.fc.bias.copy_(torch.tensor([-2.0, 2.0]))
+    path = tmp_path / "best.pt"
+    torch.save({"model": model.state_dict(), "model_config": model.isicseg_config}, path)
+    loaded = load_model(path).eval()
+    assert isinstance(loaded, LesionMaskRCNN)
+    image = torch.rand(3, 64, 64)
+    with torch.no_grad():
+        expected = model.eval()([image])[0]["class_scores"]
+        got = loaded([image])[0]["class_scores"]
+    torch.testing.assert_close(got, expected)
+    assert float(got[2]) > 0.9

@@ -1,0 +1,122 @@
+"""The run configuration: typed sections, one JSON form, flags generated from the fields."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from isicseg import TrainerConfig
+from isicseg.cli import build_parser, main
+from isicseg.config import RECIPES, SECTIONS, DataConfig, EvalConfig, ModelConfig, RunConfig, list_recipes, resolve_recipe
+from isicseg.exceptions import ConfigError
+
+# a value unlike the default for every field of every section
+CHANGED = {
+    "root": "elsewhere", "image_size": 320, "label_scheme": "three_class", "subset": 10, "val_split": "test", "eval_split": "validation",
+    "augment": "eval", "backbone": "resnet18_fpn", "pretrained": "none", "backbone_weights": "imagenet", "classifier": "pooled",
+    "proposals": "few", "epochs": 5, "batch_size": 3, "optimizer": "adamw", "lr": 0.001, "momentum": 0.8, "weight_decay": 0.01,
+    "warmup_steps": 7, "warmup_factor": 0.5, "schedule": "cosine", "milestones": (0.5,), "gamma": 0.5, "grad_clip_norm": 1.0,
+    "accumulate": 2, "precision": "fp32", "group_by_aspect_ratio": False, "balanced_sampling": True, "num_workers": 1,
+    "device": "cpu", "seed": 9, "validate_every": 2, "skip_nonfinite": True, "out_dir": "runs/x", "eval_batch_size": 2,
+    "monitor": "val_loss", "patience": 3, "tta": True, "postprocess": True,
+}
+
+
+def test_every_field_is_covered_here():
+    assert set(CHANGED) == {f.name for cls in SECTIONS.values() for f in dataclasses.fields(cls)}
+
+
+def test_round_trip_and_every_field_counts_in_equality(tmp_path):
+    base = RunConfig(name="r")
+    base.save(tmp_path / "config.json")
+    assert RunConfig.from_file(tmp_path / "config.json") == base
+    for name, value in CHANGED.items():
+        changed = base.replace(**{name: value})
+        assert changed != base, name
+        changed.save(tmp_path / "c.json")
+        assert RunConfig.from_file(tmp_path / "c.json") == changed, name
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        ({"trainer": {"lr": "0.01"}}, r"TrainerConfig.lr must be a finite number or None; got '0.01'. \(.*bad.json\)"),
+        ({"model": {"backbone": 3}}, r"ModelConfig.backbone must be a string; got 3"),
+        ({"data": {"image_size": 64.0}}, r"DataConfig.image_size must be an int; got 64.0"),
+        ({"data": {"image_size": True}}, r"DataConfig.image_size must be an int; got True"),
+        ({"data": {"image_size": 100000}}, r"DataConfig.image_size must lie in 16..4096 pixels; got 100000"),
+        ({"data": {"val_split": "valid"}}, r"DataConfig.val_split must be 'train', 'validation', 'test' or None; got 'valid'"),
+        ({"model": {"proposals": "fwe"}}, r"ModelConfig.proposals must be one of 'default', 'few'; got 'fwe'"),
+        ({"eval": {"patience": 0}}, r"EvalConfig.patience must be an int >= 1 or None; got 0"),
+        ({"trainer": {"epochz": 3}}, r"Unknown TrainerConfig field 'epochz' in .*bad.json. Did you mean 'epochs'\?"),
+        ({"modle": {}}, r"Unknown RunConfig field 'modle' in .*bad.json. Did you mean 'model'\?"),
+        ({"trainer": [1]}, r"TrainerConfig in .*bad.json must be a JSON object of its fields; got list"),
+        ({"extra": {"epochz": 3}}, r"Unknown run setting 'epochz' in .*bad.json"),
+    ],
+)
+def test_file_errors_name_file_and_field(tmp_path, content, match):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(content))
+    with pytest.raises(ConfigError, match=match):
+        RunConfig.from_file(path)
+
+
+def test_file_not_json_or_missing(tmp_path):
+    (tmp_path / "a.json").write_text("{nope")
+    with pytest.raises(ConfigError, match=r"Could not read Run config .*a.json: .*expected a JSON object"):
+        RunConfig.from_file(tmp_path / "a.json")
+    (tmp_path / "b.json").write_text("[1, 2]")
+    with pytest.raises(ConfigError, match=r"Run config .*b.json holds a JSON list; expected a JSON object"):
+        RunConfig.from_file(tmp_path / "b.json")
+    with pytest.raises(ConfigError, match=r"Config file .*c.json does not exist and is no recipe name; recipes: .*isic2017_cpu"):
+        resolve_recipe(tmp_path / "c.json")
+
+
+def test_legacy_config_json_reads_into_sections(tmp_path):
+    legacy = {"epochs": 2, "seed": 3, "extra": {"data": "d", "backbone": "resnet18_fpn", "subset": 4, "name": "old", "tta": True}}
+    (tmp_path / "config.json").write_text(json.dumps(legacy))
+    config = RunConfig.from_file(tmp_path / "config.json")
+    assert config == RunConfig(name="old", data=DataConfig(root="d", subset=4), model=ModelConfig(backbone="resnet18_fpn"),
+                               trainer=TrainerConfig(epochs=2, seed=3), eval=EvalConfig(tta=True))
+
+
+def test_replace_refuses_unknown_names():
+    with pytest.raises(ConfigError, match=r"Unknown run setting 'epoch'; allowed: name, .*epochs"):
+        RunConfig().replace(epoch=2)
+
+
+@pytest.mark.parametrize("name", list_recipes())
+def test_every_recipe_loads(name):
+    config = RunConfig.from_file(RECIPES / f"{name}.json")
+    assert config.data.root is None  # recipes say how, not where: --data gives the root
+    assert resolve_recipe(name) == RECIPES / f"{name}.json"
+
+
+def test_recipes_folder_in_the_repository_is_the_shipped_one():
+    from pathlib import Path
+
+    repository = Path(__file__).parents[2] / "configs"
+    assert sorted(p.name for p in repository.glob("*.json")) == sorted(p.name for p in RECIPES.glob("*.json"))
+
+
+def test_every_train_flag_is_documented_and_maps_to_a_field(capsys):
+    parser = build_parser()
+    train = parser._subparsers._group_actions[0].choices["train"]
+    fields = {f.name for cls in SECTIONS.values() for f in dataclasses.fields(cls)} - {"out_dir"}
+    actions = [a for a in train._actions if a.option_strings and a.dest != "help"]
+    assert all(a.help and len(a.help) > 15 for a in actions), [a.dest for a in actions if not a.help]
+    assert fields <= {a.dest for a in actions}
+
+
+def test_flags_parse_by_field_type():
+    args = build_parser().parse_args(["train", "--milestones", "0.5,0.8", "--subset", "0.5", "--val-split", "none", "--tta", "yes",
+                                      "--grad-clip-norm", "none", "--epochs", "3"])
+    assert (args.milestones, args.subset, args.val_split, args.tta, args.grad_clip_norm, args.epochs) == ([0.5, 0.8], 0.5, None, True, None, 3)
+
+
+def test_flag_type_errors_exit_with_usage(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--tta", "maybe"])
+    assert info.value.code == 2 and "expected true or false, got 'maybe'" in capsys.readouterr().err
