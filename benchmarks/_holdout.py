@@ -40,10 +40,14 @@ def _link_split(data: Path, out: Path, split: str, ids: list[str], labels: pd.Da
     labels[labels["image_id"].isin(ids)].to_csv(out / f"ISIC-2017_{split}_Part3_GroundTruth.csv", index=False)
 
 
-def make_holdout_root(data: str | Path, out: str | Path, *, fraction: float = 0.2, seed: int = 0) -> tuple[Path, int, int]:
-    """Write the split root; returns ``(root, kept count, held-out count)``."""
+def make_holdout_root(data: str | Path, out: str | Path, *, fraction: float = 0.2, seed: int = 0, limit: int | None = None) -> tuple[Path, int, int]:
+    """Write the split root; returns ``(root, kept count, held-out count)``. With ``limit``,
+    only a seeded, stratified ``limit`` images of ``data`` take part (for smoke runs)."""
     data, out = Path(data), Path(out)
     labels = pd.read_csv(data / "ISIC-2017_Training_Part3_GroundTruth.csv", dtype={"image_id": str})
+    if limit is not None and limit < len(labels):
+        _, chosen = stratified_holdout(labels, limit / len(labels), seed + 1)
+        labels = labels[labels["image_id"].isin(chosen)].reset_index(drop=True)
     kept, held = stratified_holdout(labels, fraction, seed)
     _link_split(data, out, "Training", kept, labels)
     _link_split(data, out, "Validation", held, labels)

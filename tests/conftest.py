@@ -20,7 +20,7 @@ settings.register_profile("isicseg", deadline=None, max_examples=100)
 settings.load_profile("isicseg")
 
 # scripts run in subprocesses by the tests, and test data: not test modules
-collect_ignore = ["integration/ddp_script.py", "integration/train_script.py", "data"]
+collect_ignore = ["integration/ddp_script.py", "integration/ddp_nonfinite_script.py", "integration/train_script.py", "data"]
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,24 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_download(args: argparse.Namespace) -> int:
+    import logging
+
+    from .data.check import check_dataset
+    from .data.download import download_isic2017
+
+    if not logging.getLogger("isicseg").handlers:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+    fetched = download_isic2017(
+        args.root, args.split, args.parts, mirror=args.mirror, keep_archives=args.keep_archives,
+        keep_superpixels=args.keep_superpixels, verify=not args.no_verify,
+    )
+    print(f"Downloaded {', '.join(fetched)} into {args.root}." if fetched else f"Everything asked for is already in {args.root}; nothing downloaded.")
+    report = check_dataset(args.root, args.split if set(args.parts) == {"images", "masks", "labels"} else None)
+    print(report)
+    return 0 if report.ok else 1
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     from .data.check import check_dataset
 
@@ -226,6 +244,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser("download", help="download ISIC 2017 into the official layout (resumable, verified)")
+    p.add_argument("root", type=Path, help="data root to fill")
+    p.add_argument("--split", nargs="+", default=["train", "validation", "test"], choices=["train", "validation", "test"], help="splits (default: all three)")
+    p.add_argument("--parts", nargs="+", default=["images", "masks", "labels"], choices=["images", "masks", "labels"], help="parts (default: all three)")
+    p.add_argument("--mirror", help="base URL or folder of the files (default: $ISICSEG_MIRROR or the challenge's bucket); file:///folder for zips downloaded by hand")
+    p.add_argument("--keep-archives", action="store_true", help="keep the zips after extracting them")
+    p.add_argument("--keep-superpixels", action="store_true", help="extract the *_superpixels.png files too")
+    p.add_argument("--no-verify", action="store_true", help="skip the MD5 checks (when the release changed upstream)")
+    p.set_defaults(func=_cmd_download)
 
     p = sub.add_parser("check", help="validate a data root and list every problem")
     p.add_argument("root", type=Path)

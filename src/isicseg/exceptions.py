@@ -15,6 +15,7 @@ __all__ = [
     "UnknownNameError",
     "WeightsNotFoundError",
     "WeightsError",
+    "DownloadError",
     "ConfigError",
     "NonFiniteLossError",
     "DataWarning",
@@ -46,6 +47,10 @@ class WeightsNotFoundError(IsicsegError, FileNotFoundError):
 
 class WeightsError(IsicsegError, ValueError):
     """A weight file exists but cannot be loaded safely into the requested model."""
+
+
+class DownloadError(IsicsegError, OSError):
+    """A file could not be downloaded, or what arrived is not what was expected."""
 
 
 class ConfigError(IsicsegError, ValueError):

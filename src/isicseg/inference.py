@@ -243,7 +243,7 @@ def predict(
             are decoded at a reduced scale).
         batch_size: Images per forward pass.
         device: Where to run (default: the model's device).
-        tta: Average over the image and its mirror image (see :func:`detect`).
+        tta: Average over the image and its mirror image (see :func:`~isicseg.inference.detect`).
         postprocess: Keep the largest component of each mask, holes filled.
 
     Example:

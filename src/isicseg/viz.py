@@ -1,4 +1,8 @@
-"""Figures for evaluation reports (matplotlib, Agg backend: no display needed).
+"""Figures for evaluation reports (matplotlib, drawn on Agg canvases: no display needed).
+
+Figures are made with ``matplotlib.figure.Figure`` and an explicit Agg canvas, never
+through ``pyplot``'s global state, so importing this module leaves the matplotlib backend
+of the user's process (a notebook's, say) as it was.
 
 Each function writes one PNG and returns its path. They mirror the figures of the
 reference report: per-image Jaccard box plot, ROC curves, confusion matrix, overlays of
@@ -11,29 +15,35 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from .metrics import roc_auc, roc_curve  # noqa: E402
+from .metrics import roc_auc, roc_curve
 
 __all__ = ["Overlay", "plot_jaccard_boxplot", "plot_roc_curves", "plot_confusion_matrix", "plot_overlays", "plot_loss_curves"]
 
 
-def _save(fig: plt.Figure, path: str | Path) -> Path:
+def _figure(**kwargs) -> Figure:
+    figure = Figure(**kwargs)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 
 def plot_jaccard_boxplot(jaccard: Sequence[float], path: str | Path, *, threshold: float = 0.65) -> Path:
     """Box plot of per-image Jaccard indices, with the 0.65 threshold line."""
-    fig, ax = plt.subplots(figsize=(4, 4))
+    fig = _figure(figsize=(4, 4))
+    ax = fig.subplots()
     ax.boxplot([np.asarray(jaccard, float)], showmeans=True)
     ax.axhline(threshold, color="tab:red", linestyle="--", linewidth=1, label=f"threshold {threshold}")
     ax.set_xticks([1], [f"{len(jaccard)} images"])
@@ -47,7 +57,8 @@ def plot_jaccard_boxplot(jaccard: Sequence[float], path: str | Path, *, threshol
 def plot_roc_curves(curves: Mapping[str, tuple[Sequence[int], Sequence[float]]], path: str | Path) -> Path:
     """ROC curves, one per category: ``{name: (y_true, scores)}``. Categories whose
     ground truth holds one class only are listed as undefined."""
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    fig = _figure(figsize=(4.5, 4.5))
+    ax = fig.subplots()
     for name, (y, s) in curves.items():
         fpr, tpr, _ = roc_curve(y, s)
         if np.isnan(fpr).any() or np.isnan(tpr).any():
@@ -69,7 +80,8 @@ def plot_confusion_matrix(true: Sequence[int], predicted: Sequence[int], class_n
     matrix = np.zeros((len(names), len(names)), dtype=int)
     for t, p in zip(true, predicted):
         matrix[t, p] += 1
-    fig, ax = plt.subplots(figsize=(1.2 * len(names) + 1.5, 1.2 * len(names) + 1))
+    fig = _figure(figsize=(1.2 * len(names) + 1.5, 1.2 * len(names) + 1))
+    ax = fig.subplots()
     ax.imshow(matrix, cmap="Blues")
     for (r, c), value in np.ndenumerate(matrix):
         ax.text(c, r, str(value), ha="center", va="center", color="black" if value < matrix.max() / 2 else "white")
@@ -94,17 +106,18 @@ class Overlay:
     caption: str = ""
 
 
-def _draw_box(ax: plt.Axes, box: Sequence[float] | None, color: str) -> None:
+def _draw_box(ax: Axes, box: Sequence[float] | None, color: str) -> None:
     if box is not None:
         x1, y1, x2, y2 = box
-        ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=color, linewidth=1.5))
+        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=color, linewidth=1.5))
 
 
 def plot_overlays(panels: Sequence[Overlay], path: str | Path, *, columns: int = 4) -> Path:
     """A grid of images with the true mask and box (green) and the predicted mask and box
     (magenta), captioned with the predicted class and score."""
     rows = max(1, -(-len(panels) // columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(3 * columns, 2.6 * rows), squeeze=False)
+    fig = _figure(figsize=(3 * columns, 2.6 * rows))
+    axes = fig.subplots(rows, columns, squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, panel in zip(axes.ravel(), panels):
@@ -121,7 +134,8 @@ def plot_overlays(panels: Sequence[Overlay], path: str | Path, *, columns: int =
 def plot_loss_curves(history: Mapping[str, Sequence[float]], path: str | Path) -> Path:
     """Training and validation loss per epoch: ``{"epoch": [...], "train_loss": [...],
     "val_loss": [...]}`` (validation optional)."""
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig = _figure(figsize=(5, 3.5))
+    ax = fig.subplots()
     epochs = list(history["epoch"])
     for key, label in (("train_loss", "training"), ("val_loss", "validation")):
         values = [v for v in history.get(key, []) if v is not None]

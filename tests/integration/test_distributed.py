@@ -44,6 +44,21 @@ def test_two_gloo_processes_match_one_process(synthetic_root, tmp_path):
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json", "history.csv", "history.json", "last.pt", "loss_curve.png"]
 
 
+@pytest.mark.parametrize("mode", ["skip", "raise"])
+def test_nonfinite_loss_on_one_rank_is_decided_by_all(synthetic_root, tmp_path, mode):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    script = Path(__file__).with_name("ddp_nonfinite_script.py")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script), str(synthetic_root), str(tmp_path), mode]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)  # a hang would time out
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    results = [json.loads((tmp_path / f"{mode}{r}.json").read_text()) for r in (0, 1)]
+    if mode == "skip":
+        assert results[0] == results[1] == {"skipped": 1, "steps": 1}  # 2 batches per rank, the first skipped by both
+    else:
+        assert "Loss is nan at step 0" in results[1]["raised"]
+        assert "Loss is not finite on another process at step 0" in results[0]["raised"]
+
+
 def test_sampler_shards_cover_everything_with_equal_lengths():
     aspect = [1.5, 0.7, 1.3, 1.3, 0.6, 1.2, 0.8]
     shards = [EpochBatchSampler(7, 2, seed=3, aspect_ratios=aspect, rank=r, world_size=2) for r in (0, 1)]

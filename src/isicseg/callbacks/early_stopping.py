@@ -35,6 +35,11 @@ class EarlyStopping(Callback):
         self.wait = 0
         self.stopped_epoch: int | None = None
 
+    @property
+    def state_key(self) -> str:
+        """Derived from the settings, so that several instances keep their own state."""
+        return f"EarlyStopping{{monitor={self.monitor}, mode={self.mode}}}"
+
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "wait": self.wait, "stopped_epoch": self.stopped_epoch}
 

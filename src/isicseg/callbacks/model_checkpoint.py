@@ -24,6 +24,9 @@ class ModelCheckpoint(Callback):
     Example:
         >>> ModelCheckpoint(monitor="val_loss", mode="min").best_score is None
         True
+        >>> ModelCheckpoint(monitor="val_melanoma_auc", filename="best_auc.pt").state_key
+        'ModelCheckpoint{monitor=val_melanoma_auc, mode=max, filename=best_auc.pt}'
+
     """
 
     def __init__(self, monitor: str = "val_jaccard", mode: Mode = "max", filename: str = "best.pt", dirpath: str | Path | None = None) -> None:
@@ -32,6 +35,12 @@ class ModelCheckpoint(Callback):
         self.best_score: float | None = None
         self.best_epoch: int | None = None
         self.best_path: str | None = None
+
+    @property
+    def state_key(self) -> str:
+        """Derived from the settings, as in Lightning, so that several instances (best
+        Jaccard, best AUC) keep their own state in one checkpoint."""
+        return f"ModelCheckpoint{{monitor={self.monitor}, mode={self.mode}, filename={self.filename}}}"
 
     def state_dict(self) -> dict[str, Any]:
         return {"best_score": self.best_score, "best_epoch": self.best_epoch, "best_path": self.best_path}

@@ -89,6 +89,9 @@ class ISIC2017Dataset(torch.utils.data.Dataset):
         cache_masks: When ``image_size`` is set, keep each resized mask in memory as
             packed bits (about 25 kB per 512x384 mask) after its first read, so later
             epochs skip decoding the full-size PNG. Each DataLoader worker keeps its own.
+        download: Download the split's images, masks and labels into ``root`` first if
+            they are not there (see :func:`~isicseg.data.download.download_isic2017`; the
+            mirror comes from the ``ISICSEG_MIRROR`` environment variable if set).
 
     Raises:
         DatasetNotFoundError: If a folder or CSV of the split is missing.
@@ -117,10 +120,15 @@ class ISIC2017Dataset(torch.utils.data.Dataset):
         empty_masks: Literal["error", "keep"] = "error",
         max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
         cache_masks: bool = True,
+        download: bool = False,
     ) -> None:
         if empty_masks not in ("error", "keep"):
             raise ConfigError(f"empty_masks must be 'error' or 'keep', got {empty_masks!r}.")
         output_size(1, 1, image_size)  # validates image_size
+        if download:
+            from .download import download_isic2017
+
+            download_isic2017(root, [split])
         self.root = Path(root)
         self.split = split
         self.label_scheme = get_label_scheme(label_scheme)

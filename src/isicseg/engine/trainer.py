@@ -207,8 +207,10 @@ class Trainer:
         if state.get("sampler"):
             self.sampler.load_state_dict(state["sampler"])
         for callback in self.callbacks:
-            if callback.state_key in state["callbacks"]:
-                callback.load_state_dict(state["callbacks"][callback.state_key])
+            # checkpoints of isicseg 0.1 keyed every callback by its class name
+            saved = state["callbacks"].get(callback.state_key, state["callbacks"].get(type(callback).__qualname__))
+            if saved is not None:
+                callback.load_state_dict(saved)
         set_rng_state(state["rng"])
         self._call("on_load_checkpoint", state)
 
@@ -300,13 +302,17 @@ class Trainer:
                 loss = sum(loss_dict.values())
                 stacked = torch.stack([v.detach() for v in loss_dict.values()] + [loss.detach()]).float().cpu()  # one sync
                 values = dict(zip([*loss_dict, "loss"], stacked.tolist()))
-                if not math.isfinite(values["loss"]):
+                # decided together: a rank that skipped backward() alone would leave the
+                # others waiting in DDP's gradient all-reduce
+                if dist.any_true(not math.isfinite(values["loss"]), self.device):
                     values.pop("loss")
                     ids = [str(t.get("image_id")) for t in targets]
                     if not config.skip_nonfinite:
+                        where = "" if math.isfinite(float(stacked[-1])) else f"is {float(stacked[-1])} "
                         raise NonFiniteLossError(
-                            f"Loss is {float(stacked[-1])} at step {self.global_step} (epoch {self.epoch}); components {values}; "
-                            f"images {ids}. Lower the learning rate, enable grad_clip_norm, or set skip_nonfinite=True.",
+                            f"Loss {where or 'is not finite on another process '}at step {self.global_step} (epoch {self.epoch}); "
+                            f"components here {values}; images here {ids}. Lower the learning rate, enable grad_clip_norm, "
+                            f"or set skip_nonfinite=True.",
                             losses=values, image_ids=ids, step=self.global_step,
                         )
                     self.skipped_batches += 1

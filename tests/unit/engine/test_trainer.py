@@ -56,7 +56,7 @@ def test_exception_hook_and_nonfinite_loss(data):
     train, _ = data
     recorder = Recorder()
     poisoned = ISIC2017Dataset(train.root, "train", image_size=64, subset=4, transforms=lambda image, target: (image * float("nan"), target))
-    with pytest.raises(NonFiniteLossError, match=r"Loss is nan at step 0 \(epoch 0\); components .*images \['ISIC_") as info:
+    with pytest.raises(NonFiniteLossError, match=r"Loss is nan at step 0 \(epoch 0\); components here .*images here \['ISIC_") as info:
         Trainer(TrainerConfig(epochs=1, **FAST), callbacks=[recorder]).fit(tiny_model(), poisoned)
     assert set(info.value.losses) == {"loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness", "loss_rpn_box_reg"}
     assert len(info.value.image_ids) == 2 and info.value.step == 0
@@ -87,6 +87,17 @@ def test_best_checkpoint_follows_monitored_metric(data, tmp_path):
         assert torch.equal(best["model"][key], value), key
     assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 2
     assert not torch.equal(best["model"]["roi_heads.box_predictor.cls_score.weight"], fake.snapshots[2]["roi_heads.box_predictor.cls_score.weight"])
+
+
+def test_two_model_checkpoints_keep_their_own_best(data, tmp_path):
+    fake = FakeMetric([0.3, 0.9, 0.5])
+    high = ModelCheckpoint(monitor="fake", mode="max", filename="best_high.pt")
+    low = ModelCheckpoint(monitor="fake", mode="min", filename="best_low.pt")
+    Trainer(TrainerConfig(epochs=3, out_dir=str(tmp_path), **FAST), callbacks=[high, low, fake]).fit(tiny_model(), data[0])
+    assert (high.best_epoch, low.best_epoch) == (1, 0)
+    assert load_checkpoint(tmp_path / "best_high.pt")["epoch"] == 1 and load_checkpoint(tmp_path / "best_low.pt")["epoch"] == 0
+    states = load_checkpoint(tmp_path / "last.pt")["callbacks"]
+    assert states[high.state_key]["best_score"] == 0.9 and states[low.state_key]["best_score"] == 0.3
 
 
 def test_monitoring_an_unlogged_metric_lists_logged_ones(data):

@@ -1,0 +1,39 @@
+"""The real-data benchmark's smoke run: every method trains or runs, writes submission files, is scored."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).parents[2]
+SHARED = ROOT.parent / "shared"
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_bench_real_quick(tmp_path):
+    if not (SHARED / "isic2017-train-256sq").is_dir() or not (SHARED / "weights" / "mobilenet_v2-b0353104.pth").is_file():
+        pytest.skip(f"{SHARED} lacks isic2017-train-256sq or the MobileNetV2 weights (they come with the project's shared data)")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import bench_real
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    table = bench_real.main(["--quick", "--out", str(tmp_path)])
+    assert list(table["method"]) == ["threshold (Otsu)", "linear probe (MobileNetV2)", "resnet18_fpn scratch", "recipe (isic2017_cpu.json)"]
+    held_out = pd.read_csv(tmp_path / "split" / "ISIC-2017_Validation_Part3_GroundTruth.csv", dtype={"image_id": str})
+    kept = pd.read_csv(tmp_path / "split" / "ISIC-2017_Training_Part3_GroundTruth.csv", dtype={"image_id": str})
+    assert (len(kept), len(held_out)) == (48, 12) and not set(kept["image_id"]) & set(held_out["image_id"])
+    assert held_out["melanoma"].sum() >= 2 and held_out["seborrheic_keratosis"].sum() >= 1  # stratified
+    for method in ("threshold", "resnet18_scratch", "recipe"):
+        assert len(list((tmp_path / method / "masks").glob("*_segmentation.png"))) == 12
+    probe = pd.read_csv(tmp_path / "linear_probe" / "classification.csv")
+    assert len(probe) == 12 and probe["melanoma"].between(0, 1).all()
+    scores = table.drop(columns=["method", "train min"]).stack()
+    assert scores.between(0, 1).all()
+    threshold = table.set_index("method").loc["threshold (Otsu)"]
+    assert threshold["jaccard"] > 0.3  # Otsu finds real lesions roughly: a check that the scoring reads the right masks
+    assert pd.read_csv(tmp_path / "table.csv").shape == table.shape
