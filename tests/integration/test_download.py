@@ -140,6 +140,18 @@ def test_wrong_checksum_is_refused_and_leaves_no_file(server, release, tmp_path)
     assert download_isic2017(root, ["validation"], ["masks"], mirror=server.url, checksums=wrong, verify=False)  # skipping the check works
 
 
+def test_progress_is_logged_with_bytes_rate_and_eta(server, release, tmp_path, monkeypatch, caplog):
+    _, md5, _ = release
+    monkeypatch.setattr("isicseg.data.download.PROGRESS_EVERY", 0.0)
+    monkeypatch.setattr("isicseg.data.download._CHUNK", 256)  # many chunks even for a small file
+    with caplog.at_level("INFO", logger="isicseg"):
+        download_isic2017(tmp_path / "isic", ["validation"], ["images"], mirror=server.url, checksums=md5)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("ISIC-2017_Validation_Data.zip: ")]
+    assert len(lines) > 3
+    assert all(" MB of " in line and " MB/s" in line for line in lines)
+    assert any(", ETA " in line for line in lines) and lines[-1].endswith("(done)")
+
+
 def test_reported_checksums_are_those_of_the_issue():
     assert REPORTED_MD5["ISIC-2017_Training_Data.zip"] == "a14a7e622c67a358797ae59abb8a0b0c"
     assert len(REPORTED_MD5) == 6

@@ -64,6 +64,8 @@ REPORTED_MD5: dict[str, str] = {
 challenge; a mismatch may mean the file changed upstream). The CSVs have none."""
 
 _CHUNK = 1 << 20
+PROGRESS_EVERY = 10.0
+"""Seconds between progress log lines."""
 
 
 @dataclass(frozen=True)
@@ -103,10 +105,10 @@ def remote_files(splits: Iterable[str], parts: Iterable[str]) -> list[RemoteFile
 class _Progress:
     """Bytes, rate and ETA: a tqdm bar on a terminal, and a log line every ``every`` seconds."""
 
-    def __init__(self, name: str, total: int | None, done: int, every: float = 10.0) -> None:
+    def __init__(self, name: str, total: int | None, done: int) -> None:
         from tqdm import tqdm
 
-        self.name, self.total, self.done, self.every = name, total, done, every
+        self.name, self.total, self.done, self.every = name, total, done, PROGRESS_EVERY
         self.start, self.last, self.first = time.monotonic(), time.monotonic(), done
         self.bar = tqdm(total=total, initial=done, unit="B", unit_scale=True, desc=name, disable=not sys.stderr.isatty())
 
@@ -124,9 +126,9 @@ class _Progress:
         eta = f", ETA {(self.total - self.done) / rate:.0f} s" if self.total and rate > 0 else ""
         return f"{self.name}: {self.done / 1e6:.1f} MB{total} at {rate / 1e6:.2f} MB/s{eta}"
 
-    def close(self) -> None:
+    def close(self, complete: bool) -> None:
         self.bar.close()
-        logger.info("%s (done)", self.line(time.monotonic()))
+        logger.info("%s (%s)", self.line(time.monotonic()), "done" if complete else "interrupted")
 
 
 def _http_error(url: str, error: Exception) -> DownloadError:
@@ -161,18 +163,20 @@ def _fetch(url: str, dest: Path) -> None:
             have = 0
         length = response.headers.get("Content-Length")
         progress = _Progress(dest.name.removesuffix(".part"), have + int(length) if length else None, have)
+        complete = False
         try:
             with dest.open("ab" if resumed else "wb") as handle:
                 while chunk := response.read(_CHUNK):
                     handle.write(chunk)
                     progress.update(len(chunk))
+            complete = length is None or progress.done >= have + int(length)
         except (OSError, http.client.HTTPException) as error:
             raise DownloadError(
                 f"The transfer of {url} broke off after {progress.done / 1e6:.1f} MB ({type(error).__name__}: {error}); "
                 f"run the same command again to resume from {dest}."
             ) from None
         finally:
-            progress.close()
+            progress.close(complete)
     if length is not None and dest.stat().st_size < have + int(length):
         raise DownloadError(
             f"The transfer of {url} broke off at {dest.stat().st_size / 1e6:.1f} of {(have + int(length)) / 1e6:.1f} MB; "
