@@ -50,6 +50,8 @@ def test_round_trip_and_every_field_counts_in_equality(tmp_path):
         ({"data": {"val_split": "valid"}}, r"DataConfig.val_split must be 'train', 'validation', 'test' or None; got 'valid'"),
         ({"model": {"proposals": "fwe"}}, r"ModelConfig.proposals must be one of 'default', 'few'; got 'fwe'"),
         ({"eval": {"patience": 0}}, r"EvalConfig.patience must be an int >= 1 or None; got 0"),
+        ({"data": {"subset": 1.5}}, r"DataConfig.subset must be a count >= 1 or a fraction in \(0, 1\]; got 1.5"),
+        ({"data": {"subset": 0}}, r"DataConfig.subset must be a count >= 1 or a fraction in \(0, 1\]; got 0"),
         ({"trainer": {"epochz": 3}}, r"Unknown TrainerConfig field 'epochz' in .*bad.json. Did you mean 'epochs'\?"),
         ({"modle": {}}, r"Unknown RunConfig field 'modle' in .*bad.json. Did you mean 'model'\?"),
         ({"trainer": [1]}, r"TrainerConfig in .*bad.json must be a JSON object of its fields; got list"),
@@ -80,6 +82,11 @@ def test_legacy_config_json_reads_into_sections(tmp_path):
     config = RunConfig.from_file(tmp_path / "config.json")
     assert config == RunConfig(name="old", data=DataConfig(root="d", subset=4), model=ModelConfig(backbone="resnet18_fpn"),
                                trainer=TrainerConfig(epochs=2, seed=3), eval=EvalConfig(tta=True))
+
+
+def test_a_section_of_the_wrong_type_is_refused():
+    with pytest.raises(ConfigError, match=r"RunConfig.data must be a DataConfig; got \{'root': 'x'\}"):
+        RunConfig(data={"root": "x"})
 
 
 def test_replace_refuses_unknown_names():
@@ -116,7 +123,9 @@ def test_flags_parse_by_field_type():
     assert (args.milestones, args.subset, args.val_split, args.tta, args.grad_clip_norm, args.epochs) == ([0.5, 0.8], 0.5, None, True, None, 3)
 
 
-def test_flag_type_errors_exit_with_usage(capsys):
+@pytest.mark.parametrize(("flags", "message"), [(["--tta", "maybe"], "expected true or false, got 'maybe'"),
+                                               (["--epochs", "three"], "expected a number, got 'three'")])
+def test_flag_type_errors_exit_with_usage(capsys, flags, message):
     with pytest.raises(SystemExit) as info:
-        main(["train", "--tta", "maybe"])
-    assert info.value.code == 2 and "expected true or false, got 'maybe'" in capsys.readouterr().err
+        main(["train", *flags])
+    assert info.value.code == 2 and message in capsys.readouterr().err

@@ -43,6 +43,12 @@ def test_training_loss_has_the_head_and_ignores_images_without_lesion():
     assert float(model([image], [empty])["loss_lesion_class"].detach()) == 0.0
 
 
+def test_training_without_targets_is_refused():
+    model = build_mask_rcnn(3, classifier="pooled", **SMALL).train()
+    with pytest.raises(ValueError, match="In training mode, targets should be passed"):
+        model([torch.rand(3, 64, 64)])
+
+
 def test_head_learns_and_decides_p_melanoma():
     torch.manual_seed(0)
     model = build_mask_rcnn(3, classifier="pooled", **SMALL)
