@@ -129,7 +129,7 @@ def logistic_regression(x: np.ndarray, y: np.ndarray, l2: float = 1e-2) -> tuple
         return loss
 
     opt.step(closure)
-    return w.detach().numpy() / std, mean, float(b)
+    return w.detach().numpy() / std, mean, float(b.detach())
 
 
 def run_linear_probe(train_root: Path, train_split: str, root: Path, split: str, out: Path, weights: Path) -> float:
