@@ -35,6 +35,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy import ndimage
+from torchvision import tv_tensors
+from torchvision.transforms.v2 import functional as TF
 
 from .data.io import read_image, read_image_size
 from .data.labels import LabelScheme, get_label_scheme
@@ -118,11 +120,9 @@ def clean_mask(mask: np.ndarray) -> np.ndarray:
 
 def _flip_back(output: dict[str, torch.Tensor], width: int) -> dict[str, torch.Tensor]:
     """Detections of a mirrored image, mapped back onto the original image."""
-    out = dict(output)
-    boxes = output["boxes"]
-    out["boxes"] = torch.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], dim=1)
-    out["masks"] = output["masks"].flip(-1)
-    return out
+    height = output["masks"].shape[-2]
+    boxes = TF.horizontal_flip_bounding_boxes(output["boxes"], format=tv_tensors.BoundingBoxFormat.XYXY, canvas_size=(height, width))
+    return {**output, "boxes": boxes, "masks": TF.horizontal_flip(output["masks"])}
 
 
 def _fuse(views: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

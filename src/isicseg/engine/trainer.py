@@ -308,9 +308,10 @@ class Trainer:
                     values.pop("loss")
                     ids = [str(t.get("image_id")) for t in targets]
                     if not config.skip_nonfinite:
-                        where = "" if math.isfinite(float(stacked[-1])) else f"is {float(stacked[-1])} "
+                        here = float(stacked[-1])
+                        cause = "is not finite on another process" if math.isfinite(here) else f"is {here}"
                         raise NonFiniteLossError(
-                            f"Loss {where or 'is not finite on another process '}at step {self.global_step} (epoch {self.epoch}); "
+                            f"Loss {cause} at step {self.global_step} (epoch {self.epoch}); "
                             f"components here {values}; images here {ids}. Lower the learning rate, enable grad_clip_norm, "
                             f"or set skip_nonfinite=True.",
                             losses=values, image_ids=ids, step=self.global_step,

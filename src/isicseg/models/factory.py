@@ -13,7 +13,7 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 
 from ..exceptions import ConfigError, WeightsError
 from .backbones import BACKBONES, BackboneSpec, group_norm
-from .heads import attach_classifier
+from .heads import HEADS, attach_classifier
 from .weights import load_coco_state_dict, load_torchvision_state_dict, load_weight_file
 
 __all__ = ["build_mask_rcnn", "load_model", "Norm", "PREDICTOR_PREFIXES", "FEW_PROPOSALS"]
@@ -128,8 +128,6 @@ def build_mask_rcnn(
     spec = BACKBONES.get(backbone)
     classifier = None if classifier == "none" else classifier
     if classifier is not None:
-        from .heads import HEADS
-
         HEADS.get(classifier)  # unknown names fail before any weight is read
     pretrained = False if pretrained == "none" else pretrained
     backbone_weights = None if backbone_weights == "none" else backbone_weights
