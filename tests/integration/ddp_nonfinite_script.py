@@ -36,3 +36,5 @@ except NonFiniteLossError as error:
     result = {"raised": str(error)}
 with open(f"{out}/{mode}{dist.rank()}.json", "w") as handle:
     json.dump(result, handle)
+torch.distributed.barrier()  # both results written; then leave the group cleanly (gloo aborts at exit otherwise)
+torch.distributed.destroy_process_group()
