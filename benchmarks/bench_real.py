@@ -8,10 +8,12 @@ SPLIT`` when given. Methods:
 * ``threshold``: Otsu threshold of the grey image, largest dark component, holes filled
   (classical, no learning; written here, not in the library); no melanoma score;
 * ``linear probe``: ImageNet MobileNetV2 features (224 px, pooled) + logistic
-  regression, for the melanoma score only;
+  regression (its penalty chosen by 5-fold cross-validation on the training images), for
+  the category scores only;
 * ``resnet18_fpn scratch``: today's best CPU option before this recipe, from scratch
   with GroupNorm, the recipe's schedule and epochs, no classifier head;
-* ``recipe``: ``configs/isic2017_cpu.json`` (what ``isicseg train --config`` runs).
+* ``recipe``: ``configs/isic2017_cpu.json`` (what ``isicseg train --config`` runs),
+  Mask R-CNN with the ``lesion_crop`` classifier head.
 
 Every method writes ISIC submission files (``masks/``, ``classification.csv``) under
 ``--out``; the table is computed from those files by :func:`isicseg.evaluation.score_submission`,
@@ -49,7 +51,7 @@ from isicseg.config import RunConfig, resolve_recipe  # noqa: E402
 from isicseg.data.io import read_image, read_mask  # noqa: E402
 from isicseg.data.layout import read_ground_truth, split_paths  # noqa: E402
 from isicseg.evaluation import score_submission, write_mask_png  # noqa: E402
-from isicseg.metrics import box_iou  # noqa: E402
+from isicseg.metrics import box_iou, roc_auc  # noqa: E402
 from isicseg.ops import masks_to_boxes  # noqa: E402
 from isicseg.run import train_run  # noqa: E402
 
@@ -132,6 +134,24 @@ def logistic_regression(x: np.ndarray, y: np.ndarray, l2: float = 1e-2) -> tuple
     return w.detach().numpy() / std, mean, float(b.detach())
 
 
+PROBE_L2 = (0.01, 0.1, 1.0, 10.0)
+
+
+def choose_l2(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> float:
+    """The penalty of :data:`PROBE_L2` with the best mean AUC in ``folds``-fold cross-validation (training images only)."""
+    order = np.random.default_rng(seed).permutation(len(y))
+
+    def fold_auc(l2: float) -> float:
+        aucs = []
+        for k in range(folds):
+            held, kept = order[k::folds], np.setdiff1d(order, order[k::folds])
+            w, mean, b = logistic_regression(x[kept], y[kept], l2)
+            aucs.append(roc_auc(y[held], (x[held] - mean) @ w + b))
+        return float(np.mean(aucs))
+
+    return max(PROBE_L2, key=fold_auc)
+
+
 def run_linear_probe(train_root: Path, train_split: str, root: Path, split: str, out: Path, weights: Path) -> float:
     start = time.perf_counter()
     _, x_train, truth_train = imagenet_features(train_root, train_split, weights)
@@ -140,7 +160,9 @@ def run_linear_probe(train_root: Path, train_split: str, root: Path, split: str,
     for category in CATEGORIES:
         y = np.array([truth_train[i] == category for i in truth_train], dtype=float)
         if 0 < y.sum() < len(y):
-            w, mean, b = logistic_regression(x_train, y)
+            l2 = choose_l2(x_train, y) if min(y.sum(), len(y) - y.sum()) >= 5 else 1.0
+            print(f"linear probe, {category}: l2={l2} (5-fold cross-validation on the training images)", flush=True)
+            w, mean, b = logistic_regression(x_train, y, l2)
             columns[category] = 1 / (1 + np.exp(-((x_test - mean) @ w + b)))
         else:
             columns[category] = np.zeros(len(ids))

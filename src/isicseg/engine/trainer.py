@@ -61,8 +61,10 @@ class Trainer:
     The loop, per epoch: set the sampler's epoch; for each batch, forward in train mode,
     sum the losses, check they are finite, backward (scaled under fp16), and every
     ``accumulate`` batches clip, step the optimizer and the per-step learning-rate
-    schedule; then validate (loss, then ISIC metrics from :mod:`isicseg.evaluation`);
-    run the callbacks; write ``last.pt``.
+    schedule; then call ``fit_collected()`` on every submodule that has one (heads fitted
+    in closed form, such as :class:`~isicseg.models.heads.LesionCropClassifier`); validate
+    (loss, then ISIC metrics from :mod:`isicseg.evaluation`); run the callbacks; write
+    ``last.pt``.
 
     Args:
         config: A :class:`TrainerConfig`.
@@ -265,6 +267,7 @@ class Trainer:
                 self._restore(resume)
             while self.epoch < config.epochs and not self.should_stop:
                 self._train_epoch(loader)
+                self._fit_collected()
                 self.validated_this_epoch = bool(val_data is not None and config.validate_every and (self.epoch + 1) % config.validate_every == 0)
                 if self.validated_this_epoch:
                     self.metrics.update(self.validate(self.unwrapped_model, val_data))
@@ -279,6 +282,13 @@ class Trainer:
             self._call("on_exception", error)
             raise
         return self.history
+
+    def _fit_collected(self) -> None:
+        """Let submodules fitted in closed form (a ``fit_collected()`` method) fit on what the epoch showed them."""
+        for module in self.unwrapped_model.modules():
+            fit = getattr(module, "fit_collected", None)
+            if callable(fit):
+                fit()
 
     def _train_epoch(self, loader: torch.utils.data.DataLoader) -> None:
         config, model = self.config, self.model

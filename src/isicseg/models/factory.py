@@ -196,6 +196,9 @@ def build_mask_rcnn(
         _load_body(model, body_state, str(backbone_weights))
     if classifier is not None:
         model = attach_classifier(model, classifier, loss_weight=classifier_loss_weight)
+        init_weights = getattr(model.classifier, "init_weights", None)
+        if callable(init_weights) and (source in ("none", "coco") or source.startswith("backbone:")):
+            init_weights(download)  # a fresh head; a trained model's file holds its weights
     if state is not None:
         _load_into(model, state, source)
     model.isicseg_config = {

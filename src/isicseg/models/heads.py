@@ -10,9 +10,26 @@ feature map (what ImageNet classifiers pool) carries far more signal. With
 (entry 0, the background, is 0). :mod:`isicseg.inference` takes category probabilities
 from ``class_scores`` when they are present.
 
+Two heads come with isicseg:
+
+* ``"pooled"`` (:class:`PooledClassifier`): average-pooled deepest map of the detector's
+  own backbone, a linear layer trained by the optimiser with the detector.
+* ``"lesion_crop"`` (:class:`LesionCropClassifier`): a frozen ImageNet MobileNetV2 looks at
+  the lesion crop and at the whole image; a logistic regression on its pooled features
+  is fitted in closed form after each training epoch. On real ISIC images this scores
+  melanoma far better than a head trained by the detector's optimiser (see the guide
+  *Training on real data*).
+
 Heads are registered in :data:`HEADS` (entry-point group ``isicseg.heads``): a factory
-``factory(in_channels, num_classes) -> nn.Module`` whose module maps the backbone body's
-feature dict to ``(batch, num_classes - 1)`` logits for the foreground labels 1, 2, ...
+``factory(in_channels, num_classes) -> nn.Module``. The module is called as
+``head(features, images=..., image_sizes=..., boxes=...)`` with the backbone body's
+feature dict, the batch tensor the detector saw, each image's ``(height, width)`` in it,
+and one lesion box per image in its coordinates (the first ground-truth box in training,
+the top detection in eval; ``None`` without one). It returns ``(batch, num_classes - 1)``
+logits for the foreground labels 1, 2, ... A head may also have ``init_weights(download)``
+(called when the model starts from scratch, COCO or ImageNet weights, not when a trained
+model is loaded) and ``fit_collected()`` (called by the :class:`~isicseg.Trainer` after
+each training epoch, for heads fitted in closed form).
 """
 
 from __future__ import annotations
@@ -23,11 +40,14 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torchvision.models import MobileNet_V2_Weights, mobilenet_v2
 from torchvision.models.detection import MaskRCNN
+from torchvision.ops import FrozenBatchNorm2d, roi_align
 
 from ..registry import Registry
+from .weights import load_torchvision_state_dict
 
-__all__ = ["HEADS", "PooledClassifier", "LesionMaskRCNN", "attach_classifier", "list_heads"]
+__all__ = ["HEADS", "PooledClassifier", "LesionCropClassifier", "LesionMaskRCNN", "attach_classifier", "list_heads", "fit_logistic"]
 
 HEADS: Registry[Callable[[int, int], nn.Module]] = Registry("heads")
 """Lesion classifier heads by name; plugins use the ``isicseg.heads`` entry-point group."""
@@ -53,10 +73,193 @@ class PooledClassifier(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(in_channels, num_classes - 1)
 
-    def forward(self, features: dict[str, Tensor]) -> Tensor:
+    def forward(self, features: dict[str, Tensor], **_: object) -> Tensor:
         """Logits ``(batch, num_classes - 1)`` from the last entry of ``features``."""
         deepest = list(features.values())[-1]
         return self.fc(self.dropout(deepest.float().mean(dim=(-2, -1))))
+
+
+def fit_logistic(x: Tensor, y: Tensor, num_outputs: int, *, l2: float = 1.0, max_iter: int = 300) -> tuple[Tensor, Tensor]:
+    """Multinomial logistic regression with an L2 penalty, fitted by L-BFGS.
+
+    Minimises ``mean cross-entropy + l2 / 2 * ||weight||^2`` (the bias is not penalised).
+
+    Args:
+        x: Features ``(n, d)``, best standardised.
+        y: Labels ``(n,)`` in ``0 .. num_outputs - 1``.
+        num_outputs: Number of classes.
+        l2: Strength of the penalty.
+        max_iter: L-BFGS iterations.
+
+    Returns:
+        ``(weight (num_outputs, d), bias (num_outputs,))``.
+
+    Example:
+        >>> x = torch.tensor([[-2.0], [-1.0], [1.0], [2.0]]); y = torch.tensor([0, 0, 1, 1])
+        >>> weight, bias = fit_logistic(x, y, 2, l2=0.01)
+        >>> (x @ weight.T + bias).argmax(1).tolist()
+        [0, 0, 1, 1]
+    """
+    x, y = x.detach().float(), y.detach().long()
+    weight = torch.zeros(num_outputs, x.shape[1], requires_grad=True)
+    bias = torch.zeros(num_outputs, requires_grad=True)
+    optimizer = torch.optim.LBFGS([weight, bias], max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure() -> Tensor:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(x @ weight.T + bias, y) + l2 * weight.pow(2).sum() / 2
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(closure)
+    return weight.detach(), bias.detach()
+
+
+_STAGES = (7, 14, 18, 19)  # MobileNetV2 blocks ending at strides 8, 16, 32 and its last 1x1 conv
+_STAGE_CHANNELS = 32 + 96 + 320 + 1280
+
+
+@HEADS.register("lesion_crop")
+class LesionCropClassifier(nn.Module):
+    """A frozen ImageNet MobileNetV2 on the lesion crop and the whole image, and a logistic regression.
+
+    The lesion's box (with a margin) and the whole image are each resampled to
+    ``crop_size`` pixels (:func:`torchvision.ops.roi_align`), run through MobileNetV2's
+    frozen ImageNet features, and average-pooled after the stride-8, 16 and 32 blocks and
+    the last convolution (1728 values per view, 3456 in all). A multinomial logistic
+    regression on the standardised features gives the logits.
+
+    The regression is not trained by the detector's optimiser: in training mode the head
+    keeps the features and labels of the images it sees (the augmented training images,
+    up to ``max_samples``), and :meth:`fit_collected`, which the Trainer calls after each
+    epoch, fits it in closed form (:func:`fit_logistic`). On 1600 real ISIC 2017 thumbnails
+    (5-fold cross-validation) this reached melanoma AUC 0.82, where a linear layer trained
+    by AdamW for the same three epochs on the same features reached 0.74-0.80 and the
+    ``"pooled"`` head 0.67. The ImageNet weights come from torchvision's weights API
+    (``MobileNet_V2_Weights.IMAGENET1K_V1``, ``TORCH_HOME`` cache).
+
+    Args:
+        in_channels: Unused (the head has its own feature extractor); part of the
+            :data:`HEADS` factory signature.
+        num_classes: Classes **including the background**; the head predicts the others.
+        crop_size: Side of the resampled crop and whole-image view.
+        margin: Margin added around the box on each side, as a fraction of its size.
+        jitter: In training, each box side moves by up to this fraction of the box size
+            (the eval boxes are detections, not ground truth).
+        l2: Penalty of the logistic regression (chosen by cross-validation on training images).
+        max_samples: Most feature rows kept for the fit (the newest are kept).
+
+    Example:
+        >>> head = LesionCropClassifier(0, 3, crop_size=64)
+        >>> images = torch.rand(2, 3, 96, 96)
+        >>> head({}, images=images, image_sizes=[(96, 96), (80, 96)], boxes=[torch.tensor([10.0, 10, 50, 60]), None]).shape
+        torch.Size([2, 2])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        *,
+        crop_size: int = 224,
+        margin: float = 0.15,
+        jitter: float = 0.1,
+        l2: float = 1.0,
+        max_samples: int = 20000,
+    ) -> None:
+        super().__init__()
+        del in_channels
+        self.crop_size, self.margin, self.jitter, self.l2, self.max_samples = crop_size, margin, jitter, l2, max_samples
+        self.features = mobilenet_v2(norm_layer=FrozenBatchNorm2d).features[: _STAGES[-1]]
+        self.features.requires_grad_(False)
+        outputs = num_classes - 1
+        dim = 2 * _STAGE_CHANNELS
+        self.register_buffer("feature_mean", torch.zeros(dim))
+        self.register_buffer("feature_scale", torch.ones(dim))
+        self.register_buffer("weight", torch.zeros(outputs, dim))
+        self.register_buffer("bias", torch.zeros(outputs))
+        self._collected: list[tuple[Tensor, Tensor]] = []
+
+    def init_weights(self, download: bool = True) -> None:
+        """Load MobileNetV2's ImageNet weights (torchvision's weights API and cache)."""
+        state = load_torchvision_state_dict(MobileNet_V2_Weights.IMAGENET1K_V1, download=download)
+        own = self.features.state_dict()
+        self.features.load_state_dict({k: state[f"features.{k}"] for k in own})
+
+    def train(self, mode: bool = True) -> LesionCropClassifier:
+        super().train(mode)
+        self.features.eval()  # frozen: no dropout, no statistics; kept in eval mode
+        return self
+
+    def _boxes(self, image_sizes: list[tuple[int, int]], boxes: list[Tensor | None], device: torch.device) -> Tensor:
+        """Rows ``(index, x1, y1, x2, y2)``: the lesion view then the whole-image view of each image."""
+        rows = []
+        for index, ((height, width), box) in enumerate(zip(image_sizes, boxes)):
+            whole = torch.tensor([0.0, 0.0, width, height], device=device)
+            if box is None:
+                crop = whole
+            else:
+                box = box.detach().float().to(device)
+                size = (box[2:] - box[:2]).clamp(min=1.0).repeat(2)
+                if self.training and self.jitter > 0:
+                    box = box + (torch.rand(4, device=device) * 2 - 1) * self.jitter * size
+                grow = torch.tensor([-1.0, -1.0, 1.0, 1.0], device=device) * self.margin * size
+                crop = torch.minimum(torch.maximum(box + grow, whole.new_zeros(4)), whole[[2, 3, 2, 3]])
+                if bool((crop[2:] - crop[:2] < 2).any()):
+                    crop = whole
+            rows += [torch.cat([crop.new_tensor([index]), crop]), torch.cat([whole.new_tensor([index]), whole])]
+        return torch.stack(rows)
+
+    @torch.no_grad()
+    def embed(self, images: Tensor, image_sizes: list[tuple[int, int]], boxes: list[Tensor | None]) -> Tensor:
+        """Pooled features ``(batch, 3456)``: lesion view, then whole image."""
+        views = roi_align(images.float(), self._boxes(image_sizes, boxes, images.device), self.crop_size, aligned=True, sampling_ratio=2)
+        pooled, x = [], views
+        with torch.autocast(images.device.type, enabled=False):
+            for index, block in enumerate(self.features, start=1):
+                x = block(x)
+                if index in _STAGES:
+                    pooled.append(x.mean(dim=(-2, -1)))
+        return torch.cat(pooled, dim=1).reshape(len(image_sizes), -1)
+
+    def forward(
+        self,
+        features: dict[str, Tensor],
+        *,
+        images: Tensor,
+        image_sizes: list[tuple[int, int]],
+        boxes: list[Tensor | None],
+        labels: Tensor | None = None,
+    ) -> Tensor:
+        """Logits ``(batch, num_classes - 1)``; in training, also keeps the features for the fit."""
+        embedding = self.embed(images, image_sizes, boxes)
+        if self.training and labels is not None:
+            keep = labels >= 0
+            self._collected.append((embedding[keep].cpu(), labels[keep].cpu()))
+        return (embedding - self.feature_mean) / self.feature_scale @ self.weight.T + self.bias
+
+    def fit_collected(self) -> None:
+        """Fit the logistic regression on the features kept since the model was built.
+
+        With ``torch.distributed`` initialised, every process's features are gathered
+        first, so all processes fit the same regression. Does nothing before any
+        labelled image was seen.
+        """
+        if self._collected:  # keep one block of at most max_samples rows, the newest
+            self._collected = [(torch.cat([c[0] for c in self._collected])[-self.max_samples :], torch.cat([c[1] for c in self._collected])[-self.max_samples :])]
+        collected = self._collected
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            gathered: list = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(gathered, collected)
+            collected = [item for part in gathered for item in part]
+        if not collected:
+            return
+        x, y = torch.cat([c[0] for c in collected]), torch.cat([c[1] for c in collected])
+        mean, scale = x.mean(0), x.std(0) + 1e-6
+        weight, bias = fit_logistic((x - mean) / scale, y, self.weight.shape[0], l2=self.l2)
+        for buffer, value in ((self.feature_mean, mean), (self.feature_scale, scale), (self.weight, weight), (self.bias, bias)):
+            buffer.copy_(value.to(buffer.device))
 
 
 def _deepest_channels(model: MaskRCNN) -> int:
@@ -103,12 +306,22 @@ class LesionMaskRCNN(MaskRCNN):
             features = OrderedDict([("0", features)])
         proposals, proposal_losses = self.rpn(image_list, features, targets)
         detections, detector_losses = self.roi_heads(features, proposals, image_list.image_sizes, targets)
-        logits = self.classifier(body if isinstance(body, dict) else {"0": body})
+        sizes = [(int(h), int(w)) for h, w in image_list.image_sizes]
         if self.training:
-            # one lesion per ISIC image: its label; an image without an instance is ignored
+            # one lesion per ISIC image: its label and box; an image without an instance is ignored
+            boxes = [t["boxes"][0] if len(t["boxes"]) else None for t in targets]
             labels = torch.stack([t["labels"][0] - 1 if len(t["labels"]) else t["labels"].new_tensor(-1) for t in targets])
-            loss = F.cross_entropy(logits.float(), labels, ignore_index=-1) if bool((labels >= 0).any()) else logits.sum() * 0
-            return {**proposal_losses, **detector_losses, "loss_lesion_class": loss * self.classifier_loss_weight}
+        else:
+            boxes = [d["boxes"][0] if len(d["boxes"]) else None for d in detections]  # sorted by score
+            labels = None
+        body = body if isinstance(body, dict) else {"0": body}
+        logits = self.classifier(body, images=image_list.tensors, image_sizes=sizes, boxes=boxes, labels=labels)
+        if self.training:
+            losses = {**proposal_losses, **detector_losses}
+            if logits.requires_grad:  # a head fitted in closed form adds no loss
+                loss = F.cross_entropy(logits.float(), labels, ignore_index=-1) if bool((labels >= 0).any()) else logits.sum() * 0
+                losses["loss_lesion_class"] = loss * self.classifier_loss_weight
+            return losses
         detections = self.transform.postprocess(detections, image_list.image_sizes, original_sizes)
         probabilities = logits.float().softmax(dim=-1)
         for detection, p in zip(detections, probabilities):
