@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import shutil
 import time
 import types
 import typing
@@ -19,10 +20,53 @@ __all__ = ["main"]
 DEMO_CONFIG = Path(__file__).with_name("configs") / "isic2017_demo.json"
 
 
+EVALUATE_OUTPUTS = ("masks", "figures", "per_image.csv", "summary.json", "classification.csv")
+PREDICT_OUTPUTS = ("masks", "overlays", "predictions.csv")
+
+
+def _prepare_out(out: Path, owned: tuple[str, ...], overwrite: bool, command: str) -> None:
+    """Refuse a non-empty output folder unless ``--overwrite``; then remove what ``command`` writes there.
+
+    Files the command does not write are left alone, so a results folder never mixes the
+    masks of two runs with one CSV.
+    """
+    if out.exists() and not out.is_dir():
+        raise IsicsegError(f"--out {out} is a file; {command} writes a folder there.")
+    present = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if not present:
+        return
+    if not overwrite:
+        raise IsicsegError(
+            f"Output folder {out} is not empty (holds {', '.join(present[:5])}{' ...' if len(present) > 5 else ''}); "
+            f"{command} would mix its results with those files. Pass --overwrite to replace what {command} writes there "
+            f"({', '.join(owned)}), or choose another --out."
+        )
+    for name in owned:
+        path = out / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from .data.synthetic import write_synthetic_isic
+    from .data.synthetic import check_num_images, write_synthetic_isic
 
     counts = {"train": args.train, "validation": args.validation, "test": args.test}
+    check_num_images(counts)  # before anything in the root is replaced
+    owned = tuple(p.name for p in args.root.glob("ISIC-2017_*")) if args.root.is_dir() else ()
+    _prepare_out(args.root, owned, args.overwrite, "synth")
     root = write_synthetic_isic(args.root, num_images=counts, image_size=(args.height, args.width), seed=args.seed)
     print(f"Wrote synthetic ISIC 2017 data to {root}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return 0
@@ -110,17 +154,35 @@ def _run_config(args: argparse.Namespace):
 
     config = RunConfig.from_file(resolve_recipe(args.config)) if args.config else RunConfig()
     changes = {name: getattr(args, name) for name in flat_fields() if getattr(args, name, None) is not None}
-    if args.name is not None:
-        changes["name"] = args.name
+    if args.name is None:  # named here, so that an interruption can say which folder to resume
+        args.name = time.strftime("%Y%m%d-%H%M%S")
+    changes["name"] = args.name
     if args.balanced:
         changes["balanced_sampling"] = True
     return config.replace(**changes)
 
 
+def _resume_config(args: argparse.Namespace):
+    """The saved configuration of ``--out/--name``, with the flags given on top (checked by ``train_run``)."""
+    from .config import RunConfig, flat_fields
+
+    if args.name is None:
+        raise IsicsegError("--resume needs --name: the run folder <out>/<name> to continue.")
+    if args.config:
+        raise IsicsegError(f"--resume continues {Path(args.out) / args.name} with its saved config.json; drop --config {args.config}.")
+    saved = Path(args.out) / args.name / "config.json"
+    if not saved.is_file():
+        raise IsicsegError(f"Cannot resume: {saved} does not exist; start the run without --resume.")
+    changes = {name: getattr(args, name) for name in flat_fields() if getattr(args, name, None) is not None}
+    if args.balanced:
+        changes["balanced_sampling"] = True
+    return RunConfig.from_file(saved).replace(**changes)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from .run import train_run
 
-    train_run(_run_config(args), out=args.out, resume=args.resume)
+    train_run(_resume_config(args) if args.resume else _run_config(args), out=args.out, resume=args.resume)
     return 0
 
 
@@ -136,6 +198,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(f"Synthetic ISIC 2017 data (official layout) in {data}; training from scratch, nothing downloaded.")
     resume = args.resume and (Path(args.out) / "demo" / "last.pt").exists()
     name = "demo" if resume or not (Path(args.out) / "demo").exists() else f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
+    args.name = name  # for the note on an interruption
     config = RunConfig.from_file(DEMO_CONFIG).replace(
         name=name, root=str(data), image_size=args.image_size, backbone=args.backbone, epochs=args.epochs, lr=args.lr, device=args.device
     )
@@ -172,6 +235,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .data import ISIC2017Dataset
     from .evaluation import evaluate, format_summary
 
+    _prepare_out(args.out, EVALUATE_OUTPUTS, args.overwrite, "evaluate")
     model, scheme = _load_for_inference(args)
     min_size = model.transform.min_size[-1]
     dataset = ISIC2017Dataset(args.data, args.split, label_scheme=scheme, image_size=args.image_size or min_size)
@@ -199,8 +263,19 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             raise IsicsegError(f"{item} is neither an image file nor a folder.")
     if not files:
         raise IsicsegError(f"No .jpg, .jpeg or .png image found in {', '.join(map(str, args.inputs))}.")
-    model, scheme = _load_for_inference(args)
+    by_stem: dict[str, list[Path]] = {}
+    for path in files:
+        by_stem.setdefault(path.stem, []).append(path)
+    clashes = {stem: paths for stem, paths in by_stem.items() if len(paths) > 1}
+    if clashes:
+        stem, paths = next(iter(clashes.items()))
+        raise IsicsegError(
+            f"{len(clashes)} image names are used by more than one input file, e.g. {stem!r}: {', '.join(map(str, paths))}; "
+            f"their masks ({stem}_segmentation.png) and CSV rows would collide. Rename the files or predict each folder into its own --out."
+        )
     out = Path(args.out)
+    _prepare_out(out, PREDICT_OUTPUTS, args.overwrite, "predict")
+    model, scheme = _load_for_inference(args)
     (out / "masks").mkdir(parents=True, exist_ok=True)
     (out / "overlays").mkdir(parents=True, exist_ok=True)
     with (out / "predictions.csv").open("w", newline="") as handle:
@@ -225,7 +300,8 @@ def _inference_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backbone", help="for a plain state dict")
     p.add_argument("--num-classes", type=int, help="for a plain state dict")
     p.add_argument("--image-size", type=int, help="decode size (default: the model's min_size)")
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--batch-size", type=_positive_int, default=4, help="images per forward pass (default 4)")
+    p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out, replacing the files this command writes there")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default cpu)")
     p.add_argument("--tta", action="store_true", help="average each image's answer with that of its mirror image")
     p.add_argument("--postprocess", action="store_true", help="keep the largest component of each mask and fill its holes")
@@ -243,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--height", type=int, default=192)
     p.add_argument("--width", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="write into a non-empty root, replacing its ISIC-2017_* files and folders")
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("download", help="download ISIC 2017 into the official layout (resumable, verified)")
@@ -303,6 +380,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except IsicsegError as error:
         print(f"isicseg {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"isicseg {args.command}: interrupted. {_interrupted_note(args)}", file=sys.stderr)
+        return 130
+
+
+def _interrupted_note(args: argparse.Namespace) -> str:
+    """What an interrupted command left behind, and how to go on."""
+    if args.command not in ("train", "demo"):
+        return "Its output folder may be incomplete; run the command again (with --overwrite where it asks)."
+    name = getattr(args, "name", None)
+    last = Path(args.out) / name / "last.pt" if name else None
+    if last is None or not last.is_file():
+        return "No epoch had finished, so nothing was saved; start the run again."
+    import torch
+
+    epoch = int(torch.load(last, map_location="cpu", weights_only=True)["epoch"]) + 1
+    again = f"isicseg demo --out {args.out} --resume" if name == "demo" else f"isicseg train --out {args.out} --name {name} --resume"
+    return f"{last} holds the run after epoch {epoch}; continue it with: {again}"
 
 
 if __name__ == "__main__":

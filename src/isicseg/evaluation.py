@@ -14,6 +14,7 @@ import contextlib
 import io
 import json
 import math
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ from .data.io import read_image, read_mask
 from .data.labels import LabelScheme, get_label_scheme
 from .data.layout import read_ground_truth, split_paths
 from .exceptions import DatasetError
-from .inference import CATEGORIES, Answer, answer_from_detections, detect
+from .inference import CATEGORIES, Answer, answer_from_detections, check_batch_size, detect
 from .metrics import METRICS, SEGMENTATION_SCORES, binary_classification_scores, box_iou, segmentation_scores
 from .ops import masks_to_boxes
 
@@ -69,6 +70,13 @@ def summarize(per_image: pd.DataFrame, scheme: str | LabelScheme, *, categories:
     ``mean_auc`` is the mean of the melanoma and seborrheic keratosis AUCs.
     """
     scheme = get_label_scheme(scheme)
+    needed = [*SEGMENTATION_SCORES, *(f"{prefix}_{c}" for c in categories for prefix in ("p", "is"))]
+    missing = [c for c in needed if c not in per_image]
+    if missing:
+        raise ValueError(
+            f"summarize needs the per-image columns evaluate() writes; this table lacks {', '.join(missing)} "
+            f"(it has {', '.join(map(str, per_image.columns)) or 'no columns'})."
+        )
     summary: dict[str, Any] = {"n_images": len(per_image), "label_scheme": scheme.name}
     summary["part1"] = {c: _mean(per_image[c].tolist()) for c in SEGMENTATION_SCORES}
     summary["part1"].update({c: _mean(per_image[c].tolist()) for c in METRICS.names() if c in per_image and c not in SEGMENTATION_SCORES})
@@ -214,8 +222,11 @@ def evaluate(
         >>> list(result.per_image.columns[:3]), sorted(result.summary)[:3]
         (['image_id', 'jaccard', 'dice'], ['coco', 'label_scheme', 'n_images'])
     """
+    check_batch_size(batch_size)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
+        for owned in ("masks", "figures"):  # files of an earlier run would mix with these
+            shutil.rmtree(out / owned, ignore_errors=True)
         (out / "masks").mkdir(parents=True, exist_ok=True)
     rows, coco_gt, coco_dt, overlays = predict_rows(
         model, dataset, range(len(dataset)), batch_size=batch_size, device=device, masks_dir=out / "masks" if out else None,
@@ -421,6 +432,19 @@ def flat_metrics(summary: dict[str, Any], prefix: str = "val_") -> dict[str, flo
     for key, value in summary.get("coco", {}).items():
         flat[f"{prefix}{key}"] = float(value)
     return flat
+
+
+def metric_names(prefix: str = "val_") -> list[str]:
+    """Every name :func:`flat_metrics` can log, e.g. to check a ``monitor`` before training.
+
+    Example:
+        >>> "val_melanoma_auc" in metric_names()
+        True
+    """
+    names = [*SEGMENTATION_SCORES, *(n for n in METRICS.names() if n not in SEGMENTATION_SCORES)]
+    names += [f"{c}_auc" for c in CATEGORIES] + ["mean_auc", "mean_box_iou", "melanoma_precision", "melanoma_recall"]
+    names += [f"{kind}_{m}" for kind in ("bbox", "segm") for m in ("map", "map50")]
+    return [prefix + n for n in names]
 
 
 def format_summary(summary: dict[str, Any]) -> str:

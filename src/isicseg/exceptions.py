@@ -16,6 +16,7 @@ __all__ = [
     "WeightsNotFoundError",
     "WeightsError",
     "DownloadError",
+    "CheckpointError",
     "ConfigError",
     "NonFiniteLossError",
     "DataWarning",
@@ -51,6 +52,10 @@ class WeightsError(IsicsegError, ValueError):
 
 class DownloadError(IsicsegError, OSError):
     """A file could not be downloaded, or what arrived is not what was expected."""
+
+
+class CheckpointError(IsicsegError, OSError):
+    """A checkpoint could not be written (full disk, permissions); the previous one is kept."""
 
 
 class ConfigError(IsicsegError, ValueError):

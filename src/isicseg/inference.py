@@ -40,6 +40,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from .data.io import read_image, read_image_size
 from .data.labels import LabelScheme, get_label_scheme
+from .exceptions import ConfigError
 
 __all__ = ["Answer", "CATEGORIES", "answer_from_detections", "category_probability", "clean_mask", "detect", "predict", "upsample_mask"]
 
@@ -216,7 +217,14 @@ def answer_from_detections(
     )
 
 
+def check_batch_size(batch_size: int) -> None:
+    """Refuse a batch size that is not a positive int (``-1`` would silently predict nothing)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch_size must be an int >= 1; got {batch_size!r}.")
+
+
 def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    check_batch_size(size)
     for start in range(0, len(items), size):
         yield items[start : start + size]
 

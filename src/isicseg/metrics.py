@@ -307,7 +307,7 @@ def roc_curve(y_true: ArrayLike, scores: ArrayLike) -> tuple[np.ndarray, np.ndar
 
     A case is called positive when its score is >= the threshold; thresholds are the
     distinct scores from high to low, preceded by ``inf`` (nothing called positive).
-    Rates are ``nan`` for a class absent from ``y_true``.
+    Rates are ``nan`` for a class absent from ``y_true`` (both, for no case at all).
 
     Args:
         y_true: 1 where the image belongs to the category, else 0.
@@ -319,6 +319,8 @@ def roc_curve(y_true: ArrayLike, scores: ArrayLike) -> tuple[np.ndarray, np.ndar
         ([0.0, 0.0, 0.0, 1.0], [0.0, 0.5, 1.0, 1.0])
     """
     y, s = _binary_inputs(y_true, scores)
+    if not len(y):
+        return np.array([np.nan]), np.array([np.nan]), np.array([np.inf])
     order = np.argsort(-s, kind="mergesort")
     s, y = s[order], y[order]
     last_of_run = np.flatnonzero(np.r_[s[1:] != s[:-1], True])
@@ -372,6 +374,8 @@ def specificity_at_sensitivity(y_true: ArrayLike, scores: ArrayLike, sensitivity
         >>> specificity_at_sensitivity([0, 0, 1, 1], [0.1, 0.5, 0.4, 0.9], 0.95)
         0.5
     """
+    if isinstance(sensitivity, bool) or not isinstance(sensitivity, (int, float)) or not 0 <= sensitivity <= 1:
+        raise ValueError(f"sensitivity must be a number in [0, 1]; got {sensitivity!r}.")
     fpr, tpr, _ = roc_curve(y_true, scores)
     if np.isnan(fpr).any() or np.isnan(tpr).any():
         return float("nan")
@@ -419,6 +423,19 @@ def binary_classification_scores(y_true: ArrayLike, scores: ArrayLike, threshold
 # Detection
 
 
+def _boxes(boxes: ArrayLike, name: str) -> torch.Tensor:
+    """``boxes`` as an ``(N, 4)`` float tensor; one box may be given as ``(4,)``."""
+    try:
+        tensor = torch.as_tensor(np.asarray(boxes, dtype=np.float32) if not isinstance(boxes, torch.Tensor) else boxes, dtype=torch.float32)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be (N, 4) boxes (x1, y1, x2, y2) of numbers; got {boxes!r} ({error}).") from None
+    if tensor.ndim == 1 and tensor.numel() in (0, 4):
+        tensor = tensor.reshape(-1, 4)
+    if tensor.ndim != 2 or tensor.shape[1] != 4:
+        raise ValueError(f"{name} must be (N, 4) boxes (x1, y1, x2, y2); got shape {tuple(tensor.shape)}.")
+    return tensor
+
+
 def box_iou(boxes1: ArrayLike, boxes2: ArrayLike) -> torch.Tensor:
     """Pairwise IoU of XYXY boxes: ``(N, 4)`` and ``(M, 4)`` give ``(N, M)``.
 
@@ -432,8 +449,7 @@ def box_iou(boxes1: ArrayLike, boxes2: ArrayLike) -> torch.Tensor:
         >>> box_iou([[0, 0, 2, 2]], [[1, 1, 3, 3], [0, 0, 2, 2]]).tolist()
         [[0.1428571492433548, 1.0]]
     """
-    a = torch.as_tensor(boxes1, dtype=torch.float32).reshape(-1, 4)
-    b = torch.as_tensor(boxes2, dtype=torch.float32).reshape(-1, 4)
+    a, b = _boxes(boxes1, "boxes1"), _boxes(boxes2, "boxes2")
     return torch.nan_to_num(_tv_box_iou(a, b), nan=0.0)
 
 

@@ -12,6 +12,7 @@ trains with :class:`~isicseg.Trainer` and evaluates the best checkpoint. Every r
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import sys
 import time
 from contextlib import contextmanager
@@ -21,11 +22,11 @@ from typing import Any, TextIO
 import torch
 
 from .callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint, ProgressBar
-from .config import RunConfig
+from .config import RunConfig, flat_fields
 from .data import ISIC2017Dataset
 from .engine import Trainer
 from .engine import distributed as dist
-from .evaluation import EvaluationResult, evaluate, format_summary
+from .evaluation import EvaluationResult, evaluate, format_summary, metric_names
 from .exceptions import ConfigError
 from .models import FEW_PROPOSALS, build_mask_rcnn
 from .transforms import get_transform
@@ -95,6 +96,44 @@ def build_model(config: RunConfig, num_classes: int) -> torch.nn.Module:
     )
 
 
+RESUMABLE = ("epochs", "device", "num_workers")
+"""Settings a resumed run may change: more epochs extend it (the learning-rate schedule
+is stretched to the new total), the others do not change what it computes."""
+
+
+def _resumable(saved: RunConfig, asked: RunConfig, run_dir: Path) -> RunConfig:
+    """The saved configuration with the changes of :data:`RESUMABLE`; other changes are refused."""
+    mine, theirs = saved.to_dict(), asked.to_dict()
+    changed = {
+        name: (mine[section][name], theirs[section][name])
+        for name, section in flat_fields().items()
+        if name != "out_dir" and mine[section].get(name) != theirs[section].get(name)
+    }
+    refused = {k: v for k, v in changed.items() if k not in RESUMABLE}
+    if refused and asked != RunConfig(name=asked.name):  # a bare RunConfig(name=...) means "as saved"
+        said = "; ".join(f"{k}: saved {a!r}, asked {b!r}" for k, (a, b) in refused.items())
+        raise ConfigError(
+            f"Cannot resume {run_dir} with other settings ({said}): a resumed run continues with those in {run_dir / 'config.json'}. "
+            f"Only {', '.join(RESUMABLE)} may change; start a new run (another --name) for the rest."
+        )
+    allowed = {k: b for k, (_, b) in changed.items() if k in RESUMABLE}
+    return saved.replace(**allowed) if allowed and not refused else saved
+
+
+def _check_monitor(config: RunConfig) -> None:
+    """Refuse a monitor no validation logs before the first step, not after the first epoch."""
+    if not config.data.val_split:
+        return  # without validation the run monitors train_loss
+    known = ["val_loss", *metric_names()]
+    monitor = config.eval.monitor
+    if monitor not in known and not monitor.startswith("train_"):
+        close = difflib.get_close_matches(monitor, known, n=1)
+        raise ConfigError(
+            f"eval.monitor {monitor!r} is not a metric validation logs{f' (did you mean {close[0]!r}?)' if close else ''}; "
+            f"allowed: {', '.join(known)}, or a train_* loss."
+        )
+
+
 def train_run(config: RunConfig, *, out: str | Path = "runs", resume: bool = False, quiet: bool = False) -> tuple[Path, EvaluationResult | None]:
     """Train and evaluate as ``isicseg train`` does.
 
@@ -103,7 +142,9 @@ def train_run(config: RunConfig, *, out: str | Path = "runs", resume: bool = Fal
             ``config.trainer.out_dir`` is set here to ``<out>/<name>``.
         out: Parent folder of run folders.
         resume: Continue the run in ``<out>/<name>`` from its ``last.pt``, with the
-            configuration saved there.
+            configuration saved there. ``config`` is then that configuration with at
+            most the :data:`RESUMABLE` settings changed (more ``epochs`` extend the run),
+            or just ``RunConfig(name=...)``.
         quiet: Print nothing but the final summary.
 
     Returns:
@@ -115,11 +156,12 @@ def train_run(config: RunConfig, *, out: str | Path = "runs", resume: bool = Fal
     if resume:
         if not (run_dir / "last.pt").is_file():
             raise ConfigError(f"Cannot resume: {run_dir / 'last.pt'} does not exist; start the run without --resume.")
-        config = RunConfig.from_file(run_dir / "config.json")
+        config = _resumable(RunConfig.from_file(run_dir / "config.json"), config, run_dir)
     elif (run_dir / "last.pt").exists():
         raise ConfigError(f"Run folder {run_dir} already holds a run; pass --resume to continue it or choose another --name.")
     if not config.data.root:
         raise ConfigError("A run needs a data root: pass --data ROOT (or data.root in the config file).")
+    _check_monitor(config)
     config = dataclasses.replace(config, name=name, trainer=dataclasses.replace(config.trainer, out_dir=str(run_dir)))
     run_dir.mkdir(parents=True, exist_ok=True)
     data, seed = config.data, config.trainer.seed

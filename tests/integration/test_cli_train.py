@@ -37,10 +37,14 @@ def test_train_writes_run_folder_and_resumes(synthetic_root, tmp_path, capsys):
     assert main(args) == 2  # the run exists: refuse to overwrite it
     assert "already holds a run; pass --resume" in capsys.readouterr().err
 
-    config["trainer"]["epochs"] = 3
-    (run / "config.json").write_text(json.dumps(config))  # extend the run by one epoch, then resume
-    assert main(["train", "--out", str(tmp_path), "--name", "t", "--data", str(synthetic_root), "--resume"]) == 0
+    resume = ["train", "--out", str(tmp_path), "--name", "t", "--resume"]  # no --data: the saved run knows it
+    assert main([*resume, "--epochs", "3", "--lr", "0.1", "--data", "elsewhere"]) == 2
+    err = capsys.readouterr().err
+    assert "Cannot resume " in err and "root: saved " in err and "lr: saved 0.0005, asked 0.1" in err
+    assert "Only epochs, device, num_workers may change" in err and "epochs:" not in err
+    assert main([*resume, "--epochs", "3"]) == 0  # extend the finished run by one epoch
     assert len((run / "history.csv").read_text().splitlines()) == 4  # header + 3 epochs
+    assert RunConfig.from_file(run / "config.json").trainer.epochs == 3
 
 
 def test_train_config_file_and_errors(synthetic_root, tmp_path, capsys):
@@ -56,8 +60,10 @@ def test_train_config_file_and_errors(synthetic_root, tmp_path, capsys):
     assert saved.data.val_split is None and saved.model.backbone == "resnet18_fpn"
     assert main(["train", "--out", str(tmp_path), "--name", "none", "--epochs", "1"]) == 2
     assert "A run needs a data root: pass --data ROOT" in capsys.readouterr().err
-    assert main(["train", "--out", str(tmp_path), "--name", "x", "--resume", "--data", str(synthetic_root)]) == 2
-    assert "Cannot resume: " in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path), "--name", "x", "--resume"]) == 2
+    assert f"Cannot resume: {tmp_path / 'x' / 'config.json'} does not exist" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path), "--resume"]) == 2
+    assert "--resume needs --name" in capsys.readouterr().err
 
 
 def test_demo_command_small(tmp_path):

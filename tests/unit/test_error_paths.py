@@ -101,3 +101,81 @@ def test_predict_cli_errors(tmp_path, capsys):
     assert f"No .jpg, .jpeg or .png image found in {empty}" in capsys.readouterr().err
     assert main(["predict", str(weights), str(MINI_ROOT / "ISIC-2017_Validation_Data"), "--out", str(tmp_path / "o")]) == 2
     assert "five.pt does not name its label scheme; pass --label-scheme" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"min_size": 0}, r"min_size must be an int .* in 16..4096, with max_size >= min_size; got min_size=0, max_size=96"),
+        ({"min_size": 64.5}, r"got min_size=64.5"),
+        ({"min_size": 128, "max_size": 96}, r"got min_size=128, max_size=96"),
+        ({"rpn_pre_nms_top_n_tst": 10}, r"Unknown keyword arguments to build_mask_rcnn: 'rpn_pre_nms_top_n_tst' \(did you mean 'rpn_pre_nms_top_n_test'\?\)"),
+        ({"colour": 1}, r"Unknown keyword arguments to build_mask_rcnn: 'colour'\. It passes on torchvision MaskRCNN's options: .*box_detections_per_img"),
+    ],
+)
+def test_build_mask_rcnn_refuses_bad_sizes_and_unknown_options(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        build_mask_rcnn(3, **{**LIGHT, **kwargs})
+
+
+def test_summarize_names_the_missing_columns():
+    import pandas as pd
+
+    from isicseg.evaluation import summarize
+
+    with pytest.raises(ValueError, match=r"summarize needs the per-image columns evaluate\(\) writes; this table lacks jaccard, .* \(it has no columns\)"):
+        summarize(pd.DataFrame(), "three_class")
+
+
+@pytest.mark.parametrize("content", [b"hello\n", b"<html>Not Found</html>", b""])
+def test_a_file_that_is_not_weights_is_a_clear_error(tmp_path, content):
+    from isicseg import load_model
+
+    path = tmp_path / "model.pt"
+    path.write_bytes(content)
+    with pytest.raises(WeightsError, match=rf"Weight file {path} could not be loaded with weights_only=True"):
+        load_model(path)
+    with pytest.raises(WeightsError, match=rf"Weight file {path} could not be loaded"):
+        build_mask_rcnn(3, path, **LIGHT)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"device": "gpu"}, r"TrainerConfig.device must be 'auto', 'cpu', 'cuda', 'cuda:N' or another torch.device string; got 'gpu'"),
+     ({"seed": -3}, r"TrainerConfig.seed must be an int >= 0; got -3")],
+)
+def test_trainer_settings_checked_when_made(kwargs, match):
+    from isicseg.engine import TrainerConfig
+
+    with pytest.raises(ConfigError, match=match):
+        TrainerConfig(**kwargs)
+
+
+def test_misspelt_monitor_is_refused_before_training(tmp_path):
+    config = RunConfig().replace(root=str(MINI_ROOT), monitor="val_jacard", val_split="validation", backbone="resnet18_fpn", pretrained="none")
+    with pytest.raises(ConfigError, match=r"eval.monitor 'val_jacard' is not a metric validation logs \(did you mean 'val_jaccard'\?\); allowed: val_loss, val_jaccard"):
+        train_run(config, out=tmp_path)
+    assert not (tmp_path / config.name if config.name else tmp_path).joinpath("last.pt").exists()
+    assert list(tmp_path.iterdir()) == []  # refused before any folder was made
+
+
+def test_zero_one_mask_is_named_for_what_it_is(tmp_path):
+    path = tmp_path / "m.png"
+    mask = np.zeros((8, 8), np.uint8)
+    mask[2:5, 2:5] = 1
+    Image.fromarray(mask).save(path)
+    for binarize in (False, True):
+        with pytest.raises(DatasetError, match=rf"Mask {path} holds only the values 0 and 1: a 0/1 mask, .*save it with 255 for lesion"):
+            read_mask(path, binarize=binarize)
+
+
+def test_max_image_pixels_above_pillows_own_limit_is_honoured(tmp_path, monkeypatch):
+    from isicseg.data.io import read_image_size
+
+    path = tmp_path / "big.png"
+    Image.new("L", (40, 30)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow alone would refuse 1200 pixels (> 2 x 100)
+    assert read_image_size(path, max_pixels=2000) == (40, 30)
+    assert Image.MAX_IMAGE_PIXELS == 100  # Pillow's setting is left as it was
+    with pytest.raises(DatasetError, match=rf"Image {path} is 40x30 = 1,200 pixels, more than the 1,000 allowed \(max_image_pixels\)"):
+        read_image_size(path, max_pixels=1000)

@@ -136,3 +136,27 @@ def test_registered_metric_becomes_a_column(synthetic_root):
         assert scores["lesion_pixels"] == 2.0 and scores["jaccard"] == 0.5
     finally:
         M.METRICS.unregister("lesion_pixels")
+
+
+def test_no_cases_give_nan_not_an_error():
+    fpr, tpr, thresholds = M.roc_curve([], [])
+    assert np.isnan(fpr).all() and np.isnan(tpr).all() and thresholds.tolist() == [np.inf]
+    scores = M.binary_classification_scores([], [])
+    assert all(np.isnan(scores[k]) for k in ("auc", "average_precision", "accuracy", "sensitivity", "specificity", "spec_at_sens_89"))
+
+
+@pytest.mark.parametrize("sensitivity", [1.5, -0.1, "0.9", True])
+def test_sensitivity_outside_0_1_is_refused(sensitivity):
+    with pytest.raises(ValueError, match=rf"sensitivity must be a number in \[0, 1\]; got {sensitivity!r}"):
+        M.specificity_at_sensitivity([0, 1], [0.2, 0.8], sensitivity)
+
+
+@pytest.mark.parametrize(
+    "boxes, match",
+    [([[0, 0, 1]], r"boxes1 must be \(N, 4\) boxes .*; got shape \(1, 3\)"), ([[0, 0, 1, 1], [1, 2]], r"boxes1 must be \(N, 4\) boxes .* of numbers; got \[\[0, 0, 1, 1\], \[1, 2\]\]"),
+     (np.zeros((2, 2, 4)), r"got shape \(2, 2, 4\)")],
+)
+def test_malformed_boxes_are_refused(boxes, match):
+    with pytest.raises(ValueError, match=match):
+        M.box_iou(boxes, [[0, 0, 1, 1]])
+    assert M.box_iou([0, 0, 2, 2], [[0, 0, 2, 2]]).tolist() == [[1.0]]  # one box as (4,)

@@ -5,6 +5,7 @@ import json
 import math
 from typing import TYPE_CHECKING
 
+from ..exceptions import CheckpointError
 from .base import Callback
 
 if TYPE_CHECKING:
@@ -31,9 +32,16 @@ class HistoryLogger(Callback):
         self.plot = plot
 
     def on_train_epoch_end(self, trainer: Trainer) -> None:
+        self._write(trainer, trainer.history)
+
+    def on_exception(self, trainer: Trainer, exception: BaseException) -> None:
+        if isinstance(exception, CheckpointError) and trainer.history and trainer.history[-1].get("epoch") == trainer.epoch:
+            self._write(trainer, trainer.history[:-1])  # last.pt lacks this epoch: so must the history files
+
+    def _write(self, trainer: Trainer, history: list[dict]) -> None:
         if trainer.out_dir is None or not trainer.is_main_process:
             return
-        rows = [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()} for row in trainer.history]
+        rows = [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()} for row in history]
         columns = list(dict.fromkeys(k for row in rows for k in row))
         with (trainer.out_dir / "history.csv").open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=columns)

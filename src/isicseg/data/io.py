@@ -9,6 +9,7 @@ a nearest resize of the full-size mask gives.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from pathlib import Path
 
@@ -49,18 +50,23 @@ def output_size(width: int, height: int, image_size: ImageSize) -> tuple[int, in
     return int(image_size[1]), int(image_size[0])
 
 
+_PILLOW_LIMIT = threading.Lock()
+
+
 def _open(path: Path, kind: str, max_pixels: int) -> Image.Image:
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _PILLOW_LIMIT:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(path)
+            # Pillow refuses images above 2 x its own limit before isicseg can look: its
+            # check is off while the header is read, and max_pixels (checked just below,
+            # before any pixel is decoded) is the one limit, as documented
+            pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                image = Image.open(path)
+            finally:
+                Image.MAX_IMAGE_PIXELS = pillow_limit
     except FileNotFoundError:
         raise DatasetError(f"{kind} file {path} does not exist.") from None
-    except Image.DecompressionBombError as error:
-        raise DatasetError(
-            f"{kind} {path} was refused as a possible decompression bomb ({error}); "
-            f"isicseg reads images of at most {max_pixels:,} pixels."
-        ) from None
     except (UnidentifiedImageError, OSError) as error:
         raise DatasetError(f"{kind} {path} is not a readable image file ({error}); expected a JPEG image or PNG mask.") from None
     width, height = image.size
@@ -150,6 +156,12 @@ def read_mask(
         except (OSError, SyntaxError, ValueError) as error:
             raise DatasetError(f"Mask {path} could not be decoded ({error}); the file is corrupt or truncated.") from None
     present = np.flatnonzero(values)
+    if set(present.tolist()) == {0, 1} or present.tolist() == [1]:
+        raise DatasetError(
+            f"Mask {path} holds only the values 0 and 1: a 0/1 mask, where ISIC masks use 0 (skin) and 255 (lesion). "
+            f"Read as ISIC masks are (lesion > 128) it would be empty, with or without binarize_masks; "
+            f"save it with 255 for lesion (e.g. Image.fromarray(mask * 255))."
+        )
     if not binarize and not set(present.tolist()) <= {0, 255}:
         odd = [int(v) for v in present if v not in (0, 255)]
         raise DatasetError(

@@ -101,6 +101,8 @@ def read_ground_truth(csv: str | Path) -> dict[str, Diagnosis]:
         frame = pd.read_csv(csv, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
         raise DatasetError(f"{csv} is not a readable CSV file ({error}); expected columns {','.join(CSV_COLUMNS)}.") from None
+    except OSError as error:
+        raise DatasetError(f"Ground-truth CSV {csv} cannot be read ({error.strerror or error}); check its permissions.") from None
     missing = [c for c in CSV_COLUMNS if c not in frame.columns]
     if missing:
         raise DatasetError(
@@ -145,12 +147,25 @@ def scan_split(root: str | Path, split: str) -> tuple[list[Record], list[Dataset
             f"The {split} split's ground-truth CSV {paths.csv} does not exist. Expected layout:\n{expected_layout(root, split)}"
         )
     diagnoses = read_ground_truth(paths.csv)
-    images = {}
-    for path in paths.images.iterdir():
+    found: dict[str, list[Path]] = {}
+    try:
+        listing = sorted(paths.images.iterdir())
+    except OSError as error:
+        raise DatasetError(f"The {split} split's image folder {paths.images} cannot be listed ({error.strerror or error}); check its permissions.") from None
+    for path in listing:
         match = _IMAGE_NAME.match(path.name)
         if match:
-            images[match.group(1)] = path
+            found.setdefault(match.group(1), []).append(path)
     records, problems = [], []
+    images = {}
+    for image_id, files in found.items():
+        if len(files) > 1:
+            problems.append(DatasetError(
+                f"Image {image_id} has {len(files)} files in {paths.images}: {', '.join(f.name for f in files)}; "
+                f"which one is meant is unclear. Keep one."
+            ))
+        else:
+            images[image_id] = files[0]
     for image_id in sorted(images):
         mask = paths.mask_of(image_id)
         if not mask.is_file():
@@ -159,7 +174,7 @@ def scan_split(root: str | Path, split: str) -> tuple[list[Record], list[Dataset
             problems.append(DatasetError(f"Image {images[image_id]} has no row in {paths.csv}."))
         else:
             records.append(Record(image_id, images[image_id], mask, diagnoses[image_id]))
-    extra = sorted(set(diagnoses) - set(images))
+    extra = sorted(set(diagnoses) - set(found))
     if extra:
         warnings.warn(
             f"{paths.csv} has {len(extra)} rows for images that are not in {paths.images} "

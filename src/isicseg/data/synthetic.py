@@ -134,6 +134,23 @@ def _diagnoses(count: int, rng: np.random.Generator) -> list[Diagnosis]:
     return [labels[i] for i in rng.permutation(count)]
 
 
+def check_num_images(counts: dict[str, int]) -> None:
+    """Refuse image counts that are not ints >= 0 for known splits, or all zero.
+
+    Example:
+        >>> check_num_images({"train": 0})
+        Traceback (most recent call last):
+        ...
+        isicseg.exceptions.ConfigError: num_images must give each split an int >= 0, at least one of them > 0; got {'train': 0}.
+    """
+    unknown = [s for s in counts if s not in SPLITS]
+    if unknown:
+        raise ConfigError(f"Unknown splits {unknown} in num_images; allowed: {', '.join(SPLITS)}.")
+    bad = {k: v for k, v in counts.items() if isinstance(v, bool) or not isinstance(v, int) or v < 0}
+    if bad or not any(counts.values()):
+        raise ConfigError(f"num_images must give each split an int >= 0, at least one of them > 0; got {dict(counts)!r}.")
+
+
 def write_synthetic_isic(
     root: str | Path,
     *,
@@ -160,9 +177,7 @@ def write_synthetic_isic(
         'ISIC-2017_Validation_Part3_GroundTruth.csv'
     """
     counts = DEFAULT_NUM_IMAGES if num_images is None else num_images
-    unknown = [s for s in counts if s not in SPLITS]
-    if unknown:
-        raise ConfigError(f"Unknown splits {unknown} in num_images; allowed: {', '.join(SPLITS)}.")
+    check_num_images(counts)
     if len(image_size) != 2 or min(image_size) < 16:
         raise ConfigError(f"image_size must be (height, width), each at least 16 pixels; got {image_size!r}.")
     root = Path(root)

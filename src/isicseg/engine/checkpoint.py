@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import random
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..exceptions import WeightsError, WeightsNotFoundError
+from ..exceptions import CheckpointError, WeightsError, WeightsNotFoundError
 
 __all__ = ["save_checkpoint", "load_checkpoint", "rng_state", "set_rng_state"]
 
@@ -35,8 +37,13 @@ def save_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> Path:
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, (OSError, RuntimeError)):  # torch reports a full disk as "unexpected pos ..."
+            free = shutil.disk_usage(path.parent).free
+            kept = f"the previous {path.name} is intact" if path.exists() else f"no {path.name} was written"
+            cause = "No space left on device" if free < 64 * 2**20 or getattr(error, "errno", None) == errno.ENOSPC else f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+            raise CheckpointError(f"{cause} while writing {path} ({free / 2**20:.0f} MB free there); {kept}.") from error
         raise
     return path
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
+
 from .._typed import check_types, from_dict, load_json, to_dict
 from ..exceptions import ConfigError
 
@@ -98,6 +100,8 @@ class TrainerConfig:
             (self.weight_decay >= 0, "weight_decay", "a float >= 0"),
             (0 < self.gamma <= 1, "gamma", "a float in (0, 1]"),
         ]
+        checks.append((self.seed >= 0, "seed", "an int >= 0"))
+        checks.append((_is_device(self.device), "device", "'auto', 'cpu', 'cuda', 'cuda:N' or another torch.device string"))
         for ok, name, allowed in checks:
             if not ok:
                 raise ConfigError(f"TrainerConfig.{name} must be {allowed}; got {getattr(self, name)!r}.")
@@ -132,3 +136,13 @@ class TrainerConfig:
         if self.optimizer == "adamw":
             return 3e-4
         return 0.02 * self.batch_size * self.accumulate * world_size / 16
+
+
+def _is_device(text: str) -> bool:
+    if text == "auto":
+        return True
+    try:
+        torch.device(text)
+    except (RuntimeError, ValueError):
+        return False
+    return True

@@ -284,11 +284,16 @@ class Trainer:
         return self.history
 
     def _fit_collected(self) -> None:
-        """Let submodules fitted in closed form (a ``fit_collected()`` method) fit on what the epoch showed them."""
+        """Let submodules fitted in closed form (a ``fit_collected()`` method) fit on what the epoch showed them.
+
+        Their time counts in the epoch's ``epoch_seconds``.
+        """
+        start = time.perf_counter()
         for module in self.unwrapped_model.modules():
             fit = getattr(module, "fit_collected", None)
             if callable(fit):
                 fit()
+        self.metrics["epoch_seconds"] = self.metrics.get("epoch_seconds", 0.0) + time.perf_counter() - start
 
     def _train_epoch(self, loader: torch.utils.data.DataLoader) -> None:
         config, model = self.config, self.model

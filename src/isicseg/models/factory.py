@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import warnings
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from torch import nn
-from torchvision.models.detection import MaskRCNN
+from torchvision.models.detection import FasterRCNN, MaskRCNN
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from ..exceptions import ConfigError, WeightsError
@@ -32,6 +34,15 @@ ISIC image holds one lesion, so this loses little and makes CPU training 3-4x fa
 
 Norm = Literal["auto", "frozen_bn", "bn", "gn"]
 PREDICTOR_PREFIXES = ("roi_heads.box_predictor.", "roi_heads.mask_predictor.mask_fcn_logits.")
+
+
+def _init_options(*classes: type) -> frozenset[str]:
+    names = {n for cls in classes for n in inspect.signature(cls.__init__).parameters}
+    return frozenset(names - {"self", "backbone", "num_classes", "kwargs", "min_size", "max_size"})
+
+
+# what torchvision's MaskRCNN accepts (FasterRCNN passes the last two on to its transform)
+_MASK_RCNN_OPTIONS = _init_options(MaskRCNN, FasterRCNN) | {"size_divisible", "fixed_size"}
 
 
 def _norm_layers(norm: str) -> tuple[Any, Any]:
@@ -123,6 +134,17 @@ def build_mask_rcnn(
         raise ConfigError(
             f"num_classes must be an int >= 2 that counts the background (e.g. 3 for background, benign, melanoma); got {num_classes!r}."
         )
+    sizes = min_size if isinstance(min_size, tuple) else (min_size,)
+    if not sizes or any(isinstance(v, bool) or not isinstance(v, int) or not 16 <= v <= 4096 for v in (*sizes, max_size)) or max_size < max(sizes):
+        raise ConfigError(
+            f"min_size must be an int (or tuple of ints) and max_size an int, each in 16..4096, with max_size >= min_size; "
+            f"got min_size={min_size!r}, max_size={max_size!r}."
+        )
+    unknown = sorted(set(kwargs) - _MASK_RCNN_OPTIONS)
+    if unknown:
+        hints = {k: difflib.get_close_matches(k, _MASK_RCNN_OPTIONS, n=1) for k in unknown}
+        said = ", ".join(f"{k!r}" + (f" (did you mean {hints[k][0]!r}?)" if hints[k] else "") for k in unknown)
+        raise ConfigError(f"Unknown keyword arguments to build_mask_rcnn: {said}. It passes on torchvision MaskRCNN's options: {', '.join(sorted(_MASK_RCNN_OPTIONS))}.")
     if norm not in ("auto", "frozen_bn", "bn", "gn"):
         raise ConfigError(f"norm must be one of 'auto', 'frozen_bn', 'bn', 'gn'; got {norm!r}.")
     spec = BACKBONES.get(backbone)
@@ -255,10 +277,18 @@ def _load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str) ->
     """Load ``state``, skipping predictor weights sized for another class count."""
     own = model.state_dict()
     state = dict(state)
-    for key in list(state):
-        if key.startswith(PREDICTOR_PREFIXES) and key in own and state[key].shape != own[key].shape:
-            del state[key]  # e.g. COCO's 91-class predictors: replaced for num_classes
+    if source == "coco":
+        for key in list(state):
+            if key.startswith(PREDICTOR_PREFIXES) and key in own and state[key].shape != own[key].shape:
+                del state[key]  # COCO's 91-class predictors: fresh ones for num_classes
     mismatched = [k for k in state if k in own and state[k].shape != own[k].shape]
+    classes = "roi_heads.box_predictor.cls_score.weight"
+    if classes in mismatched:  # a trained model's predictors are its answers: never re-initialised silently
+        raise WeightsError(
+            f"Weights from {source} are for a model with {state[classes].shape[0]} classes (background included), but "
+            f"num_classes={own[classes].shape[0]} was asked for. Drop num_classes= (--num-classes) to use the file's, "
+            f"or fine-tune from it with a fresh head via pretrained='coco' or backbone_weights=."
+        )
     if mismatched:
         raise WeightsError(
             f"Weights from {source} do not fit the model: {len(mismatched)} tensors differ in shape, e.g. "

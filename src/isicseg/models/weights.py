@@ -9,7 +9,6 @@ there when that is allowed and possible. Every file is read with
 from __future__ import annotations
 
 import os
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +102,7 @@ def load_weight_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[st
         raise WeightsNotFoundError(f"Weight file {path} does not exist; expected a .pth state dict or an isicseg checkpoint.")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
+    except Exception as error:  # noqa: BLE001 - text, HTML or a truncated file fail in many ways (KeyError, UnpicklingError ...)
         raise WeightsError(
             f"Weight file {path} could not be loaded with weights_only=True ({type(error).__name__}: "
             f"{str(error).splitlines()[0] if str(error) else ''}). isicseg only loads files that hold tensors "

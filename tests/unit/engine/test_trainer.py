@@ -199,3 +199,31 @@ def test_cuda_device_without_cuda(data):
 def test_duplicate_callback_state_keys():
     with pytest.raises(ConfigError, match="Two callbacks share a state key"):
         Trainer(callbacks=[HistoryLogger(), HistoryLogger()])
+
+
+def test_full_disk_while_writing_a_checkpoint_keeps_the_previous_one_and_a_matching_history(data, tmp_path, monkeypatch):
+    import json
+    from collections import namedtuple
+
+    from isicseg.engine import checkpoint as checkpoint_module
+    from isicseg.exceptions import CheckpointError
+
+    train, _ = data
+    trainer = Trainer(TrainerConfig(epochs=2, out_dir=str(tmp_path), **FAST))
+    real_save, calls = torch.save, []
+
+    def save(obj, stream):
+        calls.append(1)
+        if len(calls) > 1:  # the second epoch's last.pt: the disk is full
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 4416 vs 4304")
+        real_save(obj, stream)
+
+    monkeypatch.setattr(checkpoint_module.torch, "save", save)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(checkpoint_module.shutil, "disk_usage", lambda path: usage(10**9, 10**9, 1024))
+    with pytest.raises(CheckpointError, match=rf"No space left on device while writing {tmp_path / 'last.pt'} \(0 MB free there\); the previous last.pt is intact"):
+        trainer.fit(tiny_model(), train)
+    monkeypatch.setattr(checkpoint_module.torch, "save", real_save)
+    assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 0
+    assert [row["epoch"] for row in json.loads((tmp_path / "history.json").read_text())] == [0]
+    assert not list(tmp_path.glob(".last.pt.*.tmp"))

@@ -1,0 +1,58 @@
+"""Ctrl-C during training: one line that says what was saved and how to go on, and the resumed run ends where an uninterrupted one does."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from isicseg.cli import main
+
+pytestmark = pytest.mark.integration
+
+TINY = ["--image-size", "64", "--backbone", "resnet18_fpn", "--pretrained", "none", "--proposals", "few", "--subset", "4",
+        "--batch-size", "2", "--optimizer", "adamw", "--lr", "0.0005", "--warmup-steps", "1", "--val-split", "", "--eval-split", ""]
+
+
+def test_sigint_after_an_epoch_then_resume_matches_an_uninterrupted_run(synthetic_root, tmp_path):
+    command = [sys.executable, "-m", "isicseg.cli", "train", "--data", str(synthetic_root), "--out", str(tmp_path), "--name", "cut", "--epochs", "3", *TINY]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    last = tmp_path / "cut" / "last.pt"
+    deadline = time.monotonic() + 600
+    while not last.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert process.poll() is None, "the run ended before it could be interrupted"
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    line = [text for text in err.splitlines() if "interrupted" in text]
+    assert len(line) == 1 and f"{last} holds the run after epoch " in line[0]
+    assert f"continue it with: isicseg train --out {tmp_path} --name cut --resume" in line[0]
+
+    assert main(["train", "--out", str(tmp_path), "--name", "cut", "--resume"]) == 0
+    assert main(["train", "--data", str(synthetic_root), "--out", str(tmp_path), "--name", "whole", "--epochs", "3", *TINY]) == 0
+    resumed, whole = (torch.load(tmp_path / name / "last.pt", weights_only=True) for name in ("cut", "whole"))
+    assert resumed["epoch"] == whole["epoch"] == 2
+    for key, value in whole["model"].items():
+        assert torch.equal(resumed["model"][key], value), key  # bit-identical on CPU
+    rows = json.loads((tmp_path / "cut" / "history.json").read_text())
+    assert [row["epoch"] for row in rows] == [0, 1, 2]
+
+
+def test_interrupt_outside_training_says_so(monkeypatch, capsys, tmp_path):
+    from isicseg import cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_cmd_check", interrupted)
+    assert main(["check", str(tmp_path)]) == 130
+    assert capsys.readouterr().err.strip() == (
+        "isicseg check: interrupted. Its output folder may be incomplete; run the command again (with --overwrite where it asks)."
+    )

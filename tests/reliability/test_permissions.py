@@ -1,0 +1,48 @@
+"""``isicseg check`` lists unreadable files and folders as problems instead of crashing.
+
+Root reads any file, so the check runs as user ``nobody`` (``setpriv``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from ..conftest import MINI_ROOT
+
+pytestmark = pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="runs the check as another user, which needs root and setpriv",
+)
+
+
+@pytest.fixture
+def shared_tmp():
+    """A folder user nobody can reach (pytest's tmp_path lies under a folder only root may enter)."""
+    folder = Path(tempfile.mkdtemp(prefix="isicseg-perm-"))
+    folder.chmod(0o755)
+    yield folder
+    for path in folder.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    shutil.rmtree(folder)
+
+
+def test_check_lists_unreadable_csv_and_folder(shared_tmp):
+    root = shared_tmp / "root"
+    shutil.copytree(MINI_ROOT, root)
+    for path in [root, *root.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    (root / "ISIC-2017_Training_Part3_GroundTruth.csv").chmod(0)
+    (root / "ISIC-2017_Validation_Data").chmod(0)
+    command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "isicseg.cli", "check", str(root)]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in finished.stderr, finished.stderr[-2000:]
+    assert finished.returncode == 1
+    assert f"Ground-truth CSV {root / 'ISIC-2017_Training_Part3_GroundTruth.csv'} cannot be read (Permission denied)" in finished.stdout
+    assert f"The validation split's image folder {root / 'ISIC-2017_Validation_Data'} cannot be listed (Permission denied)" in finished.stdout
