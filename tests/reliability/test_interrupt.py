@@ -19,30 +19,43 @@ TINY = ["--image-size", "64", "--backbone", "resnet18_fpn", "--pretrained", "non
         "--batch-size", "2", "--optimizer", "adamw", "--lr", "0.0005", "--warmup-steps", "1", "--val-split", "", "--eval-split", ""]
 
 
-def test_sigint_after_an_epoch_then_resume_matches_an_uninterrupted_run(synthetic_root, tmp_path):
+@pytest.fixture(scope="module")
+def whole(synthetic_root, tmp_path_factory):
+    """The last.pt of an uninterrupted 3-epoch run."""
+    out = tmp_path_factory.mktemp("whole")
+    assert main(["train", "--data", str(synthetic_root), "--out", str(out), "--name", "whole", "--epochs", "3", *TINY]) == 0
+    return torch.load(out / "whole" / "last.pt", weights_only=True)
+
+
+@pytest.mark.parametrize("sig, delay", [(signal.SIGINT, 0.0), (signal.SIGKILL, 0.7)])
+def test_interrupted_run_resumes_to_the_uninterrupted_result(synthetic_root, tmp_path, whole, sig, delay):
     command = [sys.executable, "-m", "isicseg.cli", "train", "--data", str(synthetic_root), "--out", str(tmp_path), "--name", "cut", "--epochs", "3", *TINY]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     last = tmp_path / "cut" / "last.pt"
     deadline = time.monotonic() + 600
     while not last.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
+        time.sleep(0.05)
+    time.sleep(delay)  # SIGKILL lands somewhere in the second epoch, perhaps in a checkpoint write
     assert process.poll() is None, "the run ended before it could be interrupted"
-    process.send_signal(signal.SIGINT)
+    process.send_signal(sig)
     _, err = process.communicate(timeout=300)
-    assert process.returncode == 130, err[-2000:]
-    assert "Traceback" not in err
-    line = [text for text in err.splitlines() if "interrupted" in text]
-    assert len(line) == 1 and f"{last} holds the run after epoch " in line[0]
-    assert f"continue it with: isicseg train --out {tmp_path} --name cut --resume" in line[0]
+    if sig == signal.SIGINT:
+        assert process.returncode == 130, err[-2000:]
+        assert "Traceback" not in err
+        line = [text for text in err.splitlines() if "interrupted" in text]
+        assert len(line) == 1 and f"{last} holds the run after epoch " in line[0]
+        assert f"continue it with: isicseg train --out {tmp_path} --name cut --resume" in line[0]
+    else:
+        assert process.returncode == -signal.SIGKILL
 
     assert main(["train", "--out", str(tmp_path), "--name", "cut", "--resume"]) == 0
-    assert main(["train", "--data", str(synthetic_root), "--out", str(tmp_path), "--name", "whole", "--epochs", "3", *TINY]) == 0
-    resumed, whole = (torch.load(tmp_path / name / "last.pt", weights_only=True) for name in ("cut", "whole"))
+    resumed = torch.load(last, weights_only=True)
     assert resumed["epoch"] == whole["epoch"] == 2
     for key, value in whole["model"].items():
         assert torch.equal(resumed["model"][key], value), key  # bit-identical on CPU
     rows = json.loads((tmp_path / "cut" / "history.json").read_text())
     assert [row["epoch"] for row in rows] == [0, 1, 2]
+    assert not list((tmp_path / "cut").glob(".last.pt.*.tmp"))
 
 
 def test_interrupt_outside_training_says_so(monkeypatch, capsys, tmp_path):

@@ -179,3 +179,19 @@ def test_max_image_pixels_above_pillows_own_limit_is_honoured(tmp_path, monkeypa
     assert Image.MAX_IMAGE_PIXELS == 100  # Pillow's setting is left as it was
     with pytest.raises(DatasetError, match=rf"Image {path} is 40x30 = 1,200 pixels, more than the 1,000 allowed \(max_image_pixels\)"):
         read_image_size(path, max_pixels=1000)
+
+
+@pytest.mark.parametrize("image_size", [10**6, 64.0, True, (1, 2, 3), "256", (100, 0)])
+def test_image_size_is_bounded_and_typed(image_size):
+    from isicseg import ISIC2017Dataset
+
+    with pytest.raises(DatasetError, match=r"image_size must be a positive int, \(height, width\) of positive ints, or None, each at most 16384; got "):
+        ISIC2017Dataset(MINI_ROOT, "validation", image_size=image_size)
+
+
+def test_output_larger_than_the_bound_is_refused_before_decoding():
+    from isicseg.data.io import output_size
+
+    assert output_size(1024, 768, np.int64(256)) == (341, 256)
+    with pytest.raises(DatasetError, match=r"image_size 8000 would make a 4000x100 image 320000x8000, more than 16384 pixels a side"):
+        output_size(4000, 100, 8000)

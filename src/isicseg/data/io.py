@@ -29,8 +29,16 @@ DEFAULT_MAX_IMAGE_PIXELS = 150_000_000
 ISIC 2017 image has about 30 million)."""
 
 
-def output_size(width: int, height: int, image_size: ImageSize) -> tuple[int, int]:
+MAX_OUTPUT_SIDE = 16384
+"""Largest side an image or mask is resized to (a 16384 x 16384 RGB image is 0.8 GB)."""
+
+
+def output_size(width: int, height: int, image_size: ImageSize, *, max_side: int = MAX_OUTPUT_SIDE) -> tuple[int, int]:
     """The ``(width, height)`` an image of the given size is resized to.
+
+    ``image_size`` is an int (shorter side), ``(height, width)`` or ``None`` (keep the
+    size); each value must lie in ``1..max_side``, and so must the resulting sides, so a
+    mistyped size cannot ask for gigabytes.
 
     Example:
         >>> output_size(1024, 768, 256)
@@ -38,16 +46,24 @@ def output_size(width: int, height: int, image_size: ImageSize) -> tuple[int, in
         >>> output_size(1024, 768, (100, 200))
         (200, 100)
     """
+    allowed = f"a positive int, (height, width) of positive ints, or None, each at most {max_side}"
     if image_size is None:
         return width, height
-    if isinstance(image_size, int):
-        if image_size <= 0:
-            raise DatasetError(f"image_size must be a positive int, (height, width) or None; got {image_size!r}.")
-        scale = image_size / min(width, height)
-        return max(1, round(width * scale)), max(1, round(height * scale))
-    if len(image_size) != 2 or min(image_size) <= 0:
-        raise DatasetError(f"image_size must be a positive int, (height, width) or None; got {image_size!r}.")
-    return int(image_size[1]), int(image_size[0])
+    one = isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool)
+    values = (image_size,) if one else tuple(image_size) if isinstance(image_size, (tuple, list)) and len(image_size) == 2 else ()
+    if not values or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 < v <= max_side for v in values):
+        raise DatasetError(f"image_size must be {allowed}; got {image_size!r}.")
+    if one:
+        scale = int(image_size) / min(width, height)
+        size = max(1, round(width * scale)), max(1, round(height * scale))
+    else:
+        size = int(values[1]), int(values[0])
+    if max(size) > max_side:
+        raise DatasetError(
+            f"image_size {image_size!r} would make a {width}x{height} image {size[0]}x{size[1]}, more than {max_side} pixels a side; "
+            f"choose a smaller image_size."
+        )
+    return size
 
 
 _PILLOW_LIMIT = threading.Lock()

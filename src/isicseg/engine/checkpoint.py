@@ -38,9 +38,9 @@ def save_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> Path:
             os.fsync(stream.fileno())
         os.replace(temporary, path)
     except BaseException as error:
+        free = shutil.disk_usage(path.parent).free  # before the partial file goes: a full disk reads ~0 here
         Path(temporary).unlink(missing_ok=True)
         if isinstance(error, (OSError, RuntimeError)):  # torch reports a full disk as "unexpected pos ..."
-            free = shutil.disk_usage(path.parent).free
             kept = f"the previous {path.name} is intact" if path.exists() else f"no {path.name} was written"
             cause = "No space left on device" if free < 64 * 2**20 or getattr(error, "errno", None) == errno.ENOSPC else f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
             raise CheckpointError(f"{cause} while writing {path} ({free / 2**20:.0f} MB free there); {kept}.") from error
