@@ -36,8 +36,10 @@ class TrainerConfig:
         grad_clip_norm: Clip the gradient's global norm to this (``None``: no clipping).
         accumulate: Batches whose gradients are summed before each optimisation step.
         precision: ``"auto"`` (bf16 where the GPU supports it, else fp16 with a gradient
-            scaler; fp32 on CPU), ``"bf16"``, ``"fp16"`` or ``"fp32"``. Mixed precision
-            is used on CUDA only.
+            scaler; fp32 on CPU), ``"bf16"`` (also on CPU, under ``torch.autocast("cpu")``),
+            ``"fp16"`` (CUDA only) or ``"fp32"``.
+        channels_last: Put the model's weights in channels-last memory format (faster
+            convolutions on some CPUs and GPUs; off by default until measured).
         group_by_aspect_ratio: Put landscape and portrait images in separate batches.
         balanced_sampling: Draw training images with probability inverse to their
             class frequency (melanoma is 19% of ISIC 2017 training images).
@@ -72,6 +74,7 @@ class TrainerConfig:
     grad_clip_norm: float | None = None
     accumulate: int = 1
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
+    channels_last: bool = False
     group_by_aspect_ratio: bool = True
     balanced_sampling: bool = False
     num_workers: int = 0

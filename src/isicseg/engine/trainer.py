@@ -129,14 +129,17 @@ class Trainer:
             getattr(callback, hook)(self, *args)
 
     def _autocast(self):
-        if self.device.type != "cuda" or self.config.precision == "fp32":
+        precision = self._precision()
+        if precision == "fp32":
             return nullcontext()
-        dtype = torch.float16 if self._precision() == "fp16" else torch.bfloat16
-        return torch.autocast("cuda", dtype=dtype)
+        return torch.autocast(self.device.type, dtype=torch.float16 if precision == "fp16" else torch.bfloat16)
 
     def _precision(self) -> str:
+        """The precision in use: on CPU only an explicit ``"bf16"`` leaves fp32 (not measured faster yet)."""
         if self.device.type != "cuda":
-            return "fp32"
+            if self.config.precision == "fp16":
+                raise ConfigError("precision='fp16' needs a CUDA device (it trains with a gradient scaler); on CPU use 'bf16' or 'fp32'.")
+            return "bf16" if self.config.precision == "bf16" else "fp32"
         if self.config.precision == "auto":
             return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
         return self.config.precision
@@ -250,6 +253,8 @@ class Trainer:
             np.random.seed(config.seed)
             torch.manual_seed(config.seed)
         model.to(self.device)
+        if config.channels_last:
+            model.to(memory_format=torch.channels_last)
         self.model = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None) if distributed else model
         loader = self._loader(train_data)
         self.batches_per_epoch = len(self.sampler)

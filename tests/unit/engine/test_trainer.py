@@ -227,3 +227,21 @@ def test_full_disk_while_writing_a_checkpoint_keeps_the_previous_one_and_a_match
     assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 0
     assert [row["epoch"] for row in json.loads((tmp_path / "history.json").read_text())] == [0]
     assert not list(tmp_path.glob(".last.pt.*.tmp"))
+
+
+def test_bf16_and_channels_last_on_cpu(data):
+    train, _ = data
+    model = tiny_model()
+    seen = []
+    conv = model.backbone.body.conv1
+    conv.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
+    history = Trainer(TrainerConfig(epochs=1, precision="bf16", channels_last=True, **FAST)).fit(model, train)
+    assert seen and set(seen) == {torch.bfloat16}  # the convolutions ran in bf16
+    assert math.isfinite(history[-1]["train_loss"])
+    assert conv.weight.dtype == torch.float32  # weights stay fp32 (autocast, not a cast)
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    with pytest.raises(ConfigError, match=r"precision='fp16' needs a CUDA device .*; on CPU use 'bf16' or 'fp32'"):
+        Trainer(TrainerConfig(epochs=1, precision="fp16", **FAST)).fit(tiny_model(), train)
+    seen.clear()
+    Trainer(TrainerConfig(epochs=1, **FAST)).fit(model, train)  # "auto" on CPU: fp32
+    assert set(seen) == {torch.float32}
