@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import shutil
+import sys
 import time
 import types
 import typing
@@ -150,21 +150,27 @@ def _train_flags(parser: argparse.ArgumentParser) -> None:
 
 def _run_config(args: argparse.Namespace):
     """The run configuration: ``--config FILE`` (or the defaults), then the flags given."""
-    from .config import RunConfig, flat_fields, resolve_recipe
+    from .config import RunConfig, resolve_recipe
 
     config = RunConfig.from_file(resolve_recipe(args.config)) if args.config else RunConfig()
-    changes = {name: getattr(args, name) for name in flat_fields() if getattr(args, name, None) is not None}
     if args.name is None:  # named here, so that an interruption can say which folder to resume
         args.name = time.strftime("%Y%m%d-%H%M%S")
-    changes["name"] = args.name
+    return config.replace(name=args.name, **_flag_changes(args))
+
+
+def _flag_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The configuration fields given as flags."""
+    from .config import flat_fields
+
+    changes = {name: getattr(args, name) for name in flat_fields() if getattr(args, name, None) is not None}
     if args.balanced:
         changes["balanced_sampling"] = True
-    return config.replace(**changes)
+    return changes
 
 
 def _resume_config(args: argparse.Namespace):
     """The saved configuration of ``--out/--name``, with the flags given on top (checked by ``train_run``)."""
-    from .config import RunConfig, flat_fields
+    from .config import RunConfig
 
     if args.name is None:
         raise IsicsegError("--resume needs --name: the run folder <out>/<name> to continue.")
@@ -173,10 +179,7 @@ def _resume_config(args: argparse.Namespace):
     saved = Path(args.out) / args.name / "config.json"
     if not saved.is_file():
         raise IsicsegError(f"Cannot resume: {saved} does not exist; start the run without --resume.")
-    changes = {name: getattr(args, name) for name in flat_fields() if getattr(args, name, None) is not None}
-    if args.balanced:
-        changes["balanced_sampling"] = True
-    return RunConfig.from_file(saved).replace(**changes)
+    return RunConfig.from_file(saved).replace(**_flag_changes(args))
 
 
 def _cmd_train(args: argparse.Namespace) -> int:

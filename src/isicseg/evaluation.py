@@ -34,7 +34,7 @@ from .inference import CATEGORIES, Answer, answer_from_detections, check_batch_s
 from .metrics import METRICS, SEGMENTATION_SCORES, binary_classification_scores, box_iou, segmentation_scores
 from .ops import masks_to_boxes
 
-__all__ = ["EvaluationResult", "evaluate", "predict_rows", "summarize", "score_submission", "format_summary", "coco_map", "flat_metrics"]
+__all__ = ["EvaluationResult", "evaluate", "predict_rows", "summarize", "score_submission", "format_summary", "coco_map", "flat_metrics", "metric_names", "IsicEvaluator"]
 
 
 @dataclass
@@ -285,10 +285,8 @@ def predict_rows(
             for index, (image, target), output in zip(chunk, items, outputs):
                 output = {k: v.cpu() for k, v in output.items()}
                 record = dataset.records[index]
-                width, height = dataset.original_size(index)
-                answer = answer_from_detections(output, scheme, record.image_id, (height, width), postprocess=postprocess)
-                truth = read_mask(record.mask_path, (width, height), binarize=dataset.binarize_masks, image_path=record.image_path).astype(bool)
-                rows.append({"index": index, **_row(answer, truth, record.diagnosis, scheme)})
+                answer, truth, row = _score_output(dataset, index, output, postprocess)
+                rows.append({"index": index, **row})
                 if masks_dir is not None:
                     write_mask_png(answer.mask, masks_dir / f"{record.image_id}_segmentation.png")
                 if coco:
@@ -306,6 +304,39 @@ def predict_rows(
     chosen = candidates if len(candidates) <= max_overlays else candidates[:worst] + candidates[len(candidates) - max_overlays // 2 :]
     overlays = [_overlay(record, answer, truth, scheme, jaccard) for jaccard, record, (answer, truth) in chosen]
     return rows, coco_gt, coco_dt, overlays
+
+
+def _score_output(dataset: ISIC2017Dataset, index: int, output: dict[str, torch.Tensor], postprocess: bool = False) -> tuple[Answer, np.ndarray, dict[str, Any]]:
+    """The answer to one image of ``dataset``, its true mask at the original size, and its per-image row."""
+    record = dataset.records[index]
+    width, height = dataset.original_size(index)
+    answer = answer_from_detections(output, dataset.label_scheme, record.image_id, (height, width), postprocess=postprocess)
+    truth = read_mask(record.mask_path, (width, height), binarize=dataset.binarize_masks, image_path=record.image_path).astype(bool)
+    return answer, truth, _row(answer, truth, record.diagnosis, dataset.label_scheme)
+
+
+class IsicEvaluator:
+    """The ISIC 2017 scores as a Trainer evaluator (see :mod:`isicseg.engine.validation`).
+
+    Each image's answer is scored against its mask at the original resolution, as
+    :func:`evaluate` does; :meth:`summarize` gives :func:`flat_metrics` of the summary
+    (``jaccard``, ``melanoma_auc``, ``mean_auc``, ...). It is what
+    ``ISIC2017Dataset.default_evaluator()`` returns, so a Trainer validating on an ISIC
+    dataset logs ``val_jaccard`` and the rest without being told.
+
+    Args:
+        dataset: The validation dataset whose indices the rows refer to.
+    """
+
+    def __init__(self, dataset: ISIC2017Dataset) -> None:
+        self.dataset = dataset
+
+    def rows(self, outputs: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[str, Any]], indices: Sequence[int]) -> list[dict[str, Any]]:
+        return [_score_output(self.dataset, index, output)[2] for output, index in zip(outputs, indices)]
+
+    def summarize(self, rows: list[dict[str, Any]]) -> dict[str, float]:
+        table = pd.DataFrame(rows).drop(columns="index", errors="ignore")
+        return flat_metrics(summarize(table, self.dataset.label_scheme), prefix="")
 
 
 def _row(answer: Answer, truth: np.ndarray, diagnosis: str, scheme: LabelScheme) -> dict[str, Any]:

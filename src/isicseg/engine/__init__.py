@@ -6,5 +6,7 @@ from .config import TrainerConfig as TrainerConfig
 from .samplers import EpochBatchSampler as EpochBatchSampler
 from .trainer import Trainer as Trainer
 from .trainer import collate as collate
+from .validation import DetectionEvaluator as DetectionEvaluator
+from .validation import Evaluator as Evaluator
 
-__all__ = ["EpochBatchSampler", "Trainer", "TrainerConfig", "collate", "load_checkpoint", "save_checkpoint"]
+__all__ = ["DetectionEvaluator", "EpochBatchSampler", "Evaluator", "Trainer", "TrainerConfig", "collate", "load_checkpoint", "save_checkpoint"]

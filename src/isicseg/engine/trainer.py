@@ -11,20 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.parallel import DistributedDataParallel
 
 from .. import __version__
 from ..callbacks import Callback, HistoryLogger, ModelCheckpoint
-from ..data.dataset import ISIC2017Dataset
-from ..evaluation import flat_metrics, predict_rows, summarize
 from ..exceptions import ConfigError, NonFiniteLossError
 from . import distributed as dist
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import TrainerConfig
 from .samplers import EpochBatchSampler
+from .validation import DetectionEvaluator, Evaluator
 
 __all__ = ["Trainer", "collate"]
 
@@ -63,13 +61,17 @@ class Trainer:
     ``accumulate`` batches clip, step the optimizer and the per-step learning-rate
     schedule; then call ``fit_collected()`` on every submodule that has one (heads fitted
     in closed form, such as :class:`~isicseg.models.heads.LesionCropClassifier`); validate
-    (loss, then ISIC metrics from :mod:`isicseg.evaluation`); run the callbacks; write
-    ``last.pt``.
+    (loss, then the evaluator's metrics, see :mod:`isicseg.engine.validation`); run the
+    callbacks; write ``last.pt``. The engine knows nothing of ISIC: any map-style dataset
+    in torchvision's detection contract trains and validates.
 
     Args:
         config: A :class:`TrainerConfig`.
         callbacks: Callbacks, called in order (checkpoint callbacks after the others).
             A :class:`~isicseg.callbacks.HistoryLogger` is added when none is given.
+        evaluator: Validation metrics (see :mod:`isicseg.engine.validation`); by default
+            the validation dataset's ``default_evaluator()`` (ISIC 2017 scores for an
+            :class:`~isicseg.ISIC2017Dataset`), else mask and box IoU of the top detection.
 
     Attributes:
         metrics: Latest logged values (``train_loss``, ``val_loss``, ``val_jaccard``, ...).
@@ -87,8 +89,9 @@ class Trainer:
         (1, True)
     """
 
-    def __init__(self, config: TrainerConfig | None = None, callbacks: Sequence[Callback] = ()) -> None:
+    def __init__(self, config: TrainerConfig | None = None, callbacks: Sequence[Callback] = (), *, evaluator: Evaluator | None = None) -> None:
         self.config = config or TrainerConfig()
+        self.evaluator = evaluator
         callbacks = list(callbacks)
         if not any(isinstance(c, HistoryLogger) for c in callbacks):
             callbacks.append(HistoryLogger())
@@ -225,7 +228,7 @@ class Trainer:
         self,
         model: torch.nn.Module,
         train_data: torch.utils.data.Dataset,
-        val_data: ISIC2017Dataset | None = None,
+        val_data: torch.utils.data.Dataset | None = None,
         *,
         resume: str | Path | None = None,
     ) -> list[dict[str, Any]]:
@@ -234,8 +237,9 @@ class Trainer:
         Args:
             model: A torchvision detection model (e.g. from :func:`~isicseg.build_mask_rcnn`).
             train_data: Dataset yielding ``(image, target)`` pairs.
-            val_data: Optional :class:`~isicseg.ISIC2017Dataset` for validation loss and
-                metrics.
+            val_data: Optional validation dataset in the same contract (any map-style
+                dataset, e.g. a ``torch.utils.data.Subset``), used as given (its
+                transforms are not changed): validation loss and the evaluator's metrics.
             resume: A ``last.pt`` to continue from: model, optimizer, schedule, RNG,
                 sampler and callback states are restored, and training goes on at the
                 next epoch, as if it had never stopped.
@@ -367,7 +371,7 @@ class Trainer:
         self.metrics["epoch_seconds"] = time.perf_counter() - start
 
     @torch.no_grad()
-    def validation_loss(self, model: torch.nn.Module, dataset: ISIC2017Dataset, indices: Sequence[int]) -> tuple[float, int]:
+    def validation_loss(self, model: torch.nn.Module, dataset: torch.utils.data.Dataset, indices: Sequence[int]) -> tuple[float, int]:
         """Sum of the total loss over ``indices`` and their count.
 
         torchvision returns losses only in train mode, where the RPN and RoI heads draw
@@ -382,7 +386,6 @@ class Trainer:
             if isinstance(module, _BatchNorm):
                 module.eval()
         total = 0.0
-        transforms, dataset.transforms = dataset.transforms, None
         try:
             for index in indices:
                 image, target = dataset[index]
@@ -392,12 +395,38 @@ class Trainer:
                     with self._autocast():
                         total += float(sum(model([image.to(self.device)], [target]).values()))
         finally:
-            dataset.transforms = transforms
             model.train(was_training)
         return total, len(indices)
 
-    def validate(self, model: torch.nn.Module, dataset: ISIC2017Dataset) -> dict[str, float]:
-        """Validation loss and ISIC metrics of ``model`` on ``dataset``.
+    def evaluator_for(self, dataset: torch.utils.data.Dataset) -> Evaluator:
+        """The evaluator used on ``dataset``: the Trainer's, the dataset's ``default_evaluator()``, or :class:`DetectionEvaluator`."""
+        if self.evaluator is not None:
+            return self.evaluator
+        default = getattr(dataset, "default_evaluator", None)
+        return default() if callable(default) else DetectionEvaluator()
+
+    @torch.inference_mode()
+    def _evaluator_rows(self, model: torch.nn.Module, dataset: torch.utils.data.Dataset, indices: Sequence[int], evaluator: Evaluator) -> list[dict[str, Any]]:
+        """Eval-mode outputs of ``indices``, batch by batch, turned into the evaluator's rows (with ``index``)."""
+        was_training = model.training
+        model.eval()
+        rows: list[dict[str, Any]] = []
+        try:
+            size = self.config.eval_batch_size
+            for start in range(0, len(indices), size):
+                chunk = list(indices[start : start + size])
+                items = [dataset[i] for i in chunk]
+                with self._autocast():
+                    outputs = model([image.to(self.device) for image, _ in items])
+                outputs = [{k: v.float().cpu() if v.is_floating_point() else v.cpu() for k, v in o.items()} for o in outputs]
+                for index, row in zip(chunk, evaluator.rows(outputs, [t for _, t in items], chunk)):
+                    rows.append({**row, "index": index})
+        finally:
+            model.train(was_training)
+        return rows
+
+    def validate(self, model: torch.nn.Module, dataset: torch.utils.data.Dataset) -> dict[str, float]:
+        """Validation loss and the evaluator's metrics of ``model`` on ``dataset``.
 
         Under torchrun each process takes every ``world_size``-th image (no padding,
         so no image counts twice) and the results are gathered, so every process gets
@@ -405,14 +434,14 @@ class Trainer:
         """
         self.device = next(model.parameters()).device
         self._call("on_validation_start")
+        evaluator = self.evaluator_for(dataset)
         indices = list(range(dist.rank(), len(dataset), dist.world_size()))
         loss_sum, count = self.validation_loss(model, dataset, indices)
-        rows, *_ = predict_rows(model, dataset, indices, batch_size=self.config.eval_batch_size, device=self.device)
+        rows = self._evaluator_rows(model, dataset, indices, evaluator)
         gathered = dist.all_gather_objects((loss_sum, count, rows))
         all_rows = sorted((r for _, _, part in gathered for r in part), key=lambda r: r["index"])
-        summary = summarize(pd.DataFrame(all_rows).drop(columns="index"), dataset.label_scheme)
         metrics = {"val_loss": sum(s for s, _, _ in gathered) / max(1, sum(c for _, c, _ in gathered))}
-        metrics.update(flat_metrics(summary))
+        metrics.update({f"val_{k}": float(v) for k, v in evaluator.summarize(all_rows).items()})
         self.metrics.update(metrics)
         self._call("on_validation_end")
         return metrics

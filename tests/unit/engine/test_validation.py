@@ -1,0 +1,85 @@
+"""The Trainer with datasets that are not ISIC2017Dataset: a plain class and a Subset; the engine imports no ISIC code."""
+
+from __future__ import annotations
+
+import ast
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from isicseg import ISIC2017Dataset
+from isicseg.callbacks import EarlyStopping
+from isicseg.engine import DetectionEvaluator, Trainer, TrainerConfig
+
+from ...helpers import tiny_model
+
+ENGINE = Path(__file__).parents[3] / "src" / "isicseg" / "engine"
+FAST = {"batch_size": 2, "warmup_steps": 0, "optimizer": "adamw", "lr": 1e-4, "eval_batch_size": 2}
+
+
+class Squares(torch.utils.data.Dataset):
+    """A user's own dataset: one bright square per image, in torchvision's detection contract."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int):
+        g = torch.Generator().manual_seed(index)
+        image = torch.rand(3, 64, 64, generator=g) * 0.2
+        x, y = (int(v) for v in torch.randint(4, 30, (2,), generator=g))
+        image[:, y : y + 24, x : x + 24] += 0.7
+        mask = torch.zeros(1, 64, 64, dtype=torch.uint8)
+        mask[0, y : y + 24, x : x + 24] = 1
+        box = torch.tensor([[x, y, x + 24, y + 24]], dtype=torch.float32)
+        return image, {"boxes": box, "labels": torch.tensor([1]), "masks": mask}
+
+
+def test_plain_dataset_and_subset_train_and_validate_with_detection_metrics():
+    stopper = EarlyStopping(monitor="val_mask_iou", mode="max", patience=5)
+    trainer = Trainer(TrainerConfig(epochs=1, **FAST), callbacks=[stopper])
+    history = trainer.fit(tiny_model(), Squares(4), torch.utils.data.Subset(Squares(8), [5, 6, 7]))
+    row = history[-1]
+    assert trainer.global_step == 2
+    assert {"val_loss", "val_mask_iou", "val_box_iou"} <= set(row)
+    assert math.isfinite(row["val_loss"]) and 0 <= row["val_mask_iou"] <= 1 and 0 <= row["val_box_iou"] <= 1
+    assert stopper.best == pytest.approx(row["val_mask_iou"])  # early stopping works on them
+
+
+def test_detection_evaluator_by_hand():
+    square = torch.zeros(1, 1, 4, 4)
+    square[0, 0, :2, :2] = 0.9
+    truth = torch.zeros(1, 4, 4, dtype=torch.uint8)
+    truth[0, :2, :4] = 1
+    outputs = [
+        {"scores": torch.tensor([0.2, 0.8]), "boxes": torch.tensor([[0.0, 0, 4, 4], [0, 0, 2, 2]]), "masks": torch.cat([torch.ones(1, 1, 4, 4), square])},
+        {"scores": torch.zeros(0), "boxes": torch.zeros(0, 4), "masks": torch.zeros(0, 1, 4, 4)},
+        {"scores": torch.zeros(0), "boxes": torch.zeros(0, 4), "masks": torch.zeros(0, 1, 4, 4)},
+    ]
+    targets = [{"boxes": torch.tensor([[0.0, 0, 4, 2]]), "masks": truth}, {"boxes": torch.tensor([[0.0, 0, 4, 2]]), "masks": truth},
+               {"boxes": torch.zeros(0, 4), "masks": torch.zeros(0, 4, 4)}]
+    evaluator = DetectionEvaluator()
+    rows = evaluator.rows(outputs, targets, [0, 1, 2])
+    assert rows == [{"mask_iou": 0.5, "box_iou": 0.5}, {"mask_iou": 0.0, "box_iou": 0.0}, {"mask_iou": 1.0, "box_iou": 1.0}]
+    assert evaluator.summarize(rows) == {"mask_iou": 0.5, "box_iou": 0.5}
+
+
+def test_isic_dataset_brings_its_evaluator_and_a_given_one_wins(synthetic_root):
+    val = ISIC2017Dataset(synthetic_root, "validation", image_size=64, subset=2)
+    assert type(Trainer().evaluator_for(val)).__name__ == "IsicEvaluator"
+    assert isinstance(Trainer(evaluator=DetectionEvaluator()).evaluator_for(val), DetectionEvaluator)
+    assert isinstance(Trainer().evaluator_for(torch.utils.data.Subset(val, [0])), DetectionEvaluator)
+
+
+def test_engine_imports_neither_data_nor_evaluation():
+    for path in ENGINE.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                module = ("." * node.level) + (node.module or "")
+                assert not module.startswith(("..data", "..evaluation", "isicseg.data", "isicseg.evaluation")), f"{path.name} imports {module}"
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith(("isicseg.data", "isicseg.evaluation")) for a in node.names), path.name
