@@ -145,7 +145,8 @@ def _train_flags(parser: argparse.ArgumentParser) -> None:
             default = "" if f.default is dataclasses.MISSING else f"default: {f.default!r}; "
             text = field_docs(cls)[f.name].replace("``", "").rstrip(".")
             help_text = f"{text} ({default}{describe_type(hints[f.name])})"
-            group.add_argument("--" + flag, dest=f.name, type=_flag_parser(hints[f.name]), default=None, help=help_text.replace("%", "%%"))
+            # absent flags stay out of the namespace, so that an explicit "--val-split ''" (None) is a change
+            group.add_argument("--" + flag, dest=f.name, type=_flag_parser(hints[f.name]), default=argparse.SUPPRESS, help=help_text.replace("%", "%%"))
 
 
 def _run_config(args: argparse.Namespace):
@@ -162,7 +163,7 @@ def _flag_changes(args: argparse.Namespace) -> dict[str, Any]:
     """The configuration fields given as flags."""
     from .config import flat_fields
 
-    changes = {name: getattr(args, name) for name in flat_fields() if getattr(args, name, None) is not None}
+    changes = {name: getattr(args, name) for name in flat_fields() if hasattr(args, name)}
     if args.balanced:
         changes["balanced_sampling"] = True
     return changes

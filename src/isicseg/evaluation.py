@@ -319,7 +319,7 @@ class IsicEvaluator:
     """The ISIC 2017 scores as a Trainer evaluator (see :mod:`isicseg.engine.validation`).
 
     Each image's answer is scored against its mask at the original resolution, as
-    :func:`evaluate` does; :meth:`summarize` gives :func:`flat_metrics` of the summary
+    :func:`~isicseg.evaluate` does; :meth:`summarize` gives :func:`flat_metrics` of the summary
     (``jaccard``, ``melanoma_auc``, ``mean_auc``, ...). It is what
     ``ISIC2017Dataset.default_evaluator()`` returns, so a Trainer validating on an ISIC
     dataset logs ``val_jaccard`` and the rest without being told.

@@ -102,7 +102,7 @@ is stretched to the new total), the others do not change what it computes."""
 
 
 def _resumable(saved: RunConfig, asked: RunConfig, run_dir: Path) -> RunConfig:
-    """The saved configuration with the changes of :data:`RESUMABLE`; other changes are refused."""
+    """The saved configuration with the changes of ``RESUMABLE``; other changes are refused."""
     mine, theirs = saved.to_dict(), asked.to_dict()
     changed = {
         name: (mine[section][name], theirs[section][name])
@@ -143,7 +143,7 @@ def train_run(config: RunConfig, *, out: str | Path = "runs", resume: bool = Fal
         out: Parent folder of run folders.
         resume: Continue the run in ``<out>/<name>`` from its ``last.pt``, with the
             configuration saved there. ``config`` is then that configuration with at
-            most the :data:`RESUMABLE` settings changed (more ``epochs`` extend the run),
+            most the settings named in ``isicseg.run.RESUMABLE`` changed (more ``epochs`` extend the run),
             or just ``RunConfig(name=...)``.
         quiet: Print nothing but the final summary.
 

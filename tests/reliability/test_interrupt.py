@@ -15,7 +15,7 @@ from isicseg.cli import main
 
 pytestmark = pytest.mark.integration
 
-TINY = ["--image-size", "64", "--backbone", "resnet18_fpn", "--pretrained", "none", "--proposals", "few", "--subset", "4",
+TINY = ["--image-size", "64", "--backbone", "resnet18_fpn", "--pretrained", "none", "--proposals", "few", "--subset", "8",
         "--batch-size", "2", "--optimizer", "adamw", "--lr", "0.0005", "--warmup-steps", "1", "--val-split", "", "--eval-split", ""]
 
 
@@ -24,13 +24,19 @@ def whole(synthetic_root, tmp_path_factory):
     """The last.pt of an uninterrupted 3-epoch run."""
     out = tmp_path_factory.mktemp("whole")
     assert main(["train", "--data", str(synthetic_root), "--out", str(out), "--name", "whole", "--epochs", "3", *TINY]) == 0
+    saved = json.loads((out / "whole" / "config.json").read_text())["data"]
+    assert saved["val_split"] is None and saved["eval_split"] is None  # "--val-split ''" means none
+    assert not (out / "whole" / "evaluation").exists()
     return torch.load(out / "whole" / "last.pt", weights_only=True)
 
 
 @pytest.mark.parametrize("sig, delay", [(signal.SIGINT, 0.0), (signal.SIGKILL, 0.7)])
 def test_interrupted_run_resumes_to_the_uninterrupted_result(synthetic_root, tmp_path, whole, sig, delay):
     command = [sys.executable, "-m", "isicseg.cli", "train", "--data", str(synthetic_root), "--out", str(tmp_path), "--name", "cut", "--epochs", "3", *TINY]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a child of a background job inherits an ignored SIGINT (and Python then installs no
+    # KeyboardInterrupt handler): give it the default disposition, as a terminal would
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     last = tmp_path / "cut" / "last.pt"
     deadline = time.monotonic() + 600
     while not last.exists() and process.poll() is None and time.monotonic() < deadline:

@@ -18,7 +18,7 @@ CHANGED = {
     "augment": "eval", "backbone": "resnet18_fpn", "pretrained": "none", "backbone_weights": "imagenet", "classifier": "pooled",
     "proposals": "few", "epochs": 5, "batch_size": 3, "optimizer": "adamw", "lr": 0.001, "momentum": 0.8, "weight_decay": 0.01,
     "warmup_steps": 7, "warmup_factor": 0.5, "schedule": "cosine", "milestones": (0.5,), "gamma": 0.5, "grad_clip_norm": 1.0,
-    "accumulate": 2, "precision": "fp32", "group_by_aspect_ratio": False, "balanced_sampling": True, "num_workers": 1,
+    "accumulate": 2, "precision": "fp32", "channels_last": True, "group_by_aspect_ratio": False, "balanced_sampling": True, "num_workers": 1,
     "device": "cpu", "seed": 9, "validate_every": 2, "skip_nonfinite": True, "out_dir": "runs/x", "eval_batch_size": 2,
     "monitor": "val_loss", "patience": 3, "tta": True, "postprocess": True,
 }

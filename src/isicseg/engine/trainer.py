@@ -399,7 +399,7 @@ class Trainer:
         return total, len(indices)
 
     def evaluator_for(self, dataset: torch.utils.data.Dataset) -> Evaluator:
-        """The evaluator used on ``dataset``: the Trainer's, the dataset's ``default_evaluator()``, or :class:`DetectionEvaluator`."""
+        """The evaluator used on ``dataset``: the Trainer's, the dataset's ``default_evaluator()``, or :class:`~isicseg.engine.validation.DetectionEvaluator`."""
         if self.evaluator is not None:
             return self.evaluator
         default = getattr(dataset, "default_evaluator", None)

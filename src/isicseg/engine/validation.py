@@ -10,7 +10,7 @@ prefix). Each validation batch's outputs are seen once.
 The Trainer takes its evaluator from, in order: ``Trainer(evaluator=...)``; the
 validation dataset's ``default_evaluator()`` method, if it has one
 (:class:`~isicseg.ISIC2017Dataset`'s gives the ISIC 2017 scores); else
-:class:`DetectionEvaluator`, which needs nothing but torchvision's detection contract.
+:class:`~isicseg.engine.validation.DetectionEvaluator`, which needs nothing but torchvision's detection contract.
 """
 
 from __future__ import annotations

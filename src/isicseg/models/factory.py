@@ -286,8 +286,8 @@ def _load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str) ->
     if classes in mismatched:  # a trained model's predictors are its answers: never re-initialised silently
         raise WeightsError(
             f"Weights from {source} are for a model with {state[classes].shape[0]} classes (background included), but "
-            f"num_classes={own[classes].shape[0]} was asked for. Drop num_classes= (--num-classes) to use the file's, "
-            f"or fine-tune from it with a fresh head via pretrained='coco' or backbone_weights=."
+            f"num_classes={own[classes].shape[0]} was asked for; its box and mask predictors would be replaced by random ones. "
+            f"Drop num_classes= (--num-classes) to use the file's."
         )
     if mismatched:
         raise WeightsError(

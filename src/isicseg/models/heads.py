@@ -125,7 +125,7 @@ class LesionCropClassifier(nn.Module):
     """A frozen ImageNet MobileNetV2 on the lesion crop and the whole image, and a logistic regression.
 
     The lesion's box (with a margin) and the whole image are each resampled to
-    ``crop_size`` pixels (:func:`torchvision.ops.roi_align`), run through MobileNetV2's
+    ``crop_size`` pixels (torchvision's ``roi_align``), run through MobileNetV2's
     frozen ImageNet features, and average-pooled after the stride-8, 16 and 32 blocks and
     the last convolution (1728 values per view, 3456 in all). A multinomial logistic
     regression on the standardised features gives the logits.
@@ -188,6 +188,7 @@ class LesionCropClassifier(nn.Module):
         self.features.load_state_dict({k: state[f"features.{k}"] for k in own})
 
     def train(self, mode: bool = True) -> LesionCropClassifier:
+        """Set training mode for the head; its frozen feature extractor always stays in eval mode."""
         super().train(mode)
         self.features.eval()  # frozen: no dropout, no statistics; kept in eval mode
         return self
