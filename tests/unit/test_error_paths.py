@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -125,6 +127,11 @@ def test_summarize_names_the_missing_columns():
 
     with pytest.raises(ValueError, match=r"summarize needs the per-image columns evaluate\(\) writes; this table lacks jaccard, .* \(it has no columns\)"):
         summarize(pd.DataFrame(), "three_class")
+    from isicseg.metrics import SEGMENTATION_SCORES
+
+    columns = [*SEGMENTATION_SCORES, *(f"{p}_{c}" for c in ("melanoma", "seborrheic_keratosis") for p in ("p", "is"))]
+    empty = summarize(pd.DataFrame(columns=columns), "three_class")  # no image: nan and None, no error
+    assert empty["n_images"] == 0 and math.isnan(empty["part1"]["jaccard"]) and empty["part3"]["melanoma"] is None
 
 
 @pytest.mark.parametrize("content", [b"hello\n", b"<html>Not Found</html>", b""])
