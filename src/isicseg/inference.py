@@ -133,7 +133,7 @@ def _fuse(views: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     if not tops:
         fused = {k: v for k, v in views[0].items() if k != "class_scores"}
     else:
-        best = max(tops, key=lambda top: float(top["scores"]))
+        best = max(tops, key=lambda top: float(top["scores"].detach()))
         fused = {key: torch.stack([top[key].float() for top in tops]).mean(0)[None] for key in ("boxes", "masks", "scores")}
         fused["labels"] = best["labels"][None]
     if "class_scores" in views[0]:
