@@ -110,14 +110,13 @@ def _resumable(saved: RunConfig, asked: RunConfig, run_dir: Path) -> RunConfig:
         if name != "out_dir" and mine[section].get(name) != theirs[section].get(name)
     }
     refused = {k: v for k, v in changed.items() if k not in RESUMABLE}
-    if refused and asked != RunConfig(name=asked.name):  # a bare RunConfig(name=...) means "as saved"
+    if refused:
         said = "; ".join(f"{k}: saved {a!r}, asked {b!r}" for k, (a, b) in refused.items())
         raise ConfigError(
             f"Cannot resume {run_dir} with other settings ({said}): a resumed run continues with those in {run_dir / 'config.json'}. "
             f"Only {', '.join(RESUMABLE)} may change; start a new run (another --name) for the rest."
         )
-    allowed = {k: b for k, (_, b) in changed.items() if k in RESUMABLE}
-    return saved.replace(**allowed) if allowed and not refused else saved
+    return saved.replace(**{k: b for k, (_, b) in changed.items()})
 
 
 def _check_monitor(config: RunConfig) -> None:
@@ -144,7 +143,7 @@ def train_run(config: RunConfig, *, out: str | Path = "runs", resume: bool = Fal
         resume: Continue the run in ``<out>/<name>`` from its ``last.pt``, with the
             configuration saved there. ``config`` is then that configuration with at
             most the settings named in ``isicseg.run.RESUMABLE`` changed (more ``epochs`` extend the run),
-            or just ``RunConfig(name=...)``.
+            e.g. ``RunConfig.from_file(run_dir / "config.json").replace(epochs=5)``.
         quiet: Print nothing but the final summary.
 
     Returns:

@@ -64,6 +64,8 @@ def test_train_config_file_and_errors(synthetic_root, tmp_path, capsys):
     assert f"Cannot resume: {tmp_path / 'x' / 'config.json'} does not exist" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path), "--resume"]) == 2
     assert "--resume needs --name" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path), "--name", "c", "--resume", "--config", str(config)]) == 2
+    assert f"--resume continues {tmp_path / 'c'} with its saved config.json; drop --config {config}" in capsys.readouterr().err
 
 
 def test_demo_command_small(tmp_path):

@@ -81,3 +81,14 @@ def test_interrupt_outside_training_says_so(monkeypatch, capsys, tmp_path):
     assert capsys.readouterr().err.strip() == (
         "isicseg check: interrupted. Its output folder may be incomplete; run the command again (with --overwrite where it asks)."
     )
+
+
+def test_interrupt_before_the_first_epoch_says_nothing_was_saved(monkeypatch, capsys, tmp_path):
+    from isicseg import cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_cmd_train", interrupted)
+    assert main(["train", "--out", str(tmp_path), "--name", "r"]) == 130
+    assert capsys.readouterr().err.strip() == "isicseg train: interrupted. No epoch had finished, so nothing was saved; start the run again."

@@ -113,3 +113,11 @@ def test_synth_refuses_nothing_to_write_and_a_used_root(tmp_path, capsys):
     assert "synth would mix its results" in capsys.readouterr().err
     assert main(["synth", str(root), "--train", "2", "--validation", "0", "--test", "0", "--height", "32", "--width", "32", "--overwrite"]) == 0
     assert len(ISIC2017Dataset(root, "train")) == 2  # the third image of the first run is gone
+
+
+def test_out_that_is_a_file_is_refused(weights, tmp_path, capsys):
+    out = tmp_path / "out.txt"
+    out.write_text("mine")
+    assert main(["predict", str(weights), str(IMAGES), "--out", str(out), "--overwrite"]) == 2
+    assert f"--out {out} is a file; predict writes a folder there." in capsys.readouterr().err
+    assert out.read_text() == "mine"

@@ -229,6 +229,20 @@ def test_full_disk_while_writing_a_checkpoint_keeps_the_previous_one_and_a_match
     assert not list(tmp_path.glob(".last.pt.*.tmp"))
 
 
+def test_other_checkpoint_write_errors_are_named(tmp_path, monkeypatch):
+    from isicseg.engine import checkpoint as checkpoint_module
+    from isicseg.engine import save_checkpoint
+    from isicseg.exceptions import CheckpointError
+
+    def refuse(obj, stream):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(checkpoint_module.torch, "save", refuse)
+    with pytest.raises(CheckpointError, match=rf"PermissionError: \[Errno 13\] Permission denied while writing {tmp_path / 'x.pt'} \(\d+ MB free there\); no x.pt was written"):
+        save_checkpoint({"a": 1}, tmp_path / "x.pt")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_bf16_and_channels_last_on_cpu(data):
     train, _ = data
     model = tiny_model()

@@ -66,6 +66,7 @@ def test_detection_evaluator_by_hand():
     rows = evaluator.rows(outputs, targets, [0, 1, 2])
     assert rows == [{"mask_iou": 0.5, "box_iou": 0.5}, {"mask_iou": 0.0, "box_iou": 0.0}, {"mask_iou": 1.0, "box_iou": 1.0}]
     assert evaluator.summarize(rows) == {"mask_iou": 0.5, "box_iou": 0.5}
+    assert all(math.isnan(v) for v in evaluator.summarize([]).values())  # no validation image
 
 
 def test_isic_dataset_brings_its_evaluator_and_a_given_one_wins(synthetic_root):
