@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from isicseg.evaluation import _segmentation_row, summarize
+from isicseg.evaluation import segmentation_row, summarize
 
 
 def baseline_row(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
@@ -49,7 +49,7 @@ def main() -> None:
     probs_sk = np.clip(sk * 0.4 + rng.random(args.images) * 0.6, 0, 1)
 
     start = time.perf_counter()
-    rows = [{"image_id": str(i), **_segmentation_row(p, t)} for i, (p, t) in enumerate(zip(preds, truths))]
+    rows = [{"image_id": str(i), **segmentation_row(p, t)} for i, (p, t) in enumerate(zip(preds, truths))]
     table = pd.DataFrame(rows).assign(p_melanoma=probs, is_melanoma=labels.astype(int), p_seborrheic_keratosis=probs_sk, is_seborrheic_keratosis=sk.astype(int))
     summary = summarize(table, "three_class")
     ours = time.perf_counter() - start
@@ -61,7 +61,7 @@ def main() -> None:
     agree = all(abs(a["jaccard"] - b["jaccard"]) < 1e-12 and abs(a["dice"] - b["dice"]) < 1e-12 for a, b in zip(rows, base))
     print(f"{args.images} images of {args.width}x{args.height} masks")
     print(f"isicseg: {ours:.2f} s for per-image Part 1 scores and the Part 1 + Part 3 summary "
-          f"(mean Jaccard {summary['part1']['jaccard']:.3f}, melanoma AUC {summary['part3']['melanoma']['auc']:.3f})")
+          f"(mean Jaccard {summary.jaccard:.3f}, melanoma AUC {summary.auc('melanoma'):.3f})")
     print(f"baseline (per-score boolean NumPy, Part 1 only): {baseline:.2f} s")
     print(f"ratio baseline / isicseg: {baseline / ours:.2f}x; per-image scores agree: {agree}")
 

@@ -209,8 +209,8 @@ def score(method: str, minutes: float, folder: Path, root: Path, split: str, *, 
     csv = folder / "classification.csv"
     if segments:
         summary = score_submission(folder / "masks", csv if classifies else None, root, split, categories=CATEGORIES if classifies else ())
-        row.update(jaccard=summary["part1"]["jaccard"], thresholded_jaccard=summary["part1"]["thresholded_jaccard"],
-                   dice=summary["part1"]["dice"], box_iou=mean_box_iou(folder / "masks", root, split))
+        row.update(jaccard=summary.jaccard, thresholded_jaccard=summary.segmentation["thresholded_jaccard"],
+                   dice=summary.segmentation["dice"], box_iou=mean_box_iou(folder / "masks", root, split))
     if classifies:
         from isicseg.metrics import binary_classification_scores
 

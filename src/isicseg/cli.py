@@ -208,8 +208,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     )
     run_dir, result = train_run(config, out=args.out, resume=resume)
     minutes = (time.perf_counter() - start) / 60
-    part1, mel = result.summary["part1"], result.summary["part3"]["melanoma"]
-    print(f"Demo finished in {minutes:.1f} min: test mean Jaccard {part1['jaccard']:.3f}, melanoma AUC {mel['auc']:.3f}. Run folder: {run_dir}")
+    summary = result.summary
+    print(f"Demo finished in {minutes:.1f} min: test mean Jaccard {summary.jaccard:.3f}, melanoma AUC {summary.auc('melanoma'):.3f}. Run folder: {run_dir}")
     return 0
 
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from isicseg import ISIC2017Dataset, build_mask_rcnn
 from isicseg.cli import main
-from isicseg.evaluation import evaluate, score_submission
+from isicseg.evaluation import Summary, evaluate, score_submission
 from isicseg.models import FEW_PROPOSALS
 
 from ..conftest import MINI_ROOT
@@ -50,9 +50,11 @@ def test_evaluate_writes_consistent_files(model, synthetic_root, tmp_path):
         assert set(np.unique(np.asarray(written))) <= {0, 255}
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["n_images"] == 4 and set(summary) >= {"part1", "part3", "reference_report", "coco"}
-    rescored = score_submission(tmp_path / "masks", tmp_path / "classification.csv", synthetic_root, "test")
-    assert_same(rescored["part1"], result.summary["part1"])
-    assert_same(rescored["part3"], result.summary["part3"])
+    assert summary == result.summary.to_dict() and Summary.from_dict(summary).to_dict() == summary
+    rescored = score_submission(tmp_path / "masks", tmp_path / "classification.csv", synthetic_root, "test").to_dict()
+    expected = result.summary.to_dict()
+    assert_same(rescored["part1"], expected["part1"])
+    assert_same(rescored["part3"], expected["part3"])
     assert per_image["jaccard"].mean() == pytest.approx(summary["part1"]["jaccard"])
     for name in ("jaccard_boxplot", "roc_curves", "confusion_matrix", "overlays"):
         assert (tmp_path / "figures" / f"{name}.png").stat().st_size > 1000
@@ -70,25 +72,42 @@ def test_perfect_submission_scores_one(synthetic_root, tmp_path):
                      "seborrheic_keratosis": float(record.diagnosis == "seborrheic_keratosis")})
     pd.DataFrame(rows).to_csv(tmp_path / "c.csv", index=False)
     summary = score_submission(masks, tmp_path / "c.csv", synthetic_root, "test")
-    assert summary["part1"]["jaccard"] == 1.0 and summary["part1"]["thresholded_jaccard"] == 1.0
+    assert summary.jaccard == 1.0 and summary.segmentation["thresholded_jaccard"] == 1.0
+    assert summary.label_scheme is None and summary.reference_report is None  # files carry no labels or boxes
     for category in ("melanoma", "seborrheic_keratosis"):
-        scores = summary["part3"][category]
-        if scores is not None and not np.isnan(scores["auc"]):
-            assert scores["auc"] == 1.0
+        scores = summary.categories[category]
+        if not np.isnan(scores.auc):
+            assert scores.auc == 1.0
+    only = score_submission(masks, tmp_path / "c.csv", synthetic_root, "test", categories=["melanoma"])
+    assert list(only.categories) == ["melanoma"] and only.mean_auc == only.auc("melanoma")
+    pd.DataFrame(rows).drop(columns="seborrheic_keratosis").to_csv(tmp_path / "mel.csv", index=False)
+    assert score_submission(masks, tmp_path / "mel.csv", synthetic_root, "test", categories=["melanoma"]).auc("melanoma") == only.auc("melanoma")
 
 
 def test_score_submission_errors(synthetic_root, tmp_path):
-    from isicseg.exceptions import DatasetError
+    from isicseg.exceptions import ConfigError, DatasetError
 
-    with pytest.raises(DatasetError, match=r"The submission lacks .*_segmentation.png; expected one mask per image"):
+    with pytest.raises(DatasetError, match=r"The submission lacks 4 of 4 masks, e.g. .*_segmentation.png; expected one ISIC_nnnnnnn_segmentation.png per image of .*Test.*Part3_GroundTruth.csv"):
         score_submission(tmp_path, None, synthetic_root, "test")
+    with pytest.raises(DatasetError, match=r"mask folder .*nowhere does not exist or is not a folder"):
+        score_submission(tmp_path / "nowhere", None, synthetic_root, "test")
+    dataset = ISIC2017Dataset(synthetic_root, "test")
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for record in dataset.records:
+        Image.open(record.mask_path).save(masks / record.mask_path.name)
+    pd.DataFrame({"image_id": dataset.image_ids, "melanoma": 0.5}).to_csv(tmp_path / "c.csv", index=False)
+    with pytest.raises(DatasetError, match=r"c.csv has no column seborrheic_keratosis; it has melanoma"):
+        score_submission(masks, tmp_path / "c.csv", synthetic_root, "test")
+    with pytest.raises(ConfigError, match=r"categories must be some of melanoma, seborrheic_keratosis .*got \['nevus'\]"):
+        score_submission(masks, tmp_path / "c.csv", synthetic_root, "test", categories=["nevus"])
 
 
 def test_binary_scheme_reports_sk_as_missing(model, synthetic_root, tmp_path):
     model3 = build_mask_rcnn(3, backbone="resnet18_fpn", min_size=64, max_size=96, **FEW_PROPOSALS)
     result = evaluate(model3, ISIC2017Dataset(synthetic_root, "test", image_size=64), out_dir=tmp_path, figures=False)
-    assert result.summary["part3"]["seborrheic_keratosis"] is None
-    assert np.isnan(result.summary["part3"]["mean_auc"])
+    assert result.summary.categories["seborrheic_keratosis"] is None
+    assert np.isnan(result.summary.mean_auc) and np.isnan(result.summary.auc("seborrheic_keratosis"))
     assert json.loads((tmp_path / "summary.json").read_text())["part3"]["mean_auc"] is None
     assert (pd.read_csv(tmp_path / "classification.csv")["seborrheic_keratosis"] == 0).all()
 
@@ -102,7 +121,7 @@ def test_cli_evaluate_and_predict_on_real_files(model, tmp_path, capsys):
     assert "ISIC Part 1" in out and "seborrheic_keratosis" in out and "COCO" in out
     rescored = score_submission(tmp_path / "ev" / "masks", tmp_path / "ev" / "classification.csv", MINI_ROOT, "validation")
     summary = json.loads((tmp_path / "ev" / "summary.json").read_text())
-    assert rescored["part1"]["jaccard"] == pytest.approx(summary["part1"]["jaccard"])
+    assert rescored.jaccard == pytest.approx(summary["part1"]["jaccard"])
 
     images = MINI_ROOT / "ISIC-2017_Training_Data"
     assert main(["predict", str(weights), str(images), "--out", str(tmp_path / "pr")]) == 0
@@ -130,7 +149,10 @@ def test_overlays_show_the_worst_then_the_best_by_jaccard(model, synthetic_root)
     from isicseg.evaluation import predict_rows
 
     dataset = ISIC2017Dataset(synthetic_root, "test", label_scheme="three_class", image_size=64)
-    rows, _, _, overlays = predict_rows(model, dataset, range(len(dataset)), max_overlays=3)
+    dataset.transforms = augment = object()  # predict_rows reads without it and leaves the caller's dataset alone
+    predictions = predict_rows(model, dataset, max_overlays=3)
+    assert dataset.transforms is augment
+    rows, overlays = predictions.rows, predictions.overlays
     ranked = sorted(rows, key=lambda r: r["jaccard"])
     expected = [ranked[0], ranked[1], ranked[-1]]  # two worst (the odd one goes to the worst), one best
     assert [o.title.split(" ")[0] for o in overlays] == [r["image_id"] for r in expected]

@@ -131,7 +131,7 @@ def test_summarize_names_the_missing_columns():
 
     columns = [*SEGMENTATION_SCORES, *(f"{p}_{c}" for c in ("melanoma", "seborrheic_keratosis") for p in ("p", "is"))]
     empty = summarize(pd.DataFrame(columns=columns), "three_class")  # no image: nan and None, no error
-    assert empty["n_images"] == 0 and math.isnan(empty["part1"]["jaccard"]) and empty["part3"]["melanoma"] is None
+    assert empty.n_images == 0 and math.isnan(empty.jaccard) and empty.categories["melanoma"] is None
 
 
 @pytest.mark.parametrize("content", [b"hello\n", b"<html>Not Found</html>", b""])

@@ -1,0 +1,115 @@
+"""``evaluate``: run a model over an ISIC split and report every number users compare.
+
+The path reads one way: the dataset's images go through the model
+(:mod:`~isicseg.evaluation.predicting`), each answer is scored against its true mask at
+the original resolution (:mod:`~isicseg.evaluation.scoring`), the rows become a typed
+:class:`~isicseg.evaluation.Summary` (:mod:`~isicseg.evaluation.summary`), and files are
+written (:mod:`~isicseg.evaluation.submission`, :mod:`~isicseg.evaluation.report`).
+The answer for each image is decided from the model's outputs alone (see
+:mod:`isicseg.inference`), never by looking at the ground truth.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from ..data.dataset import ISIC2017Dataset
+from ..inference import CATEGORIES, check_batch_size
+from .predicting import predict_rows
+from .report import write_figures
+from .scoring import coco_map
+from .submission import write_classification_csv
+from .summary import Summary, summarize
+
+__all__ = ["EvaluationResult", "evaluate"]
+
+
+@dataclass
+class EvaluationResult:
+    """What :func:`~isicseg.evaluate` returns.
+
+    Attributes:
+        per_image: One row per image (see :func:`~isicseg.evaluate`).
+        summary: Dataset-level scores (``nan`` where undefined); ``summary.to_dict()`` is ``summary.json``.
+        out_dir: Where files were written, if anywhere.
+    """
+
+    per_image: pd.DataFrame
+    summary: Summary
+    out_dir: Path | None = None
+
+
+@torch.inference_mode()
+def evaluate(
+    model: torch.nn.Module,
+    dataset: ISIC2017Dataset,
+    *,
+    out_dir: str | Path | None = None,
+    batch_size: int = 4,
+    num_workers: int = 0,
+    device: str | torch.device | None = None,
+    figures: bool = True,
+    max_overlays: int = 8,
+    tta: bool = False,
+    postprocess: bool = False,
+) -> EvaluationResult:
+    """Evaluate a model on an ISIC 2017 split.
+
+    Args:
+        model: A Mask R-CNN trained with ``dataset``'s label scheme.
+        dataset: The split to evaluate. Its own ``transforms`` are not applied; images
+            are read at its ``image_size``.
+        out_dir: If given, write ``per_image.csv``, ``summary.json``, the ISIC submission
+            (``masks/ISIC_nnnnnnn_segmentation.png`` at the original size and
+            ``classification.csv`` with ``image_id,melanoma,seborrheic_keratosis``) and
+            ``figures/`` there.
+        batch_size: Images per forward pass.
+        num_workers: DataLoader worker processes reading images.
+        device: Where to run (default: the model's device).
+        figures: Write figures (needs ``out_dir``).
+        max_overlays: Images in the overlay grid.
+        tta: Average over each image and its mirror image (see :func:`isicseg.inference.detect`).
+        postprocess: Keep the largest component of each mask, holes filled (see
+            :func:`isicseg.inference.clean_mask`).
+
+    Returns:
+        The per-image table (``image_id``, the six Part 1 scores, ``box_iou``,
+        ``true_label``, ``true_class``, ``predicted_label``, ``predicted_class``, ``score``,
+        ``p_melanoma``, ``p_seborrheic_keratosis``, ``is_melanoma``,
+        ``is_seborrheic_keratosis``) and the summary (see :func:`~isicseg.evaluation.summarize`, with ``coco``).
+
+    Example:
+        >>> from isicseg import ISIC2017Dataset, build_mask_rcnn, write_synthetic_isic
+        >>> root = write_synthetic_isic(getfixture("tmp_path"), num_images={"test": 2}, image_size=(64, 80))
+        >>> model = build_mask_rcnn(3, backbone="resnet18_fpn", min_size=64, max_size=80)
+        >>> result = evaluate(model, ISIC2017Dataset(root, "test"))
+        >>> list(result.per_image.columns[:3]), result.summary.n_images, sorted(result.summary.coco)[:2]
+        (['image_id', 'jaccard', 'dice'], 2, ['bbox_map', 'bbox_map50'])
+    """
+    check_batch_size(batch_size)
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        for owned in ("masks", "figures"):  # files of an earlier run would mix with these
+            shutil.rmtree(out / owned, ignore_errors=True)
+        (out / "masks").mkdir(parents=True, exist_ok=True)
+    predictions = predict_rows(
+        model, dataset, batch_size=batch_size, num_workers=num_workers, device=device, masks_dir=out / "masks" if out else None,
+        coco=True, max_overlays=max_overlays if out is not None and figures else 0, tta=tta, postprocess=postprocess,
+    )
+    scheme = dataset.label_scheme
+    per_image = pd.DataFrame(predictions.rows).drop(columns="index")
+    summary = summarize(per_image, scheme).replace(coco=coco_map(predictions.coco_ground_truth, predictions.coco_detections, scheme.class_names))
+    if out is not None:
+        per_image.to_csv(out / "per_image.csv", index=False)
+        write_classification_csv(per_image, out / "classification.csv")
+        (out / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
+        if figures:
+            plotted = [c for c in CATEGORIES if len(per_image) and not per_image[f"p_{c}"].isna().any()]
+            write_figures(per_image, scheme, plotted, predictions.overlays, out / "figures")
+    return EvaluationResult(per_image, summary, out)

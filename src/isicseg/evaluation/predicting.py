@@ -1,0 +1,113 @@
+"""Predicting over an ISIC dataset: the model's answer and per-image row for each item."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from ..data.dataset import ISIC2017Dataset
+from ..engine.trainer import collate
+from ..inference import Answer, check_batch_size, detect
+from .report import overlay_of, shrink_answer
+from .scoring import score_output
+from .submission import write_mask_png
+
+__all__ = ["Predictions", "predict_rows"]
+
+
+@dataclass
+class Predictions:
+    """What :func:`predict_rows` returns.
+
+    Attributes:
+        rows: One per-image row per item (with its dataset ``index``), in the order asked.
+        coco_ground_truth: The inputs of :func:`~isicseg.evaluation.coco_map` (empty unless ``coco=True``).
+        coco_detections: Likewise, the model's detections.
+        overlays: :class:`~isicseg.viz.Overlay` of the worst, then the best images by Jaccard.
+    """
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    coco_ground_truth: list[dict[str, Any]] = field(default_factory=list)
+    coco_detections: list[dict[str, Any]] = field(default_factory=list)
+    overlays: list[Any] = field(default_factory=list)
+
+
+def _untransformed(dataset: ISIC2017Dataset) -> ISIC2017Dataset:
+    """A shallow copy of ``dataset`` that reads images without its ``transforms`` (the caller's object is left alone)."""
+    view = copy.copy(dataset)
+    view.transforms = None
+    return view
+
+
+@torch.inference_mode()
+def predict_rows(
+    model: torch.nn.Module,
+    dataset: ISIC2017Dataset,
+    indices: Sequence[int] | None = None,
+    *,
+    batch_size: int = 4,
+    num_workers: int = 0,
+    device: str | torch.device | None = None,
+    masks_dir: Path | None = None,
+    coco: bool = False,
+    max_overlays: int = 0,
+    tta: bool = False,
+    postprocess: bool = False,
+) -> Predictions:
+    """Answer and score some items of ``dataset`` (all by default): the building block of
+    :func:`~isicseg.evaluate`.
+
+    Images are read at the dataset's ``image_size`` without its ``transforms`` (augmentation),
+    through a :class:`~torch.utils.data.DataLoader`; answers are scored against the true masks
+    at the original size.
+
+    Args:
+        model: A Mask R-CNN trained with ``dataset``'s label scheme (put in eval mode).
+        dataset: The ISIC split.
+        indices: Items to predict, in order.
+        batch_size: Images per forward pass.
+        num_workers: DataLoader worker processes reading images.
+        device: Where to run (default: the model's device).
+        masks_dir: If given, each answer's mask is written there as an ISIC submission PNG.
+        coco: Also collect the inputs of :func:`~isicseg.evaluation.coco_map`.
+        max_overlays: Overlays to keep: the worst half (rounded up) and the best half by Jaccard.
+        tta: Mirror test-time augmentation (see :func:`isicseg.inference.detect`).
+        postprocess: Largest component, holes filled (see :func:`isicseg.inference.clean_mask`).
+    """
+    check_batch_size(batch_size)
+    model.eval()
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    indices = list(range(len(dataset))) if indices is None else [int(i) for i in indices]
+    loader = DataLoader(Subset(_untransformed(dataset), indices), batch_size=batch_size, num_workers=num_workers, collate_fn=collate)
+    result = Predictions()
+    candidates: list[tuple[float, Any, tuple[Answer, np.ndarray]]] = []
+    position = 0
+    for images, targets in loader:
+        outputs = detect(model, [image.as_subclass(torch.Tensor).to(device) for image in images], tta=tta)
+        for image, target, output in zip(images, targets, outputs):
+            index, position = indices[position], position + 1
+            output = {k: v.cpu() for k, v in output.items()}
+            record = dataset.records[index]
+            answer, truth, row = score_output(dataset, index, output, postprocess)
+            result.rows.append({"index": index, **row})
+            if masks_dir is not None:
+                write_mask_png(answer.mask, masks_dir / f"{record.image_id}_segmentation.png")
+            if coco:
+                result.coco_ground_truth.append({"image_id": index + 1, "height": image.shape[-2], "width": image.shape[-1], "boxes": target["boxes"].tolist(),
+                                                 "labels": target["labels"].tolist(), "masks": target["masks"].numpy().astype(bool)})
+                result.coco_detections.append({"image_id": index + 1, "boxes": output["boxes"].tolist(), "labels": output["labels"].tolist(),
+                                               "scores": output["scores"].tolist(), "masks": (output["masks"][:, 0] > 0.5).numpy()})
+            if max_overlays:
+                candidates.append((row["jaccard"], record, shrink_answer(answer, truth)))
+    candidates.sort(key=lambda c: c[0])  # worst first
+    worst = max_overlays - max_overlays // 2
+    chosen = candidates if len(candidates) <= max_overlays else candidates[:worst] + candidates[len(candidates) - max_overlays // 2 :]
+    result.overlays = [overlay_of(record, answer, truth, dataset.label_scheme, jaccard) for jaccard, record, (answer, truth) in chosen]
+    return result

@@ -1,0 +1,86 @@
+"""Reports of an evaluation: the text table of a :class:`~isicseg.evaluation.Summary` and the figures."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+
+from ..data.io import read_image
+from ..data.labels import LabelScheme
+from ..inference import Answer
+from ..ops import masks_to_boxes
+from .summary import CategoryScores, Summary
+
+__all__ = ["format_summary", "write_figures", "overlay_of"]
+
+_OVERLAY_SIDE = 256
+_COLUMNS = {f.name: label for f, label in zip(dataclasses.fields(CategoryScores), ("auc", "ap", "acc", "sens", "spec", "prec", "sp@82", "sp@89", "sp@95"))}
+
+
+def _fmt(value: Any) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+
+
+def format_summary(summary: Summary) -> str:
+    """A readable table of a summary, for the command line and logs."""
+    lines = [f"Images: {summary.n_images}   label scheme: {summary.label_scheme or '-'}"]
+    if summary.reference_report is not None:
+        ref = summary.reference_report
+        lines.append(f"Reference report  mean box IoU {_fmt(ref.mean_box_iou)}  melanoma precision {_fmt(ref.melanoma_precision)}  "
+                     f"melanoma recall {_fmt(ref.melanoma_recall)}")
+    lines.append("ISIC Part 1       " + "  ".join(f"{k} {_fmt(v)}" for k, v in summary.segmentation.items()))
+    lines.append(f"ISIC Part 3       mean AUC {_fmt(summary.mean_auc)}")
+    lines.append(f"  {'category':<22}" + "".join(f"{label:>10}" for label in _COLUMNS.values()))
+    for category, scores in summary.categories.items():
+        if scores is None:
+            lines.append(f"  {category:<22}  n/a (not scored: not told apart by this label scheme)")
+        else:
+            lines.append(f"  {category:<22}" + "".join(f"{_fmt(getattr(scores, name)):>10}" for name in _COLUMNS))
+    if summary.coco is not None:
+        lines.append("COCO              " + "  ".join(f"{k} {_fmt(v)}" for k, v in summary.coco.items()))
+    return "\n".join(lines)
+
+
+def shrink_answer(answer: Answer, truth: np.ndarray) -> tuple[Answer, np.ndarray]:
+    """Answer and true mask scaled to at most 256 px (what an overlay shows), to keep in memory."""
+    scale = _OVERLAY_SIDE / max(truth.shape)
+    size = (max(1, round(truth.shape[1] * scale)), max(1, round(truth.shape[0] * scale)))
+    small = lambda m: np.asarray(Image.fromarray(m.astype(np.uint8)).resize(size, Image.Resampling.NEAREST)) > 0  # noqa: E731
+    box = None if answer.box is None else tuple(v * scale for v in answer.box)
+    return Answer(answer.image_id, small(answer.mask), box, answer.label, answer.score, answer.probabilities, {}), small(truth)
+
+
+def overlay_of(record: Any, answer: Answer, truth: np.ndarray, scheme: LabelScheme, jaccard: float):
+    """The :class:`~isicseg.viz.Overlay` of one answer (its image read at the mask's size)."""
+    from ..viz import Overlay
+
+    true_box = masks_to_boxes(torch.from_numpy(truth)[None])[0].tolist() if truth.any() else None
+    name = scheme.class_names[answer.label] if answer.label else "none"
+    return Overlay(
+        read_image(record.image_path, truth.shape),
+        f"{record.image_id} ({record.diagnosis}) J={jaccard:.2f}",
+        truth,
+        true_box,
+        answer.mask,
+        answer.box,
+        f"predicted {name} {answer.score:.2f}",
+    )
+
+
+def write_figures(per_image: pd.DataFrame, scheme: LabelScheme, categories: Sequence[str], overlays: list, folder: Path) -> None:
+    """Jaccard box plot, ROC curves of ``categories``, confusion matrix and (if any) the overlay grid, as PNGs in ``folder``."""
+    from .. import viz
+
+    viz.plot_jaccard_boxplot(per_image["jaccard"].tolist(), folder / "jaccard_boxplot.png")
+    viz.plot_roc_curves({c: (per_image[f"is_{c}"].tolist(), per_image[f"p_{c}"].tolist()) for c in categories}, folder / "roc_curves.png")
+    viz.plot_confusion_matrix(per_image["true_label"].tolist(), per_image["predicted_label"].tolist(), scheme.class_names, folder / "confusion_matrix.png")
+    if overlays:
+        viz.plot_overlays(overlays, folder / "overlays.png")

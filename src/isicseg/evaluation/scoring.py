@@ -1,0 +1,151 @@
+"""Scoring answers: one per-image row from an answer and its true mask, the ISIC
+evaluator the Trainer uses, and COCO mAP (pycocotools)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..data.dataset import ISIC2017Dataset
+from ..data.io import read_mask
+from ..data.labels import LabelScheme
+from ..inference import CATEGORIES, Answer, answer_from_detections
+from ..metrics import box_iou, segmentation_scores
+from ..ops import masks_to_boxes
+from .summary import flat_metrics, summarize
+
+__all__ = ["segmentation_row", "score_row", "score_output", "IsicEvaluator", "coco_map"]
+
+
+def segmentation_row(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    """Every per-image segmentation score of one mask, as plain floats."""
+    return {name: float(value) for name, value in segmentation_scores(pred, target).items()}
+
+
+def score_row(answer: Answer, truth: np.ndarray, diagnosis: str, scheme: LabelScheme) -> dict[str, Any]:
+    """The per-image row of one answer (the columns :func:`~isicseg.evaluate` documents).
+
+    Args:
+        answer: The model's answer at the image's original size.
+        truth: The true mask, same size.
+        diagnosis: The image's true diagnosis (``melanoma``, ``seborrheic_keratosis`` or ``nevus``).
+        scheme: The label scheme of the answer.
+    """
+    true_box = masks_to_boxes(torch.from_numpy(truth)[None])[0] if truth.any() else None
+    iou = float(box_iou([answer.box], [true_box.tolist()])) if answer.box is not None and true_box is not None else 0.0
+    true_label = scheme.label_of(diagnosis)
+    return {
+        "image_id": answer.image_id,
+        **segmentation_row(answer.mask, truth),
+        "box_iou": iou,
+        "true_label": true_label,
+        "true_class": scheme.class_names[true_label],
+        "predicted_label": answer.label,
+        "predicted_class": scheme.class_names[answer.label] if answer.label else "none",
+        "score": answer.score,
+        **{f"p_{c}": answer.probabilities[c] for c in CATEGORIES},
+        **{f"is_{c}": int(diagnosis == c) for c in CATEGORIES},
+    }
+
+
+def score_output(dataset: ISIC2017Dataset, index: int, output: dict[str, torch.Tensor], postprocess: bool = False) -> tuple[Answer, np.ndarray, dict[str, Any]]:
+    """The answer to item ``index`` of ``dataset`` from the model's ``output``, its true
+    mask at the original size, and its per-image row."""
+    record = dataset.records[index]
+    width, height = dataset.original_size(index)
+    answer = answer_from_detections(output, dataset.label_scheme, record.image_id, (height, width), postprocess=postprocess)
+    truth = read_mask(record.mask_path, (width, height), binarize=dataset.binarize_masks, image_path=record.image_path).astype(bool)
+    return answer, truth, score_row(answer, truth, record.diagnosis, dataset.label_scheme)
+
+
+class IsicEvaluator:
+    """The ISIC 2017 scores as a Trainer evaluator (see :mod:`isicseg.engine.validation`).
+
+    Each image's answer is scored against its mask at the original resolution, as
+    :func:`~isicseg.evaluate` does; :meth:`summarize` gives :func:`flat_metrics` of the summary
+    (``jaccard``, ``melanoma_auc``, ``mean_auc``, ...). It is what
+    ``ISIC2017Dataset.default_evaluator()`` returns, so a Trainer validating on an ISIC
+    dataset logs ``val_jaccard`` and the rest without being told.
+
+    Args:
+        dataset: The validation dataset whose indices the rows refer to.
+    """
+
+    def __init__(self, dataset: ISIC2017Dataset) -> None:
+        self.dataset = dataset
+
+    def rows(self, outputs: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[str, Any]], indices: Sequence[int]) -> list[dict[str, Any]]:
+        """One row per validation image of the batch."""
+        return [score_output(self.dataset, index, output)[2] for output, index in zip(outputs, indices)]
+
+    def summarize(self, rows: list[dict[str, Any]]) -> dict[str, float]:
+        """The flat metrics of all rows (names without the ``val_`` prefix)."""
+        table = pd.DataFrame(rows).drop(columns="index", errors="ignore")
+        return flat_metrics(summarize(table, self.dataset.label_scheme), prefix="")
+
+
+def coco_map(ground_truth: list[dict[str, Any]], detections: list[dict[str, Any]], class_names: Sequence[str]) -> dict[str, float]:
+    """COCO box and mask mAP with pycocotools.
+
+    Args:
+        ground_truth: Per image: ``{"image_id": int, "height", "width", "boxes" (N, 4)
+            XYXY, "labels" (N,), "masks" (N, H, W)}``.
+        detections: Per image: ``{"image_id": int, "boxes", "labels", "scores",
+            "masks" (N, H, W) bool}``.
+        class_names: Names by label; label 0 (background) is skipped.
+
+    Returns:
+        ``bbox_map``, ``bbox_map50``, ``segm_map``, ``segm_map50`` (0 when there is no
+        detection at all).
+    """
+    from pycocotools import mask as mask_utils
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    def rle(mask: np.ndarray) -> dict[str, Any]:
+        encoded = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+        encoded["counts"] = encoded["counts"].decode("ascii")
+        return encoded
+
+    def xywh(box: Sequence[float]) -> list[float]:
+        x1, y1, x2, y2 = (float(v) for v in box)
+        return [x1, y1, x2 - x1, y2 - y1]
+
+    images, annotations = [], []
+    for gt in ground_truth:
+        images.append({"id": gt["image_id"], "height": gt["height"], "width": gt["width"]})
+        for box, label, mask in zip(gt["boxes"], gt["labels"], gt["masks"]):
+            annotations.append(
+                {"id": len(annotations) + 1, "image_id": gt["image_id"], "category_id": int(label), "bbox": xywh(box),
+                 "area": float(mask.sum()), "segmentation": rle(mask), "iscrowd": 0}
+            )
+    coco_gt = COCO()
+    coco_gt.dataset = {"images": images, "annotations": annotations, "categories": [{"id": i, "name": n} for i, n in enumerate(class_names) if i]}
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt.createIndex()
+    results: dict[str, float] = {}
+    for kind in ("bbox", "segm"):
+        entries = []
+        for det in detections:
+            for j, (box, label, score) in enumerate(zip(det["boxes"], det["labels"], det["scores"])):
+                entry = {"image_id": det["image_id"], "category_id": int(label), "score": float(score)}
+                entry.update({"bbox": xywh(box)} if kind == "bbox" else {"segmentation": rle(det["masks"][j])})
+                entries.append(entry)
+        if not entries or not annotations:
+            results[f"{kind}_map"], results[f"{kind}_map50"] = 0.0, 0.0
+            continue
+        with contextlib.redirect_stdout(io.StringIO()):
+            coco_dt = coco_gt.loadRes(entries)
+            evaluator = COCOeval(coco_gt, coco_dt, kind)
+            evaluator.evaluate()
+            evaluator.accumulate()
+            evaluator.summarize()
+        results[f"{kind}_map"] = max(0.0, float(evaluator.stats[0]))
+        results[f"{kind}_map50"] = max(0.0, float(evaluator.stats[1]))
+    return results
