@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import shutil
 import sys
 import time
@@ -73,13 +74,9 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    import logging
-
     from .data.check import check_dataset
     from .data.download import download_isic2017
 
-    if not logging.getLogger("isicseg").handlers:
-        logging.basicConfig(level=logging.INFO, format="%(message)s")
     fetched = download_isic2017(
         args.root, args.split, args.parts, mirror=args.mirror, keep_archives=args.keep_archives,
         keep_superpixels=args.keep_superpixels, verify=not args.no_verify,
@@ -232,7 +229,12 @@ def _load_for_inference(args: argparse.Namespace):
             f"Label scheme {scheme.name!r} has {scheme.num_classes} classes but the model in {args.weights} has "
             f"{model.isicseg_config['num_classes']}."
         )
-    return model.to(args.device or "cpu"), scheme
+    model = model.to(args.device or "cpu")
+    if args.channels_last:
+        import torch
+
+        model = model.to(memory_format=torch.channels_last)
+    return model, scheme
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -243,7 +245,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     model, scheme = _load_for_inference(args)
     min_size = model.transform.min_size[-1]
     dataset = ISIC2017Dataset(args.data, args.split, label_scheme=scheme, image_size=args.image_size or min_size)
-    result = evaluate(model, dataset, out_dir=args.out, batch_size=args.batch_size, device=args.device, tta=args.tta, postprocess=args.postprocess)
+    result = evaluate(model, dataset, out_dir=args.out, batch_size=args.batch_size, device=args.device, tta=args.tta, postprocess=args.postprocess,
+                      precision=args.precision)
     print(format_summary(result.summary))
     print(f"Wrote per_image.csv, summary.json, classification.csv, masks/ and figures/ to {args.out}")
     return 0
@@ -252,10 +255,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     import csv
 
-    from .data.io import read_image
     from .evaluation import write_mask_png
+    from .evaluation.report import write_answer_overlay
     from .inference import predict
-    from .viz import Overlay, plot_overlays
 
     files: list[Path] = []
     for item in args.inputs:
@@ -285,14 +287,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     with (out / "predictions.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["image_id", "predicted_class", "score", "x1", "y1", "x2", "y2", "melanoma", "seborrheic_keratosis"])
-        for path, answer in zip(files, predict(model, files, scheme, image_size=args.image_size, batch_size=args.batch_size, tta=args.tta, postprocess=args.postprocess)):
+        for path, answer in zip(files, predict(model, files, scheme, image_size=args.image_size, batch_size=args.batch_size, tta=args.tta,
+                                                         postprocess=args.postprocess, precision=args.precision)):
             write_mask_png(answer.mask, out / "masks" / f"{answer.image_id}_segmentation.png")
             name = scheme.class_names[answer.label] if answer.label else "none"
             box = [f"{v:.1f}" for v in answer.box] if answer.box else ["", "", "", ""]
             probabilities = [f"{answer.probabilities[c]:.4f}" if answer.probabilities[c] == answer.probabilities[c] else "" for c in ("melanoma", "seborrheic_keratosis")]
             writer.writerow([answer.image_id, name, f"{answer.score:.4f}", *box, *probabilities])
-            plot_overlays([Overlay(read_image(path), answer.image_id, pred_mask=answer.mask, pred_box=answer.box, caption=f"{name} {answer.score:.2f}")],
-                          out / "overlays" / f"{answer.image_id}.png", columns=1)
+            write_answer_overlay(path, answer, f"{name} {answer.score:.2f}", out / "overlays" / f"{answer.image_id}.png")
             print(f"{answer.image_id}: {name} (score {answer.score:.2f})")
     print(f"Wrote masks/, overlays/ and predictions.csv for {len(files)} images to {out}")
     return 0
@@ -309,6 +311,8 @@ def _inference_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default cpu)")
     p.add_argument("--tta", action="store_true", help="average each image's answer with that of its mirror image")
     p.add_argument("--postprocess", action="store_true", help="keep the largest component of each mask and fill its holes")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16: run the model under bfloat16 autocast (default fp32; see benchmarks/bench_speed.py)")
+    p.add_argument("--channels-last", action="store_true", help="channels-last memory format for the model's weights")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -379,6 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``isicseg`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
+    _console_logging()
     try:
         return args.func(args)
     except IsicsegError as error:
@@ -387,6 +392,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"isicseg {args.command}: interrupted. {_interrupted_note(args)}", file=sys.stderr)
         return 130
+
+
+class _Stdout(logging.StreamHandler):
+    """A handler writing to whatever ``sys.stdout`` is when a line is logged."""
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def _console_logging() -> None:
+    """The command's console: the ``isicseg`` logger's INFO lines on stdout (one handler per process)."""
+    from .logs import logger
+
+    if not any(isinstance(h, _Stdout) for h in logger.handlers):
+        handler = _Stdout()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
 
 def _interrupted_note(args: argparse.Namespace) -> str:

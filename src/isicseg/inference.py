@@ -41,8 +41,9 @@ from torchvision.transforms.v2 import functional as TF
 from .data.io import read_image, read_image_size
 from .data.labels import LabelScheme, get_label_scheme
 from .exceptions import ConfigError
+from .logs import Progress
 
-__all__ = ["Answer", "CATEGORIES", "answer_from_detections", "category_probability", "clean_mask", "detect", "predict", "upsample_mask"]
+__all__ = ["Answer", "CATEGORIES", "PRECISIONS", "answer_from_detections", "category_probability", "check_precision", "clean_mask", "detect", "predict", "upsample_mask"]
 
 CATEGORIES = ("melanoma", "seborrheic_keratosis")
 
@@ -141,13 +142,29 @@ def _fuse(views: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     return fused
 
 
-def detect(model: torch.nn.Module, images: Sequence[torch.Tensor], *, tta: bool = False) -> list[dict[str, torch.Tensor]]:
+PRECISIONS = ("fp32", "bf16")
+"""Precisions of inference: ``"bf16"`` runs the model under ``torch.autocast`` with bfloat16
+(CPU and CUDA); outputs are converted back to float32."""
+
+
+def check_precision(precision: str) -> None:
+    """Refuse a precision that is not one of :data:`PRECISIONS`."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)} for inference; got {precision!r}.")
+
+
+def _float32(output: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.float() if v.is_floating_point() else v for k, v in output.items()}
+
+
+def detect(model: torch.nn.Module, images: Sequence[torch.Tensor], *, tta: bool = False, precision: str = "fp32") -> list[dict[str, torch.Tensor]]:
     """The model's detections for a batch of ``(3, H, W)`` images (model in eval mode).
 
     With ``tta``, the model also sees each image mirrored left to right, and the result
     is one detection per image: the mean of the two views' top detections (mask
     probabilities, box and score; class scores too). This makes the answer exactly
-    equivariant to mirroring the input.
+    equivariant to mirroring the input. With ``precision="bf16"`` the model runs under
+    bfloat16 autocast (see :data:`PRECISIONS`).
 
     Example:
         >>> from isicseg import build_mask_rcnn
@@ -157,10 +174,17 @@ def detect(model: torch.nn.Module, images: Sequence[torch.Tensor], *, tta: bool 
         >>> bool(torch.allclose(a["masks"], b["masks"].flip(-1), atol=1e-6))
         True
     """
-    outputs = model(list(images))
+    check_precision(precision)
+    device = images[0].device.type if len(images) else "cpu"
+
+    def run(batch: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            return [_float32(output) for output in model(batch)]
+
+    outputs = run(list(images))
     if not tta:
         return outputs
-    mirrored = model([image.flip(-1) for image in images])
+    mirrored = run([image.flip(-1) for image in images])
     return [_fuse([output, _flip_back(other, image.shape[-1])]) for image, output, other in zip(images, outputs, mirrored)]
 
 
@@ -240,6 +264,7 @@ def predict(
     device: str | torch.device | None = None,
     tta: bool = False,
     postprocess: bool = False,
+    precision: str = "fp32",
 ) -> Iterator[Answer]:
     """Run the model over image files and yield one :class:`~isicseg.inference.Answer` per image, in order.
 
@@ -253,6 +278,7 @@ def predict(
         device: Where to run (default: the model's device).
         tta: Average over the image and its mirror image (see :func:`~isicseg.inference.detect`).
         postprocess: Keep the largest component of each mask, holes filled.
+        precision: ``"fp32"`` or ``"bf16"`` (see :data:`PRECISIONS`).
 
     Example:
         >>> from isicseg import build_mask_rcnn, write_synthetic_isic
@@ -262,14 +288,18 @@ def predict(
         >>> [a.mask.shape for a in answers]
         [(64, 80), (64, 80)]
     """
+    check_precision(precision)
     model.eval()
     device = torch.device(device) if device is not None else next(model.parameters()).device
     if image_size is None:
         min_size = getattr(getattr(model, "transform", None), "min_size", None)
         image_size = int(min_size[-1]) if min_size else None
-    for batch in _batches([Path(p) for p in images], batch_size):
+    paths = [Path(p) for p in images]
+    progress = Progress("predict", len(paths), unit="image")
+    for batch in _batches(paths, batch_size):
         tensors = [torch.from_numpy(read_image(p, image_size)).permute(2, 0, 1).to(device, torch.float32).div_(255) for p in batch]
-        outputs = detect(model, tensors, tta=tta)
+        outputs = detect(model, tensors, tta=tta, precision=precision)
         for path, output in zip(batch, outputs):
             width, height = read_image_size(path)
+            progress.update()
             yield answer_from_detections({k: v.cpu() for k, v in output.items()}, scheme, path.stem, (height, width), postprocess=postprocess)

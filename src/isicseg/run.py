@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import torch
 
@@ -28,41 +26,11 @@ from .engine import Trainer
 from .engine import distributed as dist
 from .evaluation import EvaluationResult, evaluate, format_summary, metric_names
 from .exceptions import ConfigError
+from .logs import log_file, logger
 from .models import FEW_PROPOSALS, build_mask_rcnn
 from .transforms import get_transform
 
 __all__ = ["build_model", "train_run"]
-
-
-class _Tee:
-    def __init__(self, *streams: TextIO) -> None:
-        self.streams = streams
-
-    def write(self, text: str) -> int:
-        for stream in self.streams:
-            stream.write(text)
-        return len(text)
-
-    def flush(self) -> None:
-        for stream in self.streams:
-            stream.flush()
-
-    def isatty(self) -> bool:
-        return self.streams[0].isatty()
-
-
-@contextmanager
-def _log_to(path: Path | None):
-    if path is None:
-        yield
-        return
-    with path.open("a") as log:
-        stdout = sys.stdout
-        sys.stdout = _Tee(stdout, log)
-        try:
-            yield
-        finally:
-            sys.stdout = stdout
 
 
 class _RunConfigFiles(Callback):
@@ -176,9 +144,9 @@ def train_run(config: RunConfig, *, out: str | Path = "runs", resume: bool = Fal
     if config.eval.patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.eval.patience))
     log = run_dir / "train.log" if dist.is_main_process() else None
-    with _log_to(log):
+    with log_file(log):
         if not quiet:
-            print(f"Run {run_dir}: {train!r}\nModel: {model.isicseg_config}")
+            logger.info("Run %s: %r\nModel: %s", run_dir, train, model.isicseg_config)
         Trainer(config.trainer, callbacks=callbacks).fit(model, train, val, resume=run_dir / "last.pt" if resume else None)
         result = None
         if dist.is_main_process():
@@ -189,10 +157,10 @@ def train_run(config: RunConfig, *, out: str | Path = "runs", resume: bool = Fal
                 try:
                     test = ISIC2017Dataset(data.root, data.eval_split, label_scheme=data.label_scheme, image_size=data.image_size)
                 except FileNotFoundError:
-                    print(f"No {data.eval_split} split in {data.root}; skipping the final evaluation.")
+                    logger.warning("No %s split in %s; skipping the final evaluation.", data.eval_split, data.root)
             if test is not None:
                 result = evaluate(model, test, out_dir=run_dir / "evaluation", batch_size=config.trainer.eval_batch_size,
-                                  tta=config.eval.tta, postprocess=config.eval.postprocess)
-                print(f"Evaluation of {best.name} on the {data.eval_split} split ({len(test)} images):")
-                print(format_summary(result.summary))
+                                  tta=config.eval.tta, postprocess=config.eval.postprocess,
+                                  precision="bf16" if config.trainer.precision == "bf16" else "fp32")  # a bf16 run is evaluated in bf16
+                logger.info("Evaluation of %s on the %s split (%d images):\n%s", best.name, data.eval_split, len(test), format_summary(result.summary))
     return run_dir, result

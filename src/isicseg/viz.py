@@ -11,11 +11,13 @@ predictions, and training curves.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -23,7 +25,7 @@ from matplotlib.patches import Rectangle
 
 from .metrics import roc_auc, roc_curve
 
-__all__ = ["Overlay", "plot_jaccard_boxplot", "plot_roc_curves", "plot_confusion_matrix", "plot_overlays", "plot_loss_curves"]
+__all__ = ["OVERLAY_SIDE", "Overlay", "fit_overlay", "plot_jaccard_boxplot", "plot_roc_curves", "plot_confusion_matrix", "plot_overlays", "plot_loss_curves"]
 
 
 def _figure(**kwargs) -> Figure:
@@ -106,15 +108,58 @@ class Overlay:
     caption: str = ""
 
 
+OVERLAY_SIDE = 512
+"""Longest side, in pixels, at which an overlay panel is drawn (a panel is ~300 px wide in
+the figure, so a full-resolution dermoscopy image would only cost time)."""
+
+
+def fit_overlay(panel: Overlay, max_side: int = OVERLAY_SIDE) -> Overlay:
+    """The panel at the size it is drawn: the image scaled down to at most ``max_side``
+    (bilinear), masks resized to the image (nearest) and boxes with them.
+
+    Masks and boxes share one frame, the masks' (so a mask at the original resolution may
+    come with an image decoded at a reduced size); without a mask, boxes are in the image's frame.
+
+    Example:
+        >>> panel = Overlay(np.zeros((2000, 3000, 3), np.uint8), "x", pred_mask=np.ones((2000, 3000), bool), pred_box=(0, 0, 3000, 1000))
+        >>> small = fit_overlay(panel)
+        >>> small.image.shape, small.pred_mask.shape, small.pred_box
+        ((341, 512, 3), (341, 512), (0.0, 0.0, 512.0, 170.5))
+    """
+    image = panel.image
+    height, width = image.shape[:2]
+    if max(height, width) > max_side:
+        scale = max_side / max(height, width)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        image = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
+    height, width = image.shape[:2]
+    masks = [m for m in (panel.true_mask, panel.pred_mask) if m is not None]
+    frame = masks[0].shape[:2] if masks else panel.image.shape[:2]
+    sx, sy = width / frame[1], height / frame[0]
+
+    def mask(m: np.ndarray | None) -> np.ndarray | None:
+        if m is None or m.shape[:2] == (height, width):
+            return m
+        return np.asarray(Image.fromarray(m.astype(np.uint8)).resize((width, height), Image.Resampling.NEAREST)) > 0
+
+    def box(b: Sequence[float] | None) -> tuple[float, ...] | None:
+        return None if b is None else (b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy)
+
+    return dataclasses.replace(panel, image=image, true_mask=mask(panel.true_mask), pred_mask=mask(panel.pred_mask),
+                               true_box=box(panel.true_box), pred_box=box(panel.pred_box))
+
+
 def _draw_box(ax: Axes, box: Sequence[float] | None, color: str) -> None:
     if box is not None:
         x1, y1, x2, y2 = box
         ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=color, linewidth=1.5))
 
 
-def plot_overlays(panels: Sequence[Overlay], path: str | Path, *, columns: int = 4) -> Path:
+def plot_overlays(panels: Sequence[Overlay], path: str | Path, *, columns: int = 4, max_side: int | None = OVERLAY_SIDE) -> Path:
     """A grid of images with the true mask and box (green) and the predicted mask and box
-    (magenta), captioned with the predicted class and score."""
+    (magenta), captioned with the predicted class and score; each panel is drawn at
+    ``max_side`` pixels at most (see :func:`fit_overlay`; ``None``: as given)."""
+    panels = [fit_overlay(panel, max_side) for panel in panels] if max_side is not None else list(panels)
     rows = max(1, -(-len(panels) // columns))
     fig = _figure(figsize=(3 * columns, 2.6 * rows))
     axes = fig.subplots(rows, columns, squeeze=False)

@@ -3,10 +3,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 from scipy import ndimage
 
 from isicseg import build_mask_rcnn
+from isicseg.exceptions import ConfigError
 from isicseg.inference import _flip_back, _fuse, answer_from_detections, clean_mask, detect, upsample_mask
 
 
@@ -103,3 +105,17 @@ def test_tta_of_a_mirror_symmetric_image_with_symmetric_answer_equals_no_tta():
     fused = _fuse([views[0], _flip_back(views[0], 8)])
     for key in ("masks", "boxes", "scores", "labels"):
         torch.testing.assert_close(fused[key], views[0][key])
+
+
+def test_bf16_inference_gives_float32_outputs_close_to_fp32():
+    torch.manual_seed(0)
+    model = build_mask_rcnn(3, backbone="resnet18_fpn", min_size=64, max_size=96, classifier="pooled").eval()
+    image = torch.rand(3, 64, 80)
+    with torch.no_grad():
+        fp32 = detect(model, [image])[0]
+        bf16 = detect(model, [image], precision="bf16")[0]
+    assert {k: v.dtype for k, v in bf16.items()} == {k: v.dtype for k, v in fp32.items()}
+    assert bf16["masks"].dtype == torch.float32
+    torch.testing.assert_close(bf16["class_scores"], fp32["class_scores"], atol=0.03, rtol=0)
+    with pytest.raises(ConfigError, match=r"precision must be one of fp32, bf16 for inference; got 'fp16'"):
+        detect(model, [image], precision="fp16")

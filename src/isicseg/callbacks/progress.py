@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
+from ..logs import PROGRESS_SECONDS, Progress, console_if_unconfigured, logger
 from .base import Callback
 
 if TYPE_CHECKING:
@@ -14,44 +15,66 @@ __all__ = ["ProgressBar"]
 
 
 class ProgressBar(Callback):
-    """A tqdm bar per epoch with the running loss; quiet when output is not a terminal
-    (then one summary line per epoch is printed instead).
+    """Training progress: a tqdm bar per epoch on a terminal, log lines otherwise.
+
+    Without a terminal (a batch job, CI, ``train.log``), a line with the step, the running
+    loss, images/s and the time left is logged every ``log_every_n_steps`` steps, or when
+    30 seconds (:data:`~isicseg.logs.PROGRESS_SECONDS`) have passed since the last one. Every epoch
+    ends with one line of its metrics. Lines go to the ``isicseg`` logger (see
+    :mod:`isicseg.logs`); only the main process of a distributed run writes them.
 
     Args:
-        enable: ``None`` decides by whether stderr is a terminal.
+        enable: Show the tqdm bar; ``None`` decides by whether stderr is a terminal.
+        log_every_n_steps: Log a line every this many steps when the bar is off
+            (``None``: by time, at least every 30 s).
 
     Example:
         >>> ProgressBar(enable=False).enable
         False
     """
 
-    def __init__(self, enable: bool | None = None) -> None:
+    def __init__(self, enable: bool | None = None, log_every_n_steps: int | None = None) -> None:
         self.enable = enable
+        self.log_every_n_steps = log_every_n_steps
         self._bar: Any = None
+        self._progress: Progress | None = None
 
-    def _on(self, trainer: Trainer) -> bool:
-        interactive = sys.stderr.isatty() if self.enable is None else self.enable
-        return interactive and trainer.is_main_process
+    def _bar_on(self) -> bool:
+        return sys.stderr.isatty() if self.enable is None else self.enable
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        if trainer.is_main_process:
+            console_if_unconfigured()
 
     def on_train_epoch_start(self, trainer: Trainer) -> None:
-        if self._on(trainer):
-            self._bar = tqdm(total=trainer.batches_per_epoch, desc=f"epoch {trainer.epoch + 1}/{trainer.config.epochs}", leave=False)
+        if not trainer.is_main_process:
+            return
+        what = f"epoch {trainer.epoch + 1}/{trainer.config.epochs}"
+        if self._bar_on():
+            self._bar = tqdm(total=trainer.batches_per_epoch, desc=what, leave=False)
+        else:
+            self._progress = Progress(what, trainer.batches_per_epoch, items_per_step=trainer.config.batch_size,
+                                      every=self.log_every_n_steps, interval=PROGRESS_SECONDS)
 
     def on_train_batch_end(self, trainer: Trainer, losses: dict[str, float], batch: Any, batch_idx: int) -> None:
+        loss = losses.get("loss", float("nan"))
         if self._bar is not None:
             self._bar.update(1)
-            self._bar.set_postfix(loss=f"{losses.get('loss', float('nan')):.3f}")
+            self._bar.set_postfix(loss=f"{loss:.3f}")
+        elif self._progress is not None:
+            self._progress.update(loss=loss)
 
     def on_train_epoch_end(self, trainer: Trainer) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+        self._close()
         if trainer.is_main_process:
             shown = {k: v for k, v in trainer.metrics.items() if k in ("train_loss", "val_loss", "val_jaccard", "val_melanoma_auc", "lr")}
             text = "  ".join(f"{k} {v:.4g}" for k, v in shown.items() if isinstance(v, (int, float)))
-            print(f"epoch {trainer.epoch + 1}/{trainer.config.epochs}  {text}", flush=True)
+            logger.info("epoch %d/%d  %s", trainer.epoch + 1, trainer.config.epochs, text)
 
     def on_exception(self, trainer: Trainer, exception: BaseException) -> None:
+        self._close()
+
+    def _close(self) -> None:
         if self._bar is not None:
             self._bar.close()
-            self._bar = None
+        self._bar = self._progress = None

@@ -58,6 +58,7 @@ def evaluate(
     max_overlays: int = 8,
     tta: bool = False,
     postprocess: bool = False,
+    precision: str = "fp32",
 ) -> EvaluationResult:
     """Evaluate a model on an ISIC 2017 split.
 
@@ -77,6 +78,7 @@ def evaluate(
         tta: Average over each image and its mirror image (see :func:`isicseg.inference.detect`).
         postprocess: Keep the largest component of each mask, holes filled (see
             :func:`isicseg.inference.clean_mask`).
+        precision: ``"fp32"`` or ``"bf16"`` (autocast; see :data:`isicseg.inference.PRECISIONS`).
 
     Returns:
         The per-image table (``image_id``, the six Part 1 scores, ``box_iou``,
@@ -100,7 +102,7 @@ def evaluate(
         (out / "masks").mkdir(parents=True, exist_ok=True)
     predictions = predict_rows(
         model, dataset, batch_size=batch_size, num_workers=num_workers, device=device, masks_dir=out / "masks" if out else None,
-        coco=True, max_overlays=max_overlays if out is not None and figures else 0, tta=tta, postprocess=postprocess,
+        coco=True, max_overlays=max_overlays if out is not None and figures else 0, tta=tta, postprocess=postprocess, precision=precision,
     )
     scheme = dataset.label_scheme
     per_image = pd.DataFrame(predictions.rows).drop(columns="index")

@@ -14,7 +14,8 @@ from torch.utils.data import DataLoader, Subset
 
 from ..data.dataset import ISIC2017Dataset
 from ..engine.trainer import collate
-from ..inference import Answer, check_batch_size, detect
+from ..inference import Answer, check_batch_size, check_precision, detect
+from ..logs import Progress
 from .report import overlay_of, shrink_answer
 from .scoring import score_output
 from .submission import write_mask_png
@@ -60,13 +61,14 @@ def predict_rows(
     max_overlays: int = 0,
     tta: bool = False,
     postprocess: bool = False,
+    precision: str = "fp32",
 ) -> Predictions:
     """Answer and score some items of ``dataset`` (all by default): the building block of
     :func:`~isicseg.evaluate`.
 
     Images are read at the dataset's ``image_size`` without its ``transforms`` (augmentation),
     through a :class:`~torch.utils.data.DataLoader`; answers are scored against the true masks
-    at the original size.
+    at the original size. Progress lines go to the ``isicseg`` logger (see :class:`~isicseg.logs.Progress`).
 
     Args:
         model: A Mask R-CNN trained with ``dataset``'s label scheme (put in eval mode).
@@ -80,17 +82,20 @@ def predict_rows(
         max_overlays: Overlays to keep: the worst half (rounded up) and the best half by Jaccard.
         tta: Mirror test-time augmentation (see :func:`isicseg.inference.detect`).
         postprocess: Largest component, holes filled (see :func:`isicseg.inference.clean_mask`).
+        precision: ``"fp32"`` or ``"bf16"`` (autocast; see :data:`isicseg.inference.PRECISIONS`).
     """
     check_batch_size(batch_size)
+    check_precision(precision)
     model.eval()
     device = torch.device(device) if device is not None else next(model.parameters()).device
     indices = list(range(len(dataset))) if indices is None else [int(i) for i in indices]
     loader = DataLoader(Subset(_untransformed(dataset), indices), batch_size=batch_size, num_workers=num_workers, collate_fn=collate)
     result = Predictions()
+    progress = Progress("predict", len(indices), unit="image")
     candidates: list[tuple[float, Any, tuple[Answer, np.ndarray]]] = []
     position = 0
     for images, targets in loader:
-        outputs = detect(model, [image.as_subclass(torch.Tensor).to(device) for image in images], tta=tta)
+        outputs = detect(model, [image.as_subclass(torch.Tensor).to(device) for image in images], tta=tta, precision=precision)
         for image, target, output in zip(images, targets, outputs):
             index, position = indices[position], position + 1
             output = {k: v.cpu() for k, v in output.items()}
@@ -106,6 +111,7 @@ def predict_rows(
                                                "scores": output["scores"].tolist(), "masks": (output["masks"][:, 0] > 0.5).numpy()})
             if max_overlays:
                 candidates.append((row["jaccard"], record, shrink_answer(answer, truth)))
+            progress.update()
     candidates.sort(key=lambda c: c[0])  # worst first
     worst = max_overlays - max_overlays // 2
     chosen = candidates if len(candidates) <= max_overlays else candidates[:worst] + candidates[len(candidates) - max_overlays // 2 :]

@@ -19,7 +19,7 @@ from ..inference import Answer
 from ..ops import masks_to_boxes
 from .summary import CategoryScores, Summary
 
-__all__ = ["format_summary", "write_figures", "overlay_of"]
+__all__ = ["format_summary", "write_figures", "overlay_of", "write_answer_overlay"]
 
 _OVERLAY_SIDE = 256
 _COLUMNS = {f.name: label for f, label in zip(dataclasses.fields(CategoryScores), ("auc", "ap", "acc", "sens", "spec", "prec", "sp@82", "sp@89", "sp@95"))}
@@ -84,3 +84,16 @@ def write_figures(per_image: pd.DataFrame, scheme: LabelScheme, categories: Sequ
     viz.plot_confusion_matrix(per_image["true_label"].tolist(), per_image["predicted_label"].tolist(), scheme.class_names, folder / "confusion_matrix.png")
     if overlays:
         viz.plot_overlays(overlays, folder / "overlays.png")
+
+
+def write_answer_overlay(image_path: Path, answer: Answer, caption: str, path: Path) -> Path:
+    """One overlay PNG of an answer on its image (what ``isicseg predict`` writes per image).
+
+    The image is decoded at a reduced scale (:data:`~isicseg.viz.OVERLAY_SIDE`), not at full
+    resolution: the panel is drawn at that size anyway.
+    """
+    from ..viz import OVERLAY_SIDE, Overlay, plot_overlays
+
+    image = read_image(image_path, OVERLAY_SIDE if min(answer.mask.shape) > OVERLAY_SIDE else None)
+    return plot_overlays([Overlay(image, answer.image_id, pred_mask=answer.mask, pred_box=answer.box, caption=caption)], path, columns=1)
+

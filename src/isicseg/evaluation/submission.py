@@ -25,8 +25,9 @@ __all__ = ["write_mask_png", "write_classification_csv", "score_submission"]
 
 
 def write_mask_png(mask: np.ndarray, path: Path) -> None:
-    """Write a bool mask as an ISIC 8-bit PNG (0 and 255)."""
-    Image.fromarray(mask.astype(np.uint8) * 255).save(path)
+    """Write a bool mask as an ISIC 8-bit PNG (0 and 255); fast zlib level 1 (a mask
+    compresses well at any level; level 6 took 4x the time on a 7-megapixel mask)."""
+    Image.fromarray(mask.astype(np.uint8) * 255).save(path, compress_level=1)
 
 
 def write_classification_csv(per_image: pd.DataFrame, path: Path) -> None:

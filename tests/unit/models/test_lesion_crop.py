@@ -8,7 +8,7 @@ from torchvision.models import mobilenet_v2
 
 from isicseg import ISIC2017Dataset, build_mask_rcnn, load_model
 from isicseg.engine import Trainer, TrainerConfig
-from isicseg.exceptions import WeightsNotFoundError
+from isicseg.exceptions import ConfigError, WeightsNotFoundError
 from isicseg.models.heads import LesionCropClassifier, fit_logistic
 
 from ...helpers import tiny_model
@@ -55,6 +55,48 @@ def test_views_follow_the_box():
     assert not torch.allclose(left[:, :half], right[:, :half])  # the lesion view does
     torch.testing.assert_close(none[:, :half], none[:, half:])  # no box: both views are the whole image
     torch.testing.assert_close(head.embed(images, [(64, 64)], [None]), none)  # eval: no jitter, deterministic
+
+
+def _normalised(rgb: torch.Tensor) -> torch.Tensor:
+    return (rgb - torch.tensor([0.485, 0.456, 0.406])[:, None, None]) / torch.tensor([0.229, 0.224, 0.225])[:, None, None]
+
+
+def test_shades_of_grey_balances_each_image_and_is_saved_with_the_model():
+    torch.manual_seed(0)
+    head = LesionCropClassifier(0, 3, crop_size=32)
+    scene = torch.rand(2, 3, 32, 32) * 0.4 + 0.1
+    cast = scene * torch.tensor([1.6, 1.0, 0.7])[:, None, None]  # a reddish illuminant, no pixel clipped
+    views = _normalised(torch.stack([cast[0], cast[0], cast[1], cast[1]]))  # (lesion, whole) of two images
+    rgb = head._shades_of_grey(views) * torch.tensor([0.229, 0.224, 0.225])[:, None, None] + torch.tensor([0.485, 0.456, 0.406])[:, None, None]
+    p_means = rgb[1::2].pow(6).mean(dim=(-2, -1)).pow(1 / 6)
+    torch.testing.assert_close(p_means, p_means[:, :1].expand(-1, 3), rtol=1e-3, atol=1e-4)  # grey-balanced
+    before = cast[1::1].pow(6).mean(dim=(-2, -1)).pow(1 / 6)
+    assert float(before[:, 0].min()) > 1.3 * float(before[:, 2].max())  # it was not
+    assert float(head.state_dict()["color_power"]) == 6.0
+    plain = LesionCropClassifier(0, 3, crop_size=32, color_power=0.0).eval()
+    plain.features.load_state_dict(head.features.state_dict())
+    images = _normalised(cast)
+    assert not torch.allclose(plain.embed(images, [(32, 32)] * 2, [None, None]), head.eval().embed(images, [(32, 32)] * 2, [None, None]))
+    head.load_state_dict(plain.state_dict())  # the checkpoint says how its features were made
+    torch.testing.assert_close(head.embed(images, [(32, 32)] * 2, [None, None]), plain.embed(images, [(32, 32)] * 2, [None, None]))
+
+
+def test_eval_features_do_not_change_when_the_image_turns_or_mirrors():
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 40, 40)
+    box = torch.tensor([4.0, 8.0, 30.0, 20.0])
+    turned = torch.rot90(image, 1, dims=(-2, -1))  # (x, y) -> (y, W - x)
+    turned_box = torch.tensor([box[1], 40 - box[2], box[3], 40 - box[0]])
+    mirrored, mirrored_box = image.flip(-1), torch.tensor([40 - box[2], box[1], 40 - box[0], box[3]])
+    head = LesionCropClassifier(0, 3, crop_size=32).eval()
+    reference = head.embed(image, [(40, 40)], [box])
+    for other, other_box in ((turned, turned_box), (mirrored, mirrored_box)):
+        torch.testing.assert_close(head.embed(other, [(40, 40)], [other_box]), reference, rtol=1e-4, atol=1e-4)
+    head.views = 1
+    one, other = head.embed(turned, [(40, 40)], [turned_box]), head.embed(image, [(40, 40)], [box])
+    assert float((one - other).norm() / other.norm()) > 0.01  # a single view is not invariant
+    with pytest.raises(ConfigError, match=r"LesionCropClassifier views must be one of 1, 2, 4, 8; got 3"):
+        LesionCropClassifier(0, 3, views=3)
 
 
 def coloured(colour: tuple[float, float, float], n: int) -> torch.Tensor:
