@@ -108,9 +108,13 @@ def _flag_parser(annotation: Any) -> Callable[[str], Any]:
     options = set(typing.get_args(annotation)) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else {annotation}
     nullable = type(None) in options
 
+    words = {v for o in options if typing.get_origin(o) is typing.Literal for v in typing.get_args(o)}
+
     def parse(text: str) -> Any:
         if nullable and text.lower() in ("", "none"):
             return None
+        if text in words:
+            return text
         if bool in options:
             return _flag_bool(text)
         if any(typing.get_origin(o) is tuple for o in options):

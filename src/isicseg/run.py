@@ -64,7 +64,7 @@ def build_model(config: RunConfig, num_classes: int) -> torch.nn.Module:
     )
 
 
-RESUMABLE = ("epochs", "device", "num_workers")
+RESUMABLE = ("epochs", "device", "num_workers", "num_threads")
 """Settings a resumed run may change: more epochs extend it (the learning-rate schedule
 is stretched to the new total), the others do not change what it computes."""
 

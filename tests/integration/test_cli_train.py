@@ -41,7 +41,7 @@ def test_train_writes_run_folder_and_resumes(synthetic_root, tmp_path, capsys):
     assert main([*resume, "--epochs", "3", "--lr", "0.1", "--data", "elsewhere"]) == 2
     err = capsys.readouterr().err
     assert "Cannot resume " in err and "root: saved " in err and "lr: saved 0.0005, asked 0.1" in err
-    assert "Only epochs, device, num_workers may change" in err and "epochs:" not in err
+    assert "Only epochs, device, num_workers, num_threads may change" in err and "epochs:" not in err
     assert main([*resume, "--epochs", "3"]) == 0  # extend the finished run by one epoch
     assert len((run / "history.csv").read_text().splitlines()) == 4  # header + 3 epochs
     assert RunConfig.from_file(run / "config.json").trainer.epochs == 3

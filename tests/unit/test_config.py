@@ -18,7 +18,7 @@ CHANGED = {
     "augment": "eval", "backbone": "resnet18_fpn", "pretrained": "none", "backbone_weights": "imagenet", "classifier": "pooled",
     "proposals": "few", "epochs": 5, "batch_size": 3, "optimizer": "adamw", "lr": 0.001, "momentum": 0.8, "weight_decay": 0.01,
     "warmup_steps": 7, "warmup_factor": 0.5, "schedule": "cosine", "milestones": (0.5,), "gamma": 0.5, "grad_clip_norm": 1.0,
-    "accumulate": 2, "precision": "fp32", "channels_last": True, "group_by_aspect_ratio": False, "balanced_sampling": True, "num_workers": 1,
+    "accumulate": 2, "precision": "fp32", "channels_last": True, "group_by_aspect_ratio": False, "balanced_sampling": True, "num_workers": 1, "num_threads": 1,
     "device": "cpu", "seed": 9, "validate_every": 2, "skip_nonfinite": True, "out_dir": "runs/x", "eval_batch_size": 2,
     "monitor": "val_loss", "patience": 3, "tta": True, "postprocess": True,
 }
@@ -129,3 +129,17 @@ def test_flag_type_errors_exit_with_usage(capsys, flags, message):
     with pytest.raises(SystemExit) as info:
         main(["train", *flags])
     assert info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_num_workers_auto_and_num_threads_from_the_command_line(tmp_path):
+    from isicseg.cli import build_parser
+    from isicseg.engine import TrainerConfig
+
+    args = build_parser().parse_args(["train", "--data", "x", "--num-workers", "auto", "--num-threads", "1"])
+    assert (args.num_workers, args.num_threads) == ("auto", 1)
+    assert TrainerConfig(num_workers="auto").resolved_num_workers(cpu_count=2) == 0  # a 2-core CPU box: no workers
+    assert TrainerConfig(num_workers="auto").resolved_num_workers(cpu_count=32) == 8
+    with pytest.raises(ConfigError, match=r"TrainerConfig.num_workers must be an int >= 0 or 'auto'; got -1"):
+        TrainerConfig(num_workers=-1)
+    with pytest.raises(ConfigError, match=r"TrainerConfig.num_threads must be an int >= 1 or None; got 0"):
+        TrainerConfig(num_threads=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -43,7 +44,11 @@ class TrainerConfig:
         group_by_aspect_ratio: Put landscape and portrait images in separate batches.
         balanced_sampling: Draw training images with probability inverse to their
             class frequency (melanoma is 19% of ISIC 2017 training images).
-        num_workers: DataLoader worker processes.
+        num_workers: DataLoader worker processes; ``"auto"``: none on a machine with 4 cores or
+            fewer (workers would take cores from the model's own threads), else half the
+            cores, at most 8 (see :meth:`resolved_num_workers`).
+        num_threads: Threads of torch's CPU operations (``torch.set_num_threads``) while
+            fitting; ``None`` keeps torch's choice (``OMP_NUM_THREADS`` or the core count).
         device: ``"auto"`` (CUDA when available, on this process's local rank), ``"cpu"``,
             ``"cuda"``, ``"cuda:1"``, ...
         seed: Seeds Python, NumPy and torch at the start of training, and the sampler.
@@ -77,7 +82,8 @@ class TrainerConfig:
     channels_last: bool = False
     group_by_aspect_ratio: bool = True
     balanced_sampling: bool = False
-    num_workers: int = 0
+    num_workers: int | Literal["auto"] = "auto"
+    num_threads: int | None = None
     device: str = "auto"
     seed: int = 0
     validate_every: int = 1
@@ -96,7 +102,8 @@ class TrainerConfig:
             (self.warmup_steps >= 0, "warmup_steps", "an int >= 0"),
             (0 < self.warmup_factor <= 1, "warmup_factor", "a float in (0, 1]"),
             (self.grad_clip_norm is None or self.grad_clip_norm > 0, "grad_clip_norm", "a positive float or None"),
-            (self.num_workers >= 0, "num_workers", "an int >= 0"),
+            (self.num_workers == "auto" or self.num_workers >= 0, "num_workers", "an int >= 0 or 'auto'"),
+            (self.num_threads is None or self.num_threads >= 1, "num_threads", "an int >= 1 or None"),
             (self.validate_every >= 0, "validate_every", "an int >= 0"),
             (self.eval_batch_size >= 1, "eval_batch_size", "an int >= 1"),
             (0 <= self.momentum < 1, "momentum", "a float in [0, 1)"),
@@ -131,6 +138,18 @@ class TrainerConfig:
     def save(self, path: str | Path) -> None:
         """Write the configuration as JSON."""
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    def resolved_num_workers(self, cpu_count: int | None = None) -> int:
+        """DataLoader workers: ``num_workers``, or for ``"auto"`` 0 with <= 4 cores, else half the cores up to 8.
+
+        Example:
+            >>> TrainerConfig().resolved_num_workers(2), TrainerConfig().resolved_num_workers(16), TrainerConfig(num_workers=3).resolved_num_workers(2)
+            (0, 8, 3)
+        """
+        if self.num_workers != "auto":
+            return int(self.num_workers)
+        cores = cpu_count if cpu_count is not None else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+        return 0 if cores <= 4 else min(8, cores // 2)
 
     def resolved_lr(self, world_size: int = 1) -> float:
         """The learning rate used, after the linear scaling rule for SGD."""

@@ -167,7 +167,7 @@ class Trainer:
             balanced=self.config.balanced_sampling, rank=dist.rank(), world_size=dist.world_size(),
         )
         return torch.utils.data.DataLoader(
-            dataset, batch_sampler=self.sampler, collate_fn=collate, num_workers=self.config.num_workers,
+            dataset, batch_sampler=self.sampler, collate_fn=collate, num_workers=self.config.resolved_num_workers(),
             persistent_workers=False, pin_memory=self.device.type == "cuda",
         )
 
@@ -270,6 +270,9 @@ class Trainer:
         if self.out_dir is not None and self.is_main_process:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             config.save(self.out_dir / "config.json")
+        threads = torch.get_num_threads()
+        if config.num_threads is not None:
+            torch.set_num_threads(config.num_threads)  # for this fit only
         try:
             self._call("on_fit_start")
             if resume is not None:
@@ -290,6 +293,8 @@ class Trainer:
         except BaseException as error:
             self._call("on_exception", error)
             raise
+        finally:
+            torch.set_num_threads(threads)
         return self.history
 
     def _fit_collected(self) -> None:

@@ -259,3 +259,16 @@ def test_bf16_and_channels_last_on_cpu(data):
     seen.clear()
     Trainer(TrainerConfig(epochs=1, **FAST)).fit(model, train)  # "auto" on CPU: fp32
     assert set(seen) == {torch.float32}
+
+
+def test_num_threads_hold_for_the_fit_only(synthetic_root):
+    seen = []
+
+    class Threads(Callback):
+        def on_train_batch_end(self, trainer, losses, batch, batch_idx):
+            seen.append(torch.get_num_threads())
+
+    before = torch.get_num_threads()
+    train = ISIC2017Dataset(synthetic_root, "train", image_size=64, subset=2)
+    Trainer(TrainerConfig(epochs=1, batch_size=2, warmup_steps=0, num_threads=1), callbacks=[Threads()]).fit(tiny_model(), train)
+    assert seen == [1] and torch.get_num_threads() == before
