@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Pinned: these exact releases install from this machine's disk (others download GBs).
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test docs bench clean
+.PHONY: demo test test-fast docs bench clean
 
 $(BIN)/isicseg: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ demo: $(BIN)/isicseg
 test: $(BIN)/isicseg
 	$(BIN)/python -m pytest
 	$(BIN)/sphinx-build -q -b html -n -W --keep-going docs docs/_build/html
+
+# everything but the tests marked slow (training runs, CLI runs, benchmarks' smoke runs)
+test-fast: $(BIN)/isicseg
+	$(BIN)/python -m pytest -m "not slow" -q
 
 docs: $(BIN)/isicseg
 	$(BIN)/sphinx-build -b html -n -W --keep-going docs docs/_build/html

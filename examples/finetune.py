@@ -12,7 +12,6 @@ It uses the public isicseg API only: the dataset, augmentation presets,
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import torch
@@ -44,15 +43,14 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     data = args.data
+    # under torchrun, join the process group first, so that the processes can wait for each other below
+    cuda = torch.cuda.is_available() and args.device != "cpu"
+    distributed.init_distributed(torch.device("cuda", distributed.local_rank()) if cuda else torch.device("cpu"))
     if data is None:  # synthetic ISIC data in the official layout: nothing to download
         data = args.out / "synthetic-isic"
-        done = data / "ISIC-2017_Test_v2_Part3_GroundTruth.csv"  # the generator writes it last
-        if distributed.local_rank() == 0 and not done.exists():
+        if distributed.is_main_process() and not (data / "ISIC-2017_Test_v2_Part3_GroundTruth.csv").exists():
             write_synthetic_isic(data, num_images={"train": args.synthetic_images, "validation": 20, "test": 30})
-        for _ in range(600):  # under torchrun, the other processes wait for local rank 0
-            if done.exists():
-                break
-            time.sleep(0.5)
+        distributed.barrier()  # the others read the data once it is written
 
     size = args.image_size
     train = ISIC2017Dataset(data, "train", label_scheme=args.label_scheme, image_size=size, subset=args.subset, transforms=get_transform("train"))
@@ -68,9 +66,9 @@ def main() -> None:
         backbone=args.backbone,
         min_size=size,
         max_size=round(size * 1.5),
+        label_scheme=train.label_scheme.name,
         **(FEW_PROPOSALS if from_scratch else {}),
     )
-    model.isicseg_config["label_scheme"] = train.label_scheme.name
 
     config = TrainerConfig(
         epochs=args.epochs,

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import shutil
 import sys
 import time
-import types
-import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+from ._train_flags import resume_config, run_config, train_flags
 from .exceptions import IsicsegError
 
 __all__ = ["main"]
@@ -95,99 +92,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _flag_bool(text: str) -> bool:
-    """``true``/``false`` (also yes/no, on/off, 1/0) for a boolean setting."""
-    value = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}.get(text.lower())
-    if value is None:
-        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-    return value
-
-
-def _flag_parser(annotation: Any) -> Callable[[str], Any]:
-    """Turn a flag's text into a value of the field's type (the dataclass checks ranges)."""
-    options = set(typing.get_args(annotation)) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else {annotation}
-    nullable = type(None) in options
-
-    words = {v for o in options if typing.get_origin(o) is typing.Literal for v in typing.get_args(o)}
-
-    def parse(text: str) -> Any:
-        if nullable and text.lower() in ("", "none"):
-            return None
-        if text in words:
-            return text
-        if bool in options:
-            return _flag_bool(text)
-        if any(typing.get_origin(o) is tuple for o in options):
-            return [float(v) for v in text.split(",") if v.strip()]
-        try:
-            if int in options and (float not in options or text.strip().lstrip("-").isdigit()):
-                return int(text)
-            if float in options:
-                return float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        return text
-
-    return parse
-
-
-def _train_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per field of the run configuration's sections, documented by the field's docs."""
-    from ._typed import describe_type, field_docs
-    from .config import SECTIONS
-
-    for section, cls in SECTIONS.items():
-        group = parser.add_argument_group(f"{section} settings ({cls.__name__})")
-        hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            if f.name == "out_dir":
-                continue  # a run's folder is --out/--name
-            flag = f.metadata.get("flag", f.name).replace("_", "-")
-            default = "" if f.default is dataclasses.MISSING else f"default: {f.default!r}; "
-            text = field_docs(cls)[f.name].replace("``", "").rstrip(".")
-            help_text = f"{text} ({default}{describe_type(hints[f.name])})"
-            # absent flags stay out of the namespace, so that an explicit "--val-split ''" (None) is a change
-            group.add_argument("--" + flag, dest=f.name, type=_flag_parser(hints[f.name]), default=argparse.SUPPRESS, help=help_text.replace("%", "%%"))
-
-
-def _run_config(args: argparse.Namespace):
-    """The run configuration: ``--config FILE`` (or the defaults), then the flags given."""
-    from .config import RunConfig, resolve_recipe
-
-    config = RunConfig.from_file(resolve_recipe(args.config)) if args.config else RunConfig()
-    if args.name is None:  # named here, so that an interruption can say which folder to resume
-        args.name = time.strftime("%Y%m%d-%H%M%S")
-    return config.replace(name=args.name, **_flag_changes(args))
-
-
-def _flag_changes(args: argparse.Namespace) -> dict[str, Any]:
-    """The configuration fields given as flags."""
-    from .config import flat_fields
-
-    changes = {name: getattr(args, name) for name in flat_fields() if hasattr(args, name)}
-    if args.balanced:
-        changes["balanced_sampling"] = True
-    return changes
-
-
-def _resume_config(args: argparse.Namespace):
-    """The saved configuration of ``--out/--name``, with the flags given on top (checked by ``train_run``)."""
-    from .config import RunConfig
-
-    if args.name is None:
-        raise IsicsegError("--resume needs --name: the run folder <out>/<name> to continue.")
-    if args.config:
-        raise IsicsegError(f"--resume continues {Path(args.out) / args.name} with its saved config.json; drop --config {args.config}.")
-    saved = Path(args.out) / args.name / "config.json"
-    if not saved.is_file():
-        raise IsicsegError(f"Cannot resume: {saved} does not exist; start the run without --resume.")
-    return RunConfig.from_file(saved).replace(**_flag_changes(args))
-
-
 def _cmd_train(args: argparse.Namespace) -> int:
     from .run import train_run
 
-    train_run(_resume_config(args) if args.resume else _run_config(args), out=args.out, resume=args.resume)
+    train_run(resume_config(args) if args.resume else run_config(args), out=args.out, resume=args.resume)
     return 0
 
 
@@ -219,20 +127,11 @@ def _load_for_inference(args: argparse.Namespace):
     from .exceptions import ConfigError
     from .models import load_model
 
-    overrides = {k: v for k, v in (("backbone", args.backbone), ("num_classes", args.num_classes)) if v is not None}
+    overrides = {k: v for k, v in (("backbone", args.backbone), ("num_classes", args.num_classes), ("label_scheme", args.label_scheme)) if v is not None}
     model = load_model(args.weights, **overrides)
-    scheme_name = args.label_scheme or model.isicseg_config.get("label_scheme")
-    if scheme_name is None:
-        by_count = {3: "binary", 4: "three_class"}
-        scheme_name = by_count.get(model.isicseg_config["num_classes"])
-        if scheme_name is None:
-            raise ConfigError(f"{args.weights} does not name its label scheme; pass --label-scheme.")
-    scheme = get_label_scheme(scheme_name)
-    if scheme.num_classes != model.isicseg_config["num_classes"]:
-        raise ConfigError(
-            f"Label scheme {scheme.name!r} has {scheme.num_classes} classes but the model in {args.weights} has "
-            f"{model.isicseg_config['num_classes']}."
-        )
+    if model.identity.label_scheme is None:
+        raise ConfigError(f"{args.weights} does not name its label scheme (a plain state dict); pass --label-scheme (binary or three_class).")
+    scheme = get_label_scheme(model.identity.label_scheme)
     model = model.to(args.device or "cpu")
     if args.channels_last:
         import torch
@@ -368,9 +267,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="run folder name under --out (default: a timestamp)")
     p.add_argument("--resume", action="store_true", help="continue <out>/<name> from its last.pt")
     p.add_argument("--balanced", action="store_true", help="class-balanced sampling (same as --balanced-sampling true)")
-    _train_flags(p)
+    train_flags(p)
     p.set_defaults(func=_cmd_train)
 
+    _demo_parser(sub)
+    return parser
+
+
+def _demo_parser(sub) -> None:
     p = sub.add_parser("demo", help="the whole job on synthetic data: generate, train from scratch, evaluate")
     p.add_argument("--out", type=Path, default=Path("runs"))
     p.add_argument("--backbone", default="resnet18_fpn")
@@ -381,7 +285,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--resume", action="store_true", help="continue an interrupted demo in <out>/demo (otherwise a new run folder is used when <out>/demo exists)")
     p.set_defaults(func=_cmd_demo)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

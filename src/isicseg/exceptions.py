@@ -20,6 +20,7 @@ __all__ = [
     "ConfigError",
     "NonFiniteLossError",
     "DataWarning",
+    "PluginWarning",
 ]
 
 
@@ -80,3 +81,8 @@ class NonFiniteLossError(IsicsegError, FloatingPointError):
 
 class DataWarning(UserWarning):
     """Data that isicseg can read but that is probably not what the user meant."""
+
+
+class PluginWarning(UserWarning):
+    """A plugin declared through an entry point could not be loaded."""
+

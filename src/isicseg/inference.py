@@ -74,7 +74,7 @@ class Answer:
 
 
 def category_probability(
-    scores: torch.Tensor, labels: torch.Tensor, category: str, scheme: LabelScheme, class_scores: torch.Tensor | None = None
+    scores: torch.Tensor, labels: torch.Tensor, category: str, label_scheme: LabelScheme, class_scores: torch.Tensor | None = None
 ) -> float:
     """Probability of ``category``: ``class_scores[label]`` when a classifier head gave
     them, else the highest score among detections labelled exactly ``category`` (0 if
@@ -89,8 +89,8 @@ def category_probability(
         >>> category_probability(s, l, "seborrheic_keratosis", get_label_scheme("binary"))
         nan
     """
-    label = scheme.label_of(category)
-    if scheme.diagnoses_of(label) != [category]:
+    label = label_scheme.label_of(category)
+    if label_scheme.diagnoses_of(label) != [category]:
         return float("nan")
     if class_scores is not None:
         return float(class_scores[label])
@@ -190,7 +190,7 @@ def detect(model: torch.nn.Module, images: Sequence[torch.Tensor], *, tta: bool 
 
 def answer_from_detections(
     detections: dict[str, torch.Tensor],
-    scheme: str | LabelScheme,
+    label_scheme: str | LabelScheme,
     image_id: str,
     original_size: tuple[int, int] | None = None,
     *,
@@ -201,7 +201,7 @@ def answer_from_detections(
     Args:
         detections: A torchvision detection output (``boxes``, ``labels``, ``scores``,
             ``masks`` of shape ``(N, 1, H, W)``).
-        scheme: The label scheme the model was trained with.
+        label_scheme: The label scheme the model was trained with.
         image_id: Identifier of the image.
         original_size: ``(height, width)`` to return mask and box at; default the
             detections' own size.
@@ -215,14 +215,14 @@ def answer_from_detections(
         >>> a.label, a.box, int(a.mask.sum()), a.probabilities["melanoma"]
         (2, (2.0, 2.0, 6.0, 6.0), 16, 0.800000011920929)
     """
-    scheme = get_label_scheme(scheme)
+    label_scheme = get_label_scheme(label_scheme)
     masks = detections["masks"]
     height, width = masks.shape[-2:]
     size = original_size or (height, width)
     scores, labels = detections["scores"].detach().cpu(), detections["labels"].detach().cpu()
     class_scores = detections.get("class_scores")
     class_scores = class_scores.detach().cpu() if class_scores is not None else None
-    probabilities = {c: category_probability(scores, labels, c, scheme, class_scores) for c in CATEGORIES}
+    probabilities = {c: category_probability(scores, labels, c, label_scheme, class_scores) for c in CATEGORIES}
     if scores.numel() == 0:
         return Answer(image_id, np.zeros(size, dtype=bool), None, 0, 0.0, probabilities, detections)
     top = int(torch.argmax(scores))
@@ -257,7 +257,7 @@ def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 def predict(
     model: torch.nn.Module,
     images: Iterable[str | Path],
-    scheme: str | LabelScheme,
+    label_scheme: str | LabelScheme | None = None,
     *,
     image_size: int | tuple[int, int] | None = None,
     batch_size: int = 4,
@@ -271,7 +271,8 @@ def predict(
     Args:
         model: A Mask R-CNN (put in eval mode here).
         images: Image files; the file stem is the answer's ``image_id``.
-        scheme: The label scheme the model was trained with.
+        label_scheme: The label scheme the model was trained with (default: the one its
+            ``identity`` names; see :class:`~isicseg.models.ModelIdentity`).
         image_size: Decode size (default: the model's ``min_size``, so that large JPEGs
             are decoded at a reduced scale).
         batch_size: Images per forward pass.
@@ -289,6 +290,13 @@ def predict(
         [(64, 80), (64, 80)]
     """
     check_precision(precision)
+    identity = getattr(model, "identity", None)
+    if label_scheme is None:
+        if identity is None or identity.label_scheme is None:
+            raise ConfigError("predict: the model does not name its label scheme (identity.label_scheme); pass label_scheme='binary' or 'three_class'.")
+        label_scheme = identity.label_scheme
+    elif identity is not None:
+        identity.check_label_scheme(get_label_scheme(label_scheme).name)
     model.eval()
     device = torch.device(device) if device is not None else next(model.parameters()).device
     if image_size is None:
@@ -302,4 +310,4 @@ def predict(
         for path, output in zip(batch, outputs):
             width, height = read_image_size(path)
             progress.update()
-            yield answer_from_detections({k: v.cpu() for k, v in output.items()}, scheme, path.stem, (height, width), postprocess=postprocess)
+            yield answer_from_detections({k: v.cpu() for k, v in output.items()}, label_scheme, path.stem, (height, width), postprocess=postprocess)

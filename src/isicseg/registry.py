@@ -21,15 +21,11 @@ from collections.abc import Callable, Iterator
 from importlib import metadata
 from typing import Generic, TypeVar, overload
 
-from .exceptions import ConfigError, UnknownNameError
+from .exceptions import ConfigError, PluginWarning, UnknownNameError
 
 __all__ = ["Registry", "PluginWarning"]
 
 T = TypeVar("T")
-
-
-class PluginWarning(UserWarning):
-    """A plugin declared through an entry point could not be loaded."""
 
 
 class Registry(Generic[T]):

@@ -48,7 +48,7 @@ class _RunConfigFiles(Callback):
         checkpoint["run_config"] = self.config.to_dict()
 
 
-def build_model(config: RunConfig, num_classes: int) -> torch.nn.Module:
+def build_model(config: RunConfig, num_classes: int, label_scheme: str | None = None) -> torch.nn.Module:
     """The model a run configuration describes (see :func:`~isicseg.build_mask_rcnn`).
 
     Example:
@@ -60,7 +60,8 @@ def build_model(config: RunConfig, num_classes: int) -> torch.nn.Module:
     model, size = config.model, config.data.image_size
     return build_mask_rcnn(
         num_classes, pretrained=model.pretrained, backbone=model.backbone, backbone_weights=model.backbone_weights,
-        classifier=model.classifier, min_size=size, max_size=round(size * 1.5), **(FEW_PROPOSALS if model.proposals == "few" else {}),
+        classifier=model.classifier, min_size=size, max_size=round(size * 1.5), label_scheme=label_scheme,
+        **(FEW_PROPOSALS if model.proposals == "few" else {}),
     )
 
 
@@ -136,8 +137,7 @@ def train_run(config: RunConfig, *, out: str | Path = "runs", resume: bool = Fal
     train = ISIC2017Dataset(data.root, "train", label_scheme=data.label_scheme, image_size=data.image_size, subset=data.subset, seed=seed, transforms=augment)
     val = ISIC2017Dataset(data.root, data.val_split, label_scheme=data.label_scheme, image_size=data.image_size) if data.val_split else None
     torch.manual_seed(seed)  # the model's initial weights belong to the run's seed too
-    model = build_model(config, train.label_scheme.num_classes)
-    model.isicseg_config["label_scheme"] = train.label_scheme.name
+    model = build_model(config, train.label_scheme.num_classes, train.label_scheme.name)
     monitor = config.eval.monitor if val is not None else "train_loss"
     mode = "min" if monitor.endswith("loss") else "max"
     callbacks = [ProgressBar(enable=False if quiet else None), LearningRateMonitor(), ModelCheckpoint(monitor=monitor, mode=mode), _RunConfigFiles(config)]
@@ -146,7 +146,7 @@ def train_run(config: RunConfig, *, out: str | Path = "runs", resume: bool = Fal
     log = run_dir / "train.log" if dist.is_main_process() else None
     with log_file(log):
         if not quiet:
-            logger.info("Run %s: %r\nModel: %s", run_dir, train, model.isicseg_config)
+            logger.info("Run %s: %r\nModel: %s", run_dir, train, model.identity)
         Trainer(config.trainer, callbacks=callbacks).fit(model, train, val, resume=run_dir / "last.pt" if resume else None)
         result = None
         if dist.is_main_process():

@@ -25,7 +25,7 @@ from matplotlib.patches import Rectangle
 
 from .metrics import roc_auc, roc_curve
 
-__all__ = ["OVERLAY_SIDE", "Overlay", "fit_overlay", "plot_jaccard_boxplot", "plot_roc_curves", "plot_confusion_matrix", "plot_overlays", "plot_loss_curves"]
+__all__ = ["OVERLAY_SIDE", "Overlay", "fit_overlay", "draw_overlay", "plot_jaccard_boxplot", "plot_roc_curves", "plot_confusion_matrix", "plot_overlays", "plot_loss_curves"]
 
 
 def _figure(**kwargs) -> Figure:
@@ -147,6 +147,43 @@ def fit_overlay(panel: Overlay, max_side: int = OVERLAY_SIDE) -> Overlay:
 
     return dataclasses.replace(panel, image=image, true_mask=mask(panel.true_mask), pred_mask=mask(panel.pred_mask),
                                true_box=box(panel.true_box), pred_box=box(panel.pred_box))
+
+
+_COLOURS = {"true": (0, 255, 0), "pred": (255, 0, 255)}
+
+
+def draw_overlay(panel: Overlay, path: str | Path, *, max_side: int = OVERLAY_SIDE) -> Path:
+    """One panel as a PNG drawn with Pillow (no matplotlib figure): the image at
+    ``max_side`` pixels at most, mask outlines and boxes (true green, predicted magenta)
+    and the title and caption on top. What ``isicseg predict`` writes per image; about
+    10x faster than a one-panel :func:`plot_overlays`.
+
+    Example:
+        >>> mask = np.zeros((60, 80), bool); mask[10:40, 20:60] = True
+        >>> out = draw_overlay(Overlay(np.full((60, 80, 3), 128, np.uint8), "x", pred_mask=mask, pred_box=(20, 10, 60, 40)), getfixture("tmp_path") / "o.png")
+        >>> from PIL import Image; Image.open(out).size
+        (80, 60)
+    """
+    from PIL import ImageDraw
+    from scipy import ndimage
+
+    panel = fit_overlay(panel, max_side)
+    image = panel.image.copy()
+    for kind, mask in (("true", panel.true_mask), ("pred", panel.pred_mask)):
+        if mask is not None and mask.any():
+            image[mask & ~ndimage.binary_erosion(mask, iterations=max(1, max(image.shape[:2]) // 256))] = _COLOURS[kind]
+    canvas = Image.fromarray(image)
+    draw = ImageDraw.Draw(canvas)
+    for kind, box in (("true", panel.true_box), ("pred", panel.pred_box)):
+        if box is not None:
+            draw.rectangle([float(v) for v in box], outline=_COLOURS[kind], width=2)
+    text = f"{panel.title}  {panel.caption}".strip()
+    draw.rectangle([0, 0, canvas.width, 14], fill=(0, 0, 0))
+    draw.text((3, 1), text, fill=(255, 255, 255))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path, compress_level=1)
+    return path
 
 
 def _draw_box(ax: Axes, box: Sequence[float] | None, color: str) -> None:

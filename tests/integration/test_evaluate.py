@@ -114,7 +114,7 @@ def test_binary_scheme_reports_sk_as_missing(model, synthetic_root, tmp_path):
 
 def test_cli_evaluate_and_predict_on_real_files(model, tmp_path, capsys):
     weights = tmp_path / "model.pt"
-    config = {**model.isicseg_config, "label_scheme": "three_class"}
+    config = model.identity.replace(label_scheme="three_class").to_dict()
     torch.save({"model": model.state_dict(), "model_config": config}, weights)
     assert main(["evaluate", str(weights), "--data", str(MINI_ROOT), "--split", "validation", "--out", str(tmp_path / "ev")]) == 0
     out = capsys.readouterr().out

@@ -96,7 +96,7 @@ def test_run_without_data_root(tmp_path):
 def test_predict_cli_errors(tmp_path, capsys):
     model = build_mask_rcnn(5, **LIGHT)
     weights = tmp_path / "five.pt"
-    torch.save({"model": model.state_dict(), "model_config": model.isicseg_config}, weights)
+    torch.save({"model": model.state_dict(), "model_config": model.identity.to_dict()}, weights)
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["predict", str(weights), str(empty)]) == 2
@@ -192,7 +192,7 @@ def test_max_image_pixels_above_pillows_own_limit_is_honoured(tmp_path, monkeypa
 def test_image_size_is_bounded_and_typed(image_size):
     from isicseg import ISIC2017Dataset
 
-    with pytest.raises(DatasetError, match=r"image_size must be a positive int, \(height, width\) of positive ints, or None, each at most 16384; got "):
+    with pytest.raises(ConfigError, match=r"image_size must be a positive int, \(height, width\) of positive ints, or None, each at most 16384; got "):
         ISIC2017Dataset(MINI_ROOT, "validation", image_size=image_size)
 
 

@@ -35,3 +35,19 @@ def test_roc_figure_has_curves(tmp_path):
     assert pixels.shape == (450, 450, 3)
     coloured = np.abs(pixels[..., 0] - pixels[..., 2]) > 60  # the blue ROC line, not grey or black
     assert coloured.sum() > 200
+
+
+def test_draw_overlay_outlines_the_mask_and_box_at_the_drawn_size(tmp_path):
+    from PIL import Image
+
+    from isicseg.viz import OVERLAY_SIDE, Overlay, draw_overlay
+
+    mask = np.zeros((1200, 1600), bool)
+    mask[300:900, 400:1200] = True  # a full-resolution mask; the image was decoded smaller
+    image = np.full((600, 800, 3), 128, np.uint8)
+    out = np.asarray(Image.open(draw_overlay(Overlay(image, "ISIC_1", pred_mask=mask, pred_box=(400, 300, 1200, 900), caption="melanoma 0.9"), tmp_path / "o.png")))
+    assert out.shape == (384, OVERLAY_SIDE, 3)  # 800x600 image fitted into 512 px
+    magenta = (out == (255, 0, 255)).all(axis=-1)
+    assert magenta[96, 128:384].mean() > 0.9 and magenta[96:288, 128].mean() > 0.9  # top edge and left edge of the lesion
+    assert not magenta[150:230, 180:330].any()  # inside: the image, untouched
+    assert (out[150:230, 180:330] == 128).all() and (out[:14] == 0).any()  # title bar drawn on top

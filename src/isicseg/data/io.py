@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..exceptions import DatasetError
+from ..exceptions import ConfigError, DatasetError
 
 __all__ = ["ImageSize", "DEFAULT_MAX_IMAGE_PIXELS", "output_size", "read_image_size", "read_image", "read_mask"]
 
@@ -52,14 +52,14 @@ def output_size(width: int, height: int, image_size: ImageSize, *, max_side: int
     one = isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool)
     values = (image_size,) if one else tuple(image_size) if isinstance(image_size, (tuple, list)) and len(image_size) == 2 else ()
     if not values or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 < v <= max_side for v in values):
-        raise DatasetError(f"image_size must be {allowed}; got {image_size!r}.")
+        raise ConfigError(f"image_size must be {allowed}; got {image_size!r}.")
     if one:
         scale = int(image_size) / min(width, height)
         size = max(1, round(width * scale)), max(1, round(height * scale))
     else:
         size = int(values[1]), int(values[0])
     if max(size) > max_side:
-        raise DatasetError(
+        raise ConfigError(
             f"image_size {image_size!r} would make a {width}x{height} image {size[0]}x{size[1]}, more than {max_side} pixels a side; "
             f"choose a smaller image_size."
         )

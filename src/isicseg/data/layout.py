@@ -10,7 +10,7 @@ from typing import Literal
 
 import pandas as pd
 
-from ..exceptions import DataWarning, DatasetError, DatasetNotFoundError
+from ..exceptions import ConfigError, DataWarning, DatasetError, DatasetNotFoundError
 from .labels import Diagnosis
 
 __all__ = ["Split", "SPLITS", "SplitPaths", "Record", "split_paths", "read_ground_truth", "scan_split", "expected_layout"]
@@ -45,7 +45,7 @@ class Record:
 
 def _check_split(split: str) -> str:
     if split not in SPLITS:
-        raise DatasetError(f"Unknown split {split!r}. Available: {', '.join(SPLITS)}.")
+        raise ConfigError(f"Unknown split {split!r}. Available: {', '.join(SPLITS)}.")
     return SPLITS[split]
 
 

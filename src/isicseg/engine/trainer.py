@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.parallel import DistributedDataParallel
 
 from .. import __version__
@@ -22,9 +21,15 @@ from . import distributed as dist
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import TrainerConfig
 from .samplers import EpochBatchSampler
-from .validation import DetectionEvaluator, Evaluator
+from .validation import Evaluator, ValidationLoop
 
 __all__ = ["Trainer", "collate"]
+
+
+def _identity_dict(model: torch.nn.Module) -> dict[str, Any]:
+    """The model's identity for its checkpoint (``model.identity.to_dict()``; empty for a model without one)."""
+    identity = getattr(model, "identity", None)
+    return identity.to_dict() if hasattr(identity, "to_dict") else {}
 
 
 def collate(batch: Sequence[tuple[Any, dict[str, Any]]]) -> tuple[tuple[Any, ...], tuple[dict[str, Any], ...]]:
@@ -53,7 +58,7 @@ def _lr_factor(step: int, total: int, config: TrainerConfig) -> float:
     return 1.0
 
 
-class Trainer:
+class Trainer(ValidationLoop):
     """Train a torchvision detection model on ISIC data, with callbacks and exact resume.
 
     The loop, per epoch: set the sampler's epoch; for each batch, forward in train mode,
@@ -178,7 +183,7 @@ class Trainer:
         model = self.unwrapped_model
         state = {
             "model": model.state_dict(),
-            "model_config": dict(getattr(model, "isicseg_config", {})),
+            "model_config": _identity_dict(model),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else {},
@@ -309,6 +314,21 @@ class Trainer:
                 fit()
         self.metrics["epoch_seconds"] = self.metrics.get("epoch_seconds", 0.0) + time.perf_counter() - start
 
+    def _optimizer_step(self) -> None:
+        """Unscale (fp16), clip, step the optimizer and the schedule."""
+        if self.scaler:
+            self.scaler.unscale_(self.optimizer)
+        if self.config.grad_clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip_norm)
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        self.global_step += 1
+
     def _train_epoch(self, loader: torch.utils.data.DataLoader) -> None:
         config, model = self.config, self.model
         self.sampler.set_epoch(self.epoch)
@@ -351,18 +371,7 @@ class Trainer:
                 scaled = loss / config.accumulate
                 (self.scaler.scale(scaled) if self.scaler else scaled).backward()
             if last_of_step:
-                if self.scaler:
-                    self.scaler.unscale_(self.optimizer)
-                if config.grad_clip_norm is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip_norm)
-                if self.scaler:
-                    self.scaler.step(self.optimizer)
-                    self.scaler.update()
-                else:
-                    self.optimizer.step()
-                self.optimizer.zero_grad(set_to_none=True)
-                self.scheduler.step()
-                self.global_step += 1
+                self._optimizer_step()
             for key, value in values.items():
                 totals[key] = totals.get(key, 0.0) + value
             counted += 1
@@ -374,79 +383,3 @@ class Trainer:
             self.metrics["train_loss" if key == "loss" else f"train_{key}"] = mean
         self.metrics["skipped_batches"] = self.skipped_batches
         self.metrics["epoch_seconds"] = time.perf_counter() - start
-
-    @torch.no_grad()
-    def validation_loss(self, model: torch.nn.Module, dataset: torch.utils.data.Dataset, indices: Sequence[int]) -> tuple[float, int]:
-        """Sum of the total loss over ``indices`` and their count.
-
-        torchvision returns losses only in train mode, where the RPN and RoI heads draw
-        random samples; each image is therefore scored alone under its own fixed seed,
-        without touching the training RNG, so the value does not depend on batching,
-        sharding or when it is computed. BatchNorm layers stay in eval mode, so
-        validation never changes running statistics.
-        """
-        was_training = model.training
-        model.train()
-        for module in model.modules():
-            if isinstance(module, _BatchNorm):
-                module.eval()
-        total = 0.0
-        try:
-            for index in indices:
-                image, target = dataset[index]
-                target = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in target.items()}
-                with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-                    torch.manual_seed(self.config.seed + index)
-                    with self._autocast():
-                        total += float(sum(model([image.to(self.device)], [target]).values()))
-        finally:
-            model.train(was_training)
-        return total, len(indices)
-
-    def evaluator_for(self, dataset: torch.utils.data.Dataset) -> Evaluator:
-        """The evaluator used on ``dataset``: the Trainer's, the dataset's ``default_evaluator()``, or :class:`~isicseg.engine.validation.DetectionEvaluator`."""
-        if self.evaluator is not None:
-            return self.evaluator
-        default = getattr(dataset, "default_evaluator", None)
-        return default() if callable(default) else DetectionEvaluator()
-
-    @torch.inference_mode()
-    def _evaluator_rows(self, model: torch.nn.Module, dataset: torch.utils.data.Dataset, indices: Sequence[int], evaluator: Evaluator) -> list[dict[str, Any]]:
-        """Eval-mode outputs of ``indices``, batch by batch, turned into the evaluator's rows (with ``index``)."""
-        was_training = model.training
-        model.eval()
-        rows: list[dict[str, Any]] = []
-        try:
-            size = self.config.eval_batch_size
-            for start in range(0, len(indices), size):
-                chunk = list(indices[start : start + size])
-                items = [dataset[i] for i in chunk]
-                with self._autocast():
-                    outputs = model([image.to(self.device) for image, _ in items])
-                outputs = [{k: v.float().cpu() if v.is_floating_point() else v.cpu() for k, v in o.items()} for o in outputs]
-                for index, row in zip(chunk, evaluator.rows(outputs, [t for _, t in items], chunk)):
-                    rows.append({**row, "index": index})
-        finally:
-            model.train(was_training)
-        return rows
-
-    def validate(self, model: torch.nn.Module, dataset: torch.utils.data.Dataset) -> dict[str, float]:
-        """Validation loss and the evaluator's metrics of ``model`` on ``dataset``.
-
-        Under torchrun each process takes every ``world_size``-th image (no padding,
-        so no image counts twice) and the results are gathered, so every process gets
-        the same numbers as a single process would.
-        """
-        self.device = next(model.parameters()).device
-        self._call("on_validation_start")
-        evaluator = self.evaluator_for(dataset)
-        indices = list(range(dist.rank(), len(dataset), dist.world_size()))
-        loss_sum, count = self.validation_loss(model, dataset, indices)
-        rows = self._evaluator_rows(model, dataset, indices, evaluator)
-        gathered = dist.all_gather_objects((loss_sum, count, rows))
-        all_rows = sorted((r for _, _, part in gathered for r in part), key=lambda r: r["index"])
-        metrics = {"val_loss": sum(s for s, _, _ in gathered) / max(1, sum(c for _, c, _ in gathered))}
-        metrics.update({f"val_{k}": float(v) for k, v in evaluator.summarize(all_rows).items()})
-        self.metrics.update(metrics)
-        self._call("on_validation_end")
-        return metrics

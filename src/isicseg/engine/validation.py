@@ -19,9 +19,12 @@ from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import torch
+from torch.nn.modules.batchnorm import _BatchNorm
 from torchvision.ops import box_iou
 
-__all__ = ["Evaluator", "DetectionEvaluator"]
+from . import distributed as dist
+
+__all__ = ["Evaluator", "DetectionEvaluator", "ValidationLoop"]
 
 
 @runtime_checkable
@@ -75,3 +78,84 @@ class DetectionEvaluator:
         if not rows:
             return {"mask_iou": float("nan"), "box_iou": float("nan")}
         return {key: sum(row[key] for row in rows) / len(rows) for key in ("mask_iou", "box_iou")}
+
+
+class ValidationLoop:
+    """The validation part of :class:`~isicseg.Trainer` (a mixin: it uses the Trainer's
+    ``config``, ``device``, ``evaluator``, ``metrics``, ``_autocast`` and ``_call``)."""
+
+    @torch.no_grad()
+    def validation_loss(self, model: torch.nn.Module, dataset: torch.utils.data.Dataset, indices: Sequence[int]) -> tuple[float, int]:
+        """Sum of the total loss over ``indices`` and their count.
+
+        torchvision returns losses only in train mode, where the RPN and RoI heads draw
+        random samples; each image is therefore scored alone under its own fixed seed,
+        without touching the training RNG, so the value does not depend on batching,
+        sharding or when it is computed. BatchNorm layers stay in eval mode, so
+        validation never changes running statistics.
+        """
+        was_training = model.training
+        model.train()
+        for module in model.modules():
+            if isinstance(module, _BatchNorm):
+                module.eval()
+        total = 0.0
+        try:
+            for index in indices:
+                image, target = dataset[index]
+                target = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in target.items()}
+                with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+                    torch.manual_seed(self.config.seed + index)
+                    with self._autocast():
+                        total += float(sum(model([image.to(self.device)], [target]).values()))
+        finally:
+            model.train(was_training)
+        return total, len(indices)
+
+    def evaluator_for(self, dataset: torch.utils.data.Dataset) -> Evaluator:
+        """The evaluator used on ``dataset``: the Trainer's, the dataset's ``default_evaluator()``, or :class:`~isicseg.engine.validation.DetectionEvaluator`."""
+        if self.evaluator is not None:
+            return self.evaluator
+        default = getattr(dataset, "default_evaluator", None)
+        return default() if callable(default) else DetectionEvaluator()
+
+    @torch.inference_mode()
+    def _evaluator_rows(self, model: torch.nn.Module, dataset: torch.utils.data.Dataset, indices: Sequence[int], evaluator: Evaluator) -> list[dict[str, Any]]:
+        """Eval-mode outputs of ``indices``, batch by batch, turned into the evaluator's rows (with ``index``)."""
+        was_training = model.training
+        model.eval()
+        rows: list[dict[str, Any]] = []
+        try:
+            size = self.config.eval_batch_size
+            for start in range(0, len(indices), size):
+                chunk = list(indices[start : start + size])
+                items = [dataset[i] for i in chunk]
+                with self._autocast():
+                    outputs = model([image.to(self.device) for image, _ in items])
+                outputs = [{k: v.float().cpu() if v.is_floating_point() else v.cpu() for k, v in o.items()} for o in outputs]
+                for index, row in zip(chunk, evaluator.rows(outputs, [t for _, t in items], chunk)):
+                    rows.append({**row, "index": index})
+        finally:
+            model.train(was_training)
+        return rows
+
+    def validate(self, model: torch.nn.Module, dataset: torch.utils.data.Dataset) -> dict[str, float]:
+        """Validation loss and the evaluator's metrics of ``model`` on ``dataset``.
+
+        Under torchrun each process takes every ``world_size``-th image (no padding,
+        so no image counts twice) and the results are gathered, so every process gets
+        the same numbers as a single process would.
+        """
+        self.device = next(model.parameters()).device
+        self._call("on_validation_start")
+        evaluator = self.evaluator_for(dataset)
+        indices = list(range(dist.rank(), len(dataset), dist.world_size()))
+        loss_sum, count = self.validation_loss(model, dataset, indices)
+        rows = self._evaluator_rows(model, dataset, indices, evaluator)
+        gathered = dist.all_gather_objects((loss_sum, count, rows))
+        all_rows = sorted((r for _, _, part in gathered for r in part), key=lambda r: r["index"])
+        metrics = {"val_loss": sum(s for s, _, _ in gathered) / max(1, sum(c for _, c, _ in gathered))}
+        metrics.update({f"val_{k}": float(v) for k, v in evaluator.summarize(all_rows).items()})
+        self.metrics.update(metrics)
+        self._call("on_validation_end")
+        return metrics

@@ -95,6 +95,9 @@ def evaluate(
         (['image_id', 'jaccard', 'dice'], 2, ['bbox_map', 'bbox_map50'])
     """
     check_batch_size(batch_size)
+    identity = getattr(model, "identity", None)
+    if identity is not None:
+        identity.check_label_scheme(dataset.label_scheme.name)  # a model's labels only mean what they meant in training
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         for owned in ("masks", "figures"):  # files of an earlier run would mix with these

@@ -58,12 +58,12 @@ def shrink_answer(answer: Answer, truth: np.ndarray) -> tuple[Answer, np.ndarray
     return Answer(answer.image_id, small(answer.mask), box, answer.label, answer.score, answer.probabilities, {}), small(truth)
 
 
-def overlay_of(record: Any, answer: Answer, truth: np.ndarray, scheme: LabelScheme, jaccard: float):
+def overlay_of(record: Any, answer: Answer, truth: np.ndarray, label_scheme: LabelScheme, jaccard: float):
     """The :class:`~isicseg.viz.Overlay` of one answer (its image read at the mask's size)."""
     from ..viz import Overlay
 
     true_box = masks_to_boxes(torch.from_numpy(truth)[None])[0].tolist() if truth.any() else None
-    name = scheme.class_names[answer.label] if answer.label else "none"
+    name = label_scheme.class_names[answer.label] if answer.label else "none"
     return Overlay(
         read_image(record.image_path, truth.shape),
         f"{record.image_id} ({record.diagnosis}) J={jaccard:.2f}",
@@ -75,13 +75,13 @@ def overlay_of(record: Any, answer: Answer, truth: np.ndarray, scheme: LabelSche
     )
 
 
-def write_figures(per_image: pd.DataFrame, scheme: LabelScheme, categories: Sequence[str], overlays: list, folder: Path) -> None:
+def write_figures(per_image: pd.DataFrame, label_scheme: LabelScheme, categories: Sequence[str], overlays: list, folder: Path) -> None:
     """Jaccard box plot, ROC curves of ``categories``, confusion matrix and (if any) the overlay grid, as PNGs in ``folder``."""
     from .. import viz
 
     viz.plot_jaccard_boxplot(per_image["jaccard"].tolist(), folder / "jaccard_boxplot.png")
     viz.plot_roc_curves({c: (per_image[f"is_{c}"].tolist(), per_image[f"p_{c}"].tolist()) for c in categories}, folder / "roc_curves.png")
-    viz.plot_confusion_matrix(per_image["true_label"].tolist(), per_image["predicted_label"].tolist(), scheme.class_names, folder / "confusion_matrix.png")
+    viz.plot_confusion_matrix(per_image["true_label"].tolist(), per_image["predicted_label"].tolist(), label_scheme.class_names, folder / "confusion_matrix.png")
     if overlays:
         viz.plot_overlays(overlays, folder / "overlays.png")
 
@@ -90,10 +90,10 @@ def write_answer_overlay(image_path: Path, answer: Answer, caption: str, path: P
     """One overlay PNG of an answer on its image (what ``isicseg predict`` writes per image).
 
     The image is decoded at a reduced scale (:data:`~isicseg.viz.OVERLAY_SIDE`), not at full
-    resolution: the panel is drawn at that size anyway.
+    resolution, and drawn with Pillow (:func:`~isicseg.viz.draw_overlay`).
     """
-    from ..viz import OVERLAY_SIDE, Overlay, plot_overlays
+    from ..viz import OVERLAY_SIDE, Overlay, draw_overlay
 
     image = read_image(image_path, OVERLAY_SIDE if min(answer.mask.shape) > OVERLAY_SIDE else None)
-    return plot_overlays([Overlay(image, answer.image_id, pred_mask=answer.mask, pred_box=answer.box, caption=caption)], path, columns=1)
+    return draw_overlay(Overlay(image, answer.image_id, pred_mask=answer.mask, pred_box=answer.box, caption=caption), path)
 

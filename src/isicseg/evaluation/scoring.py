@@ -28,26 +28,26 @@ def segmentation_row(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
     return {name: float(value) for name, value in segmentation_scores(pred, target).items()}
 
 
-def score_row(answer: Answer, truth: np.ndarray, diagnosis: str, scheme: LabelScheme) -> dict[str, Any]:
+def score_row(answer: Answer, truth: np.ndarray, diagnosis: str, label_scheme: LabelScheme) -> dict[str, Any]:
     """The per-image row of one answer (the columns :func:`~isicseg.evaluate` documents).
 
     Args:
         answer: The model's answer at the image's original size.
         truth: The true mask, same size.
         diagnosis: The image's true diagnosis (``melanoma``, ``seborrheic_keratosis`` or ``nevus``).
-        scheme: The label scheme of the answer.
+        label_scheme: The label scheme of the answer.
     """
     true_box = masks_to_boxes(torch.from_numpy(truth)[None])[0] if truth.any() else None
     iou = float(box_iou([answer.box], [true_box.tolist()])) if answer.box is not None and true_box is not None else 0.0
-    true_label = scheme.label_of(diagnosis)
+    true_label = label_scheme.label_of(diagnosis)
     return {
         "image_id": answer.image_id,
         **segmentation_row(answer.mask, truth),
         "box_iou": iou,
         "true_label": true_label,
-        "true_class": scheme.class_names[true_label],
+        "true_class": label_scheme.class_names[true_label],
         "predicted_label": answer.label,
-        "predicted_class": scheme.class_names[answer.label] if answer.label else "none",
+        "predicted_class": label_scheme.class_names[answer.label] if answer.label else "none",
         "score": answer.score,
         **{f"p_{c}": answer.probabilities[c] for c in CATEGORIES},
         **{f"is_{c}": int(diagnosis == c) for c in CATEGORIES},

@@ -163,13 +163,13 @@ def check_categories(categories: Sequence[str]) -> None:
         raise ConfigError(f"categories must be some of {', '.join(CATEGORIES)} (or none, for Part 1 only); got {categories!r}.")
 
 
-def summarize(per_image: pd.DataFrame, scheme: str | LabelScheme | None = None, *, categories: Sequence[str] = CATEGORIES) -> Summary:
+def summarize(per_image: pd.DataFrame, label_scheme: str | LabelScheme | None = None, *, categories: Sequence[str] = CATEGORIES) -> Summary:
     """Dataset-level scores from a per-image table (the columns :func:`~isicseg.evaluate` writes).
 
     Args:
         per_image: One row per image: the Part 1 scores, and ``p_<category>`` and
             ``is_<category>`` for each category scored.
-        scheme: Label scheme of the answers; with it (and ``box_iou``, ``predicted_label``
+        label_scheme: Label scheme of the answers; with it (and ``box_iou``, ``predicted_label``
             columns) the reference report is computed too.
         categories: Categories to score in Part 3 (some of ``melanoma``, ``seborrheic_keratosis``;
             none for Part 1 only); one whose probabilities are ``nan`` (not told apart by the label scheme) is ``None``.
@@ -201,10 +201,10 @@ def summarize(per_image: pd.DataFrame, scheme: str | LabelScheme | None = None, 
             scored[category] = CategoryScores(**binary_classification_scores(per_image[f"is_{category}"].to_numpy(int), probabilities))
     aucs = [s.auc if s is not None else float("nan") for s in scored.values()]
     mean_auc = float(np.mean(aucs)) if aucs else float("nan")
-    scheme = get_label_scheme(scheme) if scheme is not None else None
+    label_scheme = get_label_scheme(label_scheme) if label_scheme is not None else None
     report = None
-    if scheme is not None and {"box_iou", "predicted_label", "is_melanoma"} <= set(per_image.columns):
-        predicted = per_image["predicted_label"].to_numpy() == scheme.label_of("melanoma")
+    if label_scheme is not None and {"box_iou", "predicted_label", "is_melanoma"} <= set(per_image.columns):
+        predicted = per_image["predicted_label"].to_numpy() == label_scheme.label_of("melanoma")
         actual = per_image["is_melanoma"].to_numpy(bool)
         tp = int((predicted & actual).sum())
         report = ReferenceReport(
@@ -212,7 +212,7 @@ def summarize(per_image: pd.DataFrame, scheme: str | LabelScheme | None = None, 
             melanoma_precision=tp / int(predicted.sum()) if predicted.any() else 0.0,
             melanoma_recall=tp / int(actual.sum()) if actual.any() else float("nan"),
         )
-    return Summary(len(per_image), segmentation, scored, mean_auc, scheme.name if scheme is not None else None, report)
+    return Summary(len(per_image), segmentation, scored, mean_auc, label_scheme.name if label_scheme is not None else None, report)
 
 
 def flat_metrics(summary: Summary, prefix: str = "val_") -> dict[str, float]:

@@ -6,7 +6,8 @@ from .backbones import list_backbones as list_backbones
 from .factory import FEW_PROPOSALS as FEW_PROPOSALS
 from .factory import build_mask_rcnn as build_mask_rcnn
 from .factory import load_model as load_model
+from .identity import ModelIdentity as ModelIdentity
 from .weights import cached_weights_path as cached_weights_path
 from .weights import load_weight_file as load_weight_file
 
-__all__ = ["BACKBONES", "BackboneSpec", "FEW_PROPOSALS", "build_mask_rcnn", "cached_weights_path", "list_backbones", "load_model", "load_weight_file"]
+__all__ = ["BACKBONES", "BackboneSpec", "FEW_PROPOSALS", "ModelIdentity", "build_mask_rcnn", "cached_weights_path", "list_backbones", "load_model", "load_weight_file"]

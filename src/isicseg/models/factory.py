@@ -6,7 +6,7 @@ import difflib
 import inspect
 import warnings
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import torch
 from torch import nn
@@ -16,6 +16,7 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 from ..exceptions import ConfigError, WeightsError
 from .backbones import BACKBONES, BackboneSpec, group_norm
 from .heads import HEADS, attach_classifier
+from .identity import ModelIdentity
 from .weights import load_coco_state_dict, load_torchvision_state_dict, load_weight_file
 
 __all__ = ["build_mask_rcnn", "load_model", "Norm", "PREDICTOR_PREFIXES", "FEW_PROPOSALS"]
@@ -72,6 +73,7 @@ def build_mask_rcnn(
     trainable_layers: int | None = None,
     min_size: int | tuple[int, ...] = 800,
     max_size: int = 1333,
+    label_scheme: str | None = None,
     download: bool = True,
     **kwargs: Any,
 ) -> MaskRCNN:
@@ -108,12 +110,15 @@ def build_mask_rcnn(
         min_size: Shorter side the model resizes images to (a tuple trains at a random
             one of the sizes).
         max_size: Longest side allowed after resizing.
+        label_scheme: The label scheme the classes follow (``"binary"``, ``"three_class"``),
+            recorded in the model's identity so that its answers can be read without guessing.
         download: Allow downloading COCO weights when they are not cached.
         **kwargs: Passed on to :class:`~torchvision.models.detection.MaskRCNN` (e.g.
             ``box_detections_per_img``).
 
     Returns:
-        The model, with ``model.isicseg_config`` holding the arguments needed to rebuild it.
+        The model, with ``model.identity`` (a :class:`~isicseg.models.ModelIdentity`) saying
+        how to rebuild and read it.
 
     Raises:
         ConfigError: On an invalid argument.
@@ -130,6 +135,28 @@ def build_mask_rcnn(
         >>> sorted(out[0])
         ['boxes', 'labels', 'masks', 'scores']
     """
+    _check_arguments(num_classes, min_size, max_size, norm, label_scheme, kwargs)
+    spec = BACKBONES.get(backbone)
+    classifier = None if classifier == "none" else classifier
+    if classifier is not None:
+        HEADS.get(classifier)  # unknown names fail before any weight is read
+    weights = _resolve_weights(spec, backbone, pretrained, backbone_weights, norm, download)
+    sizes = min_size if isinstance(min_size, tuple) else (min_size,)
+    identity = ModelIdentity(num_classes, backbone, weights.norm, _trainable_layers(spec, backbone, trainable_layers, weights.source), tuple(sizes),
+                             max_size, classifier, float(classifier_loss_weight), label_scheme, weights.source, dict(kwargs))
+    return _assemble(spec, identity, weights, download)
+
+
+class _Weights(NamedTuple):
+    """Where a model's initial weights come from, resolved."""
+
+    state: dict[str, torch.Tensor] | None  # the whole model's
+    body_state: dict[str, torch.Tensor] | None  # the backbone body's (ImageNet)
+    source: str
+    norm: str
+
+
+def _check_arguments(num_classes: Any, min_size: Any, max_size: Any, norm: Any, label_scheme: Any, kwargs: dict[str, Any]) -> None:
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ConfigError(
             f"num_classes must be an int >= 2 that counts the background (e.g. 3 for background, benign, melanoma); got {num_classes!r}."
@@ -147,10 +174,16 @@ def build_mask_rcnn(
         raise ConfigError(f"Unknown keyword arguments to build_mask_rcnn: {said}. It passes on torchvision MaskRCNN's options: {', '.join(sorted(_MASK_RCNN_OPTIONS))}.")
     if norm not in ("auto", "frozen_bn", "bn", "gn"):
         raise ConfigError(f"norm must be one of 'auto', 'frozen_bn', 'bn', 'gn'; got {norm!r}.")
-    spec = BACKBONES.get(backbone)
-    classifier = None if classifier == "none" else classifier
-    if classifier is not None:
-        HEADS.get(classifier)  # unknown names fail before any weight is read
+    if label_scheme is not None:
+        from ..data.labels import get_label_scheme
+
+        scheme = get_label_scheme(label_scheme)
+        if scheme.num_classes != num_classes:
+            raise ConfigError(f"Label scheme {scheme.name!r} has {scheme.num_classes} classes (background included); num_classes={num_classes} was asked for.")
+
+
+def _resolve_weights(spec: BackboneSpec, backbone: str, pretrained: Any, backbone_weights: Any, norm: str, download: bool) -> _Weights:
+    """Read the weights ``pretrained`` or ``backbone_weights`` name, and settle ``norm``."""
     pretrained = False if pretrained == "none" else pretrained
     backbone_weights = None if backbone_weights == "none" else backbone_weights
     if backbone_weights is not None and pretrained not in (False, None):
@@ -158,44 +191,39 @@ def build_mask_rcnn(
             f"Pass either pretrained= (weights of the whole model) or backbone_weights= (the backbone alone), not both; "
             f"got pretrained={pretrained!r} and backbone_weights={backbone_weights!r}."
         )
-
-    state: dict[str, torch.Tensor] | None = None
-    body_state: dict[str, torch.Tensor] | None = None
-    source = "none"
     if backbone_weights is not None:
         if norm not in ("auto", "frozen_bn", "bn"):
             raise ConfigError(f"ImageNet backbone weights need norm='frozen_bn' or 'bn' (they hold BatchNorm statistics); got norm={norm!r}.")
-        body_state, source = _imagenet_body_state(spec, backbone, backbone_weights, download), f"backbone:{backbone_weights}"
-        norm = "frozen_bn" if norm == "auto" else norm
-    elif pretrained is True or pretrained == "coco":
+        body_state = _imagenet_body_state(spec, backbone, backbone_weights, download)
+        return _Weights(None, body_state, f"backbone:{backbone_weights}", "frozen_bn" if norm == "auto" else norm)
+    if pretrained is True or pretrained == "coco":
         if spec.coco_weights is None:
             with_coco = [n for n in BACKBONES.names() if BACKBONES.get(n).coco_weights is not None]
             raise ConfigError(f"Backbone {backbone!r} has no COCO weights; backbones with COCO weights: {', '.join(with_coco)}.")
         if norm not in ("auto", "frozen_bn"):
             raise ConfigError(f"COCO weights need norm='frozen_bn' (their BatchNorm statistics are frozen); got norm={norm!r}.")
-        state, source, norm = load_coco_state_dict(spec.coco_weights, download=download), "coco", "frozen_bn"
-    elif isinstance(pretrained, (str, Path)):
+        return _Weights(load_coco_state_dict(spec.coco_weights, download=download), None, "coco", "frozen_bn")
+    if isinstance(pretrained, (str, Path)):
         state, config = load_weight_file(pretrained)
-        source = str(pretrained)
         saved_backbone = config.get("backbone")
         if saved_backbone and saved_backbone != backbone:
             raise WeightsError(f"Weight file {pretrained} holds a {saved_backbone!r} model, but backbone={backbone!r} was asked for.")
-        if norm == "auto":
-            norm = config.get("norm") or _detect_norm(state)
-    elif pretrained not in (False, None):
+        return _Weights(state, None, str(pretrained), (config.get("norm") or _detect_norm(state)) if norm == "auto" else norm)
+    if pretrained not in (False, None):
         raise ConfigError(f"pretrained must be 'coco', True, False, None, 'none' or a file path; got {pretrained!r}.")
-    if norm == "auto":
-        norm = "gn"
-    if norm == "bn" and source == "none":
+    if norm == "bn":
         warnings.warn(
             "norm='bn' without pretrained weights: BatchNorm statistics learnt at small batch sizes "
             "make eval-mode predictions poor; norm='gn' is the safe choice.",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
+    return _Weights(None, None, "none", "gn" if norm == "auto" else norm)
 
+
+def _trainable_layers(spec: BackboneSpec, backbone: str, trainable_layers: int | None, source: str) -> int:
     if trainable_layers is None:
-        trainable_layers = 3 if source != "none" else spec.max_trainable_layers
+        return 3 if source != "none" else spec.max_trainable_layers
     if not 0 <= trainable_layers <= spec.max_trainable_layers:
         raise ConfigError(f"trainable_layers must lie in 0..{spec.max_trainable_layers} for {backbone!r}; got {trainable_layers}.")
     if source == "none" and trainable_layers < spec.max_trainable_layers:
@@ -203,38 +231,33 @@ def build_mask_rcnn(
             f"Without pretrained weights every backbone layer must train (trainable_layers={spec.max_trainable_layers}); "
             f"got {trainable_layers}, which would freeze random weights."
         )
+    return trainable_layers
 
-    norm_layer, head_norm_layer = _norm_layers(norm)
+
+def _assemble(spec: BackboneSpec, identity: ModelIdentity, weights: _Weights, download: bool) -> MaskRCNN:
+    """The model ``identity`` describes, with ``weights`` loaded."""
+    norm_layer, head_norm_layer = _norm_layers(identity.norm)
+    sizes = identity.min_size
     model = spec.build(
-        num_classes,
+        identity.num_classes,
         norm_layer=norm_layer,
         head_norm_layer=head_norm_layer,
-        trainable_layers=trainable_layers,
-        min_size=min_size,
-        max_size=max_size,
-        **kwargs,
+        trainable_layers=identity.trainable_layers,
+        min_size=sizes if len(sizes) > 1 else sizes[0],
+        max_size=identity.max_size,
+        **identity.options,
     )
-    if body_state is not None:
-        _load_body(model, body_state, str(backbone_weights))
-    if classifier is not None:
-        model = attach_classifier(model, classifier, loss_weight=classifier_loss_weight)
+    source = weights.source
+    if weights.body_state is not None:
+        _load_body(model, weights.body_state, source)
+    if identity.classifier is not None:
+        model = attach_classifier(model, identity.classifier, loss_weight=identity.classifier_loss_weight)
         init_weights = getattr(model.classifier, "init_weights", None)
-        if callable(init_weights) and (source in ("none", "coco") or source.startswith("backbone:")):
+        if callable(init_weights) and (weights.state is None or source == "coco"):
             init_weights(download)  # a fresh head; a trained model's file holds its weights
-    if state is not None:
-        _load_into(model, state, source)
-    model.isicseg_config = {
-        "num_classes": num_classes,
-        "backbone": backbone,
-        "norm": norm,
-        "trainable_layers": trainable_layers,
-        "min_size": list(min_size) if isinstance(min_size, tuple) else min_size,
-        "max_size": max_size,
-        "pretrained": source,
-        "classifier": classifier,
-        "classifier_loss_weight": classifier_loss_weight,
-        "extra": dict(kwargs),
-    }
+    if weights.state is not None:
+        _load_into(model, weights.state, source)
+    model.identity = identity
     return model
 
 
@@ -308,35 +331,46 @@ def _load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str) ->
 def load_model(weights: str | Path, **overrides: Any) -> MaskRCNN:
     """Rebuild a model from an isicseg checkpoint (or a state dict plus ``overrides``).
 
-    The architecture comes from the checkpoint's ``model_config`` (what
-    :func:`build_mask_rcnn` recorded); keyword arguments override it, and are required
-    for a plain state dict (at least ``num_classes`` and ``backbone``).
+    The architecture comes from the checkpoint's ``model_config`` (the model's
+    :class:`~isicseg.models.ModelIdentity`); keyword arguments (fields of the identity,
+    or ``build_mask_rcnn``'s names) override it, and are required for a plain state dict
+    (at least ``num_classes`` and ``backbone``). The file is read once.
 
     Args:
         weights: Path of an isicseg checkpoint (``last.pt``, ``best.pt``) or state dict.
-        **overrides: Arguments of :func:`build_mask_rcnn` that replace the saved ones.
+        **overrides: Identity fields that replace the saved ones.
 
     Raises:
         ConfigError: If ``num_classes`` is known neither from the file nor the caller.
+        WeightsError: If the file does not fit the model it describes.
 
     Example:
         >>> import torch
-        >>> model = build_mask_rcnn(3, backbone="resnet18_fpn", min_size=64)
+        >>> model = build_mask_rcnn(3, backbone="resnet18_fpn", min_size=64, label_scheme="binary")
         >>> path = getfixture("tmp_path") / "model.pt"
-        >>> torch.save({"model": model.state_dict(), "model_config": model.isicseg_config}, path)
-        >>> load_model(path).isicseg_config["backbone"]
-        'resnet18_fpn'
+        >>> torch.save({"model": model.state_dict(), "model_config": model.identity.to_dict()}, path)
+        >>> loaded = load_model(path)
+        >>> loaded.identity.backbone, loaded.identity.label_scheme
+        ('resnet18_fpn', 'binary')
     """
-    _, config = load_weight_file(weights)
+    state, config = load_weight_file(weights)
+    if "extra" in overrides or "options" in overrides:
+        raise ConfigError("load_model: the MaskRCNN options come from the file; pass identity fields such as num_classes= or backbone=.")
+    saved_backbone = config.get("backbone")
+    if saved_backbone and overrides.get("backbone", saved_backbone) != saved_backbone:
+        raise WeightsError(f"Weight file {weights} holds a {saved_backbone!r} model, but backbone={overrides['backbone']!r} was asked for.")
     config = {**config, **overrides}
-    config.pop("pretrained", None)
-    label_scheme = config.pop("label_scheme", None)
     if "num_classes" not in config:
         raise ConfigError(f"{weights} is a plain state dict; pass num_classes= (and backbone=) to load it.")
-    if isinstance(config.get("min_size"), list):
-        config["min_size"] = tuple(config["min_size"])
-    extra = config.pop("extra", None) or {}
-    model = build_mask_rcnn(config.pop("num_classes"), pretrained=weights, **{**extra, **config})
-    if label_scheme is not None:
-        model.isicseg_config["label_scheme"] = label_scheme
-    return model
+    spec = BACKBONES.get(config.get("backbone", "resnet50_fpn"))
+    config.setdefault("backbone", "resnet50_fpn")
+    config.setdefault("norm", _detect_norm(state))
+    config.setdefault("trainable_layers", spec.max_trainable_layers)
+    config.setdefault("min_size", 800)
+    config.setdefault("max_size", 1333)
+    config["pretrained"] = str(weights)
+    identity = ModelIdentity.from_dict(config, source=str(weights))
+    _check_arguments(identity.num_classes, identity.min_size, identity.max_size, identity.norm, identity.label_scheme, dict(identity.options))
+    if identity.classifier is not None:
+        HEADS.get(identity.classifier)
+    return _assemble(spec, identity, _Weights(state, None, str(weights), identity.norm), download=False)

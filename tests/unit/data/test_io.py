@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from isicseg.data.io import output_size, read_image, read_image_size, read_mask
-from isicseg.exceptions import DatasetError
+from isicseg.exceptions import ConfigError, DatasetError
 
 
 def save(array, path, mode=None, **kwargs):
@@ -31,7 +31,7 @@ def test_output_size():
 
 @pytest.mark.parametrize("bad", [0, -3, (0, 10), (1, 2, 3)])
 def test_output_size_rejects_bad_sizes(bad):
-    with pytest.raises(DatasetError, match="image_size must be a positive int"):
+    with pytest.raises(ConfigError, match="image_size must be a positive int"):
         output_size(10, 10, bad)
 
 

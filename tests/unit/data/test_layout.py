@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from isicseg.data.layout import read_ground_truth, scan_split, split_paths
-from isicseg.exceptions import DataWarning, DatasetError, DatasetNotFoundError
+from isicseg.exceptions import ConfigError, DataWarning, DatasetError, DatasetNotFoundError
 
 
 def write_csv(tmp_path, text):
@@ -46,7 +46,7 @@ def test_missing_csv(tmp_path):
 
 
 def test_unknown_split_lists_available(tmp_path):
-    with pytest.raises(DatasetError, match="Unknown split 'val'. Available: train, validation, test"):
+    with pytest.raises(ConfigError, match="Unknown split 'val'. Available: train, validation, test"):
         split_paths(tmp_path, "val")
 
 

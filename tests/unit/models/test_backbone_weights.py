@@ -35,8 +35,8 @@ def test_mobilenet_v2_body_is_torchvisions_imagenet_network(imagenet_home):
 def test_pretrained_backbone_uses_frozen_batchnorm_and_three_trainable_stages(imagenet_home):
     model = build_mask_rcnn(3, backbone="mobilenet_v2_fpn", backbone_weights="imagenet", **SMALL)
     assert {type(m) for m in model.backbone.body.modules() if isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, FrozenBatchNorm2d))} == {FrozenBatchNorm2d}
-    assert model.isicseg_config["norm"] == "frozen_bn" and model.isicseg_config["trainable_layers"] == 3
-    assert model.isicseg_config["pretrained"] == "backbone:imagenet"
+    assert model.identity.norm == "frozen_bn" and model.identity.trainable_layers == 3
+    assert model.identity.pretrained == "backbone:imagenet"
     frozen = [name for name, p in model.backbone.body.named_parameters() if not p.requires_grad]
     assert frozen and frozen[0].startswith("0.")  # the stem is frozen, as torchvision does
     override = build_mask_rcnn(3, backbone="mobilenet_v2_fpn", backbone_weights="imagenet", norm="bn", **SMALL)
@@ -100,5 +100,5 @@ def test_backbone_without_imagenet_weights_says_which_have_them(torch_home):
 
 def test_none_strings_mean_no_weights():
     model = build_mask_rcnn(3, pretrained="none", backbone_weights="none", classifier="none", backbone="resnet18_fpn", **SMALL)
-    assert model.isicseg_config["pretrained"] == "none" and model.isicseg_config["norm"] == "gn"
+    assert model.identity.pretrained == "none" and model.identity.norm == "gn"
     assert not hasattr(model, "classifier")

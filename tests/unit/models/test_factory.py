@@ -50,7 +50,7 @@ def test_scratch_model_uses_groupnorm_and_trains_everything():
     model = build_mask_rcnn(3, **LIGHT)
     assert norm_types(model) == {nn.GroupNorm}
     assert all(p.requires_grad for p in model.backbone.parameters())
-    assert model.isicseg_config["norm"] == "gn" and model.isicseg_config["pretrained"] == "none"
+    assert model.identity.norm == "gn" and model.identity.pretrained == "none"
 
 
 def test_plain_batchnorm_warns():
@@ -158,10 +158,10 @@ def test_local_state_dict_and_checkpoint_round_trip(tmp_path):
     for key, value in source.state_dict().items():
         assert torch.equal(value, loaded.state_dict()[key]), key
     checkpoint = tmp_path / "ckpt.pt"
-    torch.save({"model": source.state_dict(), "model_config": source.isicseg_config, "epoch": 3}, checkpoint)
+    torch.save({"model": source.state_dict(), "model_config": source.identity.to_dict(), "epoch": 3}, checkpoint)
     again = build_mask_rcnn(3, pretrained=checkpoint, **LIGHT)
     assert torch.equal(again.roi_heads.box_predictor.cls_score.weight, source.roi_heads.box_predictor.cls_score.weight)
-    assert again.isicseg_config["pretrained"] == str(checkpoint) and again.isicseg_config["norm"] == "gn"
+    assert again.identity.pretrained == str(checkpoint) and again.identity.norm == "gn"
     # a trained model's predictors are its answers: another class count is refused, not re-initialised
     with pytest.raises(WeightsError, match=rf"Weights from {plain} are for a model with 3 classes \(background included\), but num_classes=5 was asked for"):
         build_mask_rcnn(5, pretrained=plain, **LIGHT)
@@ -191,7 +191,7 @@ def test_missing_and_mismatched_files(tmp_path):
         build_mask_rcnn(3, pretrained=tmp_path / "nope.pth", **LIGHT)
     path = tmp_path / "mobile.pth"
     mobile = build_mask_rcnn(3, backbone="mobilenet_v3_large_fpn", min_size=64)
-    torch.save({"model": mobile.state_dict(), "model_config": mobile.isicseg_config}, path)
+    torch.save({"model": mobile.state_dict(), "model_config": mobile.identity.to_dict()}, path)
     with pytest.raises(WeightsError, match=r"holds a 'mobilenet_v3_large_fpn' model, but backbone='resnet18_fpn' was asked for"):
         build_mask_rcnn(3, pretrained=path, **LIGHT)
     torch.save(mobile.state_dict(), path)
@@ -204,6 +204,6 @@ def test_user_backbone_through_registry():
     BACKBONES.register("my_backbone", BackboneSpec(spec.build, description="test"))
     try:
         model = build_mask_rcnn(3, backbone="my_backbone", min_size=64)
-        assert model.isicseg_config["backbone"] == "my_backbone"
+        assert model.identity.backbone == "my_backbone"
     finally:
         BACKBONES.unregister("my_backbone")

@@ -33,7 +33,7 @@ def test_head_is_registered_and_unknown_names_list_it():
 def test_training_loss_has_the_head_and_ignores_images_without_lesion():
     torch.manual_seed(0)
     model = build_mask_rcnn(3, classifier="pooled", classifier_loss_weight=0.5, **SMALL).train()
-    assert isinstance(model, LesionMaskRCNN) and model.isicseg_config["classifier"] == "pooled"
+    assert isinstance(model, LesionMaskRCNN) and model.identity.classifier == "pooled"
     image, target = lesion(0.2, 2)
     losses = model([image], [target])
     assert set(losses) >= {"loss_classifier", "loss_mask", "loss_lesion_class"}
@@ -76,7 +76,7 @@ def test_head_saved_and_loaded_with_the_checkpoint(tmp_path):
     with torch.no_grad():
         model.classifier.fc.bias.copy_(torch.tensor([-2.0, 2.0]))
     path = tmp_path / "best.pt"
-    torch.save({"model": model.state_dict(), "model_config": model.isicseg_config}, path)
+    torch.save({"model": model.state_dict(), "model_config": model.identity.to_dict()}, path)
     loaded = load_model(path).eval()
     assert isinstance(loaded, LesionMaskRCNN)
     image = torch.rand(3, 64, 64)

@@ -78,6 +78,11 @@ def test_shades_of_grey_balances_each_image_and_is_saved_with_the_model():
     images = _normalised(cast)
     assert not torch.allclose(plain.embed(images, [(32, 32)] * 2, [None, None]), head.eval().embed(images, [(32, 32)] * 2, [None, None]))
     head.load_state_dict(plain.state_dict())  # the checkpoint says how its features were made
+    assert float(head.color_power) == 0.0
+    older = {k: v for k, v in LesionCropClassifier(0, 3, crop_size=32).state_dict().items() if k != "color_power"}
+    head.color_power.fill_(6.0)
+    head.load_state_dict(older)  # written before colour constancy existed: fitted without it
+    assert float(head.color_power) == 0.0
     torch.testing.assert_close(head.embed(images, [(32, 32)] * 2, [None, None]), plain.embed(images, [(32, 32)] * 2, [None, None]))
 
 
@@ -147,7 +152,7 @@ def test_model_with_the_head_answers_and_reloads_without_the_imagenet_file(image
     with torch.no_grad():
         model.classifier.bias.copy_(torch.tensor([-2.0, 2.0]))
     path = tmp_path / "best.pt"
-    torch.save({"model": model.state_dict(), "model_config": model.isicseg_config}, path)
+    torch.save({"model": model.state_dict(), "model_config": model.identity.to_dict()}, path)
     imagenet_home.unlink()  # a trained model's file holds the head's weights
     loaded = load_model(path).eval()
     image = torch.rand(3, 64, 64)

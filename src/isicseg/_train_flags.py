@@ -1,0 +1,111 @@
+"""The flags of ``isicseg train``, generated from the run configuration's dataclasses.
+
+Each field of :class:`~isicseg.config.DataConfig`, :class:`~isicseg.config.ModelConfig`,
+:class:`~isicseg.engine.TrainerConfig` and :class:`~isicseg.config.EvalConfig` becomes one
+flag, documented by the field's own documentation, so a new field appears on the command
+line, in the saved ``config.json`` and in the docs with no second table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+import types
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .exceptions import IsicsegError
+
+__all__ = ["train_flags", "run_config", "resume_config"]
+
+
+def _flag_bool(text: str) -> bool:
+    """``true``/``false`` (also yes/no, on/off, 1/0) for a boolean setting."""
+    value = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}.get(text.lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return value
+
+
+def _flag_parser(annotation: Any) -> Callable[[str], Any]:
+    """Turn a flag's text into a value of the field's type (the dataclass checks ranges)."""
+    options = set(typing.get_args(annotation)) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else {annotation}
+    nullable = type(None) in options
+
+    words = {v for o in options if typing.get_origin(o) is typing.Literal for v in typing.get_args(o)}
+
+    def parse(text: str) -> Any:
+        if nullable and text.lower() in ("", "none"):
+            return None
+        if text in words:
+            return text
+        if bool in options:
+            return _flag_bool(text)
+        if any(typing.get_origin(o) is tuple for o in options):
+            return [float(v) for v in text.split(",") if v.strip()]
+        try:
+            if int in options and (float not in options or text.strip().lstrip("-").isdigit()):
+                return int(text)
+            if float in options:
+                return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        return text
+
+    return parse
+
+
+def train_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per field of the run configuration's sections, documented by the field's docs."""
+    from ._typed import describe_type, field_docs
+    from .config import SECTIONS
+
+    for section, cls in SECTIONS.items():
+        group = parser.add_argument_group(f"{section} settings ({cls.__name__})")
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.name == "out_dir":
+                continue  # a run's folder is --out/--name
+            flag = f.metadata.get("flag", f.name).replace("_", "-")
+            default = "" if f.default is dataclasses.MISSING else f"default: {f.default!r}; "
+            text = field_docs(cls)[f.name].replace("``", "").rstrip(".")
+            help_text = f"{text} ({default}{describe_type(hints[f.name])})"
+            # absent flags stay out of the namespace, so that an explicit "--val-split ''" (None) is a change
+            group.add_argument("--" + flag, dest=f.name, type=_flag_parser(hints[f.name]), default=argparse.SUPPRESS, help=help_text.replace("%", "%%"))
+
+
+def run_config(args: argparse.Namespace):
+    """The run configuration: ``--config FILE`` (or the defaults), then the flags given."""
+    from .config import RunConfig, resolve_recipe
+
+    config = RunConfig.from_file(resolve_recipe(args.config)) if args.config else RunConfig()
+    if args.name is None:  # named here, so that an interruption can say which folder to resume
+        args.name = time.strftime("%Y%m%d-%H%M%S")
+    return config.replace(name=args.name, **_flag_changes(args))
+
+
+def _flag_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The configuration fields given as flags."""
+    from .config import flat_fields
+
+    changes = {name: getattr(args, name) for name in flat_fields() if hasattr(args, name)}
+    if args.balanced:
+        changes["balanced_sampling"] = True
+    return changes
+
+
+def resume_config(args: argparse.Namespace):
+    """The saved configuration of ``--out/--name``, with the flags given on top (checked by ``train_run``)."""
+    from .config import RunConfig
+
+    if args.name is None:
+        raise IsicsegError("--resume needs --name: the run folder <out>/<name> to continue.")
+    if args.config:
+        raise IsicsegError(f"--resume continues {Path(args.out) / args.name} with its saved config.json; drop --config {args.config}.")
+    saved = Path(args.out) / args.name / "config.json"
+    if not saved.is_file():
+        raise IsicsegError(f"Cannot resume: {saved} does not exist; start the run without --resume.")
+    return RunConfig.from_file(saved).replace(**_flag_changes(args))

@@ -1,0 +1,112 @@
+"""A model's identity: what it is, enough to rebuild it and to read its answers."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..exceptions import ConfigError, WeightsError
+
+__all__ = ["ModelIdentity"]
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What a model is: how to rebuild it and how to read its answers.
+
+    :func:`~isicseg.build_mask_rcnn` sets it as ``model.identity``; every checkpoint
+    carries it (``model_config``, :meth:`to_dict`); :func:`~isicseg.load_model`,
+    :func:`~isicseg.evaluate`, :func:`~isicseg.predict` and the ``isicseg`` command read it,
+    so a checkpoint alone says how to rebuild and use its model.
+
+    Attributes:
+        num_classes: Classes including the background.
+        backbone: Registered backbone name (see :func:`~isicseg.list_backbones`).
+        norm: Normalisation of the backbone (``frozen_bn``, ``bn`` or ``gn``).
+        trainable_layers: Backbone stages that were trainable.
+        min_size: Shorter side(s) the model resizes images to.
+        max_size: Longest side allowed after resizing.
+        classifier: Registered lesion classifier head, if any.
+        classifier_loss_weight: Factor of the head's loss in training.
+        label_scheme: Label scheme of the classes (``binary``, ``three_class``), when known.
+        pretrained: Where the initial weights came from (``none``, ``coco``,
+            ``backbone:imagenet``, or a file).
+        options: Other keyword arguments of torchvision's ``MaskRCNN``.
+
+    Example:
+        >>> identity = ModelIdentity(3, "resnet18_fpn", "gn", 5, (256,), 384, label_scheme="binary")
+        >>> identity.image_size, ModelIdentity.from_dict(identity.to_dict()) == identity
+        (256, True)
+    """
+
+    num_classes: int
+    backbone: str
+    norm: str
+    trainable_layers: int
+    min_size: tuple[int, ...]
+    max_size: int
+    classifier: str | None = None
+    classifier_loss_weight: float = 1.0
+    label_scheme: str | None = None
+    pretrained: str = "none"
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def image_size(self) -> int:
+        """The size images are read at for this model (its largest ``min_size``)."""
+        return max(self.min_size)
+
+    def replace(self, **changes: Any) -> ModelIdentity:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for a checkpoint's ``model_config`` (``options`` is stored as ``extra``)."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "options"}
+        data["min_size"] = list(self.min_size) if len(self.min_size) > 1 else self.min_size[0]
+        data["extra"] = dict(self.options)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str | None = None) -> ModelIdentity:
+        """The identity :meth:`to_dict` wrote (also a 0.1 checkpoint's ``model_config``).
+
+        Raises:
+            WeightsError: For an unknown key or a missing one (naming ``source``, the file).
+        """
+        where = f" in {source}" if source else ""
+        data = dict(data)
+        known = {f.name for f in dataclasses.fields(cls)} - {"options"} | {"extra"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise WeightsError(f"The model description{where} has unknown keys {', '.join(unknown)}; known: {', '.join(sorted(known))}.")
+        needed = ("num_classes", "backbone", "norm", "trainable_layers", "min_size", "max_size")
+        missing = [k for k in needed if k not in data]
+        if missing:
+            raise WeightsError(f"The model description{where} lacks {', '.join(missing)}; it has {', '.join(sorted(data)) or 'nothing'}.")
+        sizes = data["min_size"]
+        data["min_size"] = tuple(sizes) if isinstance(sizes, (list, tuple)) else (sizes,)
+        data["options"] = dict(data.pop("extra", None) or {})
+        if data.get("classifier_loss_weight") is None:
+            data.pop("classifier_loss_weight", None)
+        data["pretrained"] = str(data.get("pretrained") or "none")
+        try:
+            return cls(**data)
+        except TypeError as error:
+            raise WeightsError(f"The model description{where} could not be read: {error}.") from None
+
+    def check_label_scheme(self, scheme: str) -> None:
+        """Refuse a label scheme with another class count, or another scheme than the model's own.
+
+        Raises:
+            ConfigError: Naming both schemes and class counts.
+        """
+        from ..data.labels import get_label_scheme
+
+        asked = get_label_scheme(scheme)
+        if asked.num_classes != self.num_classes:
+            raise ConfigError(f"Label scheme {asked.name!r} has {asked.num_classes} classes (background included) but the model has {self.num_classes}.")
+        if self.label_scheme is not None and asked.name != self.label_scheme:
+            raise ConfigError(f"The model was trained with the {self.label_scheme!r} label scheme, not {asked.name!r}; its labels mean other classes.")
