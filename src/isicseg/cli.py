@@ -296,6 +296,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except IsicsegError as error:
         print(f"isicseg {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except ValueError as error:  # e.g. from torch or a plugin: one line, not a traceback
+        print(f"isicseg {args.command}: error: {type(error).__name__}: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"isicseg {args.command}: interrupted. {_interrupted_note(args)}", file=sys.stderr)
         return 130

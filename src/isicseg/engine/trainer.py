@@ -21,6 +21,7 @@ from . import distributed as dist
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import TrainerConfig
 from .samplers import EpochBatchSampler
+from .schedule import build_scheduler, replay_scheduler
 from .validation import Evaluator, ValidationLoop
 
 __all__ = ["Trainer", "collate"]
@@ -44,18 +45,6 @@ def _pick_device(choice: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device={choice!r} was asked for but CUDA is not available here; use 'cpu' or 'auto'.")
     return device
-
-
-def _lr_factor(step: int, total: int, config: TrainerConfig) -> float:
-    if step < config.warmup_steps:
-        alpha = step / config.warmup_steps
-        return config.warmup_factor * (1 - alpha) + alpha
-    if config.schedule == "cosine":
-        progress = (step - config.warmup_steps) / max(1, total - config.warmup_steps)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-    if config.schedule == "step":
-        return config.gamma ** sum(step >= m * total for m in config.milestones)
-    return 1.0
 
 
 class Trainer(ValidationLoop):
@@ -116,7 +105,8 @@ class Trainer(ValidationLoop):
         self.batches_per_epoch = 0
         self.model: torch.nn.Module | None = None
         self.optimizer: torch.optim.Optimizer | None = None
-        self.scheduler: torch.optim.lr_scheduler.LambdaLR | None = None
+        self.scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
+        self.total_steps = 0
         self.scaler: torch.amp.GradScaler | None = None
         self.sampler: EpochBatchSampler | None = None
         self.device = torch.device("cpu")
@@ -186,6 +176,7 @@ class Trainer(ValidationLoop):
             "model_config": _identity_dict(model),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
+            "total_steps": self.total_steps,
             "scaler": self.scaler.state_dict() if self.scaler is not None else {},
             "epoch": self.epoch,
             "global_step": self.global_step,
@@ -210,11 +201,14 @@ class Trainer(ValidationLoop):
         state = load_checkpoint(path)
         self.unwrapped_model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        self.global_step = int(state["global_step"])
+        if state.get("total_steps") == self.total_steps and "lr_lambdas" not in state["scheduler"]:
+            self.scheduler.load_state_dict(state["scheduler"])
+        else:  # more epochs (the schedule stretches) or a 0.1 checkpoint (its LambdaLR state)
+            self.scheduler = replay_scheduler(self.optimizer, self.config, self.total_steps, self.global_step)
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.epoch = int(state["epoch"]) + 1
-        self.global_step = int(state["global_step"])
         self.skipped_batches = int(state.get("skipped_batches", 0))
         self.history = [dict(h) for h in state.get("history", [])]
         if state.get("sampler"):
@@ -270,7 +264,8 @@ class Trainer(ValidationLoop):
         steps_per_epoch = -(-self.batches_per_epoch // config.accumulate)
         total_steps = steps_per_epoch * config.epochs
         self.optimizer = self._build_optimizer(model)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: _lr_factor(step, total_steps, config))
+        self.total_steps = total_steps
+        self.scheduler = build_scheduler(self.optimizer, config, total_steps)
         self.scaler = torch.amp.GradScaler("cuda") if self._precision() == "fp16" else None
         if self.out_dir is not None and self.is_main_process:
             self.out_dir.mkdir(parents=True, exist_ok=True)

@@ -142,8 +142,9 @@ def build_mask_rcnn(
         HEADS.get(classifier)  # unknown names fail before any weight is read
     weights = _resolve_weights(spec, backbone, pretrained, backbone_weights, norm, download)
     sizes = min_size if isinstance(min_size, tuple) else (min_size,)
+    scheme = getattr(label_scheme, "name", label_scheme)  # a LabelScheme object or its name
     identity = ModelIdentity(num_classes, backbone, weights.norm, _trainable_layers(spec, backbone, trainable_layers, weights.source), tuple(sizes),
-                             max_size, classifier, float(classifier_loss_weight), label_scheme, weights.source, dict(kwargs))
+                             max_size, classifier, float(classifier_loss_weight), scheme, weights.source, dict(kwargs))
     return _assemble(spec, identity, weights, download)
 
 

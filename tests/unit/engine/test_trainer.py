@@ -124,8 +124,9 @@ def test_schedules_and_accumulation(data):
     trainer = Trainer(config, callbacks=[lrs])
     trainer.fit(tiny_model(), data[0])
     assert trainer.global_step == 4  # 4 images / batch 1 / accumulate 2 x 2 epochs
-    # per batch: lr after the step that ended it; warmup 0.1 -> 1 over 2 steps, then x0.1 at half of 4 steps
-    assert lrs.steps == pytest.approx([0.001, 0.0055, 0.0055, 0.001, 0.001, 0.001, 0.001, 0.001])
+    # per batch: lr after the step that ended it; warmup 0.1 -> 1 over 2 steps, then x0.1 at half of 4 steps,
+    # which is the warmup's end: it takes effect one step later
+    assert lrs.steps == pytest.approx([0.001, 0.0055, 0.0055, 0.01, 0.01, 0.001, 0.001, 0.001])
 
 
 def test_grad_clipping_bounds_the_update(data):
@@ -272,3 +273,34 @@ def test_num_threads_hold_for_the_fit_only(synthetic_root):
     train = ISIC2017Dataset(synthetic_root, "train", image_size=64, subset=2)
     Trainer(TrainerConfig(epochs=1, batch_size=2, warmup_steps=0, num_threads=1), callbacks=[Threads()]).fit(tiny_model(), train)
     assert seen == [1] and torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize("schedule", ["step", "cosine", "constant"])
+def test_the_schedule_is_torchs_and_matches_its_definition(schedule):
+    from isicseg.engine.schedule import build_scheduler, replay_scheduler
+
+    config = TrainerConfig(lr=0.1, warmup_steps=3, warmup_factor=0.1, schedule=schedule, milestones=(0.5, 0.8), gamma=0.1)
+    total = 20
+    optimizer = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.1)
+    scheduler = build_scheduler(optimizer, config, total)
+    assert isinstance(scheduler, torch.optim.lr_scheduler.SequentialLR)
+    rates = []
+    for _ in range(total):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+
+    def expected(step: int) -> float:
+        if step < 3:
+            return 0.1 * (0.1 + 0.9 * step / 3)
+        if schedule == "cosine":
+            return 0.1 * 0.5 * (1 + math.cos(math.pi * (step - 3) / (total - 3)))
+        if schedule == "step":
+            return 0.1 * 0.1 ** sum(step >= m * total for m in (0.5, 0.8))
+        return 0.1
+
+    assert rates == pytest.approx([expected(s) for s in range(total)], rel=1e-9, abs=1e-12)
+    fresh = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.1)
+    build_scheduler(fresh, config, total)
+    replay_scheduler(fresh, config, total, 7)  # resuming after 7 steps lands on the same rate, exactly
+    assert fresh.param_groups[0]["lr"] == rates[7]
