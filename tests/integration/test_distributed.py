@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from isicseg import ISIC2017Dataset
-from isicseg.engine import EpochBatchSampler, Trainer, TrainerConfig
+from isicseg.engine import Trainer, TrainerConfig
 
 from ..helpers import tiny_model
 
@@ -57,33 +57,3 @@ def test_nonfinite_loss_on_one_rank_is_decided_by_all(synthetic_root, tmp_path, 
     else:
         assert "Loss is nan at step 0" in results[1]["raised"]
         assert "Loss is not finite on another process at step 0" in results[0]["raised"]
-
-
-def test_sampler_shards_cover_everything_with_equal_lengths():
-    aspect = [1.5, 0.7, 1.3, 1.3, 0.6, 1.2, 0.8]
-    shards = [EpochBatchSampler(7, 2, seed=3, aspect_ratios=aspect, rank=r, world_size=2) for r in (0, 1)]
-    batches = [list(s) for s in shards]
-    assert len(batches[0]) == len(batches[1]) == len(shards[0]) == 2
-    seen = [i for b in batches for batch in b for i in batch]
-    assert set(seen) == set(range(7)) and len(seen) == 8  # one index padded, like DistributedSampler
-    shards[0].set_epoch(1)
-    assert list(shards[0]) != batches[0]
-
-
-def test_sampler_groups_by_aspect_ratio():
-    aspect = [1.5, 0.7, 1.3, 1.3, 0.6, 1.2, 0.8, 0.9]
-    batches = list(EpochBatchSampler(8, 2, seed=0, aspect_ratios=aspect))
-    assert all(len({aspect[i] >= 1 for i in batch}) == 1 for batch in batches)
-    assert sorted(i for b in batches for i in b) == list(range(8))
-
-
-def test_balanced_sampler_evens_out_classes():
-    labels = [2] * 10 + [1] * 90
-    sampler = EpochBatchSampler(100, 10, seed=0, labels=labels, balanced=True)
-    drawn = [labels[i] for epoch in range(20) for batch in (sampler.set_epoch(epoch) or sampler) for i in batch]
-    share = drawn.count(2) / len(drawn)
-    assert 0.42 < share < 0.58  # ~50% melanoma instead of 10%
-    state = sampler.state_dict()
-    other = EpochBatchSampler(100, 10, seed=99, labels=labels, balanced=True)
-    other.load_state_dict(state)
-    assert list(other) == list(sampler)

@@ -57,7 +57,8 @@ def test_evaluate_writes_consistent_files(model, synthetic_root, tmp_path):
     assert_same(rescored["part3"], expected["part3"])
     assert per_image["jaccard"].mean() == pytest.approx(summary["part1"]["jaccard"])
     for name in ("jaccard_boxplot", "roc_curves", "confusion_matrix", "overlays"):
-        assert (tmp_path / "figures" / f"{name}.png").stat().st_size > 1000
+        figure = np.asarray(Image.open(tmp_path / "figures" / f"{name}.png").convert("RGB")).astype(float)
+        assert min(figure.shape[:2]) >= 200 and figure.std() > 10, name  # drawn, not blank
 
 
 def test_perfect_submission_scores_one(synthetic_root, tmp_path):
@@ -131,6 +132,9 @@ def test_cli_evaluate_and_predict_on_real_files(model, tmp_path, capsys):
         mask = Image.open(tmp_path / "pr" / "masks" / f"{image_id}_segmentation.png")
         assert mask.size == Image.open(images / f"{image_id}.jpg").size
         assert (tmp_path / "pr" / "overlays" / f"{image_id}.png").is_file()
+    assert main(["predict", str(weights), str(images), "--out", str(tmp_path / "fast"), "--precision", "bf16", "--channels-last"]) == 0
+    fast = pd.read_csv(tmp_path / "fast" / "predictions.csv", dtype={"image_id": str})
+    assert list(fast["image_id"]) == list(predictions["image_id"]) and len(list((tmp_path / "fast" / "masks").iterdir())) == 4
 
 
 def test_cli_errors(tmp_path, capsys, model):
@@ -142,7 +146,7 @@ def test_cli_errors(tmp_path, capsys, model):
     assert "is a plain state dict; pass num_classes=" in capsys.readouterr().err
     args = ["predict", str(weights), str(MINI_ROOT / "ISIC-2017_Training_Data"), "--num-classes", "4", "--backbone", "resnet18_fpn", "--label-scheme", "binary", "--out", str(tmp_path / "p")]
     assert main(args) == 2
-    assert "Label scheme 'binary' has 3 classes but the model" in capsys.readouterr().err
+    assert "Label scheme 'binary' has 3 classes (background included); num_classes=4 was asked for" in capsys.readouterr().err
 
 
 def test_overlays_show_the_worst_then_the_best_by_jaccard(model, synthetic_root):

@@ -22,8 +22,14 @@ class EarlyStopping(Callback):
         min_delta: Smallest change that counts as an improvement.
 
     Example:
-        >>> EarlyStopping(monitor="val_loss", patience=2).wait
-        0
+        >>> from types import SimpleNamespace
+        >>> stopper = EarlyStopping(monitor="val_loss", patience=2)
+        >>> trainer = SimpleNamespace(epoch=0, should_stop=False, validated_this_epoch=True, metrics={})
+        >>> for trainer.epoch, loss in enumerate([0.9, 0.8, 0.85, 0.82]):
+        ...     trainer.metrics = {"val_loss": loss}
+        ...     stopper.on_train_epoch_end(trainer)
+        >>> trainer.should_stop, stopper.best, stopper.stopped_epoch
+        (True, 0.8, 3)
     """
 
     def __init__(self, monitor: str = "val_loss", mode: Mode = "min", patience: int = 3, min_delta: float = 0.0) -> None:

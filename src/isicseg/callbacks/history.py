@@ -24,8 +24,10 @@ class HistoryLogger(Callback):
         plot: Write ``loss_curve.png`` at the end of training.
 
     Example:
-        >>> HistoryLogger(plot=False).plot
-        False
+        >>> from isicseg import Trainer, TrainerConfig
+        >>> trainer = Trainer(TrainerConfig(epochs=1), callbacks=[HistoryLogger(plot=False)])  # no loss_curve.png
+        >>> [type(c).__name__ for c in trainer.callbacks]  # given: not added a second time
+        ['HistoryLogger']
     """
 
     def __init__(self, plot: bool = True) -> None:

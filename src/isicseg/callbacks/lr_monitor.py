@@ -16,8 +16,14 @@ class LearningRateMonitor(Callback):
     one value per optimisation step.
 
     Example:
-        >>> LearningRateMonitor().steps
-        []
+        >>> import torch
+        >>> from types import SimpleNamespace
+        >>> trainer = SimpleNamespace(optimizer=torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.01), metrics={})
+        >>> monitor = LearningRateMonitor()
+        >>> monitor.on_train_batch_end(trainer, {}, None, 0)
+        >>> monitor.on_train_epoch_end(trainer)
+        >>> monitor.steps, trainer.metrics
+        ([0.01], {'lr': 0.01})
     """
 
     def __init__(self) -> None:

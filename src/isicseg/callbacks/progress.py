@@ -29,8 +29,10 @@ class ProgressBar(Callback):
             (``None``: by time, at least every 30 s).
 
     Example:
-        >>> ProgressBar(enable=False).enable
-        False
+        >>> from isicseg import Trainer, TrainerConfig
+        >>> trainer = Trainer(TrainerConfig(epochs=1), callbacks=[ProgressBar(enable=False, log_every_n_steps=10)])
+        >>> [type(c).__name__ for c in trainer.callbacks]  # the Trainer adds its history logger
+        ['ProgressBar', 'HistoryLogger']
     """
 
     def __init__(self, enable: bool | None = None, log_every_n_steps: int | None = None) -> None:

@@ -54,3 +54,10 @@ def test_cli_check_exit_codes(mini_root, capsys):
     assert main(["check", str(mini_root), "--split", "train"]) == 1
     out = capsys.readouterr().out
     assert "ERROR" in out and "ISIC_0000062.jpg has no mask" in out
+
+
+def test_check_reports_empty_mask(mini_root):
+    mask = split_paths(mini_root, "validation").mask_of("ISIC_0014568")
+    Image.new("L", Image.open(mask).size).save(mask)
+    report = check_dataset(mini_root, ["validation"])
+    assert report.errors == [f"Mask {mask} is empty (no pixel is 255)."]

@@ -7,6 +7,8 @@ from PIL import Image
 from isicseg.data.io import output_size, read_image, read_image_size, read_mask
 from isicseg.exceptions import ConfigError, DatasetError
 
+from ...conftest import MINI_ROOT
+
 
 def save(array, path, mode=None, **kwargs):
     image = Image.fromarray(array)
@@ -120,3 +122,50 @@ def test_one_bit_mask_is_accepted(tmp_path):
     mask[1:3, 1:3] = 255
     path = save(mask, tmp_path / "m.png", "1")
     assert read_mask(path).sum() == 4
+
+
+def test_truncated_mask_png(tmp_path):
+    path = tmp_path / "m.png"
+    Image.fromarray((np.random.default_rng(0).random((64, 64)) > 0.5).astype(np.uint8) * 255).save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DatasetError, match=r"Mask .*m.png could not be decoded .* corrupt or truncated"):
+        read_mask(path)
+
+
+def test_zero_one_mask_is_named_for_what_it_is(tmp_path):
+    path = tmp_path / "m.png"
+    mask = np.zeros((8, 8), np.uint8)
+    mask[2:5, 2:5] = 1
+    Image.fromarray(mask).save(path)
+    for binarize in (False, True):
+        with pytest.raises(DatasetError, match=rf"Mask {path} holds only the values 0 and 1: a 0/1 mask, .*save it with 255 for lesion"):
+            read_mask(path, binarize=binarize)
+
+
+def test_max_image_pixels_above_pillows_own_limit_is_honoured(tmp_path, monkeypatch):
+    from isicseg.data.io import read_image_size
+
+    path = tmp_path / "big.png"
+    Image.new("L", (40, 30)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow alone would refuse 1200 pixels (> 2 x 100)
+    assert read_image_size(path, max_pixels=2000) == (40, 30)
+    assert Image.MAX_IMAGE_PIXELS == 100  # Pillow's setting is left as it was
+    with pytest.raises(DatasetError, match=rf"Image {path} is 40x30 = 1,200 pixels, more than the 1,000 allowed \(max_image_pixels\)"):
+        read_image_size(path, max_pixels=1000)
+
+
+@pytest.mark.parametrize("image_size", [10**6, 64.0, True, (1, 2, 3), "256", (100, 0)])
+def test_image_size_is_bounded_and_typed(image_size):
+    from isicseg import ISIC2017Dataset
+
+    with pytest.raises(ConfigError, match=r"image_size must be a positive int, \(height, width\) of positive ints, or None, each at most 16384; got "):
+        ISIC2017Dataset(MINI_ROOT, "validation", image_size=image_size)
+
+
+def test_output_larger_than_the_bound_is_refused_before_decoding():
+    from isicseg.data.io import output_size
+
+    assert output_size(1024, 768, np.int64(256)) == (341, 256)
+    with pytest.raises(DatasetError, match=r"image_size 8000 would make a 4000x100 image 320000x8000, more than 16384 pixels a side"):
+        output_size(4000, 100, 8000)

@@ -207,3 +207,43 @@ def test_user_backbone_through_registry():
         assert model.identity.backbone == "my_backbone"
     finally:
         BACKBONES.unregister("my_backbone")
+
+
+def test_weights_that_do_not_fit(tmp_path):
+    state = build_mask_rcnn(3, **LIGHT).state_dict()
+    wrong_shape = dict(state)
+    wrong_shape["backbone.body.conv1.weight"] = torch.zeros(8, 3, 7, 7)
+    torch.save(wrong_shape, tmp_path / "a.pt")
+    with pytest.raises(WeightsError, match=r"1 tensors differ in shape, e.g. backbone.body.conv1.weight is \(8, 3, 7, 7\) in the file but \(64, 3, 7, 7\)"):
+        build_mask_rcnn(3, pretrained=tmp_path / "a.pt", **LIGHT)
+    missing = {k: v for k, v in state.items() if not k.startswith("backbone.fpn.")}
+    torch.save(missing, tmp_path / "b.pt")
+    with pytest.raises(WeightsError, match=r"tensors missing \(e.g. \['backbone.fpn"):
+        build_mask_rcnn(3, pretrained=tmp_path / "b.pt", **LIGHT)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"min_size": 0}, r"min_size must be an int .* in 16..4096, with max_size >= min_size; got min_size=0, max_size=96"),
+        ({"min_size": 64.5}, r"got min_size=64.5"),
+        ({"min_size": 128, "max_size": 96}, r"got min_size=128, max_size=96"),
+        ({"rpn_pre_nms_top_n_tst": 10}, r"Unknown keyword arguments to build_mask_rcnn: 'rpn_pre_nms_top_n_tst' \(did you mean 'rpn_pre_nms_top_n_test'\?\)"),
+        ({"colour": 1}, r"Unknown keyword arguments to build_mask_rcnn: 'colour'\. It passes on torchvision MaskRCNN's options: .*box_detections_per_img"),
+    ],
+)
+def test_build_mask_rcnn_refuses_bad_sizes_and_unknown_options(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        build_mask_rcnn(3, **{**LIGHT, **kwargs})
+
+
+@pytest.mark.parametrize("content", [b"hello\n", b"<html>Not Found</html>", b""])
+def test_a_file_that_is_not_weights_is_a_clear_error(tmp_path, content):
+    from isicseg import load_model
+
+    path = tmp_path / "model.pt"
+    path.write_bytes(content)
+    with pytest.raises(WeightsError, match=rf"Weight file {path} could not be loaded with weights_only=True"):
+        load_model(path)
+    with pytest.raises(WeightsError, match=rf"Weight file {path} could not be loaded"):
+        build_mask_rcnn(3, path, **LIGHT)
