@@ -7,7 +7,8 @@ import logging
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from ._train_flags import resume_config, run_config, train_flags
@@ -290,41 +291,39 @@ def _demo_parser(sub) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``isicseg`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
-    _console_logging()
-    try:
-        return args.func(args)
-    except IsicsegError as error:
-        print(f"isicseg {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except ValueError as error:  # e.g. from torch or a plugin: one line, not a traceback
-        print(f"isicseg {args.command}: error: {type(error).__name__}: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"isicseg {args.command}: interrupted. {_interrupted_note(args)}", file=sys.stderr)
-        return 130
+    with _console_logging():
+        try:
+            return args.func(args)
+        except IsicsegError as error:
+            print(f"isicseg {args.command}: error: {error}", file=sys.stderr)
+            return 2
+        except ValueError as error:  # e.g. from torch or a plugin: one line, not a traceback
+            print(f"isicseg {args.command}: error: {type(error).__name__}: {error}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"isicseg {args.command}: interrupted. {_interrupted_note(args)}", file=sys.stderr)
+            return 130
 
 
-class _Stdout(logging.StreamHandler):
-    """A handler writing to whatever ``sys.stdout`` is when a line is logged."""
+@contextmanager
+def _console_logging() -> Iterator[None]:
+    """The command's console while it runs: the ``isicseg`` logger's INFO lines on stdout.
 
-    @property  # type: ignore[override]
-    def stream(self):
-        return sys.stdout
-
-    @stream.setter
-    def stream(self, value) -> None:
-        pass
-
-
-def _console_logging() -> None:
-    """The command's console: the ``isicseg`` logger's INFO lines on stdout (one handler per process)."""
+    The handler and level are taken back afterwards, so ``main()`` called from Python
+    (a notebook, a test) leaves the caller's logging as it was.
+    """
     from .logs import logger
 
-    if not any(isinstance(h, _Stdout) for h in logger.handlers):
-        handler = _Stdout()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def _interrupted_note(args: argparse.Namespace) -> str:

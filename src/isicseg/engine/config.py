@@ -46,7 +46,7 @@ class TrainerConfig:
             class frequency (melanoma is 19% of ISIC 2017 training images).
         num_workers: DataLoader worker processes; ``"auto"``: none on a machine with 4 cores or
             fewer (workers would take cores from the model's own threads), else half the
-            cores, at most 8 (see :meth:`resolved_num_workers`).
+            cores, at most 8 (see ``resolved_num_workers()``).
         num_threads: Threads of torch's CPU operations (``torch.set_num_threads``) while
             fitting; ``None`` keeps torch's choice (``OMP_NUM_THREADS`` or the core count).
         device: ``"auto"`` (CUDA when available, on this process's local rank), ``"cpu"``,

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torchvision.ops import box_iou as _tv_box_iou
 
-from .segmentation import ArrayLike, as_binary_mask
+from .segmentation import ArrayLike, _numpy, as_binary_mask
 
 __all__ = ["box_iou", "mask_iou"]
 

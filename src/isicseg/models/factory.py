@@ -360,6 +360,8 @@ def load_model(weights: str | Path, **overrides: Any) -> MaskRCNN:
     saved_backbone = config.get("backbone")
     if saved_backbone and overrides.get("backbone", saved_backbone) != saved_backbone:
         raise WeightsError(f"Weight file {weights} holds a {saved_backbone!r} model, but backbone={overrides['backbone']!r} was asked for.")
+    if "num_classes" in overrides and "label_scheme" not in overrides:
+        config.pop("label_scheme", None)  # the saved scheme belongs to the saved class count
     config = {**config, **overrides}
     if "num_classes" not in config:
         raise ConfigError(f"{weights} is a plain state dict; pass num_classes= (and backbone=) to load it.")

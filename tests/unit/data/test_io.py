@@ -167,5 +167,5 @@ def test_output_larger_than_the_bound_is_refused_before_decoding():
     from isicseg.data.io import output_size
 
     assert output_size(1024, 768, np.int64(256)) == (341, 256)
-    with pytest.raises(DatasetError, match=r"image_size 8000 would make a 4000x100 image 320000x8000, more than 16384 pixels a side"):
+    with pytest.raises(ConfigError, match=r"image_size 8000 would make a 4000x100 image 320000x8000, more than 16384 pixels a side"):
         output_size(4000, 100, 8000)
