@@ -68,6 +68,8 @@ nitpick_ignore_regex = [
     ("py:class", r"isicseg\..*\.(ArrayLike|NormLayer|Mode|Norm|Split|Diagnosis|Target|ImageSize)"),
     ("py:class", r"(optional|callable|default.*)"),
     ("py:obj", r"isicseg\.registry\.T"),
+    # not in the stored inventories of torch 2.x and Python
+    ("py:class", r"torch\.optim\.lr_scheduler\.LRScheduler|logging\.Logger"),
 ]
 
 sphinx_gallery_conf = {

@@ -143,8 +143,8 @@ def _fuse(views: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
 
 
 PRECISIONS = ("fp32", "bf16")
-"""Precisions of inference: ``"bf16"`` runs the model under ``torch.autocast`` with bfloat16
-(CPU and CUDA); outputs are converted back to float32."""
+"""The precisions inference runs in. With ``"bf16"`` the model runs under ``torch.autocast``
+with bfloat16 (CPU and CUDA), and its outputs are converted back to float32."""
 
 
 def check_precision(precision: str) -> None:
@@ -279,7 +279,7 @@ def predict(
         device: Where to run (default: the model's device).
         tta: Average over the image and its mirror image (see :func:`~isicseg.inference.detect`).
         postprocess: Keep the largest component of each mask, holes filled.
-        precision: ``"fp32"`` or ``"bf16"`` (see :data:`PRECISIONS`).
+        precision: ``"fp32"`` or ``"bf16"`` (see :data:`~isicseg.inference.PRECISIONS`).
 
     Example:
         >>> from isicseg import build_mask_rcnn, write_synthetic_isic

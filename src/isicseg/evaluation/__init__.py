@@ -1,6 +1,6 @@
 """Evaluation on ISIC 2017 splits, one job per module.
 
-* :mod:`~isicseg.evaluation.pipeline`: :func:`evaluate`, the whole path for a split;
+* :mod:`~isicseg.evaluation.pipeline`: :func:`~isicseg.evaluate`, the whole path for a split;
 * :mod:`~isicseg.evaluation.predicting`: the model over a dataset (a DataLoader), one answer and row per image;
 * :mod:`~isicseg.evaluation.scoring`: an answer against its true mask, the Trainer's :class:`IsicEvaluator`, COCO mAP;
 * :mod:`~isicseg.evaluation.summary`: the typed :class:`Summary` of a per-image table;

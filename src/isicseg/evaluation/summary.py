@@ -1,4 +1,4 @@
-"""Dataset-level scores as typed objects: :func:`summarize` turns a per-image table into a
+"""Dataset-level scores as typed objects: :func:`~isicseg.evaluation.summarize` turns a per-image table into a
 :class:`Summary`.
 
 Scores follow the ISIC 2017 challenge: Part 1 (segmentation) scores are means of the
@@ -125,7 +125,7 @@ class Summary:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Summary:
-        """The summary that :meth:`to_dict` wrote (e.g. a run's ``summary.json``, read with :func:`json.load`)."""
+        """The summary that :meth:`to_dict` wrote (e.g. a run's ``summary.json``, read with ``json.load``)."""
         nan = float("nan")
         number = lambda v: nan if v is None else float(v)  # noqa: E731
         part3 = dict(data["part3"])
