@@ -56,3 +56,11 @@ def test_evaluate_and_predict_read_the_label_scheme_from_the_model(synthetic_roo
     plain = build_mask_rcnn(4, **SMALL)
     with pytest.raises(ConfigError, match=r"predict: the model does not name its label scheme"):
         list(predict(plain, files))
+
+
+def test_load_model_takes_torchvision_options_only_from_the_file(tmp_path):
+    model = build_mask_rcnn(3, label_scheme="binary", **SMALL)
+    path = tmp_path / "model.pt"
+    torch.save({"model": model.state_dict(), "model_config": model.identity.to_dict()}, path)
+    with pytest.raises(ConfigError, match=r"load_model: the MaskRCNN options come from the file; pass identity fields such as num_classes="):
+        load_model(path, options={"box_detections_per_img": 5})
