@@ -176,7 +176,7 @@ def run_linear_probe(train_root: Path, train_split: str, root: Path, split: str,
 
 def run_training(config: RunConfig, settings: dict, out: Path) -> float:
     """Train with ``isicseg train``'s own code and evaluate on the held-out split."""
-    run_dir, _ = train_run(config.replace(**settings), out=out.parent, quiet=True)
+    run_dir, _ = train_run(config.replace(**settings), runs_dir=out.parent, quiet=True)
     evaluation = run_dir / "evaluation"
     for item in ("masks", "classification.csv"):
         target = out / item
@@ -208,7 +208,7 @@ def score(method: str, minutes: float, folder: Path, root: Path, split: str, *, 
     row = {"method": method, "train min": minutes}
     csv = folder / "classification.csv"
     if segments:
-        summary = score_submission(folder / "masks", csv if classifies else None, root, split, categories=CATEGORIES if classifies else ())
+        summary = score_submission(folder / "masks", csv if classifies else None, data_root=root, split=split, categories=CATEGORIES if classifies else ())
         row.update(jaccard=summary.jaccard, thresholded_jaccard=summary.segmentation["thresholded_jaccard"],
                    dice=summary.segmentation["dice"], box_iou=mean_box_iou(folder / "masks", root, split))
     if classifies:

@@ -127,7 +127,7 @@ def predict_speed(config: RunConfig, images: list[Path], out: Path, rounds: int)
                     t1 = time.perf_counter()
                     output = {k: v.cpu() for k, v in detect(model, [image], tta=config.eval.tta, precision=precision)[0].items()}
                     t2 = time.perf_counter()
-                    answer = answer_from_detections(output, "three_class", path.stem, (height, width), postprocess=config.eval.postprocess)
+                    answer = answer_from_detections(output, "three_class", image_id=path.stem, original_size=(height, width), postprocess=config.eval.postprocess)
                     t3 = time.perf_counter()
                     if mode == BEFORE:
                         write_like_before(path, answer, folder)
@@ -152,7 +152,7 @@ def quality(config: RunConfig, data: Path, out: Path, settings: dict) -> pd.Data
         start = time.perf_counter()
         run = config.replace(root=str(root), val_split=None, eval_split="validation", precision=precision, channels_last=channels_last, name=mode, **settings)
         shutil.rmtree(out / mode, ignore_errors=True)
-        _, result = train_run(run, out=out, quiet=True)
+        _, result = train_run(run, runs_dir=out, quiet=True)
         rows.append({"mode": mode, "minutes": (time.perf_counter() - start) / 60, "jaccard": result.summary.jaccard,
                      "thresholded_jaccard": result.summary.segmentation["thresholded_jaccard"], "melanoma_auc": result.summary.auc("melanoma"),
                      "sk_auc": result.summary.auc("seborrheic_keratosis")})

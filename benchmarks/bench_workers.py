@@ -54,7 +54,7 @@ def main() -> dict[int, float]:
             torch.manual_seed(0)
             timer = StepTimer()
             trainer_config = TrainerConfig(epochs=1, batch_size=config.trainer.batch_size, optimizer="adamw", lr=1e-4, warmup_steps=0, num_workers=workers)
-            Trainer(trainer_config, callbacks=[timer]).fit(build_model(config, 4, "three_class"), data)
+            Trainer(trainer_config, callbacks=[timer]).fit(build_model(config, 4, label_scheme="three_class"), data)
             times.setdefault(workers, []).extend(timer.times)
     medians = {workers: statistics.median(values) for workers, values in sorted(times.items())}
     for workers, seconds in medians.items():

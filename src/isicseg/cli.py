@@ -76,7 +76,7 @@ def _cmd_download(args: argparse.Namespace) -> int:
     from .data.download import download_isic2017
 
     fetched = download_isic2017(
-        args.root, args.split, args.parts, mirror=args.mirror, keep_archives=args.keep_archives,
+        args.root, args.split, parts=args.parts, mirror=args.mirror, keep_archives=args.keep_archives,
         keep_superpixels=args.keep_superpixels, verify=not args.no_verify,
     )
     print(f"Downloaded {', '.join(fetched)} into {args.root}." if fetched else f"Everything asked for is already in {args.root}; nothing downloaded.")
@@ -96,7 +96,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from .run import train_run
 
-    train_run(resume_config(args) if args.resume else run_config(args), out=args.out, resume=args.resume)
+    train_run(resume_config(args) if args.resume else run_config(args), runs_dir=args.out, resume=args.resume)
     return 0
 
 
@@ -116,7 +116,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     config = RunConfig.from_file(DEMO_CONFIG).replace(
         name=name, root=str(data), image_size=args.image_size, backbone=args.backbone, epochs=args.epochs, lr=args.lr, device=args.device
     )
-    run_dir, result = train_run(config, out=args.out, resume=resume)
+    run_dir, result = train_run(config, runs_dir=args.out, resume=resume)
     minutes = (time.perf_counter() - start) / 60
     summary = result.summary
     print(f"Demo finished in {minutes:.1f} min: test mean Jaccard {summary.jaccard:.3f}, melanoma AUC {summary.auc('melanoma'):.3f}. Run folder: {run_dir}")
@@ -191,7 +191,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     with (out / "predictions.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["image_id", "predicted_class", "score", "x1", "y1", "x2", "y2", "melanoma", "seborrheic_keratosis"])
-        for path, answer in zip(files, predict(model, files, scheme, image_size=args.image_size, batch_size=args.batch_size, tta=args.tta,
+        for path, answer in zip(files, predict(model, files, label_scheme=scheme, image_size=args.image_size, batch_size=args.batch_size, tta=args.tta,
                                                          postprocess=args.postprocess, precision=args.precision)):
             write_mask_png(answer.mask, out / "masks" / f"{answer.image_id}_segmentation.png")
             name = scheme.class_names[answer.label] if answer.label else "none"

@@ -74,7 +74,7 @@ class Answer:
 
 
 def category_probability(
-    scores: torch.Tensor, labels: torch.Tensor, category: str, label_scheme: LabelScheme, class_scores: torch.Tensor | None = None
+    scores: torch.Tensor, labels: torch.Tensor, *, category: str, label_scheme: LabelScheme, class_scores: torch.Tensor | None = None
 ) -> float:
     """Probability of ``category``: ``class_scores[label]`` when a classifier head gave
     them, else the highest score among detections labelled exactly ``category`` (0 if
@@ -82,11 +82,11 @@ def category_probability(
 
     Example:
         >>> s, l = torch.tensor([0.9, 0.3]), torch.tensor([1, 2])
-        >>> category_probability(s, l, "melanoma", get_label_scheme("binary"))
+        >>> category_probability(s, l, category="melanoma", label_scheme=get_label_scheme("binary"))
         0.30000001192092896
-        >>> category_probability(s, l, "melanoma", get_label_scheme("binary"), torch.tensor([0.0, 0.25, 0.75]))
+        >>> category_probability(s, l, category="melanoma", label_scheme=get_label_scheme("binary"), class_scores=torch.tensor([0.0, 0.25, 0.75]))
         0.75
-        >>> category_probability(s, l, "seborrheic_keratosis", get_label_scheme("binary"))
+        >>> category_probability(s, l, category="seborrheic_keratosis", label_scheme=get_label_scheme("binary"))
         nan
     """
     label = label_scheme.label_of(category)
@@ -191,9 +191,9 @@ def detect(model: torch.nn.Module, images: Sequence[torch.Tensor], *, tta: bool 
 def answer_from_detections(
     detections: dict[str, torch.Tensor],
     label_scheme: str | LabelScheme,
+    *,
     image_id: str,
     original_size: tuple[int, int] | None = None,
-    *,
     postprocess: bool = False,
 ) -> Answer:
     """Apply the module's rule to one image's detections.
@@ -211,7 +211,7 @@ def answer_from_detections(
         >>> det = {"boxes": torch.tensor([[1.0, 1.0, 3.0, 3.0]]), "labels": torch.tensor([2]),
         ...        "scores": torch.tensor([0.8]), "masks": torch.zeros(1, 1, 4, 4)}
         >>> det["masks"][0, 0, 1:3, 1:3] = 0.9
-        >>> a = answer_from_detections(det, "binary", "img", original_size=(8, 8))
+        >>> a = answer_from_detections(det, "binary", image_id="img", original_size=(8, 8))
         >>> a.label, a.box, int(a.mask.sum()), a.probabilities["melanoma"]
         (2, (2.0, 2.0, 6.0, 6.0), 16, 0.800000011920929)
     """
@@ -222,7 +222,7 @@ def answer_from_detections(
     scores, labels = detections["scores"].detach().cpu(), detections["labels"].detach().cpu()
     class_scores = detections.get("class_scores")
     class_scores = class_scores.detach().cpu() if class_scores is not None else None
-    probabilities = {c: category_probability(scores, labels, c, label_scheme, class_scores) for c in CATEGORIES}
+    probabilities = {c: category_probability(scores, labels, category=c, label_scheme=label_scheme, class_scores=class_scores) for c in CATEGORIES}
     if scores.numel() == 0:
         return Answer(image_id, np.zeros(size, dtype=bool), None, 0, 0.0, probabilities, detections)
     top = int(torch.argmax(scores))
@@ -257,8 +257,8 @@ def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 def predict(
     model: torch.nn.Module,
     images: Iterable[str | Path],
-    label_scheme: str | LabelScheme | None = None,
     *,
+    label_scheme: str | LabelScheme | None = None,
     image_size: int | tuple[int, int] | None = None,
     batch_size: int = 4,
     device: str | torch.device | None = None,
@@ -285,7 +285,7 @@ def predict(
         >>> from isicseg import build_mask_rcnn, write_synthetic_isic
         >>> root = write_synthetic_isic(getfixture("tmp_path"), num_images={"test": 2}, image_size=(64, 80))
         >>> model = build_mask_rcnn(3, backbone="resnet18_fpn", min_size=64, max_size=80)
-        >>> answers = list(predict(model, sorted(root.glob("*_Data/*.jpg")), "binary"))
+        >>> answers = list(predict(model, sorted(root.glob("*_Data/*.jpg")), label_scheme="binary"))
         >>> [a.mask.shape for a in answers]
         [(64, 80), (64, 80)]
     """
@@ -310,4 +310,4 @@ def predict(
         for path, output in zip(batch, outputs):
             width, height = read_image_size(path)
             progress.update()
-            yield answer_from_detections({k: v.cpu() for k, v in output.items()}, label_scheme, path.stem, (height, width), postprocess=postprocess)
+            yield answer_from_detections({k: v.cpu() for k, v in output.items()}, label_scheme, image_id=path.stem, original_size=(height, width), postprocess=postprocess)

@@ -48,7 +48,7 @@ class _RunConfigFiles(Callback):
         checkpoint["run_config"] = self.config.to_dict()
 
 
-def build_model(config: RunConfig, num_classes: int, label_scheme: str | None = None) -> torch.nn.Module:
+def build_model(config: RunConfig, num_classes: int, *, label_scheme: str | None = None) -> torch.nn.Module:
     """The model a run configuration describes (see :func:`~isicseg.build_mask_rcnn`).
 
     Example:
@@ -102,14 +102,14 @@ def _check_monitor(config: RunConfig) -> None:
         )
 
 
-def train_run(config: RunConfig, *, out: str | Path = "runs", resume: bool = False, quiet: bool = False) -> tuple[Path, EvaluationResult | None]:
+def train_run(config: RunConfig, *, runs_dir: str | Path = "runs", resume: bool = False, quiet: bool = False) -> tuple[Path, EvaluationResult | None]:
     """Train and evaluate as ``isicseg train`` does.
 
     Args:
         config: The run's settings; ``config.data.root`` is required.
-            ``config.trainer.out_dir`` is set here to ``<out>/<name>``.
-        out: Parent folder of run folders.
-        resume: Continue the run in ``<out>/<name>`` from its ``last.pt``, with the
+            ``config.trainer.out_dir`` is set here to ``<runs_dir>/<name>``.
+        runs_dir: Parent folder of run folders (``isicseg train --out``).
+        resume: Continue the run in ``<runs_dir>/<name>`` from its ``last.pt``, with the
             configuration saved there. ``config`` is then that configuration with at
             most the settings named in ``isicseg.run.RESUMABLE`` changed (more ``epochs`` extend the run),
             e.g. ``RunConfig.from_file(run_dir / "config.json").replace(epochs=5)``.
@@ -120,7 +120,7 @@ def train_run(config: RunConfig, *, out: str | Path = "runs", resume: bool = Fal
         no evaluation split).
     """
     name = config.name or time.strftime("%Y%m%d-%H%M%S")
-    run_dir = Path(out) / name
+    run_dir = Path(runs_dir) / name
     if resume:
         if not (run_dir / "last.pt").is_file():
             raise ConfigError(f"Cannot resume: {run_dir / 'last.pt'} does not exist; start the run without --resume.")
@@ -137,7 +137,7 @@ def train_run(config: RunConfig, *, out: str | Path = "runs", resume: bool = Fal
     train = ISIC2017Dataset(data.root, "train", label_scheme=data.label_scheme, image_size=data.image_size, subset=data.subset, seed=seed, transforms=augment)
     val = ISIC2017Dataset(data.root, data.val_split, label_scheme=data.label_scheme, image_size=data.image_size) if data.val_split else None
     torch.manual_seed(seed)  # the model's initial weights belong to the run's seed too
-    model = build_model(config, train.label_scheme.num_classes, train.label_scheme.name)
+    model = build_model(config, train.label_scheme.num_classes, label_scheme=train.label_scheme.name)
     monitor = config.eval.monitor if val is not None else "train_loss"
     mode = "min" if monitor.endswith("loss") else "max"
     callbacks = [ProgressBar(enable=False if quiet else None), LearningRateMonitor(), ModelCheckpoint(monitor=monitor, mode=mode), _RunConfigFiles(config)]

@@ -103,7 +103,7 @@ def dermoscopy_train(*, image_size: int | tuple[int, int] | None = None, scale: 
         >>> import numpy as np
         >>> mask = np.zeros((32, 48), np.uint8); mask[8:20, 10:30] = 1
         >>> image = tv_tensors.Image(torch.rand(3, 32, 48))
-        >>> out_image, out_target = get_transform("train")(image, make_target(mask, 1, "x"))
+        >>> out_image, out_target = get_transform("train")(image, make_target(mask, 1, image_id="x"))
         >>> bool((out_target["boxes"] == masks_to_boxes(out_target["masks"])).all())
         True
     """

@@ -75,7 +75,7 @@ def plot_roc_curves(curves: Mapping[str, tuple[Sequence[int], Sequence[float]]],
     return _save(fig, path)
 
 
-def plot_confusion_matrix(true: Sequence[int], predicted: Sequence[int], class_names: Sequence[str], path: str | Path) -> Path:
+def plot_confusion_matrix(true: Sequence[int], predicted: Sequence[int], *, class_names: Sequence[str], path: str | Path) -> Path:
     """Confusion matrix of true (rows) against predicted (columns) class labels; label 0
     is shown as ``none`` (no detection)."""
     names = ["none", *class_names[1:]]

@@ -119,11 +119,11 @@ def test_interrupted_transfer_resumes_with_range(server, release, tmp_path):
     server.cut_once.add(name)
     root = tmp_path / "isic"
     with pytest.raises(DownloadError, match=r"The transfer of .*ISIC-2017_Training_Data.zip broke off .*run the same command again to resume"):
-        download_isic2017(root, ["train"], ["images"], mirror=server.url, checksums=md5)
+        download_isic2017(root, ["train"], parts=["images"], mirror=server.url, checksums=md5)
     partial = root / (name + ".part")
     size = (files / name).stat().st_size
     assert partial.stat().st_size == size // 2 and not (root / name).exists() and not (root / "ISIC-2017_Training_Data").exists()
-    assert download_isic2017(root, ["train"], ["images"], mirror=server.url, checksums=md5, keep_archives=True) == [name]
+    assert download_isic2017(root, ["train"], parts=["images"], mirror=server.url, checksums=md5, keep_archives=True) == [name]
     assert server.requests[-1] == (name, f"bytes={size // 2}-")
     assert (root / name).read_bytes() == (files / name).read_bytes()  # the same bytes
     for image in (data / "ISIC-2017_Training_Data").glob("*.jpg"):
@@ -135,9 +135,9 @@ def test_wrong_checksum_is_refused_and_leaves_no_file(server, release, tmp_path)
     wrong = {**md5, "ISIC-2017_Validation_Part1_GroundTruth.zip": "0" * 32}
     root = tmp_path / "isic"
     with pytest.raises(DownloadError, match=r"ISIC-2017_Validation_Part1_GroundTruth.zip from .* has MD5 [0-9a-f]{32}, but 0{32} was expected.*may have changed upstream.*--no-verify"):
-        download_isic2017(root, ["validation"], ["masks"], mirror=server.url, checksums=wrong)
+        download_isic2017(root, ["validation"], parts=["masks"], mirror=server.url, checksums=wrong)
     assert sorted(p.name for p in root.iterdir()) == []
-    assert download_isic2017(root, ["validation"], ["masks"], mirror=server.url, checksums=wrong, verify=False)  # skipping the check works
+    assert download_isic2017(root, ["validation"], parts=["masks"], mirror=server.url, checksums=wrong, verify=False)  # skipping the check works
 
 
 def test_progress_is_logged_with_bytes_rate_and_eta(server, release, tmp_path, monkeypatch, caplog):
@@ -145,7 +145,7 @@ def test_progress_is_logged_with_bytes_rate_and_eta(server, release, tmp_path, m
     monkeypatch.setattr("isicseg.data.download.PROGRESS_EVERY", 0.0)
     monkeypatch.setattr("isicseg.data.download._CHUNK", 256)  # many chunks even for a small file
     with caplog.at_level("INFO", logger="isicseg"):
-        download_isic2017(tmp_path / "isic", ["validation"], ["images"], mirror=server.url, checksums=md5)
+        download_isic2017(tmp_path / "isic", ["validation"], parts=["images"], mirror=server.url, checksums=md5)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("ISIC-2017_Validation_Data.zip: ")]
     assert len(lines) > 3
     assert all(" MB of " in line and " MB/s" in line for line in lines)
@@ -166,7 +166,7 @@ def test_member_escaping_the_root_is_refused(release, tmp_path):
             z.writestr(f"{prefix}isicseg-escaped-{label}.txt", b"gotcha")
         root = tmp_path / f"isic-{label}"
         with pytest.raises(DatasetError, match=r"holds a member named '.*isicseg-escaped-.*', which would be written outside the data root"):
-            download_isic2017(root, ["validation"], ["images"], mirror=evil.as_uri(), verify=False)
+            download_isic2017(root, ["validation"], parts=["images"], mirror=evil.as_uri(), verify=False)
         assert not (tmp_path / f"isicseg-escaped-{label}.txt").exists() and not Path(f"/tmp/isicseg-escaped-{label}.txt").exists()
         assert not (root / "ISIC-2017_Validation_Data").exists()
 
@@ -174,7 +174,7 @@ def test_member_escaping_the_root_is_refused(release, tmp_path):
 def test_http_404_names_url_status_and_what_to_do(server, tmp_path):
     server.folder = tmp_path  # an empty folder: every file is missing
     with pytest.raises(DownloadError) as info:
-        download_isic2017(tmp_path / "isic", ["test"], ["labels"], mirror=server.url)
+        download_isic2017(tmp_path / "isic", ["test"], parts=["labels"], mirror=server.url)
     message = str(info.value)
     assert f"Downloading {server.url}ISIC-2017_Test_v2_Part3_GroundTruth.csv failed (HTTP 404 Not Found)" in message
     assert "--mirror file:///that/folder" in message
@@ -202,7 +202,7 @@ def test_cli_download_then_nothing_to_do(release, tmp_path, capsys):
 
 def test_bad_arguments(tmp_path):
     with pytest.raises(ConfigError, match=r"Unknown part 'pictures'; allowed: images, masks, labels"):
-        download_isic2017(tmp_path, ["train"], ["pictures"], mirror=str(tmp_path))
+        download_isic2017(tmp_path, ["train"], parts=["pictures"], mirror=str(tmp_path))
     with pytest.raises(ConfigError, match=r"Unknown split 'dev'; allowed: train, validation, test"):
         download_isic2017(tmp_path, ["dev"], mirror=str(tmp_path))
     with pytest.raises(ConfigError, match=r"Mirror 'nowhere-at-all' is neither an http\(s\):// or file:// address nor a folder"):
@@ -211,10 +211,10 @@ def test_bad_arguments(tmp_path):
     bad.mkdir()
     (bad / "ISIC-2017_Test_v2_Data.zip").write_bytes(b"not a zip")
     with pytest.raises(DatasetError, match=r"Archive .*ISIC-2017_Test_v2_Data.zip is not a readable zip file"):
-        download_isic2017(tmp_path / "r", ["test"], ["images"], mirror=str(bad), verify=False)
+        download_isic2017(tmp_path / "r", ["test"], parts=["images"], mirror=str(bad), verify=False)
     (bad / "ISIC-2017_Test_v2_Part1_GroundTruth.zip").write_bytes(_empty_zip())
     with pytest.raises(DatasetError, match=r"holds no file under ISIC-2017_Test_v2_Part1_GroundTruth/"):
-        download_isic2017(tmp_path / "r", ["test"], ["masks"], mirror=str(bad), verify=False)
+        download_isic2017(tmp_path / "r", ["test"], parts=["masks"], mirror=str(bad), verify=False)
 
 
 def _empty_zip() -> bytes:

@@ -51,7 +51,7 @@ def test_evaluate_writes_consistent_files(model, synthetic_root, tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["n_images"] == 4 and set(summary) >= {"part1", "part3", "reference_report", "coco"}
     assert summary == result.summary.to_dict() and Summary.from_dict(summary).to_dict() == summary
-    rescored = score_submission(tmp_path / "masks", tmp_path / "classification.csv", synthetic_root, "test").to_dict()
+    rescored = score_submission(tmp_path / "masks", tmp_path / "classification.csv", data_root=synthetic_root, split="test").to_dict()
     expected = result.summary.to_dict()
     assert_same(rescored["part1"], expected["part1"])
     assert_same(rescored["part3"], expected["part3"])
@@ -72,26 +72,26 @@ def test_perfect_submission_scores_one(synthetic_root, tmp_path):
         rows.append({"image_id": record.image_id, "melanoma": float(record.diagnosis == "melanoma"),
                      "seborrheic_keratosis": float(record.diagnosis == "seborrheic_keratosis")})
     pd.DataFrame(rows).to_csv(tmp_path / "c.csv", index=False)
-    summary = score_submission(masks, tmp_path / "c.csv", synthetic_root, "test")
+    summary = score_submission(masks, tmp_path / "c.csv", data_root=synthetic_root, split="test")
     assert summary.jaccard == 1.0 and summary.segmentation["thresholded_jaccard"] == 1.0
     assert summary.label_scheme is None and summary.reference_report is None  # files carry no labels or boxes
     for category in ("melanoma", "seborrheic_keratosis"):
         scores = summary.categories[category]
         if not np.isnan(scores.auc):
             assert scores.auc == 1.0
-    only = score_submission(masks, tmp_path / "c.csv", synthetic_root, "test", categories=["melanoma"])
+    only = score_submission(masks, tmp_path / "c.csv", data_root=synthetic_root, split="test", categories=["melanoma"])
     assert list(only.categories) == ["melanoma"] and only.mean_auc == only.auc("melanoma")
     pd.DataFrame(rows).drop(columns="seborrheic_keratosis").to_csv(tmp_path / "mel.csv", index=False)
-    assert score_submission(masks, tmp_path / "mel.csv", synthetic_root, "test", categories=["melanoma"]).auc("melanoma") == only.auc("melanoma")
+    assert score_submission(masks, tmp_path / "mel.csv", data_root=synthetic_root, split="test", categories=["melanoma"]).auc("melanoma") == only.auc("melanoma")
 
 
 def test_score_submission_errors(synthetic_root, tmp_path):
     from isicseg.exceptions import ConfigError, DatasetError
 
     with pytest.raises(DatasetError, match=r"The submission lacks 4 of 4 masks, e.g. .*_segmentation.png; expected one ISIC_nnnnnnn_segmentation.png per image of .*Test.*Part3_GroundTruth.csv"):
-        score_submission(tmp_path, None, synthetic_root, "test")
+        score_submission(tmp_path, None, data_root=synthetic_root, split="test")
     with pytest.raises(DatasetError, match=r"mask folder .*nowhere does not exist or is not a folder"):
-        score_submission(tmp_path / "nowhere", None, synthetic_root, "test")
+        score_submission(tmp_path / "nowhere", None, data_root=synthetic_root, split="test")
     dataset = ISIC2017Dataset(synthetic_root, "test")
     masks = tmp_path / "masks"
     masks.mkdir()
@@ -99,9 +99,9 @@ def test_score_submission_errors(synthetic_root, tmp_path):
         Image.open(record.mask_path).save(masks / record.mask_path.name)
     pd.DataFrame({"image_id": dataset.image_ids, "melanoma": 0.5}).to_csv(tmp_path / "c.csv", index=False)
     with pytest.raises(DatasetError, match=r"c.csv has no column seborrheic_keratosis; it has melanoma"):
-        score_submission(masks, tmp_path / "c.csv", synthetic_root, "test")
+        score_submission(masks, tmp_path / "c.csv", data_root=synthetic_root, split="test")
     with pytest.raises(ConfigError, match=r"categories must be some of melanoma, seborrheic_keratosis .*got \['nevus'\]"):
-        score_submission(masks, tmp_path / "c.csv", synthetic_root, "test", categories=["nevus"])
+        score_submission(masks, tmp_path / "c.csv", data_root=synthetic_root, split="test", categories=["nevus"])
 
 
 def test_binary_scheme_reports_sk_as_missing(model, synthetic_root, tmp_path):
@@ -120,7 +120,7 @@ def test_cli_evaluate_and_predict_on_real_files(model, tmp_path, capsys):
     assert main(["evaluate", str(weights), "--data", str(MINI_ROOT), "--split", "validation", "--out", str(tmp_path / "ev")]) == 0
     out = capsys.readouterr().out
     assert "ISIC Part 1" in out and "seborrheic_keratosis" in out and "COCO" in out
-    rescored = score_submission(tmp_path / "ev" / "masks", tmp_path / "ev" / "classification.csv", MINI_ROOT, "validation")
+    rescored = score_submission(tmp_path / "ev" / "masks", tmp_path / "ev" / "classification.csv", data_root=MINI_ROOT, split="validation")
     summary = json.loads((tmp_path / "ev" / "summary.json").read_text())
     assert rescored.jaccard == pytest.approx(summary["part1"]["jaccard"])
 

@@ -68,7 +68,7 @@ def test_box_follows_translation(mask, dy, dx):
 @given(binary_masks(min_side=2, max_side=16), st.integers(0, 3))
 def test_torchvision_flip_and_rot90_keep_target_boxes_tight(mask, k):
     """transforms.v2 moves the target's box exactly as the mask, under our box convention."""
-    target = make_target(mask, 1, "x")
+    target = make_target(mask, 1, image_id="x")
     image = tv_tensors.Image(torch.zeros(3, *mask.shape))
     transform = v2.Compose([v2.RandomHorizontalFlip(p=1.0), RandomRot90(p=1.0)])
     torch.manual_seed(k)

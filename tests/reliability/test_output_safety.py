@@ -85,7 +85,7 @@ def test_batch_size_must_be_positive(weights, tmp_path, capsys, value):
     got = {"-1": "-1", "0": "0", "two": "'two'"}[value]
     assert f"argument --batch-size: expected an integer >= 1, got {got}" in capsys.readouterr().err
     with pytest.raises(ConfigError, match=r"batch_size must be an int >= 1; got -1"):
-        list(predict(load_model(weights), [IMAGES / "ISIC_0000062.jpg"], "three_class", batch_size=-1))
+        list(predict(load_model(weights), [IMAGES / "ISIC_0000062.jpg"], label_scheme="three_class", batch_size=-1))
 
 
 def test_loading_a_trained_model_with_another_class_count_is_refused(weights):

@@ -24,14 +24,14 @@ def detections(scores, labels, size=(8, 10)):
 
 
 def test_no_detection_gives_empty_answer():
-    answer = answer_from_detections(detections([], []), "three_class", "x", (16, 20))
+    answer = answer_from_detections(detections([], []), "three_class", image_id="x", original_size=(16, 20))
     assert answer.mask.shape == (16, 20) and not answer.mask.any()
     assert answer.box is None and answer.label == 0 and answer.score == 0.0
     assert answer.probabilities == {"melanoma": 0.0, "seborrheic_keratosis": 0.0}
 
 
 def test_top_scoring_detection_gives_mask_box_and_class():
-    answer = answer_from_detections(detections([0.3, 0.8, 0.6], [3, 1, 2]), "three_class", "x")
+    answer = answer_from_detections(detections([0.3, 0.8, 0.6], [3, 1, 2]), "three_class", image_id="x")
     assert answer.label == 1 and answer.score == np.float32(0.8)
     assert answer.box == (1.0, 1.0, 4.0, 3.0)
     assert answer.mask.sum() == 6 and answer.mask[1:3, 1:4].all()
@@ -40,13 +40,13 @@ def test_top_scoring_detection_gives_mask_box_and_class():
 
 
 def test_category_probability_is_max_of_its_label():
-    answer = answer_from_detections(detections([0.2, 0.7, 0.4], [2, 1, 2]), "binary", "x")
+    answer = answer_from_detections(detections([0.2, 0.7, 0.4], [2, 1, 2]), "binary", image_id="x")
     assert answer.probabilities["melanoma"] == np.float32(0.4)
     assert math.isnan(answer.probabilities["seborrheic_keratosis"])  # merged with nevus in binary
 
 
 def test_box_and_mask_scale_to_original_size():
-    answer = answer_from_detections(detections([0.9], [1]), "binary", "x", (16, 20))
+    answer = answer_from_detections(detections([0.9], [1]), "binary", image_id="x", original_size=(16, 20))
     assert answer.box == (0.0, 0.0, 6.0, 4.0)
     assert answer.mask.shape == (16, 20) and answer.mask.sum() == 24
 
@@ -63,8 +63,8 @@ def test_postprocess_keeps_largest_component_and_fills_holes():
     det["masks"][0, 0, 2:9, 2:9] = 0.9  # the lesion, 49 px
     det["masks"][0, 0, 5, 5] = 0.1  # a hole in it
     det["masks"][0, 0, 10:12, 10:12] = 0.9  # a speck elsewhere
-    raw = answer_from_detections(det, "binary", "x")
-    clean = answer_from_detections(det, "binary", "x", postprocess=True)
+    raw = answer_from_detections(det, "binary", image_id="x")
+    clean = answer_from_detections(det, "binary", image_id="x", postprocess=True)
     assert raw.mask.sum() == 48 + 4 and not raw.mask[5, 5]
     assert clean.mask.sum() == 49 and clean.mask[5, 5] and not clean.mask[10:, 10:].any()
 

@@ -73,7 +73,7 @@ def test_auc_one_class_is_nan():
     assert math.isnan(M.roc_auc([1, 1, 1], [0.2, 0.5, 0.9]))
     assert math.isnan(M.roc_auc([0, 0], [0.2, 0.5]))
     assert math.isnan(M.average_precision([0, 0], [0.2, 0.5]))
-    assert math.isnan(M.specificity_at_sensitivity([1, 1], [0.2, 0.5], 0.82))
+    assert math.isnan(M.specificity_at_sensitivity([1, 1], [0.2, 0.5], sensitivity=0.82))
 
 
 def test_average_precision_by_hand_and_with_ties():
@@ -87,9 +87,9 @@ def test_specificity_at_sensitivity_by_hand():
     y = [1, 1, 1, 1, 0, 0, 0, 0]
     s = [0.9, 0.8, 0.7, 0.2, 0.6, 0.3, 0.1, 0.05]
     # sensitivity >= 0.82 needs all 4 positives: threshold 0.2 -> negatives above: 0.6, 0.3 -> spec 2/4
-    assert M.specificity_at_sensitivity(y, s, 0.82) == 0.5
+    assert M.specificity_at_sensitivity(y, s, sensitivity=0.82) == 0.5
     # sensitivity >= 0.75 reached at threshold 0.7 with no negative above -> spec 1
-    assert M.specificity_at_sensitivity(y, s, 0.75) == 1.0
+    assert M.specificity_at_sensitivity(y, s, sensitivity=0.75) == 1.0
 
 
 def test_threshold_scores_by_hand():
@@ -148,7 +148,7 @@ def test_no_cases_give_nan_not_an_error():
 @pytest.mark.parametrize("sensitivity", [1.5, -0.1, "0.9", True])
 def test_sensitivity_outside_0_1_is_refused(sensitivity):
     with pytest.raises(ValueError, match=rf"sensitivity must be a number in \[0, 1\]; got {sensitivity!r}"):
-        M.specificity_at_sensitivity([0, 1], [0.2, 0.8], sensitivity)
+        M.specificity_at_sensitivity([0, 1], [0.2, 0.8], sensitivity=sensitivity)
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from isicseg.transforms import BoxesFromMasks, RandomRot90, get_transform, list_
 def sample(h=40, w=60):
     mask = np.zeros((h, w), np.uint8)
     mask[5:20, 30:58] = 1
-    return tv_tensors.Image(torch.rand(3, h, w)), make_target(mask, 2, "x")
+    return tv_tensors.Image(torch.rand(3, h, w)), make_target(mask, 2, image_id="x")
 
 
 def test_presets_registered():

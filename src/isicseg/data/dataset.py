@@ -22,7 +22,7 @@ __all__ = ["ISIC2017Dataset", "Target", "make_target"]
 Target = dict[str, Any]
 
 
-def make_target(mask: np.ndarray, label: int, image_id: str) -> Target:
+def make_target(mask: np.ndarray, label: int, *, image_id: str) -> Target:
     """Build a torchvision detection target for one lesion mask.
 
     Args:
@@ -39,7 +39,7 @@ def make_target(mask: np.ndarray, label: int, image_id: str) -> Target:
 
     Example:
         >>> m = np.zeros((4, 6), dtype=np.uint8); m[1:3, 2:5] = 1
-        >>> t = make_target(m, 2, "ISIC_0000001")
+        >>> t = make_target(m, 2, image_id="ISIC_0000001")
         >>> t["boxes"].tolist(), t["labels"].tolist(), t["area"].tolist()
         ([[2.0, 1.0, 5.0, 3.0]], [2], [6.0])
     """
@@ -160,7 +160,7 @@ class ISIC2017Dataset(torch.utils.data.Dataset):
                 f"has a lesion. Pass empty_masks='keep' to read it as an image without one."
             )
         image = tv_tensors.Image(torch.from_numpy(pixels).permute(2, 0, 1).to(torch.float32).div_(255))
-        target = make_target(mask, self.label_scheme.label_of(record.diagnosis), record.image_id)
+        target = make_target(mask, self.label_scheme.label_of(record.diagnosis), image_id=record.image_id)
         if self.transforms is not None:
             image, target = self.transforms(image, target)
         return image, target

@@ -250,8 +250,8 @@ def _resolve_mirror(mirror: str | None) -> str:
 def download_isic2017(
     root: str | Path,
     splits: Iterable[str] = ("train", "validation", "test"),
-    parts: Iterable[str] = PARTS,
     *,
+    parts: Iterable[str] = PARTS,
     mirror: str | None = None,
     keep_archives: bool = False,
     keep_superpixels: bool = False,
@@ -282,7 +282,7 @@ def download_isic2017(
         DatasetError: When an archive is unreadable or holds a member outside its folder.
 
     Example:
-        >>> download_isic2017(getfixture("tmp_path"), ["validation"], ["labels"], mirror="file:///nowhere")
+        >>> download_isic2017(getfixture("tmp_path"), ["validation"], parts=["labels"], mirror="file:///nowhere")
         Traceback (most recent call last):
         ...
         isicseg.exceptions.DownloadError: Downloading file:///nowhere/ISIC-2017_Validation_Part3_GroundTruth.csv failed ...

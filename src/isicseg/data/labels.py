@@ -97,9 +97,9 @@ LABEL_SCHEMES.register(
 )
 
 
-def get_label_scheme(scheme: str | LabelScheme) -> LabelScheme:
+def get_label_scheme(label_scheme: str | LabelScheme) -> LabelScheme:
     """Return the scheme registered under a name (a :class:`LabelScheme` passes through)."""
-    return scheme if isinstance(scheme, LabelScheme) else LABEL_SCHEMES.get(scheme)
+    return label_scheme if isinstance(label_scheme, LabelScheme) else LABEL_SCHEMES.get(label_scheme)
 
 
 def list_label_schemes() -> list[str]:

@@ -51,8 +51,8 @@ def _untransformed(dataset: ISIC2017Dataset) -> ISIC2017Dataset:
 def predict_rows(
     model: torch.nn.Module,
     dataset: ISIC2017Dataset,
-    indices: Sequence[int] | None = None,
     *,
+    indices: Sequence[int] | None = None,
     batch_size: int = 4,
     num_workers: int = 0,
     device: str | torch.device | None = None,

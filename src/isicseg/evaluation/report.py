@@ -81,7 +81,7 @@ def write_figures(per_image: pd.DataFrame, label_scheme: LabelScheme, categories
 
     viz.plot_jaccard_boxplot(per_image["jaccard"].tolist(), folder / "jaccard_boxplot.png")
     viz.plot_roc_curves({c: (per_image[f"is_{c}"].tolist(), per_image[f"p_{c}"].tolist()) for c in categories}, folder / "roc_curves.png")
-    viz.plot_confusion_matrix(per_image["true_label"].tolist(), per_image["predicted_label"].tolist(), label_scheme.class_names, folder / "confusion_matrix.png")
+    viz.plot_confusion_matrix(per_image["true_label"].tolist(), per_image["predicted_label"].tolist(), class_names=label_scheme.class_names, path=folder / "confusion_matrix.png")
     if overlays:
         viz.plot_overlays(overlays, folder / "overlays.png")
 

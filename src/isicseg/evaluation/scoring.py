@@ -28,7 +28,7 @@ def segmentation_row(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
     return {name: float(value) for name, value in segmentation_scores(pred, target).items()}
 
 
-def score_row(answer: Answer, truth: np.ndarray, diagnosis: str, label_scheme: LabelScheme) -> dict[str, Any]:
+def score_row(answer: Answer, truth: np.ndarray, *, diagnosis: str, label_scheme: LabelScheme) -> dict[str, Any]:
     """The per-image row of one answer (the columns :func:`~isicseg.evaluate` documents).
 
     Args:
@@ -59,9 +59,9 @@ def score_output(dataset: ISIC2017Dataset, index: int, output: dict[str, torch.T
     mask at the original size, and its per-image row."""
     record = dataset.records[index]
     width, height = dataset.original_size(index)
-    answer = answer_from_detections(output, dataset.label_scheme, record.image_id, (height, width), postprocess=postprocess)
+    answer = answer_from_detections(output, dataset.label_scheme, image_id=record.image_id, original_size=(height, width), postprocess=postprocess)
     truth = read_mask(record.mask_path, (width, height), binarize=dataset.binarize_masks, image_path=record.image_path).astype(bool)
-    return answer, truth, score_row(answer, truth, record.diagnosis, dataset.label_scheme)
+    return answer, truth, score_row(answer, truth, diagnosis=record.diagnosis, label_scheme=dataset.label_scheme)
 
 
 class IsicEvaluator:
@@ -90,7 +90,7 @@ class IsicEvaluator:
         return flat_metrics(summarize(table, self.dataset.label_scheme), prefix="")
 
 
-def coco_map(ground_truth: list[dict[str, Any]], detections: list[dict[str, Any]], class_names: Sequence[str]) -> dict[str, float]:
+def coco_map(ground_truth: list[dict[str, Any]], detections: list[dict[str, Any]], *, class_names: Sequence[str]) -> dict[str, float]:
     """COCO box and mask mAP with pycocotools.
 
     Args:

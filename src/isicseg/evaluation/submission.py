@@ -40,9 +40,9 @@ def write_classification_csv(per_image: pd.DataFrame, path: Path) -> None:
 def score_submission(
     masks_dir: str | Path,
     classification_csv: str | Path | None,
+    *,
     data_root: str | Path,
     split: str,
-    *,
     categories: Sequence[str] = CATEGORIES,
 ) -> Summary:
     """Score ISIC 2017 submission files against the ground truth on disk.

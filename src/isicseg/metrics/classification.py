@@ -109,7 +109,7 @@ def average_precision(y_true: ArrayLike, scores: ArrayLike) -> float:
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
-def specificity_at_sensitivity(y_true: ArrayLike, scores: ArrayLike, sensitivity: float) -> float:
+def specificity_at_sensitivity(y_true: ArrayLike, scores: ArrayLike, *, sensitivity: float) -> float:
     """Best specificity among the thresholds whose sensitivity is at least ``sensitivity``.
 
     ISIC 2017 reported it at sensitivities 0.82, 0.89 and 0.95. ``nan`` when
@@ -121,7 +121,7 @@ def specificity_at_sensitivity(y_true: ArrayLike, scores: ArrayLike, sensitivity
         sensitivity: The sensitivity to reach, e.g. 0.89.
 
     Example:
-        >>> specificity_at_sensitivity([0, 0, 1, 1], [0.1, 0.5, 0.4, 0.9], 0.95)
+        >>> specificity_at_sensitivity([0, 0, 1, 1], [0.1, 0.5, 0.4, 0.9], sensitivity=0.95)
         0.5
     """
     if isinstance(sensitivity, bool) or not isinstance(sensitivity, (int, float)) or not 0 <= sensitivity <= 1:
@@ -133,7 +133,7 @@ def specificity_at_sensitivity(y_true: ArrayLike, scores: ArrayLike, sensitivity
     return float(np.max(1 - fpr[reach]))
 
 
-def binary_classification_scores(y_true: ArrayLike, scores: ArrayLike, threshold: float = 0.5) -> dict[str, float]:
+def binary_classification_scores(y_true: ArrayLike, scores: ArrayLike, *, threshold: float = 0.5) -> dict[str, float]:
     """ISIC 2017 Part 3 scores of one category.
 
     Args:
@@ -163,7 +163,7 @@ def binary_classification_scores(y_true: ArrayLike, scores: ArrayLike, threshold
         "sensitivity": tp / (tp + fn) if tp + fn else nan,
         "specificity": tn / (tn + fp) if tn + fp else nan,
         "precision": tp / (tp + fp) if tp + fp else 0.0,
-        "spec_at_sens_82": specificity_at_sensitivity(y, s, 0.82),
-        "spec_at_sens_89": specificity_at_sensitivity(y, s, 0.89),
-        "spec_at_sens_95": specificity_at_sensitivity(y, s, 0.95),
+        "spec_at_sens_82": specificity_at_sensitivity(y, s, sensitivity=0.82),
+        "spec_at_sens_89": specificity_at_sensitivity(y, s, sensitivity=0.89),
+        "spec_at_sens_95": specificity_at_sensitivity(y, s, sensitivity=0.95),
     }

@@ -129,7 +129,7 @@ def dice_coefficient(pred: ArrayLike, target: ArrayLike) -> np.ndarray | float:
     return _FROM_COUNTS["dice"](*confusion_counts(pred, target))
 
 
-def thresholded_jaccard(pred: ArrayLike, target: ArrayLike, threshold: float = 0.65) -> np.ndarray | float:
+def thresholded_jaccard(pred: ArrayLike, target: ArrayLike, *, threshold: float = 0.65) -> np.ndarray | float:
     """Jaccard index where it is >= ``threshold``, else 0 (the ISIC 2018 ranking rule).
 
     Args:

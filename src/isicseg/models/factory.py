@@ -329,7 +329,7 @@ def _load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str) ->
         )
 
 
-def load_model(weights: str | Path, **overrides: Any) -> MaskRCNN:
+def load_model(path: str | Path, **overrides: Any) -> MaskRCNN:
     """Rebuild a model from an isicseg checkpoint (or a state dict plus ``overrides``).
 
     The architecture comes from the checkpoint's ``model_config`` (the model's
@@ -338,7 +338,7 @@ def load_model(weights: str | Path, **overrides: Any) -> MaskRCNN:
     (at least ``num_classes`` and ``backbone``). The file is read once.
 
     Args:
-        weights: Path of an isicseg checkpoint (``last.pt``, ``best.pt``) or state dict.
+        path: Path of an isicseg checkpoint (``last.pt``, ``best.pt``) or state dict.
         **overrides: Identity fields that replace the saved ones.
 
     Raises:
@@ -354,26 +354,26 @@ def load_model(weights: str | Path, **overrides: Any) -> MaskRCNN:
         >>> loaded.identity.backbone, loaded.identity.label_scheme
         ('resnet18_fpn', 'binary')
     """
-    state, config = load_weight_file(weights)
+    state, config = load_weight_file(path)
     if "extra" in overrides or "options" in overrides:
         raise ConfigError("load_model: the MaskRCNN options come from the file; pass identity fields such as num_classes= or backbone=.")
     saved_backbone = config.get("backbone")
     if saved_backbone and overrides.get("backbone", saved_backbone) != saved_backbone:
-        raise WeightsError(f"Weight file {weights} holds a {saved_backbone!r} model, but backbone={overrides['backbone']!r} was asked for.")
+        raise WeightsError(f"Weight file {path} holds a {saved_backbone!r} model, but backbone={overrides['backbone']!r} was asked for.")
     if "num_classes" in overrides and "label_scheme" not in overrides:
         config.pop("label_scheme", None)  # the saved scheme belongs to the saved class count
     config = {**config, **overrides}
     if "num_classes" not in config:
-        raise ConfigError(f"{weights} is a plain state dict; pass num_classes= (and backbone=) to load it.")
+        raise ConfigError(f"{path} is a plain state dict; pass num_classes= (and backbone=) to load it.")
     spec = BACKBONES.get(config.get("backbone", "resnet50_fpn"))
     config.setdefault("backbone", "resnet50_fpn")
     config.setdefault("norm", _detect_norm(state))
     config.setdefault("trainable_layers", spec.max_trainable_layers)
     config.setdefault("min_size", 800)
     config.setdefault("max_size", 1333)
-    config["pretrained"] = str(weights)
-    identity = ModelIdentity.from_dict(config, source=str(weights))
+    config["pretrained"] = str(path)
+    identity = ModelIdentity.from_dict(config, source=str(path))
     _check_arguments(identity.num_classes, identity.min_size, identity.max_size, identity.norm, identity.label_scheme, dict(identity.options))
     if identity.classifier is not None:
         HEADS.get(identity.classifier)
-    return _assemble(spec, identity, _Weights(state, None, str(weights), identity.norm), download=False)
+    return _assemble(spec, identity, _Weights(state, None, str(path), identity.norm), download=False)

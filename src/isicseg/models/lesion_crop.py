@@ -19,7 +19,7 @@ from .weights import load_torchvision_state_dict
 __all__ = ["LesionCropClassifier", "fit_logistic"]
 
 
-def fit_logistic(x: Tensor, y: Tensor, num_outputs: int, *, l2: float = 1.0, max_iter: int = 300) -> tuple[Tensor, Tensor]:
+def fit_logistic(x: Tensor, y: Tensor, *, num_outputs: int, l2: float = 1.0, max_iter: int = 300) -> tuple[Tensor, Tensor]:
     """Multinomial logistic regression with an L2 penalty, fitted by L-BFGS.
 
     Minimises ``mean cross-entropy + l2 / 2 * ||weight||^2`` (the bias is not penalised).
@@ -36,7 +36,7 @@ def fit_logistic(x: Tensor, y: Tensor, num_outputs: int, *, l2: float = 1.0, max
 
     Example:
         >>> x = torch.tensor([[-2.0], [-1.0], [1.0], [2.0]]); y = torch.tensor([0, 0, 1, 1])
-        >>> weight, bias = fit_logistic(x, y, 2, l2=0.01)
+        >>> weight, bias = fit_logistic(x, y, num_outputs=2, l2=0.01)
         >>> (x @ weight.T + bias).argmax(1).tolist()
         [0, 0, 1, 1]
     """
@@ -205,7 +205,7 @@ class LesionCropClassifier(nn.Module):
         return torch.cat(pooled, dim=1)
 
     @torch.no_grad()
-    def embed(self, images: Tensor, image_sizes: list[tuple[int, int]], boxes: list[Tensor | None]) -> Tensor:
+    def embed(self, images: Tensor, *, image_sizes: list[tuple[int, int]], boxes: list[Tensor | None]) -> Tensor:
         """Pooled features ``(batch, 3456)``: lesion view, then whole image (averaged over
         the dihedral ``views`` in eval mode)."""
         views = roi_align(images.float(), self._boxes(image_sizes, boxes, images.device), self.crop_size, aligned=True, sampling_ratio=2)
@@ -226,7 +226,7 @@ class LesionCropClassifier(nn.Module):
         labels: Tensor | None = None,
     ) -> Tensor:
         """Logits ``(batch, num_classes - 1)``; in training, also keeps the features for the fit."""
-        embedding = self.embed(images, image_sizes, boxes)
+        embedding = self.embed(images, image_sizes=image_sizes, boxes=boxes)
         if self.training and labels is not None:
             keep = labels >= 0
             self._collected.append((embedding[keep].cpu(), labels[keep].cpu()))
@@ -250,6 +250,6 @@ class LesionCropClassifier(nn.Module):
             return
         x, y = torch.cat([c[0] for c in collected]), torch.cat([c[1] for c in collected])
         mean, scale = x.mean(0), x.std(0) + 1e-6
-        weight, bias = fit_logistic((x - mean) / scale, y, self.weight.shape[0], l2=self.l2)
+        weight, bias = fit_logistic((x - mean) / scale, y, num_outputs=self.weight.shape[0], l2=self.l2)
         for buffer, value in ((self.feature_mean, mean), (self.feature_scale, scale), (self.weight, weight), (self.bias, bias)):
             buffer.copy_(value.to(buffer.device))

@@ -20,4 +20,4 @@ def test_classification_csv_missing_rows(tmp_path):
         Image.open(paths.mask_of(image.stem)).save(masks / f"{image.stem}_segmentation.png")
     (tmp_path / "c.csv").write_text("image_id,melanoma,seborrheic_keratosis\nISIC_0014568,0.1,0.9\n")
     with pytest.raises(DatasetError, match=r"c.csv has no row for 1 images \(e.g. ISIC_0014620\)"):
-        score_submission(masks, tmp_path / "c.csv", MINI_ROOT, "validation")
+        score_submission(masks, tmp_path / "c.csv", data_root=MINI_ROOT, split="validation")

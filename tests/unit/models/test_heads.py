@@ -20,7 +20,7 @@ def lesion(colour: float, label: int) -> tuple[torch.Tensor, dict]:
     image = torch.full((3, 64, 64), 0.8)
     image[:, 16:48, 12:52] = colour
     mask = (image[0] == colour).numpy().astype("uint8")
-    target = make_target(mask, label, f"img{label}")
+    target = make_target(mask, label, image_id=f"img{label}")
     return image, {k: v for k, v in target.items() if k in ("boxes", "labels", "masks")}
 
 
@@ -63,7 +63,7 @@ def test_head_learns_and_decides_p_melanoma():
     model.eval()
     with torch.no_grad():
         out_benign, out_melanoma = model([benign[0], melanoma[0]])
-    answers = [answer_from_detections(out, "binary", "x") for out in (out_benign, out_melanoma)]
+    answers = [answer_from_detections(out, "binary", image_id="x") for out in (out_benign, out_melanoma)]
     assert answers[1].probabilities["melanoma"] > 0.6 > 0.4 > answers[0].probabilities["melanoma"]
     assert answers[1].probabilities["melanoma"] == pytest.approx(float(out_melanoma["class_scores"][2]))
     assert math.isnan(answers[0].probabilities["seborrheic_keratosis"])  # binary: not told apart

@@ -20,8 +20,8 @@ def test_fit_logistic_separates_and_the_penalty_shrinks_the_weights():
     torch.manual_seed(0)
     x = torch.randn(200, 5)
     y = (x[:, 0] + 0.3 * torch.randn(200) > 0).long()
-    weak, _ = fit_logistic(x, y, 2, l2=0.01)
-    strong, _ = fit_logistic(x, y, 2, l2=10.0)
+    weak, _ = fit_logistic(x, y, num_outputs=2, l2=0.01)
+    strong, _ = fit_logistic(x, y, num_outputs=2, l2=10.0)
     assert ((x @ weak.T).argmax(1) == y).float().mean() > 0.85
     assert float(strong.norm()) < 0.2 * float(weak.norm())
     # the informative feature carries the weight
@@ -49,12 +49,12 @@ def test_views_follow_the_box():
     torch.manual_seed(0)
     head = LesionCropClassifier(0, 3, crop_size=32).eval()
     images = torch.rand(1, 3, 64, 64)
-    left, right, none = (head.embed(images, [(64, 64)], [box]) for box in (torch.tensor([0.0, 0, 20, 20]), torch.tensor([40.0, 40, 64, 64]), None))
+    left, right, none = (head.embed(images, image_sizes=[(64, 64)], boxes=[box]) for box in (torch.tensor([0.0, 0, 20, 20]), torch.tensor([40.0, 40, 64, 64]), None))
     half = left.shape[1] // 2
     torch.testing.assert_close(left[:, half:], right[:, half:])  # the whole-image view does not move
     assert not torch.allclose(left[:, :half], right[:, :half])  # the lesion view does
     torch.testing.assert_close(none[:, :half], none[:, half:])  # no box: both views are the whole image
-    torch.testing.assert_close(head.embed(images, [(64, 64)], [None]), none)  # eval: no jitter, deterministic
+    torch.testing.assert_close(head.embed(images, image_sizes=[(64, 64)], boxes=[None]), none)  # eval: no jitter, deterministic
 
 
 def _normalised(rgb: torch.Tensor) -> torch.Tensor:
@@ -76,10 +76,10 @@ def test_shades_of_grey_balances_each_image_and_is_saved_with_the_model():
     plain = LesionCropClassifier(0, 3, crop_size=32, color_power=0.0).eval()
     plain.features.load_state_dict(head.features.state_dict())
     images = _normalised(cast)
-    assert not torch.allclose(plain.embed(images, [(32, 32)] * 2, [None, None]), head.eval().embed(images, [(32, 32)] * 2, [None, None]))
+    assert not torch.allclose(plain.embed(images, image_sizes=[(32, 32)] * 2, boxes=[None, None]), head.eval().embed(images, image_sizes=[(32, 32)] * 2, boxes=[None, None]))
     head.load_state_dict(plain.state_dict())  # the checkpoint says how its features were made
     assert float(head.color_power) == 0.0
-    torch.testing.assert_close(head.embed(images, [(32, 32)] * 2, [None, None]), plain.embed(images, [(32, 32)] * 2, [None, None]))
+    torch.testing.assert_close(head.embed(images, image_sizes=[(32, 32)] * 2, boxes=[None, None]), plain.embed(images, image_sizes=[(32, 32)] * 2, boxes=[None, None]))
     older = {k: v for k, v in plain.state_dict().items() if k != "color_power"}
     head.color_power.fill_(6.0)
     head.load_state_dict(older)  # written before colour constancy existed: fitted without it
@@ -94,11 +94,11 @@ def test_eval_features_do_not_change_when_the_image_turns_or_mirrors():
     turned_box = torch.tensor([box[1], 40 - box[2], box[3], 40 - box[0]])
     mirrored, mirrored_box = image.flip(-1), torch.tensor([40 - box[2], box[1], 40 - box[0], box[3]])
     head = LesionCropClassifier(0, 3, crop_size=32).eval()
-    reference = head.embed(image, [(40, 40)], [box])
+    reference = head.embed(image, image_sizes=[(40, 40)], boxes=[box])
     for other, other_box in ((turned, turned_box), (mirrored, mirrored_box)):
-        torch.testing.assert_close(head.embed(other, [(40, 40)], [other_box]), reference, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(head.embed(other, image_sizes=[(40, 40)], boxes=[other_box]), reference, rtol=1e-4, atol=1e-4)
     head.views = 1
-    one, other = head.embed(turned, [(40, 40)], [turned_box]), head.embed(image, [(40, 40)], [box])
+    one, other = head.embed(turned, image_sizes=[(40, 40)], boxes=[turned_box]), head.embed(image, image_sizes=[(40, 40)], boxes=[box])
     assert float((one - other).norm() / other.norm()) > 0.01  # a single view is not invariant
     with pytest.raises(ConfigError, match=r"LesionCropClassifier views must be one of 1, 2, 4, 8; got 3"):
         LesionCropClassifier(0, 3, views=3)
