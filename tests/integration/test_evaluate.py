@@ -163,6 +163,7 @@ def test_overlays_show_the_worst_then_the_best_by_jaccard(model, synthetic_root)
     assert [float(o.title.rsplit("J=", 1)[1]) for o in overlays] == [pytest.approx(r["jaccard"], abs=0.005) for r in expected]
 
 
+@pytest.mark.slow
 def test_evaluate_with_tta_and_postprocess(model, synthetic_root):
     dataset = ISIC2017Dataset(synthetic_root, "test", label_scheme="three_class", image_size=64)
     plain = evaluate(model, dataset).per_image

@@ -16,7 +16,7 @@ from isicseg.exceptions import CheckpointError
 
 from ..helpers import tiny_model
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture

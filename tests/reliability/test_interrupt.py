@@ -14,7 +14,7 @@ import torch
 
 from isicseg.cli import main
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 TINY = ["--image-size", "64", "--backbone", "resnet18_fpn", "--pretrained", "none", "--proposals", "few", "--subset", "8",
         "--batch-size", "2", "--optimizer", "adamw", "--lr", "0.0005", "--warmup-steps", "1", "--val-split", "", "--eval-split", ""]

@@ -82,6 +82,7 @@ def test_clean_mask_properties():
     assert not clean_mask(np.zeros((4, 4), bool)).any()
 
 
+@pytest.mark.slow
 def test_tta_is_exactly_mirror_equivariant_and_fuses_one_detection():
     torch.manual_seed(0)
     model = build_mask_rcnn(3, backbone="resnet18_fpn", min_size=64, max_size=96, classifier="pooled").eval()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import re
 
+import pytest
+
 from isicseg import ISIC2017Dataset
 from isicseg.callbacks import ProgressBar
 from isicseg.engine import Trainer, TrainerConfig
@@ -34,6 +36,7 @@ def test_progress_by_time_logs_when_the_interval_has_passed():
     assert len(quiet.lines) == 1 and "step 100/100" in quiet.lines[0]
 
 
+@pytest.mark.slow
 def test_training_without_a_terminal_logs_steps_and_epochs_into_the_run_log(synthetic_root, tmp_path):
     train = ISIC2017Dataset(synthetic_root, "train", image_size=64, subset=4)
     config = TrainerConfig(epochs=1, batch_size=2, warmup_steps=0, optimizer="adamw", lr=1e-4)

@@ -32,6 +32,7 @@ def test_callback_argument_errors(make, match):
         make()
 
 
+@pytest.mark.slow
 def test_tensorboard_logger_writes_events(synthetic_root, tmp_path):
     pytest.importorskip("tensorboard", reason="the tensorboard extra is part of the dev install")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

@@ -44,6 +44,7 @@ class FakeMetric(Callback):
         self.snapshots[trainer.epoch] = {k: v.clone() for k, v in trainer.unwrapped_model.state_dict().items()}
 
 
+@pytest.mark.slow
 def test_hooks_fire_in_order(data, tmp_path):
     recorder = Recorder()
     Trainer(TrainerConfig(epochs=2, out_dir=str(tmp_path), **FAST), callbacks=[recorder]).fit(tiny_model(), *data)
@@ -52,6 +53,7 @@ def test_hooks_fire_in_order(data, tmp_path):
     assert recorder.calls == ["on_fit_start", *epoch, *epoch, "on_fit_end"]
 
 
+@pytest.mark.slow
 def test_exception_hook_and_nonfinite_loss(data):
     train, _ = data
     recorder = Recorder()
@@ -65,18 +67,21 @@ def test_exception_hook_and_nonfinite_loss(data):
     assert history[0]["skipped_batches"] == 2
 
 
+@pytest.mark.slow
 def test_early_stopping_stops(data):
     stopper = EarlyStopping(monitor="fake", mode="min", patience=2)
     history = Trainer(TrainerConfig(epochs=10, **FAST), callbacks=[FakeMetric([5, 4, 4, 4.5, 1, 1, 1, 1, 1, 1]), stopper]).fit(tiny_model(), data[0])
     assert len(history) == 4 and stopper.stopped_epoch == 3 and stopper.best == 4
 
 
+@pytest.mark.slow
 def test_early_stopping_min_delta(data):
     stopper = EarlyStopping(monitor="fake", mode="max", patience=1, min_delta=0.1)
     history = Trainer(TrainerConfig(epochs=5, **FAST), callbacks=[FakeMetric([0.5, 0.55, 0.9, 0.95, 1.0]), stopper]).fit(tiny_model(), data[0])
     assert len(history) == 2  # 0.55 is not 0.1 better than 0.5
 
 
+@pytest.mark.slow
 def test_best_checkpoint_follows_monitored_metric(data, tmp_path):
     fake = FakeMetric([0.3, 0.9, 0.5])
     checkpoint = ModelCheckpoint(monitor="fake", mode="max")
@@ -89,6 +94,7 @@ def test_best_checkpoint_follows_monitored_metric(data, tmp_path):
     assert not torch.equal(best["model"]["roi_heads.box_predictor.cls_score.weight"], fake.snapshots[2]["roi_heads.box_predictor.cls_score.weight"])
 
 
+@pytest.mark.slow
 def test_two_model_checkpoints_keep_their_own_best(data, tmp_path):
     fake = FakeMetric([0.3, 0.9, 0.5])
     high = ModelCheckpoint(monitor="fake", mode="max", filename="best_high.pt")
@@ -100,11 +106,13 @@ def test_two_model_checkpoints_keep_their_own_best(data, tmp_path):
     assert states[high.state_key]["best_score"] == 0.9 and states[low.state_key]["best_score"] == 0.3
 
 
+@pytest.mark.slow
 def test_monitoring_an_unlogged_metric_lists_logged_ones(data):
     with pytest.raises(ConfigError, match=r"EarlyStopping monitors 'val_jacard', which is not logged. Logged: .*train_loss"):
         Trainer(TrainerConfig(epochs=1, **FAST), callbacks=[EarlyStopping(monitor="val_jacard")]).fit(tiny_model(), *data)
 
 
+@pytest.mark.slow
 def test_run_folder_files_and_metrics(data, tmp_path):
     history = Trainer(TrainerConfig(epochs=2, out_dir=str(tmp_path), **FAST), callbacks=[LearningRateMonitor(), ProgressBar(enable=False)]).fit(tiny_model(), *data)
     for name in ("config.json", "history.csv", "history.json", "last.pt", "loss_curve.png"):
@@ -118,6 +126,7 @@ def test_run_folder_files_and_metrics(data, tmp_path):
     assert len(lines) == 3 and lines[0].startswith("epoch,")
 
 
+@pytest.mark.slow
 def test_schedules_and_accumulation(data):
     lrs = LearningRateMonitor()
     config = TrainerConfig(epochs=2, batch_size=1, accumulate=2, optimizer="sgd", lr=0.01, warmup_steps=2, warmup_factor=0.1, schedule="step", milestones=(0.5,), gamma=0.1)
@@ -202,6 +211,7 @@ def test_duplicate_callback_state_keys():
         Trainer(callbacks=[HistoryLogger(), HistoryLogger()])
 
 
+@pytest.mark.slow
 def test_full_disk_while_writing_a_checkpoint_keeps_the_previous_one_and_a_matching_history(data, tmp_path, monkeypatch):
     import json
     from collections import namedtuple
@@ -244,6 +254,7 @@ def test_other_checkpoint_write_errors_are_named(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_bf16_and_channels_last_on_cpu(data):
     train, _ = data
     model = tiny_model()

@@ -39,6 +39,7 @@ class Squares(torch.utils.data.Dataset):
         return image, {"boxes": box, "labels": torch.tensor([1]), "masks": mask}
 
 
+@pytest.mark.slow
 def test_plain_dataset_and_subset_train_and_validate_with_detection_metrics():
     stopper = EarlyStopping(monitor="val_mask_iou", mode="max", patience=5)
     trainer = Trainer(TrainerConfig(epochs=1, **FAST), callbacks=[stopper])

@@ -30,6 +30,7 @@ def test_head_is_registered_and_unknown_names_list_it():
         build_mask_rcnn(3, classifier="pool", **SMALL)
 
 
+@pytest.mark.slow
 def test_training_loss_has_the_head_and_ignores_images_without_lesion():
     torch.manual_seed(0)
     model = build_mask_rcnn(3, classifier="pooled", classifier_loss_weight=0.5, **SMALL).train()
@@ -49,6 +50,7 @@ def test_training_without_targets_is_refused():
         model([torch.rand(3, 64, 64)])
 
 
+@pytest.mark.slow
 def test_head_learns_and_decides_p_melanoma():
     torch.manual_seed(0)
     model = build_mask_rcnn(3, classifier="pooled", **SMALL)
@@ -70,6 +72,7 @@ def test_head_learns_and_decides_p_melanoma():
     assert (answers[0].label, answers[1].label) == (1, 2)  # the predicted class is the head's
 
 
+@pytest.mark.slow
 def test_head_saved_and_loaded_with_the_checkpoint(tmp_path):
     torch.manual_seed(0)
     model = build_mask_rcnn(3, classifier="pooled", **SMALL)

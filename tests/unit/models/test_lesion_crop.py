@@ -110,6 +110,7 @@ def coloured(colour: tuple[float, float, float], n: int) -> torch.Tensor:
     return images
 
 
+@pytest.mark.slow
 def test_collects_in_training_fits_on_demand_and_saves_the_fit(tmp_path):
     torch.manual_seed(0)
     head = LesionCropClassifier(0, 3, crop_size=32).train()
@@ -138,6 +139,7 @@ class CountingFit(torch.nn.Module):
         self.calls += 1
 
 
+@pytest.mark.slow
 def test_trainer_fits_closed_form_modules_after_each_epoch(synthetic_root):
     model = tiny_model()
     model.counter = CountingFit()
@@ -146,6 +148,7 @@ def test_trainer_fits_closed_form_modules_after_each_epoch(synthetic_root):
     assert model.counter.calls == 2
 
 
+@pytest.mark.slow
 def test_model_with_the_head_answers_and_reloads_without_the_imagenet_file(imagenet_home, tmp_path, monkeypatch):
     torch.manual_seed(0)
     model = build_mask_rcnn(3, classifier="lesion_crop", **SMALL)
