@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -315,3 +316,17 @@ def test_the_schedule_is_torchs_and_matches_its_definition(schedule):
     build_scheduler(fresh, config, total)
     replay_scheduler(fresh, config, total, 7)  # resuming after 7 steps lands on the same rate, exactly
     assert fresh.param_groups[0]["lr"] == rates[7]
+
+
+@pytest.mark.slow
+def test_a_run_resumed_with_more_epochs_follows_the_longer_schedule(data, tmp_path):
+    """1 epoch, then resumed to 2: epoch 2's rates are those of an uninterrupted 2-epoch run."""
+    config = TrainerConfig(epochs=1, batch_size=1, optimizer="adamw", lr=1e-4, warmup_steps=1, warmup_factor=0.1, schedule="cosine", out_dir=str(tmp_path / "short"))
+    Trainer(config).fit(tiny_model(), data[0])
+    resumed, uninterrupted = LearningRateMonitor(), LearningRateMonitor()
+    Trainer(dataclasses.replace(config, epochs=2), callbacks=[resumed]).fit(tiny_model(), data[0], resume=tmp_path / "short" / "last.pt")
+    Trainer(dataclasses.replace(config, epochs=2, out_dir=None), callbacks=[uninterrupted]).fit(tiny_model(), data[0])
+    assert len(resumed.steps) == 4 and len(uninterrupted.steps) == 8  # 4 images at batch 1
+    assert resumed.steps == pytest.approx(uninterrupted.steps[4:], rel=1e-12)
+    # the 1-epoch schedule had reached 0 at its end; the stretched one stands at 39% of lr after step 5
+    assert resumed.steps[0] == pytest.approx(1e-4 * 0.5 * (1 + math.cos(math.pi * 4 / 7)), rel=1e-9)
