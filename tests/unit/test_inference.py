@@ -98,6 +98,48 @@ def test_tta_is_exactly_mirror_equivariant_and_fuses_one_detection():
     assert a["masks"].shape[-2:] == (64, 80)
 
 
+def _lesion_crop_model(views: int) -> torch.nn.Module:
+    """A detector with a ``lesion_crop`` head of random frozen weights and a random regression."""
+    from isicseg.models.heads import LesionCropClassifier, attach_classifier
+
+    torch.manual_seed(0)
+    model = attach_classifier(build_mask_rcnn(3, backbone="resnet18_fpn", min_size=96, max_size=120), "lesion_crop")
+    model.classifier = LesionCropClassifier(0, 3, crop_size=32, views=views)
+    with torch.no_grad():
+        model.classifier.weight.normal_(0, 0.3)
+    return model.eval()
+
+
+@pytest.mark.parametrize("views, head_calls", [(8, 1), (1, 2)])
+def test_tta_runs_a_mirror_invariant_head_once_on_the_fused_box(views, head_calls):
+    model = _lesion_crop_model(views)
+    calls = []
+    model.classifier.register_forward_hook(lambda module, args, kwargs, out: calls.append(kwargs["boxes"]), with_kwargs=True)
+    image = torch.rand(3, 64, 80)  # resized to 96 x 120 inside the model: classify scales the box
+    with torch.no_grad():
+        a, b = detect(model, [image, image.flip(-1)], tta=True)
+    assert len(calls) == head_calls and model.classifier.mirror_invariant == (views > 1)
+    assert not torch.equal(a["class_scores"], torch.full_like(a["class_scores"], a["class_scores"][1]))
+    torch.testing.assert_close(a["class_scores"], b["class_scores"], rtol=0, atol=1e-5)  # still mirror-equivariant
+    if views > 1:  # the head saw the fused box, mapped into the model's 96 x 120 frame
+        torch.testing.assert_close(calls[0][0], a["boxes"][0] * 1.5, rtol=0, atol=1e-4)
+        with torch.no_grad():
+            expected = model.classify([image], [a["boxes"][0]])[0]
+        torch.testing.assert_close(a["class_scores"], expected)
+
+
+def test_classify_on_the_top_box_equals_the_forward_pass():
+    model = _lesion_crop_model(8)
+    image = torch.rand(3, 64, 80)
+    with torch.no_grad():
+        output = model([image])[0]
+        without = model([image], classify=False)[0]
+        again = model.classify([image], [output["boxes"][0] if len(output["boxes"]) else None])[0]
+    assert "class_scores" not in without
+    torch.testing.assert_close(without["masks"], output["masks"])
+    torch.testing.assert_close(again, output["class_scores"], rtol=0, atol=1e-5)
+
+
 def test_tta_of_a_mirror_symmetric_image_with_symmetric_answer_equals_no_tta():
     views = [detections([0.9], [1], size=(8, 8))]
     views[0]["masks"][0, 0] = 0.0

@@ -28,8 +28,12 @@ and one lesion box per image in its coordinates (the first ground-truth box in t
 the top detection in eval; ``None`` without one). It returns ``(batch, num_classes - 1)``
 logits for the foreground labels 1, 2, ... A head may also have ``init_weights(download)``
 (called when the model starts from scratch, COCO or ImageNet weights, not when a trained
-model is loaded) and ``fit_collected()`` (called by the :class:`~isicseg.Trainer` after
-each training epoch, for heads fitted in closed form).
+model is loaded), ``fit_collected()`` (called by the :class:`~isicseg.Trainer` after
+each training epoch, for heads fitted in closed form), ``reads_features = False`` (it
+ignores ``features``, so :meth:`LesionMaskRCNN.classify` need not compute them) and
+``mirror_invariant = True`` (its answer for a mirrored image and box is the same: with
+``tta=True``, :func:`~isicseg.inference.detect` then runs it once, on the fused box,
+instead of on each view).
 """
 
 from __future__ import annotations
@@ -105,19 +109,35 @@ class LesionMaskRCNN(MaskRCNN):
     classifier: nn.Module
     classifier_loss_weight: float
 
-    def forward(self, images: list[Tensor], targets: list[dict[str, Tensor]] | None = None):  # type: ignore[override]
-        """Mask R-CNN's forward pass, with the classifier reading the backbone body's features."""
+    def _backbone(self, tensors: Tensor) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """The backbone body's feature dict (what the head reads) and the detector's features."""
+        if hasattr(self.backbone, "body") and hasattr(self.backbone, "fpn"):
+            body = self.backbone.body(tensors)
+            features = self.backbone.fpn(body)
+        else:  # a plugin backbone without torchvision's body/fpn split: classify its own maps
+            body = features = self.backbone(tensors)
+        if isinstance(features, Tensor):
+            features = OrderedDict([("0", features)])
+        return (body if isinstance(body, dict) else {"0": body}), features
+
+    @staticmethod
+    def _class_scores(logits: Tensor) -> list[Tensor]:
+        """Per image, ``(num_classes,)`` probabilities indexed by label (the background's is 0)."""
+        probabilities = logits.float().softmax(dim=-1)
+        return [torch.cat([p.new_zeros(1), p]) for p in probabilities]
+
+    def forward(self, images: list[Tensor], targets: list[dict[str, Tensor]] | None = None, *, classify: bool = True):  # type: ignore[override]
+        """Mask R-CNN's forward pass, with the classifier reading the backbone body's features.
+
+        With ``classify=False`` (eval mode only) the head is not run and the outputs have no
+        ``class_scores`` (:func:`~isicseg.inference.detect` then calls :meth:`classify` once
+        on the boxes it fused).
+        """
         if self.training and targets is None:
             raise ValueError("In training mode, targets should be passed")
         original_sizes = [(int(image.shape[-2]), int(image.shape[-1])) for image in images]
         image_list, targets = self.transform(images, targets)
-        if hasattr(self.backbone, "body") and hasattr(self.backbone, "fpn"):
-            body = self.backbone.body(image_list.tensors)
-            features = self.backbone.fpn(body)
-        else:  # a plugin backbone without torchvision's body/fpn split: classify its own maps
-            body = features = self.backbone(image_list.tensors)
-        if isinstance(features, Tensor):
-            features = OrderedDict([("0", features)])
+        body, features = self._backbone(image_list.tensors)
         proposals, proposal_losses = self.rpn(image_list, features, targets)
         detections, detector_losses = self.roi_heads(features, proposals, image_list.image_sizes, targets)
         sizes = [(int(h), int(w)) for h, w in image_list.image_sizes]
@@ -125,22 +145,39 @@ class LesionMaskRCNN(MaskRCNN):
             # one lesion per ISIC image: its label and box; an image without an instance is ignored
             boxes = [t["boxes"][0] if len(t["boxes"]) else None for t in targets]
             labels = torch.stack([t["labels"][0] - 1 if len(t["labels"]) else t["labels"].new_tensor(-1) for t in targets])
-        else:
-            boxes = [d["boxes"][0] if len(d["boxes"]) else None for d in detections]  # sorted by score
-            labels = None
-        body = body if isinstance(body, dict) else {"0": body}
-        logits = self.classifier(body, images=image_list.tensors, image_sizes=sizes, boxes=boxes, labels=labels)
-        if self.training:
+            logits = self.classifier(body, images=image_list.tensors, image_sizes=sizes, boxes=boxes, labels=labels)
             losses = {**proposal_losses, **detector_losses}
             if logits.requires_grad:  # a head fitted in closed form adds no loss
                 loss = F.cross_entropy(logits.float(), labels, ignore_index=-1) if bool((labels >= 0).any()) else logits.sum() * 0
                 losses["loss_lesion_class"] = loss * self.classifier_loss_weight
             return losses
+        top = [d["boxes"][0] if len(d["boxes"]) else None for d in detections]  # sorted by score
+        scores = self._class_scores(self.classifier(body, images=image_list.tensors, image_sizes=sizes, boxes=top, labels=None)) if classify else None
         detections = self.transform.postprocess(detections, image_list.image_sizes, original_sizes)
-        probabilities = logits.float().softmax(dim=-1)
-        for detection, p in zip(detections, probabilities):
-            detection["class_scores"] = torch.cat([p.new_zeros(1), p])
+        for detection, probabilities in zip(detections, scores or ()):
+            detection["class_scores"] = probabilities
         return detections
+
+    def classify(self, images: list[Tensor], boxes: list[Tensor | None]) -> list[Tensor]:
+        """Class probabilities ``(num_classes,)`` per image for given lesion boxes (eval mode).
+
+        Args:
+            images: ``(3, H, W)`` images, as for :meth:`forward`.
+            boxes: One ``(x1, y1, x2, y2)`` lesion box per image in that image's
+                coordinates, or ``None`` (the head then reads the whole image).
+
+        Returns:
+            What :meth:`forward` puts under ``class_scores``.
+        """
+        original_sizes = [(int(image.shape[-2]), int(image.shape[-1])) for image in images]
+        image_list, _ = self.transform(images)
+        sizes = [(int(h), int(w)) for h, w in image_list.image_sizes]
+        scaled = [
+            None if box is None else box.float() * torch.tensor([w / ow, h / oh, w / ow, h / oh], device=box.device)
+            for box, (h, w), (oh, ow) in zip(boxes, sizes, original_sizes)
+        ]
+        body = self._backbone(image_list.tensors)[0] if getattr(self.classifier, "reads_features", True) else {}
+        return self._class_scores(self.classifier(body, images=image_list.tensors, image_sizes=sizes, boxes=scaled, labels=None))
 
 
 def attach_classifier(model: MaskRCNN, head: str, *, loss_weight: float = 1.0) -> LesionMaskRCNN:

@@ -143,6 +143,13 @@ class LesionCropClassifier(nn.Module):
         self.register_buffer("bias", torch.zeros(outputs))
         self._collected: list[tuple[Tensor, Tensor]] = []
 
+    reads_features = False  # it has its own feature extractor
+
+    @property
+    def mirror_invariant(self) -> bool:
+        """Whether eval features average over a view and its mirror image (``views >= 2``)."""
+        return self.views >= 2
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[override]
         # a checkpoint from before colour constancy was added was fitted without it
         state_dict.setdefault(prefix + "color_power", torch.tensor(0.0))
