@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).parents[2]
-SHARED = ROOT.parent / "shared"
+from ..helpers import import_benchmark
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_bench_real_quick(tmp_path, monkeypatch):
-    if not (SHARED / "isic2017-train-256sq").is_dir() or not (SHARED / "weights" / "mobilenet_v2-b0353104.pth").is_file():
-        pytest.skip(f"{SHARED} lacks isic2017-train-256sq or the MobileNetV2 weights (they come with the project's shared data)")
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import bench_real
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    bench_real = import_benchmark("bench_real", "isic2017-train-256sq", "weights/mobilenet_v2-b0353104.pth")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # the benchmark points it at its own copy; restored after
     table = bench_real.main(["--quick", "--out", str(tmp_path)])
     assert list(table["method"]) == ["threshold (Otsu)", "linear probe (MobileNetV2)", "resnet18_fpn scratch", "recipe (isic2017_cpu.json)"]

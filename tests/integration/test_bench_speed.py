@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).parents[2]
-SHARED = ROOT.parent / "shared"
+from ..helpers import import_benchmark
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_bench_speed_quick(tmp_path, monkeypatch):
-    needed = [SHARED / "isic2017-train-256sq", SHARED / "isic2017-sample", SHARED / "weights" / "mobilenet_v2-b0353104.pth"]
-    if not all(p.exists() for p in needed):
-        pytest.skip(f"{SHARED} lacks {', '.join(p.name for p in needed if not p.exists())} (they come with the project's shared data)")
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import bench_speed
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    bench_speed = import_benchmark("bench_speed", "isic2017-train-256sq", "isic2017-sample", "weights/mobilenet_v2-b0353104.pth")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # the benchmark points it at its own copy; restored after
     tables = bench_speed.main(["--quick", "--skip-quality", "--out", str(tmp_path)])
     train, predict = tables["train"], tables["predict"]

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
-ROOT = Path(__file__).parents[2]
-SHARED = ROOT.parent / "shared"
+from ..helpers import SHARED, import_benchmark
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_cv_lesion_head_quick(tmp_path, monkeypatch):
-    needed = [SHARED / "isic2017-train-256sq", SHARED / "weights" / "mobilenet_v2-b0353104.pth"]
-    if not all(p.exists() for p in needed):
-        pytest.skip(f"{SHARED} lacks {', '.join(p.name for p in needed if not p.exists())} (they come with the project's shared data)")
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import cv_lesion_head as cv
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    cv = import_benchmark("cv_lesion_head", "isic2017-train-256sq", "weights/mobilenet_v2-b0353104.pth")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # the script points it at its own copy; restored after
     table = cv.main(["--limit", "60"])
     assert len(table) == 15 and table.index[0].startswith("today's features")
