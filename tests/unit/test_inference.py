@@ -119,7 +119,7 @@ def test_tta_runs_a_mirror_invariant_head_once_on_the_fused_box(views, head_call
     with torch.no_grad():
         a, b = detect(model, [image, image.flip(-1)], tta=True)
     assert len(calls) == head_calls and model.classifier.mirror_invariant == (views > 1)
-    assert not torch.equal(a["class_scores"], torch.full_like(a["class_scores"], a["class_scores"][1]))
+    assert float(a["class_scores"][1:].max() - a["class_scores"][1:].min()) > 1e-3  # the random regression gives unequal classes
     torch.testing.assert_close(a["class_scores"], b["class_scores"], rtol=0, atol=1e-5)  # still mirror-equivariant
     if views > 1:  # the head saw the fused box, mapped into the model's 96 x 120 frame
         torch.testing.assert_close(calls[0][0], a["boxes"][0] * 1.5, rtol=0, atol=1e-4)
