@@ -92,7 +92,7 @@ def main() -> None:
     trainer.fit(model, train, val)
 
     if trainer.is_main_process:
-        result = evaluate(model, test, out_dir=args.out / "evaluation")
+        result = evaluate(model, test, out_dir=args.out / "evaluation", overwrite=True)  # this run's own folder
         print(format_summary(result.summary))
         print(f"Files in {args.out}")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -19,33 +18,7 @@ __all__ = ["main"]
 DEMO_CONFIG = Path(__file__).with_name("configs") / "isic2017_demo.json"
 
 
-EVALUATE_OUTPUTS = ("masks", "figures", "per_image.csv", "summary.json", "classification.csv")
 PREDICT_OUTPUTS = ("masks", "overlays", "predictions.csv")
-
-
-def _prepare_out(out: Path, owned: tuple[str, ...], overwrite: bool, command: str) -> None:
-    """Refuse a non-empty output folder unless ``--overwrite``; then remove what ``command`` writes there.
-
-    Files the command does not write are left alone, so a results folder never mixes the
-    masks of two runs with one CSV.
-    """
-    if out.exists() and not out.is_dir():
-        raise IsicsegError(f"--out {out} is a file; {command} writes a folder there.")
-    present = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
-    if not present:
-        return
-    if not overwrite:
-        raise IsicsegError(
-            f"Output folder {out} is not empty (holds {', '.join(present[:5])}{' ...' if len(present) > 5 else ''}); "
-            f"{command} would mix its results with those files. Pass --overwrite to replace what {command} writes there "
-            f"({', '.join(owned)}), or choose another --out."
-        )
-    for name in owned:
-        path = out / name
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        elif path.exists() or path.is_symlink():
-            path.unlink()
 
 
 def _positive_int(text: str) -> int:
@@ -60,14 +33,16 @@ def _positive_int(text: str) -> int:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from .data.synthetic import check_num_images, write_synthetic_isic
+    from .data.synthetic import check_num_images, check_synthetic_size, synthetic_names, write_synthetic_isic
+    from .outputs import staged_output
 
     counts = {"train": args.train, "validation": args.validation, "test": args.test}
     check_num_images(counts)  # before anything in the root is replaced
-    owned = tuple(p.name for p in args.root.glob("ISIC-2017_*")) if args.root.is_dir() else ()
-    _prepare_out(args.root, owned, args.overwrite, "synth")
-    root = write_synthetic_isic(args.root, num_images=counts, image_size=(args.height, args.width), seed=args.seed)
-    print(f"Wrote synthetic ISIC 2017 data to {root}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    check_synthetic_size((args.height, args.width))
+    owned = synthetic_names(counts)
+    with staged_output(args.root, owned, overwrite=args.overwrite, command="synth") as staging:
+        write_synthetic_isic(staging, num_images=counts, image_size=(args.height, args.width), seed=args.seed)
+    print(f"Wrote synthetic ISIC 2017 data to {args.root}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return 0
 
 
@@ -143,65 +118,65 @@ def _load_for_inference(args: argparse.Namespace):
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .data import ISIC2017Dataset
-    from .evaluation import evaluate, format_summary
+    from .data.layout import split_paths
+    from .evaluation import EVALUATE_OUTPUTS, evaluate, format_summary
+    from .outputs import check_output_folder
 
-    _prepare_out(args.out, EVALUATE_OUTPUTS, args.overwrite, "evaluate")
-    model, scheme = _load_for_inference(args)
-    min_size = model.transform.min_size[-1]
-    dataset = ISIC2017Dataset(args.data, args.split, label_scheme=scheme, image_size=args.image_size or min_size)
+    paths = split_paths(args.data, args.split)
+    check_output_folder(args.out, EVALUATE_OUTPUTS, overwrite=args.overwrite, command="evaluate", inputs=[paths.images, paths.masks, paths.csv])
+    model, scheme = _load_for_inference(args)  # everything is checked before any result is replaced
+    dataset = ISIC2017Dataset(args.data, args.split, label_scheme=scheme, image_size=args.image_size or model.transform.min_size[-1])
     result = evaluate(model, dataset, out_dir=args.out, batch_size=args.batch_size, device=args.device, tta=args.tta, postprocess=args.postprocess,
-                      precision=args.precision)
+                      precision=args.precision, overwrite=args.overwrite)
     print(format_summary(result.summary))
     print(f"Wrote per_image.csv, summary.json, classification.csv, masks/ and figures/ to {args.out}")
     return 0
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    from .inference import list_image_files
+    from .outputs import check_output_folder, staged_output
+
+    files, skipped = list_image_files(args.inputs)
+    for line in skipped:
+        print(f"Skipped {line}")
+    out = Path(args.out)
+    check_output_folder(out, PREDICT_OUTPUTS, overwrite=args.overwrite, command="predict", inputs=files)
+    model, scheme = _load_for_inference(args)  # everything is checked before any result is replaced
+    answers = _predict_answers(model, files, scheme, args)  # checks its arguments before the first image
+    with staged_output(out, PREDICT_OUTPUTS, overwrite=args.overwrite, command="predict", inputs=files) as staging:
+        _write_predictions(staging, files, answers, scheme)
+    print(f"Wrote masks/, overlays/ and predictions.csv for {len(files)} images to {out}")
+    return 0
+
+
+def _predict_answers(model, files: list[Path], scheme, args: argparse.Namespace):
+    from .inference import predict
+
+    return predict(model, files, label_scheme=scheme, image_size=args.image_size, batch_size=args.batch_size, tta=args.tta,
+                   postprocess=args.postprocess, precision=args.precision)
+
+
+def _write_predictions(folder: Path, files: list[Path], answers, scheme) -> None:
+    """Masks, overlays and ``predictions.csv`` of the answers, in ``folder``."""
     import csv
 
     from .evaluation import write_mask_png
     from .evaluation.report import write_answer_overlay
-    from .inference import predict
 
-    files: list[Path] = []
-    for item in args.inputs:
-        if item.is_dir():
-            files += sorted(p for p in item.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png") and not p.stem.endswith("_superpixels"))
-        elif item.is_file():
-            files.append(item)
-        else:
-            raise IsicsegError(f"{item} is neither an image file nor a folder.")
-    if not files:
-        raise IsicsegError(f"No .jpg, .jpeg or .png image found in {', '.join(map(str, args.inputs))}.")
-    by_stem: dict[str, list[Path]] = {}
-    for path in files:
-        by_stem.setdefault(path.stem, []).append(path)
-    clashes = {stem: paths for stem, paths in by_stem.items() if len(paths) > 1}
-    if clashes:
-        stem, paths = next(iter(clashes.items()))
-        raise IsicsegError(
-            f"{len(clashes)} image names are used by more than one input file, e.g. {stem!r}: {', '.join(map(str, paths))}; "
-            f"their masks ({stem}_segmentation.png) and CSV rows would collide. Rename the files or predict each folder into its own --out."
-        )
-    out = Path(args.out)
-    _prepare_out(out, PREDICT_OUTPUTS, args.overwrite, "predict")
-    model, scheme = _load_for_inference(args)
-    (out / "masks").mkdir(parents=True, exist_ok=True)
-    (out / "overlays").mkdir(parents=True, exist_ok=True)
-    with (out / "predictions.csv").open("w", newline="") as handle:
+    (folder / "masks").mkdir()
+    (folder / "overlays").mkdir()
+    with (folder / "predictions.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["image_id", "predicted_class", "score", "x1", "y1", "x2", "y2", "melanoma", "seborrheic_keratosis"])
-        for path, answer in zip(files, predict(model, files, label_scheme=scheme, image_size=args.image_size, batch_size=args.batch_size, tta=args.tta,
-                                                         postprocess=args.postprocess, precision=args.precision)):
-            write_mask_png(answer.mask, out / "masks" / f"{answer.image_id}_segmentation.png")
+        for path, answer in zip(files, answers):
+            write_mask_png(answer.mask, folder / "masks" / f"{answer.image_id}_segmentation.png")
             name = scheme.class_names[answer.label] if answer.label else "none"
             box = [f"{v:.1f}" for v in answer.box] if answer.box else ["", "", "", ""]
             probabilities = [f"{answer.probabilities[c]:.4f}" if answer.probabilities[c] == answer.probabilities[c] else "" for c in ("melanoma", "seborrheic_keratosis")]
             writer.writerow([answer.image_id, name, f"{answer.score:.4f}", *box, *probabilities])
-            write_answer_overlay(path, answer, f"{name} {answer.score:.2f}", out / "overlays" / f"{answer.image_id}.png")
+            write_answer_overlay(path, answer, f"{name} {answer.score:.2f}", folder / "overlays" / f"{answer.image_id}.png")
             print(f"{answer.image_id}: {name} (score {answer.score:.2f})")
-    print(f"Wrote masks/, overlays/ and predictions.csv for {len(files)} images to {out}")
-    return 0
 
 
 def _inference_options(p: argparse.ArgumentParser) -> None:

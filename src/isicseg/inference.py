@@ -38,12 +38,12 @@ from scipy import ndimage
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as TF
 
-from .data.io import read_image, read_image_size
+from .data.io import output_size, read_image, read_image_size
 from .data.labels import LabelScheme, get_label_scheme
 from .exceptions import ConfigError
 from .logs import Progress
 
-__all__ = ["Answer", "CATEGORIES", "PRECISIONS", "answer_from_detections", "category_probability", "check_precision", "clean_mask", "detect", "predict", "upsample_mask"]
+__all__ = ["Answer", "CATEGORIES", "PRECISIONS", "answer_from_detections", "category_probability", "check_precision", "clean_mask", "detect", "list_image_files", "predict", "upsample_mask"]
 
 CATEGORIES = ("melanoma", "seborrheic_keratosis")
 
@@ -257,13 +257,91 @@ def check_batch_size(batch_size: int) -> None:
         raise ConfigError(f"batch_size must be an int >= 1; got {batch_size!r}.")
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
+"""Image files :func:`list_image_files` (``isicseg predict``) reads from a folder."""
+
+
+def check_paths(paths: Iterable[str | Path], *, what: str) -> list[Path]:
+    """``paths`` as a list of :class:`~pathlib.Path`, refusing one string or path where a list belongs.
+
+    Example:
+        >>> check_paths("photo.jpg", what="images")
+        Traceback (most recent call last):
+        ...
+        isicseg.exceptions.ConfigError: images must be a list of file paths; got one str, 'photo.jpg' (pass ['photo.jpg']).
+    """
+    if isinstance(paths, (str, bytes, Path)):
+        raise ConfigError(f"{what} must be a list of file paths; got one {type(paths).__name__}, {str(paths)!r} (pass [{str(paths)!r}]).")
+    try:
+        items = list(paths)
+    except TypeError:
+        raise ConfigError(f"{what} must be a list of file paths; got {type(paths).__name__}.") from None
+    bad = [item for item in items if not isinstance(item, (str, Path))]
+    if bad:
+        raise ConfigError(f"{what} must be a list of file paths; item {bad[0]!r} is a {type(bad[0]).__name__}.")
+    return [Path(item) for item in items]
+
+
+def list_image_files(inputs: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
+    """The image files named by ``inputs`` (files, or folders whose images are taken in name order).
+
+    Only regular files are read (a FIFO or device named ``*.jpg`` would block a reader
+    forever). In folders, files with one of :data:`IMAGE_SUFFIXES` are taken (ISIC
+    ``*_superpixels.png`` maps are not images); everything else is skipped and said so.
+    Two inputs with one file stem are refused: their answers would share a name.
+
+    Returns:
+        The files, and one line per kind of entry that was skipped (empty when none was).
+
+    Raises:
+        ConfigError: When an input is missing or not a regular file or folder, no image
+            is found, or two files share a stem.
+    """
+    files: list[Path] = []
+    skipped: dict[str, list[str]] = {}
+    for item in check_paths(inputs, what="inputs"):
+        if item.is_dir():
+            try:
+                entries = sorted(item.iterdir())
+            except OSError as error:
+                raise ConfigError(f"Input folder {item} cannot be listed ({error.strerror or error}); check its permissions.") from None
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.suffix.lower() not in IMAGE_SUFFIXES or entry.stem.endswith("_superpixels") or entry.is_dir():
+                    skipped.setdefault(f"in {item}: not an image file ({', '.join(IMAGE_SUFFIXES)})", []).append(entry.name)
+                elif not entry.is_file():
+                    skipped.setdefault(f"in {item}: not a regular file (a FIFO, socket or device)", []).append(entry.name)
+                else:
+                    files.append(entry)
+        elif item.is_file():
+            files.append(item)
+        elif item.exists():
+            raise ConfigError(f"Input {item} is not a regular file or folder (a FIFO, socket or device); only image files and folders are read.")
+        else:
+            raise ConfigError(f"Input {item} does not exist; expected an image file or a folder of images.")
+    if not files:
+        raise ConfigError(f"No image file ({', '.join(IMAGE_SUFFIXES)}) found in {', '.join(map(str, inputs))}.")
+    by_stem: dict[str, list[Path]] = {}
+    for path in files:
+        by_stem.setdefault(path.stem, []).append(path)
+    clashes = {stem: paths for stem, paths in by_stem.items() if len(paths) > 1}
+    if clashes:
+        stem, paths = next(iter(clashes.items()))
+        raise ConfigError(
+            f"{len(clashes)} image names are used by more than one input file, e.g. {stem!r}: {', '.join(map(str, paths))}; "
+            f"their masks ({stem}_segmentation.png) and CSV rows would collide. Rename the files or predict each folder into its own --out."
+        )
+    lines = [f"{len(names)} entries {why}: {', '.join(names[:5])}{' ...' if len(names) > 5 else ''}" for why, names in skipped.items()]
+    return files, lines
+
+
 def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     check_batch_size(size)
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
-@torch.inference_mode()
 def predict(
     model: torch.nn.Module,
     images: Iterable[str | Path],
@@ -291,6 +369,13 @@ def predict(
         postprocess: Keep the largest component of each mask, holes filled.
         precision: ``"fp32"`` or ``"bf16"`` (see :data:`~isicseg.inference.PRECISIONS`).
 
+    Every argument is checked when ``predict`` is called; images are read as the
+    returned iterator is consumed.
+
+    Raises:
+        ConfigError: For a bad argument (``images`` given as one string, a batch size < 1 ...).
+        DatasetError: For an image that is missing, not a regular file, or unreadable (naming it).
+
     Example:
         >>> from isicseg import build_mask_rcnn, write_synthetic_isic
         >>> root = write_synthetic_isic(getfixture("tmp_path"), num_images={"test": 2}, image_size=(64, 80))
@@ -300,6 +385,8 @@ def predict(
         [(64, 80), (64, 80)]
     """
     check_precision(precision)
+    check_batch_size(batch_size)
+    paths = check_paths(images, what="images")
     identity = getattr(model, "identity", None)
     if label_scheme is None:
         if identity is None or identity.label_scheme is None:
@@ -312,7 +399,12 @@ def predict(
     if image_size is None:
         min_size = getattr(getattr(model, "transform", None), "min_size", None)
         image_size = int(min_size[-1]) if min_size else None
-    paths = [Path(p) for p in images]
+    output_size(64, 64, image_size)  # refuses a bad image_size now, not at the first image
+    return _predict(model, paths, label_scheme, image_size, batch_size, device, tta, postprocess, precision)
+
+
+@torch.inference_mode()
+def _predict(model, paths, label_scheme, image_size, batch_size, device, tta, postprocess, precision) -> Iterator[Answer]:
     progress = Progress("predict", len(paths), unit="image")
     for batch in _batches(paths, batch_size):
         tensors = [torch.from_numpy(read_image(p, image_size)).permute(2, 0, 1).to(device, torch.float32).div_(255) for p in batch]

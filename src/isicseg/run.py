@@ -159,7 +159,7 @@ def train_run(config: RunConfig, *, runs_dir: str | Path = "runs", resume: bool 
                 except FileNotFoundError:
                     logger.warning("No %s split in %s; skipping the final evaluation.", data.eval_split, data.root)
             if test is not None:
-                result = evaluate(model, test, out_dir=run_dir / "evaluation", batch_size=config.trainer.eval_batch_size,
+                result = evaluate(model, test, out_dir=run_dir / "evaluation", overwrite=True, batch_size=config.trainer.eval_batch_size,
                                   tta=config.eval.tta, postprocess=config.eval.postprocess,
                                   precision="bf16" if config.trainer.precision == "bf16" else "fp32")  # a bf16 run is evaluated in bf16
                 logger.info("Evaluation of %s on the %s split (%d images):\n%s", best.name, data.eval_split, len(test), format_summary(result.summary))

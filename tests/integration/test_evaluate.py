@@ -141,7 +141,7 @@ def test_cli_errors(tmp_path, capsys, model):
     weights = tmp_path / "plain.pt"
     torch.save(model.state_dict(), weights)
     assert main(["predict", str(weights), str(tmp_path / "nothing.jpg")]) == 2
-    assert "nothing.jpg is neither an image file nor a folder" in capsys.readouterr().err
+    assert "nothing.jpg does not exist; expected an image file or a folder of images" in capsys.readouterr().err
     assert main(["predict", str(weights), str(MINI_ROOT / "ISIC-2017_Training_Data")]) == 2
     assert "is a plain state dict; pass num_classes=" in capsys.readouterr().err
     args = ["predict", str(weights), str(MINI_ROOT / "ISIC-2017_Training_Data"), "--num-classes", "4", "--backbone", "resnet18_fpn", "--label-scheme", "binary", "--out", str(tmp_path / "p")]

@@ -58,11 +58,14 @@ def test_evaluate_refuses_a_non_empty_folder(weights, tmp_path, capsys):
     assert (out / "summary.json").read_text() != "{}"
 
 
-def test_library_evaluate_clears_the_masks_of_an_earlier_run(weights, tmp_path):
+def test_library_evaluate_replaces_the_masks_of_an_earlier_run_only_with_overwrite(weights, tmp_path):
     (tmp_path / "masks").mkdir()
     (tmp_path / "masks" / "ISIC_9999999_segmentation.png").write_bytes(b"old")
     dataset = ISIC2017Dataset(MINI_ROOT, "validation", label_scheme="three_class", image_size=64)
-    evaluate(load_model(weights), dataset, out_dir=tmp_path, figures=False)
+    with pytest.raises(ConfigError, match=r"is not empty \(holds masks\); evaluate would mix its results"):
+        evaluate(load_model(weights), dataset, out_dir=tmp_path, figures=False)
+    assert (tmp_path / "masks" / "ISIC_9999999_segmentation.png").read_bytes() == b"old"
+    evaluate(load_model(weights), dataset, out_dir=tmp_path, figures=False, overwrite=True)
     assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == [f"{i}_segmentation.png" for i in dataset.image_ids]
 
 

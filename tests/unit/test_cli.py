@@ -19,7 +19,7 @@ def test_predict_cli_errors(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["predict", str(weights), str(empty)]) == 2
-    assert f"No .jpg, .jpeg or .png image found in {empty}" in capsys.readouterr().err
+    assert f"No image file (.jpg, .jpeg, .png, .tif, .tiff, .bmp, .webp) found in {empty}" in capsys.readouterr().err
     assert main(["predict", str(weights), str(MINI_ROOT / "ISIC-2017_Validation_Data"), "--out", str(tmp_path / "o")]) == 2
     assert "five.pt does not name its label scheme (a plain state dict); pass --label-scheme (binary or three_class)" in capsys.readouterr().err
 

@@ -25,7 +25,7 @@ from ..exceptions import ConfigError
 from .labels import Diagnosis
 from .layout import SPLITS, split_paths
 
-__all__ = ["DEFAULT_NUM_IMAGES", "CLASS_SHARES", "render_lesion", "write_synthetic_isic"]
+__all__ = ["DEFAULT_NUM_IMAGES", "CLASS_SHARES", "MAX_SYNTHETIC_IMAGES", "MAX_SYNTHETIC_SIDE", "check_num_images", "check_synthetic_size", "render_lesion", "synthetic_names", "write_synthetic_isic"]
 
 DEFAULT_NUM_IMAGES = {"train": 120, "validation": 30, "test": 40}
 CLASS_SHARES = {"melanoma": 0.19, "seborrheic_keratosis": 0.13}
@@ -141,14 +141,51 @@ def check_num_images(counts: dict[str, int]) -> None:
         >>> check_num_images({"train": 0})
         Traceback (most recent call last):
         ...
-        isicseg.exceptions.ConfigError: num_images must give each split an int >= 0, at least one of them > 0; got {'train': 0}.
+        isicseg.exceptions.ConfigError: num_images must give each split an int in 0..100,000, at least one of them > 0; got {'train': 0}.
     """
     unknown = [s for s in counts if s not in SPLITS]
     if unknown:
         raise ConfigError(f"Unknown splits {unknown} in num_images; allowed: {', '.join(SPLITS)}.")
-    bad = {k: v for k, v in counts.items() if isinstance(v, bool) or not isinstance(v, int) or v < 0}
+    bad = {k: v for k, v in counts.items() if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_SYNTHETIC_IMAGES}
     if bad or not any(counts.values()):
-        raise ConfigError(f"num_images must give each split an int >= 0, at least one of them > 0; got {dict(counts)!r}.")
+        raise ConfigError(
+            f"num_images must give each split an int in 0..{MAX_SYNTHETIC_IMAGES:,}, at least one of them > 0; got {dict(counts)!r}."
+        )
+
+
+MAX_SYNTHETIC_IMAGES = 100_000
+"""Most images of one synthetic split."""
+MAX_SYNTHETIC_SIDE = 4096
+"""Longest side of a synthetic image (ISIC images are larger, but synthetic ones serve tests and demos)."""
+
+
+def check_synthetic_size(image_size: tuple[int, int]) -> None:
+    """Refuse a synthetic ``(height, width)`` outside 16..:data:`MAX_SYNTHETIC_SIDE`.
+
+    Example:
+        >>> check_synthetic_size((100, 10**6))
+        Traceback (most recent call last):
+        ...
+        isicseg.exceptions.ConfigError: image_size must be (height, width), each an int in 16..4096; got (100, 1000000).
+    """
+    ok = isinstance(image_size, (tuple, list)) and len(image_size) == 2
+    if not ok or any(isinstance(v, bool) or not isinstance(v, int) or not 16 <= v <= MAX_SYNTHETIC_SIDE for v in image_size):
+        raise ConfigError(f"image_size must be (height, width), each an int in 16..{MAX_SYNTHETIC_SIDE}; got {image_size!r}.")
+
+
+def synthetic_names(counts: dict[str, int]) -> tuple[str, ...]:
+    """The folders and CSVs :func:`write_synthetic_isic` writes under its root for ``counts``.
+
+    Example:
+        >>> synthetic_names({"validation": 3, "test": 0})
+        ('ISIC-2017_Validation_Data', 'ISIC-2017_Validation_Part1_GroundTruth', 'ISIC-2017_Validation_Part3_GroundTruth.csv')
+    """
+    names: list[str] = []
+    for split, count in counts.items():
+        if count > 0:
+            paths = split_paths(".", split)
+            names += [paths.images.name, paths.masks.name, paths.csv.name]
+    return tuple(names)
 
 
 def write_synthetic_isic(
@@ -178,8 +215,7 @@ def write_synthetic_isic(
     """
     counts = DEFAULT_NUM_IMAGES if num_images is None else num_images
     check_num_images(counts)
-    if len(image_size) != 2 or min(image_size) < 16:
-        raise ConfigError(f"image_size must be (height, width), each at least 16 pixels; got {image_size!r}.")
+    check_synthetic_size(image_size)
     root = Path(root)
     next_id = 0
     for split_index, split in enumerate(SPLITS):

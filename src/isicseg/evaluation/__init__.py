@@ -13,7 +13,7 @@ summary also holds the reference report's three numbers (mean box IoU, melanoma 
 and recall) and COCO-style box and mask mAP from pycocotools.
 """
 
-from .pipeline import EvaluationResult, evaluate
+from .pipeline import EVALUATE_OUTPUTS, EvaluationResult, evaluate
 from .predicting import Predictions, predict_rows
 from .report import format_summary
 from .scoring import IsicEvaluator, coco_map, score_row, segmentation_row
@@ -22,6 +22,7 @@ from .summary import CategoryScores, ReferenceReport, Summary, flat_metrics, met
 
 __all__ = [
     "CategoryScores",
+    "EVALUATE_OUTPUTS",
     "EvaluationResult",
     "IsicEvaluator",
     "Predictions",

@@ -12,22 +12,26 @@ The answer for each image is decided from the model's outputs alone (see
 from __future__ import annotations
 
 import json
-import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 import torch
 
 from ..data.dataset import ISIC2017Dataset
-from ..inference import CATEGORIES, check_batch_size
+from ..inference import CATEGORIES, check_batch_size, check_precision
+from ..exceptions import DatasetError
+from ..outputs import staged_output
 from .predicting import predict_rows
 from .report import write_figures
 from .scoring import coco_map
 from .submission import write_classification_csv
 from .summary import Summary, summarize
 
-__all__ = ["EvaluationResult", "evaluate"]
+__all__ = ["EVALUATE_OUTPUTS", "EvaluationResult", "evaluate"]
+
+EVALUATE_OUTPUTS = ("masks", "figures", "per_image.csv", "summary.json", "classification.csv")
+"""What :func:`evaluate` writes in ``out_dir`` (and replaces there with ``overwrite=True``)."""
 
 
 @dataclass
@@ -59,6 +63,7 @@ def evaluate(
     tta: bool = False,
     postprocess: bool = False,
     precision: str = "fp32",
+    overwrite: bool = False,
 ) -> EvaluationResult:
     """Evaluate a model on an ISIC 2017 split.
 
@@ -79,6 +84,10 @@ def evaluate(
         postprocess: Keep the largest component of each mask, holes filled (see
             :func:`isicseg.inference.clean_mask`).
         precision: ``"fp32"`` or ``"bf16"`` (autocast; see :data:`isicseg.inference.PRECISIONS`).
+        overwrite: Allow a non-empty ``out_dir``; its :data:`EVALUATE_OUTPUTS` are then
+            replaced, once every new file was written (see :mod:`isicseg.outputs`). Other
+            files there are left alone. Without it, a non-empty ``out_dir`` is refused
+            before anything runs.
 
     Returns:
         The per-image table (``image_id``, the six Part 1 scores, ``box_iou``,
@@ -95,18 +104,28 @@ def evaluate(
         (['image_id', 'jaccard', 'dice'], 2, ['bbox_map', 'bbox_map50'])
     """
     check_batch_size(batch_size)
+    check_precision(precision)
     identity = getattr(model, "identity", None)
     if identity is not None:
         identity.check_label_scheme(dataset.label_scheme.name)  # a model's labels only mean what they meant in training
-    out = Path(out_dir) if out_dir is not None else None
+    if len(dataset) == 0:
+        raise DatasetError(f"Nothing to evaluate: {dataset!r} holds no image; choose a split or subset with images.")
+    options = dict(batch_size=batch_size, num_workers=num_workers, device=device, tta=tta, postprocess=postprocess, precision=precision)
+    if out_dir is None:
+        return _evaluate(model, dataset, None, figures=False, max_overlays=0, **options)
+    out = Path(out_dir)
+    inputs = sorted({p for record in dataset.records for p in (record.image_path.parent, record.mask_path.parent)})
+    with staged_output(out, EVALUATE_OUTPUTS, overwrite=overwrite, command="evaluate", inputs=inputs) as staging:
+        result = _evaluate(model, dataset, staging, figures=figures, max_overlays=max_overlays, **options)
+    return replace(result, out_dir=out)
+
+
+def _evaluate(model: torch.nn.Module, dataset: ISIC2017Dataset, out: Path | None, *, figures: bool, max_overlays: int, **options) -> EvaluationResult:
+    """Predict, score, summarise and (with ``out``) write every file of :func:`evaluate` into ``out``."""
     if out is not None:
-        for owned in ("masks", "figures"):  # files of an earlier run would mix with these
-            shutil.rmtree(out / owned, ignore_errors=True)
-        (out / "masks").mkdir(parents=True, exist_ok=True)
-    predictions = predict_rows(
-        model, dataset, batch_size=batch_size, num_workers=num_workers, device=device, masks_dir=out / "masks" if out else None,
-        coco=True, max_overlays=max_overlays if out is not None and figures else 0, tta=tta, postprocess=postprocess, precision=precision,
-    )
+        (out / "masks").mkdir()
+    predictions = predict_rows(model, dataset, masks_dir=out / "masks" if out else None, coco=True,
+                               max_overlays=max_overlays if out is not None and figures else 0, **options)
     scheme = dataset.label_scheme
     per_image = pd.DataFrame(predictions.rows).drop(columns="index")
     summary = summarize(per_image, scheme).replace(coco=coco_map(predictions.coco_ground_truth, predictions.coco_detections, class_names=scheme.class_names))

@@ -62,7 +62,7 @@ def test_classes_differ_like_real_lesions():
     ("kwargs", "match"),
     [
         ({"num_images": {"val": 3}}, r"Unknown splits \['val'\] in num_images; allowed: train, validation, test"),
-        ({"image_size": (8, 64)}, r"image_size must be \(height, width\), each at least 16 pixels; got \(8, 64\)"),
+        ({"image_size": (8, 64)}, r"image_size must be \(height, width\), each an int in 16..4096; got \(8, 64\)"),
     ],
 )
 def test_errors(tmp_path, kwargs, match):
