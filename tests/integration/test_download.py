@@ -21,6 +21,13 @@ pytestmark = pytest.mark.integration
 COUNTS = {"train": 5, "validation": 3, "test": 2}
 
 
+@pytest.fixture(autouse=True)
+def _release_of_this_size(monkeypatch):
+    """The synthetic release's CSVs list COUNTS images; no test waits for a retry."""
+    monkeypatch.setattr("isicseg.data.download.OFFICIAL_COUNTS", COUNTS)
+    monkeypatch.setattr("isicseg.data.download.BACKOFF", 0.0)
+
+
 def _zip_folder(source: Path, folder: str, archive: Path, extra: dict[str, bytes] | None = None) -> None:
     with zipfile.ZipFile(archive, "w") as z:
         for path in sorted(source.iterdir()):
@@ -69,6 +76,8 @@ class Server:
                     self.send_error(416, "Range Not Satisfiable")
                     return
                 self.send_response(206 if start else 200)
+                if start:
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
                 self.send_header("Content-Length", str(len(data) - start))
                 self.end_headers()
                 if name in server.cut_once:
@@ -113,11 +122,12 @@ def test_full_download_gives_the_layout_the_dataset_reads(server, release, tmp_p
     assert len(server.requests) == before
 
 
-def test_interrupted_transfer_resumes_with_range(server, release, tmp_path):
+def test_interrupted_transfer_resumes_with_range(server, release, tmp_path, monkeypatch):
     files, md5, data = release
     name = "ISIC-2017_Training_Data.zip"
     server.cut_once.add(name)
     root = tmp_path / "isic"
+    monkeypatch.setattr("isicseg.data.download.RETRIES", 0)  # the next run resumes (with retries, the same run does)
     with pytest.raises(DownloadError, match=r"The transfer of .*ISIC-2017_Training_Data.zip broke off .*run the same command again to resume"):
         download_isic2017(root, ["train"], parts=["images"], mirror=server.url, checksums=md5)
     partial = root / (name + ".part")

@@ -15,7 +15,7 @@ from ..exceptions import ConfigError, DatasetError
 from ..ops import masks_to_boxes
 from .io import DEFAULT_MAX_IMAGE_PIXELS, ImageSize, output_size, read_image, read_image_size, read_mask
 from .labels import LabelScheme, get_label_scheme
-from .layout import Record, Split, scan_split
+from .layout import Record, Split, scan_split, split_paths
 
 __all__ = ["ISIC2017Dataset", "Target", "make_target"]
 
@@ -122,16 +122,21 @@ class ISIC2017Dataset(torch.utils.data.Dataset):
         cache_masks: bool = True,
         download: bool = False,
     ) -> None:
+        # every option is checked before anything is downloaded or read
         if empty_masks not in ("error", "keep"):
             raise ConfigError(f"empty_masks must be 'error' or 'keep', got {empty_masks!r}.")
         output_size(1, 1, image_size)  # validates image_size
+        split_paths(root, split)  # validates split
+        scheme = get_label_scheme(label_scheme)
+        _check_options(root=root, transforms=transforms, subset=subset, seed=seed, binarize_masks=binarize_masks,
+                       max_image_pixels=max_image_pixels, cache_masks=cache_masks, download=download)
         if download:
             from .download import download_isic2017
 
             download_isic2017(root, [split])
         self.root = Path(root)
         self.split = split
-        self.label_scheme = get_label_scheme(label_scheme)
+        self.label_scheme = scheme
         self.transforms = transforms
         self.image_size = image_size
         self.binarize_masks = binarize_masks
@@ -227,6 +232,22 @@ class ISIC2017Dataset(torch.utils.data.Dataset):
             f"ISIC2017Dataset(root={str(self.root)!r}, split={self.split!r}, n={len(self)}, "
             f"label_scheme={self.label_scheme.name!r}, classes: {counts}, image_size={self.image_size!r})"
         )
+
+
+def _check_options(*, root: Any, transforms: Any, subset: Any, seed: Any, **flags: Any) -> None:
+    """Refuse options of the wrong type when the dataset is made, not at its first item."""
+    if not isinstance(root, (str, Path)):
+        raise ConfigError(f"root must be a folder path (str or Path); got {type(root).__name__} {root!r}.")
+    if transforms is not None and not callable(transforms):
+        raise ConfigError(f"transforms must be callable (image, target) -> (image, target), or None; got {type(transforms).__name__} {transforms!r}.")
+    if subset is not None and (isinstance(subset, bool) or not isinstance(subset, (int, float))):
+        raise ConfigError(f"subset must be a count (int), a fraction (float in (0, 1]) or None; got {subset!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ConfigError(f"seed must be an int in 0..2**32-1; got {seed!r}.")
+    for name, value in flags.items():
+        wanted = int if name == "max_image_pixels" else bool
+        if not isinstance(value, wanted) or (wanted is int and (isinstance(value, bool) or value < 1)):
+            raise ConfigError(f"{name} must be {'an int >= 1' if wanted is int else 'True or False'}; got {value!r}.")
 
 
 def _draw_subset(records: list[Record], subset: int | float | None, seed: int) -> list[Record]:

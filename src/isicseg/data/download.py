@@ -7,23 +7,36 @@ label CSV (``..._Part3_GroundTruth.csv``) from the challenge's public bucket, or
 mirror (``mirror=`` / ``--mirror`` / the ``ISICSEG_MIRROR`` environment variable; a
 ``file://`` folder of zips downloaded by hand works too), and:
 
-* resumes an interrupted transfer with an HTTP ``Range`` request;
-* writes to ``<name>.part`` and renames only after the MD5 checksum holds, so a
-  half-written or corrupt file never carries the final name;
+* resumes an interrupted transfer with an HTTP ``Range`` request, and starts the file
+  again when the server's reply does not continue it (a CSV is always fetched whole);
+* retries with exponential backoff (:data:`RETRIES`, :data:`BACKOFF`) on HTTP 429 and 5xx
+  replies and on dropped connections;
+* checks the free disk space before a transfer (an archive and its extraction need
+  about twice its size);
+* writes to ``<name>.part`` and gives a file its final name only after it was verified:
+  its MD5 where known, that a zip is a zip (not an HTML login page), that a CSV parses
+  with the official columns and row count (:data:`OFFICIAL_COUNTS`);
+* verifies what it finds on disk before using it or reporting it complete: an archive in
+  the root is checked like a download; a CSV is parsed; a folder is complete when
+  isicseg's record of its extraction (``.isicseg-download.json`` in the root) or the
+  split's CSV says it holds every file. Anything incomplete or invalid is moved aside
+  (renamed ``<name>.incomplete-<time>``), never deleted, and fetched afresh;
 * extracts into exactly the layout :class:`~isicseg.ISIC2017Dataset` reads, refusing any
-  zip member that would land outside the data root, and drops ``*_superpixels.png``
-  unless asked to keep them;
-* is idempotent: a file whose folder or CSV is already in the root is not downloaded
-  again (folders and CSVs only ever appear by a rename once complete);
+  zip member that would land outside the data root or that appears twice, and drops
+  ``*_superpixels.png`` unless asked to keep them;
+* never deletes a file it did not download in the same call: archives the user put in
+  the root (or in a ``file://`` mirror) stay where they are;
 * reports progress (bytes, rate, ETA) with a bar on a terminal and as log lines of the
-  ``isicseg`` logger.
+  ``isicseg`` logger, and a closing summary.
 
 Sizes reported by users: training images 5.3-5.8 GB, validation 0.8 GB, test 5.1 GB.
 """
 
 from __future__ import annotations
 
+import errno
 import http.client
+import json
 import logging
 import os
 import shutil
@@ -40,9 +53,11 @@ from pathlib import Path, PurePosixPath
 from torchvision.datasets.utils import check_md5
 
 from ..exceptions import ConfigError, DatasetError, DownloadError
-from .layout import SPLITS
+from .layout import SPLITS, read_ground_truth, split_paths
 
-__all__ = ["DEFAULT_MIRROR", "MIRROR_ENV", "REPORTED_MD5", "PARTS", "RemoteFile", "download_isic2017", "remote_files"]
+__all__ = [
+    "BACKOFF", "DEFAULT_MIRROR", "MIRROR_ENV", "OFFICIAL_COUNTS", "REPORTED_MD5", "PARTS", "RETRIES", "RemoteFile", "download_isic2017", "remote_files",
+]
 
 logger = logging.getLogger("isicseg")
 
@@ -63,9 +78,19 @@ REPORTED_MD5: dict[str, str] = {
 """MD5 of the zips as a public download script reports them (not published by the
 challenge; a mismatch may mean the file changed upstream). The CSVs have none."""
 
+OFFICIAL_COUNTS: dict[str, int] = {"train": 2000, "validation": 150, "test": 600}
+"""Images in each split of the official release: the rows a downloaded CSV must have
+(checked unless ``verify=False``)."""
+
 _CHUNK = 1 << 20
 PROGRESS_EVERY = 10.0
 """Seconds between progress log lines."""
+RETRIES = 4
+"""Retries of a transfer after an HTTP 429/5xx reply or a dropped connection."""
+BACKOFF = 2.0
+"""Seconds before the first retry; doubled for each further one (a ``Retry-After`` reply wins, up to 60 s)."""
+MANIFEST = ".isicseg-download.json"
+"""isicseg's record, in the data root, of the folders it extracted and how many files each holds."""
 
 
 @dataclass(frozen=True)
@@ -131,66 +156,135 @@ class _Progress:
         logger.info("%s (%s)", self.line(time.monotonic()), "done" if complete else "interrupted")
 
 
-def _http_error(url: str, error: Exception) -> DownloadError:
+def _http_error(url: str, error: Exception, attempts: int = 1) -> DownloadError:
     status = f"HTTP {error.code} {error.reason}" if isinstance(error, urllib.error.HTTPError) else f"{type(error).__name__}: {getattr(error, 'reason', error)}"
+    tried = f" after {attempts} attempts" if attempts > 1 else ""
     return DownloadError(
-        f"Downloading {url} failed ({status}). Check the address and your connection; or download the file by hand "
+        f"Downloading {url} failed ({status}){tried}. Check the address and your connection; or download the file by hand "
         f"(in a browser, from {DEFAULT_MIRROR}), put it in a folder and pass --mirror file:///that/folder "
         f"(or set {MIRROR_ENV})."
     )
 
 
-def _fetch(url: str, dest: Path) -> None:
-    """Download ``url`` to ``dest`` (a ``.part`` file), resuming what ``dest`` already holds.
+class _Retry(Exception):
+    """A transfer failure worth another attempt; ``final`` is the error to raise when attempts run out."""
 
-    torchvision's ``download_url`` starts over after an interruption; a 5 GB archive
-    needs an HTTP Range request, which is why this part is written here.
+    def __init__(self, final: DownloadError, wait: float | None = None) -> None:
+        super().__init__(str(final))
+        self.final, self.wait = final, wait
+
+
+def _retry_after(error: urllib.error.HTTPError) -> float | None:
+    value = error.headers.get("Retry-After") if error.headers else None
+    try:
+        return min(float(value), 60.0) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _fetch(url: str, dest: Path, *, resume: bool = True, extracted_too: bool = False) -> None:
+    """Download ``url`` to ``dest`` (a ``.part`` file), resuming what it holds and retrying with backoff.
+
+    torchvision's ``download_url`` starts over after an interruption and does not retry;
+    a 5 GB archive needs both, which is why this part is written here.
     """
+    for attempt in range(RETRIES + 1):
+        try:
+            return _fetch_once(url, dest, resume=resume, extracted_too=extracted_too)
+        except _Retry as retry:
+            if attempt == RETRIES:
+                raise retry.final from None
+            wait = retry.wait if retry.wait is not None else BACKOFF * 2**attempt
+            logger.info("%s; retrying in %.1f s (attempt %d of %d)", retry, wait, attempt + 2, RETRIES + 1)
+            time.sleep(wait)
+    raise AssertionError("unreachable")
+
+
+def _fetch_once(url: str, dest: Path, *, resume: bool, extracted_too: bool) -> None:
+    if not resume:
+        dest.unlink(missing_ok=True)
     have = dest.stat().st_size if dest.exists() else 0
     request = urllib.request.Request(url, headers={"User-Agent": "isicseg", **({"Range": f"bytes={have}-"} if have else {})})
     try:
         response = urllib.request.urlopen(request, timeout=60)
     except urllib.error.HTTPError as error:
-        if error.code == 416 and have:  # nothing left to send: the .part file is complete
+        if error.code == 416 and have:  # nothing left to send: the .part file is complete (its MD5 is checked next)
             return
+        if error.code == 429 or error.code >= 500:
+            raise _Retry(_http_error(url, error, RETRIES + 1), _retry_after(error)) from None
         raise _http_error(url, error) from None
-    except (urllib.error.URLError, OSError) as error:
-        raise _http_error(url, error) from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
+        raise _Retry(_http_error(url, error, RETRIES + 1)) from None
     with response:
-        resumed = have and response.status == 206
+        if have and response.status == 206 and not (response.headers.get("Content-Range") or "").startswith(f"bytes {have}-"):
+            logger.info("%s: the server's reply to the range request (Content-Range %r) does not continue the file; starting it again",
+                        dest.name, response.headers.get("Content-Range"))
+            dest.unlink()
+            raise _Retry(DownloadError(f"The server of {url} answers range requests wrongly; download the file by hand."), 0.0)
+        resumed = bool(have) and response.status == 206
         if have and not resumed:
             logger.info("%s: the server ignored the range request; starting again", dest.name)
             have = 0
         length = response.headers.get("Content-Length")
-        progress = _Progress(dest.name.removesuffix(".part"), have + int(length) if length else None, have)
-        complete = False
-        try:
-            with dest.open("ab" if resumed else "wb") as handle:
-                while chunk := response.read(_CHUNK):
-                    handle.write(chunk)
-                    progress.update(len(chunk))
-            complete = length is None or progress.done >= have + int(length)
-        except (OSError, http.client.HTTPException) as error:
-            raise DownloadError(
-                f"The transfer of {url} broke off after {progress.done / 1e6:.1f} MB ({type(error).__name__}: {error}); "
-                f"run the same command again to resume from {dest}."
-            ) from None
-        finally:
-            progress.close(complete)
-    if length is not None and dest.stat().st_size < have + int(length):
+        total = have + int(length) if length is not None and length.isdigit() else None
+        if total is not None:
+            _check_free_space(dest, total - have + (total if extracted_too else 0))
+        _copy_body(response, dest, url, have if resumed else 0, total)
+
+
+def _check_free_space(dest: Path, needed: int) -> None:
+    free = shutil.disk_usage(dest.parent).free
+    if free < needed:
         raise DownloadError(
-            f"The transfer of {url} broke off at {dest.stat().st_size / 1e6:.1f} of {(have + int(length)) / 1e6:.1f} MB; "
-            f"run the same command again to resume from {dest}."
+            f"Not enough free disk space in {dest.parent}: {dest.name.removesuffix('.part')} needs about {needed / 1e6:,.0f} MB "
+            f"(the download{' and its extracted files' if dest.name.endswith('.zip.part') else ''}), {free / 1e6:,.0f} MB are free. "
+            f"Free some space or choose another data root; nothing was downloaded."
         )
 
 
-def _safe_members(archive: zipfile.ZipFile, archive_path: Path, folder: str, keep_superpixels: bool) -> list[zipfile.ZipInfo]:
-    """The members to extract; any member that would escape the data root is refused.
+def _copy_body(response, dest: Path, url: str, have: int, total: int | None) -> None:
+    """Append (or write) the response body to ``dest``; a broken transfer is retried, a failed write is not."""
+    progress = _Progress(dest.name.removesuffix(".part"), total, have)
+    complete = False
+    try:
+        with dest.open("ab" if have else "wb") as handle:
+            while True:
+                try:
+                    chunk = response.read(_CHUNK)
+                except (OSError, http.client.HTTPException) as error:
+                    raise _Retry(DownloadError(
+                        f"The transfer of {url} broke off after {progress.done / 1e6:.1f} MB ({type(error).__name__}: {error}); "
+                        f"run the same command again to resume from {dest}."
+                    )) from None
+                if not chunk:
+                    break
+                try:
+                    handle.write(chunk)
+                except OSError as error:
+                    raise _write_error(dest, error) from None
+                progress.update(len(chunk))
+        complete = total is None or progress.done >= total
+    finally:
+        progress.close(complete)
+    if not complete:
+        raise _Retry(DownloadError(
+            f"The transfer of {url} broke off at {progress.done / 1e6:.1f} of {total / 1e6:.1f} MB; run the same command again to resume from {dest}."
+        ))
 
-    (``zipfile`` itself silently rewrites such names, and torchvision's ``extract_archive``
-    extracts everything; a release archive that holds one is not what it claims to be.)
+
+def _write_error(path: Path, error: OSError) -> DownloadError:
+    if error.errno == errno.ENOSPC:
+        return DownloadError(f"No space left on device while writing {path}; free some space, then run the same command again to resume.")
+    return DownloadError(f"Cannot write {path} ({error.strerror or error}); check the data root's permissions. Nothing else was changed.")
+
+
+def _safe_members(archive: zipfile.ZipFile, archive_path: Path, folder: str, keep_superpixels: bool) -> list[zipfile.ZipInfo]:
+    """The members to extract; any member that would escape the data root, or that appears twice, is refused.
+
+    (``zipfile`` itself silently rewrites such names and lets a later member overwrite an
+    earlier one; torchvision's ``extract_archive`` extracts everything.)
     """
-    chosen = []
+    chosen, seen = [], set()
     for member in archive.infolist():
         path = PurePosixPath(member.filename.replace("\\", "/"))
         if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
@@ -202,6 +296,13 @@ def _safe_members(archive: zipfile.ZipFile, archive_path: Path, folder: str, kee
             continue  # e.g. __MACOSX/ entries
         if not keep_superpixels and path.name.endswith("_superpixels.png"):
             continue
+        key = str(path).lower()  # one file on a case-insensitive disk
+        if key in seen:
+            raise DatasetError(
+                f"Archive {archive_path} holds {member.filename!r} twice; one copy would silently replace the other. "
+                f"The file is not the ISIC 2017 release: delete it and download it again."
+            )
+        seen.add(key)
         chosen.append(member)
     if not chosen:
         raise DatasetError(f"Archive {archive_path} holds no file under {folder}/; expected the ISIC 2017 release's layout.")
@@ -217,24 +318,46 @@ def _extract(archive_path: Path, root: Path, folder: str, keep_superpixels: bool
             members = _safe_members(archive, archive_path, folder, keep_superpixels)
             for member in members:
                 target = staging / PurePosixPath(member.filename).relative_to(folder)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with archive.open(member) as source, target.open("wb") as handle:
-                    shutil.copyfileobj(source, handle, _CHUNK)
-    except zipfile.BadZipFile as error:
+                try:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    with archive.open(member) as source, target.open("wb") as handle:
+                        shutil.copyfileobj(source, handle, _CHUNK)
+                except (NotImplementedError, RuntimeError) as error:  # Deflate64, encryption ...
+                    raise DatasetError(
+                        f"Archive {archive_path}: member {member.filename!r} cannot be read by Python's zipfile ({error}). "
+                        f"Extract the archive with another tool (7-Zip, unzip) into {root}, or download it again."
+                    ) from None
+                except OSError as error:
+                    if isinstance(error, zipfile.BadZipFile):
+                        raise
+                    raise DatasetError(
+                        f"Cannot write {target.name} (member {member.filename!r} of {archive_path}) into {root} "
+                        f"({error.strerror or error}); nothing was extracted."
+                    ) from None
+    except (zipfile.BadZipFile, EOFError) as error:
         shutil.rmtree(staging, ignore_errors=True)
         raise DatasetError(f"Archive {archive_path} is not a readable zip file ({error}); delete it and download it again.") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     if (root / folder).exists():
-        shutil.rmtree(root / folder)
+        _move_aside(root / folder, "it is in the way of the extracted folder")
     staging.rename(root / folder)
     return len(members)
 
 
-def _present(target: Path) -> bool:
-    """A folder or CSV that is there is complete: both only ever appear by a rename at the end."""
-    return target.is_file() or (target.is_dir() and any(target.iterdir()))
+def _move_aside(path: Path, why: str) -> Path:
+    """Rename ``path`` to ``<name>.incomplete-<time>`` (never delete what may be the user's) and say so."""
+    aside = path.with_name(f"{path.name}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}")
+    path.rename(aside)
+    logger.warning("%s: %s; moved aside to %s (nothing was deleted) and fetched afresh.", path, why, aside.name)
+    return aside
+
+
+def _looks_like_html(path: Path) -> bool:
+    with path.open("rb") as handle:
+        head = handle.read(512).lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body"))
 
 
 def _resolve_mirror(mirror: str | None) -> str:
@@ -266,20 +389,23 @@ def download_isic2017(
         parts: Any of ``"images"``, ``"masks"``, ``"labels"``.
         mirror: Base URL (``https://...``, ``file:///folder``) or a local folder holding
             the files; default ``$ISICSEG_MIRROR`` or :data:`DEFAULT_MIRROR`.
-        keep_archives: Keep the downloaded zips in ``root`` after extraction.
+        keep_archives: Keep the zips this call downloaded in ``root`` after extraction
+            (archives that were there before, or that live in a mirror, are never removed).
         keep_superpixels: Extract the ``*_superpixels.png`` files too.
         checksums: MD5 by file name (default :data:`REPORTED_MD5`); files without one are
             not checked.
-        verify: Check MD5 checksums (``False`` skips the check, e.g. when the release
-            changed upstream).
+        verify: Check MD5 checksums and the CSVs' row counts (:data:`OFFICIAL_COUNTS`);
+            ``False`` skips both, e.g. when the release changed upstream. Every other check
+            (a zip is a zip, a CSV parses) always holds.
 
     Returns:
         The names of the files that were downloaded (empty when everything was present).
 
     Raises:
-        DownloadError: When a transfer fails (the message names the URL and the status)
-            or a checksum does not match.
-        DatasetError: When an archive is unreadable or holds a member outside its folder.
+        DownloadError: When a transfer fails after :data:`RETRIES` retries (the message
+            names the URL and the status), a checksum does not match, or the disk is full.
+        DatasetError: When an archive is unreadable or holds a member outside its folder,
+            or a CSV is not the release's.
 
     Example:
         >>> download_isic2017(getfixture("tmp_path"), ["validation"], parts=["labels"], mirror="file:///nowhere")
@@ -288,54 +414,165 @@ def download_isic2017(
         isicseg.exceptions.DownloadError: Downloading file:///nowhere/ISIC-2017_Validation_Part3_GroundTruth.csv failed ...
     """
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    base = _resolve_mirror(mirror)
-    checksums = REPORTED_MD5 if checksums is None else checksums
-    fetched: list[str] = []
-    for remote in remote_files(splits, parts):
-        target = root / remote.target
-        if _present(target):
-            continue
-        url = base + urllib.parse.quote(remote.name)
-        local = Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path)) if url.startswith("file://") else None
-        if local is None or not local.is_file():
-            if local is not None:
-                raise DownloadError(f"Downloading {url} failed (no such file {local}). Put {remote.name} in that folder, or choose another --mirror.")
-            archive = root / remote.name
-            if not archive.is_file():
-                partial = root / (remote.name + ".part")
-                logger.info("Downloading %s", url)
-                _fetch(url, partial)
-                _verify(partial, remote.name, checksums, verify, url)
-                partial.rename(archive)
-                fetched.append(remote.name)
-        else:
-            archive = local  # read straight from the local mirror; nothing to copy
-            _verify(local, remote.name, checksums, verify, url)
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"Data root {root} is a file; isicseg download fills a folder there. Choose a folder.")
+    remotes = sorted(remote_files(splits, parts), key=lambda r: r.part != "labels")  # CSVs first: they verify the folders
+    job = _Download(root, _resolve_mirror(mirror), REPORTED_MD5 if checksums is None else checksums, verify, keep_archives, keep_superpixels)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DownloadError(f"Cannot create the data root {root} ({error.strerror or error}).") from None
+    for remote in remotes:
+        job.get(remote)
+    logger.info("%s", job.summary())
+    return job.fetched
+
+
+def _split_of(remote: RemoteFile) -> str:
+    return next(split for split, name in SPLITS.items() if remote.name.startswith(f"ISIC-2017_{name}_"))
+
+
+class _Download:
+    """One call of :func:`download_isic2017`: what it fetched, found and extracted."""
+
+    def __init__(self, root: Path, base: str, checksums: Mapping[str, str], verify: bool, keep_archives: bool, keep_superpixels: bool) -> None:
+        self.root, self.base, self.checksums, self.verify = root, base, checksums, verify
+        self.keep_archives, self.keep_superpixels = keep_archives, keep_superpixels
+        self.fetched: list[str] = []
+        self.present: list[str] = []
+        self.extracted: dict[str, int] = {}
+        self.received = 0
+
+    def get(self, remote: RemoteFile) -> None:
+        target = self.root / remote.target
+        if self._complete(remote, target):
+            self.present.append(remote.target)
+            return
+        url = self.base + urllib.parse.quote(remote.name)
+        archive, downloaded = self._source(remote, url)
         if remote.is_zip:
-            count = _extract(archive, root, remote.target, keep_superpixels)
+            count = _extract(archive, self.root, remote.target, self.keep_superpixels)
+            self._record(remote.target, count)
+            self.extracted[remote.name] = count
             logger.info("Extracted %d files of %s into %s", count, remote.name, target)
-            if archive.parent == root and not keep_archives:
+            if downloaded and not self.keep_archives:
                 archive.unlink()
         elif archive != target:
             temporary = target.with_name(target.name + ".part")
             shutil.copyfile(archive, temporary)
             temporary.rename(target)
-    return fetched
 
+    def _source(self, remote: RemoteFile, url: str) -> tuple[Path, bool]:
+        """A verified copy of ``remote``, and whether this call downloaded it (and may remove it)."""
+        local = Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path)) if url.startswith("file://") else None
+        if local is not None:
+            if not local.is_file():
+                raise DownloadError(f"Downloading {url} failed (no such file {local}). Put {remote.name} in that folder, or choose another --mirror.")
+            self._check(local, remote, f"Mirror file {local}", keep=True)
+            return local, False  # read in place; nothing to copy
+        archive = self.root / remote.name
+        if remote.is_zip and archive.is_file():  # put there by the user, or kept by an earlier call
+            self._check(archive, remote, f"{archive} (found in the data root)", keep=True)
+            return archive, False
+        partial = self.root / (remote.name + ".part")
+        logger.info("Downloading %s", url)
+        _fetch(url, partial, resume=remote.is_zip, extracted_too=remote.is_zip)  # a CSV is small: always fetched whole
+        self.received += partial.stat().st_size
+        self._check(partial, remote, f"{remote.name} from {url}", keep=False)
+        partial.rename(archive)
+        self.fetched.append(remote.name)
+        return archive, True
 
-def _verify(path: Path, name: str, checksums: Mapping[str, str], verify: bool, url: str) -> None:
-    expected = checksums.get(name)
-    if not verify or expected is None:
-        return
-    if not check_md5(path, expected):
-        from torchvision.datasets.utils import calculate_md5
+    def _check(self, path: Path, remote: RemoteFile, what: str, *, keep: bool) -> None:
+        """Verify a file before it is used: MD5, and that it holds what its name says. A bad ``.part`` is removed."""
+        try:
+            expected = self.checksums.get(remote.name) if self.verify else None
+            if expected is not None and not check_md5(path, expected):
+                from torchvision.datasets.utils import calculate_md5
 
-        actual = calculate_md5(path)
-        if path.suffix == ".part":
-            path.unlink()  # complete but wrong: resuming it cannot help
-        raise DownloadError(
-            f"{name} from {url} has MD5 {actual}, but {expected} was expected (the value a public download script "
-            f"reports); the file may have changed upstream, or the transfer was corrupted. It was not kept. "
-            f"Run again to download it afresh, or skip the check with --no-verify (verify=False)."
-        )
+                raise DownloadError(
+                    f"{what} has MD5 {calculate_md5(path)}, but {expected} was expected (the value a public download script "
+                    f"reports); the file may have changed upstream, or the transfer was corrupted. "
+                    f"{'It was left in place: move it away to' if keep else 'It was not kept. Run again to'} download it afresh, "
+                    f"or skip the check with --no-verify (verify=False)."
+                )
+            html = " (it starts like an HTML page: a login or error page?)" if _looks_like_html(path) else ""
+            if remote.is_zip and not zipfile.is_zipfile(path):
+                raise DatasetError(f"Archive {path} is not a readable zip file{html}; expected the release's {remote.name} ({what}).")
+            if not remote.is_zip:
+                self._check_csv(path, remote, what, html)
+        except (DownloadError, DatasetError):
+            if not keep:
+                path.unlink(missing_ok=True)
+            raise
+
+    def _check_csv(self, path: Path, remote: RemoteFile, what: str, html: str = "") -> None:
+        try:
+            rows = read_ground_truth(path)
+        except DatasetError as error:
+            raise DatasetError(f"{what} is not the release's ground-truth CSV{html}: {error}") from None
+        split = _split_of(remote)
+        expected = OFFICIAL_COUNTS.get(split)
+        if self.verify and expected is not None and len(rows) != expected:
+            raise DatasetError(
+                f"{what} lists {len(rows)} images, but the official {split} split has {expected} (a truncated or other file); "
+                f"pass --no-verify (verify=False) for a release of another size."
+            )
+
+    def _complete(self, remote: RemoteFile, target: Path) -> bool:
+        """Whether ``target`` is there and verified; an incomplete or invalid one is moved aside."""
+        if not target.exists():
+            return False
+        if not remote.is_zip:
+            try:
+                self._check_csv(target, remote, str(target))
+                return True
+            except DatasetError as error:
+                _move_aside(target, str(error).removeprefix(f"{target} "))
+                return False
+        if not target.is_dir():
+            _move_aside(target, "it is a file, not the release's folder")
+            return False
+        names = {p.name for p in target.iterdir()}
+        recorded = self._manifest().get(remote.target, {}).get("files")
+        if recorded is not None:
+            if len(names) == recorded:
+                return True
+            _move_aside(target, f"it holds {len(names)} files, but {recorded} were extracted there")
+            return False
+        csv = split_paths(self.root, _split_of(remote)).csv
+        if not csv.is_file():
+            raise DownloadError(
+                f"{target} is there, but isicseg has no record of extracting it and the split's CSV {csv.name} is not in {self.root} "
+                f"to check it against. Download the labels too (--parts labels ...), or move the folder away to download it afresh."
+            )
+        ids = read_ground_truth(csv)
+        expected = {f"{i}.jpg" for i in ids} if remote.part == "images" else {f"{i}_segmentation.png" for i in ids}
+        missing = sorted(expected - names)
+        if missing:
+            _move_aside(target, f"it lacks {len(missing)} of the {len(expected)} files {csv.name} lists (e.g. {missing[0]})")
+            return False
+        self._record(remote.target, len(names))
+        return True
+
+    def _manifest(self) -> dict:
+        path = self.root / MANIFEST
+        try:
+            data = json.loads(path.read_text()) if path.is_file() else {}
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _record(self, folder: str, count: int) -> None:
+        manifest = {**self._manifest(), folder: {"files": count}}
+        temporary = self.root / (MANIFEST + ".part")
+        temporary.write_text(json.dumps(manifest, indent=1) + "\n")
+        temporary.replace(self.root / MANIFEST)
+
+    def summary(self) -> str:
+        parts = [f"downloaded {len(self.fetched)} files ({self.received / 1e6:.1f} MB)"]
+        if self.extracted:
+            parts.append(f"extracted {len(self.extracted)} archives ({sum(self.extracted.values())} files)")
+        if self.present:
+            parts.append(f"{len(self.present)} already there and verified ({', '.join(self.present)})")
+        return f"Download into {self.root}: " + "; ".join(parts) + "."
