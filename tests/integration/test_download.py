@@ -2,107 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
-import shutil
-import threading
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from isicseg import ISIC2017Dataset
 from isicseg.cli import main
-from isicseg.data.download import REPORTED_MD5, download_isic2017, remote_files
-from isicseg.data.synthetic import write_synthetic_isic
+from isicseg.data.download import REPORTED_MD5, download_isic2017
 from isicseg.exceptions import ConfigError, DatasetError, DownloadError
 
+from ..release_server import COUNTS, release, release_of_this_size, server  # noqa: F401 - fixtures
+
 pytestmark = pytest.mark.integration
-COUNTS = {"train": 5, "validation": 3, "test": 2}
-
-
-@pytest.fixture(autouse=True)
-def _release_of_this_size(monkeypatch):
-    """The synthetic release's CSVs list COUNTS images; no test waits for a retry."""
-    monkeypatch.setattr("isicseg.data.download.OFFICIAL_COUNTS", COUNTS)
-    monkeypatch.setattr("isicseg.data.download.BACKOFF", 0.0)
-
-
-def _zip_folder(source: Path, folder: str, archive: Path, extra: dict[str, bytes] | None = None) -> None:
-    with zipfile.ZipFile(archive, "w") as z:
-        for path in sorted(source.iterdir()):
-            z.write(path, f"{folder}/{path.name}")
-            if path.suffix == ".jpg":  # the release ships superpixel maps beside the images
-                z.writestr(f"{folder}/{path.stem}_superpixels.png", b"not a real png")
-        for name, data in (extra or {}).items():
-            z.writestr(name, data)
-
-
-@pytest.fixture(scope="module")
-def release(tmp_path_factory) -> tuple[Path, dict[str, str], Path]:
-    """The release's zips and CSVs built from synthetic data, their MD5s, and the data they hold."""
-    data = write_synthetic_isic(tmp_path_factory.mktemp("source"), num_images=COUNTS, image_size=(48, 64))
-    files = tmp_path_factory.mktemp("release")
-    for remote in remote_files(COUNTS, ["images", "masks", "labels"]):
-        if remote.is_zip:
-            _zip_folder(data / remote.target, remote.target, files / remote.name, {"__MACOSX/._x": b"junk"})
-        else:
-            shutil.copy(data / remote.target, files / remote.name)
-    md5 = {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in files.iterdir() if p.suffix == ".zip"}
-    return files, md5, data
-
-
-class Server:
-    """Serves a folder over HTTP with Range support; can cut a file's first transfer in half."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder, self.cut_once, self.requests = folder, set(), []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep test output clean
-                pass
-
-            def do_GET(self):
-                name = self.path.lstrip("/")
-                server.requests.append((name, self.headers.get("Range")))
-                path = server.folder / name
-                if not path.is_file():
-                    self.send_error(404, "Not Found")
-                    return
-                data = path.read_bytes()
-                start = int(self.headers["Range"].split("=")[1].rstrip("-")) if self.headers.get("Range") else 0
-                if start >= len(data):
-                    self.send_error(416, "Range Not Satisfiable")
-                    return
-                self.send_response(206 if start else 200)
-                if start:
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                self.send_header("Content-Length", str(len(data) - start))
-                self.end_headers()
-                if name in server.cut_once:
-                    server.cut_once.discard(name)
-                    self.wfile.write(data[start : start + (len(data) - start) // 2])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    return
-                self.wfile.write(data[start:])
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def names(self) -> list[str]:
-        return [name for name, _ in self.requests]
-
-
-@pytest.fixture
-def server(release):
-    running = Server(release[0])
-    yield running
-    running.httpd.shutdown()
-    running.httpd.server_close()
 
 
 def test_full_download_gives_the_layout_the_dataset_reads(server, release, tmp_path):
@@ -125,7 +37,7 @@ def test_full_download_gives_the_layout_the_dataset_reads(server, release, tmp_p
 def test_interrupted_transfer_resumes_with_range(server, release, tmp_path, monkeypatch):
     files, md5, data = release
     name = "ISIC-2017_Training_Data.zip"
-    server.cut_once.add(name)
+    server.faults[name] = ["cut"]
     root = tmp_path / "isic"
     monkeypatch.setattr("isicseg.data.download.RETRIES", 0)  # the next run resumes (with retries, the same run does)
     with pytest.raises(DownloadError, match=r"The transfer of .*ISIC-2017_Training_Data.zip broke off .*run the same command again to resume"):

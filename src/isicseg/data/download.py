@@ -348,7 +348,11 @@ def _extract(archive_path: Path, root: Path, folder: str, keep_superpixels: bool
 
 def _move_aside(path: Path, why: str) -> Path:
     """Rename ``path`` to ``<name>.incomplete-<time>`` (never delete what may be the user's) and say so."""
-    aside = path.with_name(f"{path.name}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}")
+    stamp, number = time.strftime("%Y%m%d-%H%M%S"), 0
+    aside = path.with_name(f"{path.name}.incomplete-{stamp}")
+    while aside.exists():
+        number += 1
+        aside = path.with_name(f"{path.name}.incomplete-{stamp}-{number}")
     path.rename(aside)
     logger.warning("%s: %s; moved aside to %s (nothing was deleted) and fetched afresh.", path, why, aside.name)
     return aside
@@ -464,16 +468,16 @@ class _Download:
 
     def _source(self, remote: RemoteFile, url: str) -> tuple[Path, bool]:
         """A verified copy of ``remote``, and whether this call downloaded it (and may remove it)."""
+        archive = self.root / remote.name
+        if remote.is_zip and archive.is_file():  # put there by the user, or kept by an earlier call
+            self._check(archive, remote, f"{archive} (found in the data root)", keep=True)
+            return archive, False
         local = Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path)) if url.startswith("file://") else None
         if local is not None:
             if not local.is_file():
                 raise DownloadError(f"Downloading {url} failed (no such file {local}). Put {remote.name} in that folder, or choose another --mirror.")
             self._check(local, remote, f"Mirror file {local}", keep=True)
             return local, False  # read in place; nothing to copy
-        archive = self.root / remote.name
-        if remote.is_zip and archive.is_file():  # put there by the user, or kept by an earlier call
-            self._check(archive, remote, f"{archive} (found in the data root)", keep=True)
-            return archive, False
         partial = self.root / (remote.name + ".part")
         logger.info("Downloading %s", url)
         _fetch(url, partial, resume=remote.is_zip, extracted_too=remote.is_zip)  # a CSV is small: always fetched whole
