@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torchvision.ops import masks_to_boxes as _tv_masks_to_boxes
 
+from .exceptions import ConfigError
+
 __all__ = ["masks_to_boxes"]
 
 
@@ -27,7 +29,7 @@ def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:
         ``(N, 4)`` float32 boxes ``(x1, y1, x2, y2)`` in pixel-edge coordinates.
 
     Raises:
-        ValueError: If ``masks`` is not 3-D or a mask is empty.
+        ConfigError: If ``masks`` is not 3-D or a mask is empty.
 
     Example:
         >>> m = torch.zeros(1, 4, 5, dtype=torch.uint8)
@@ -36,11 +38,11 @@ def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:
         [[2.0, 1.0, 3.0, 3.0]]
     """
     if masks.ndim != 3:
-        raise ValueError(f"masks must have shape (N, H, W), got shape {tuple(masks.shape)}.")
+        raise ConfigError(f"masks must have shape (N, H, W), got shape {tuple(masks.shape)}.")
     if masks.shape[0] == 0:
         return torch.zeros((0, 4), dtype=torch.float32, device=masks.device)
     empty = masks.flatten(1).amax(dim=1) == 0
     if bool(empty.any()):
-        raise ValueError(f"masks {empty.nonzero().flatten().tolist()} are empty; an empty mask has no box.")
+        raise ConfigError(f"masks {empty.nonzero().flatten().tolist()} are empty; an empty mask has no box.")
     boxes = _tv_masks_to_boxes(masks != 0).to(torch.float32)
     return boxes + torch.tensor([0.0, 0.0, 1.0, 1.0], device=boxes.device)

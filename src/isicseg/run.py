@@ -22,7 +22,7 @@ import torch
 from .callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint, ProgressBar
 from .config import RunConfig, flat_fields
 from .data import ISIC2017Dataset
-from .engine import Trainer
+from .engine import Trainer, load_checkpoint
 from .engine import distributed as dist
 from .evaluation import EvaluationResult, evaluate, format_summary, metric_names
 from .exceptions import ConfigError
@@ -151,7 +151,7 @@ def train_run(config: RunConfig, *, runs_dir: str | Path = "runs", resume: bool 
         result = None
         if dist.is_main_process():
             best = run_dir / ("best.pt" if (run_dir / "best.pt").exists() else "last.pt")
-            model.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["model"])
+            model.load_state_dict(load_checkpoint(best)["model"])
             test = None
             if data.eval_split:
                 try:

@@ -160,3 +160,40 @@ def test_malformed_boxes_are_refused(boxes, match):
     with pytest.raises(ValueError, match=match):
         M.box_iou(boxes, [[0, 0, 1, 1]])
     assert M.box_iou([0, 0, 2, 2], [[0, 0, 2, 2]]).tolist() == [[1.0]]  # one box as (4,)
+
+
+@pytest.mark.parametrize(
+    ("mask", "shown"),
+    [
+        (np.array([[0, 2], [2, 0]]), "2"),
+        (np.array([[0, -1], [1, 0]], np.int16), "-1"),
+        (np.array([[0.0, float("nan")], [1.0, 0.0]]), "nan"),
+        (np.array([[0.0, 1.5], [1.0, 0.0]]), "1.5"),
+        (torch.tensor([[0, 3], [1, 0]]), "3"),
+    ],
+)
+def test_masks_with_values_that_are_not_mask_values_are_refused_not_read_as_empty(mask, shown):
+    from isicseg.exceptions import ConfigError
+
+    good = np.array([[0, 1], [1, 0]], np.uint8)
+    for call in (lambda: M.jaccard_index(mask, good), lambda: M.dice_coefficient(mask, good), lambda: M.segmentation_scores(mask, good)):
+        with pytest.raises(ConfigError, match=rf"pred holds values that are not mask values \(e.g. {shown}\): expected booleans, integers 0/1"):
+            call()
+    with pytest.raises(ConfigError, match=r"target holds values that are not mask values"):
+        M.jaccard_index(good, mask)
+
+
+@pytest.mark.parametrize("bad", [None, "mask.png", np.array(["a", "b"])])
+def test_metric_inputs_that_are_not_arrays_are_refused(bad):
+    from isicseg.exceptions import ConfigError
+
+    with pytest.raises(ConfigError, match=r"pred must (be an array or tensor of mask values|hold numbers or booleans)"):
+        M.jaccard_index(bad, np.zeros(2, np.uint8))
+    with pytest.raises(ConfigError, match=r"y_true must (be an array or tensor|hold numbers)"):
+        M.roc_auc(bad, [0.5, 0.5])
+
+
+def test_an_8bit_mask_with_255_and_a_probability_map_are_still_masks():
+    eight_bit = np.array([[0, 255], [200, 100]], np.uint8)
+    probabilities = np.array([[0.1, 0.9], [0.6, 0.4]], np.float32)
+    assert M.as_binary_mask(eight_bit).tolist() == M.as_binary_mask(probabilities).tolist() == [[False, True], [True, False]]

@@ -1,4 +1,4 @@
-"""Checkpoints: one explicit dict, written atomically, read with ``weights_only=True``."""
+"""Checkpoints: one explicit dict, written atomically with a checksum of its weights, read with ``weights_only=True``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._integrity import DIGEST_KEY, check_weights_digest, weights_digest
 from ..exceptions import CheckpointError, WeightsError, WeightsNotFoundError
 
 __all__ = ["save_checkpoint", "load_checkpoint", "rng_state", "set_rng_state"]
@@ -24,9 +25,12 @@ def save_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> Path:
     The dict is written to a temporary file in the same folder, flushed to disk, then
     renamed over ``path``; a process killed at any moment leaves either the previous
     file or the new one, never a partial file. Temporary files of killed writers are
-    removed by the next write.
+    removed by the next write. A ``model`` state dict is stored with its SHA-256
+    (``model_sha256``), which :func:`load_checkpoint` and :func:`~isicseg.load_model` check.
     """
     path = Path(path)
+    if isinstance(checkpoint.get("model"), dict):
+        checkpoint = {**checkpoint, DIGEST_KEY: weights_digest(checkpoint["model"])}
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a writer that was killed
         stale.unlink(missing_ok=True)
@@ -49,7 +53,13 @@ def save_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> Path:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only=True``)."""
+    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only=True``), its weights' checksum checked.
+
+    Raises:
+        WeightsNotFoundError: If the file does not exist.
+        WeightsError: If it cannot be read, is not an isicseg checkpoint, or its weights
+            do not match their stored checksum.
+    """
     path = Path(path)
     if not path.is_file():
         raise WeightsNotFoundError(f"Checkpoint {path} does not exist.")
@@ -59,6 +69,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise WeightsError(f"Checkpoint {path} could not be loaded with weights_only=True: {type(error).__name__}: {error}") from None
     if not isinstance(checkpoint, dict) or "model" not in checkpoint:
         raise WeightsError(f"{path} is not an isicseg checkpoint: expected a dict with a 'model' entry.")
+    check_weights_digest(checkpoint, path)
     return checkpoint
 
 

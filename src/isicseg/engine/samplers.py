@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from ..exceptions import ConfigError
+
 __all__ = ["EpochBatchSampler"]
 
 
@@ -57,7 +59,7 @@ class EpochBatchSampler(torch.utils.data.Sampler[list[int]]):
         world_size: int = 1,
     ) -> None:
         if balanced and labels is None:
-            raise ValueError("balanced sampling needs the items' labels.")
+            raise ConfigError("balanced sampling needs the items' labels.")
         self.num_items = num_items
         self.batch_size = batch_size
         self.seed = seed

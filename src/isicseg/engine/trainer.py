@@ -16,7 +16,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from .. import __version__
 from ..callbacks import Callback, HistoryLogger, ModelCheckpoint
-from ..exceptions import ConfigError, NonFiniteLossError
+from ..exceptions import ConfigError, NonFiniteLossError, WeightsError
 from . import distributed as dist
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import TrainerConfig
@@ -25,6 +25,9 @@ from .schedule import build_scheduler, replay_scheduler
 from .validation import Evaluator, ValidationLoop
 
 __all__ = ["Trainer", "collate"]
+
+RESUME_ENTRIES = ("model", "optimizer", "scheduler", "epoch", "global_step", "rng", "callbacks")
+"""What a checkpoint needs for :meth:`Trainer.fit` to resume from it."""
 
 
 def _identity_dict(model: torch.nn.Module) -> dict[str, Any]:
@@ -199,8 +202,21 @@ class Trainer(ValidationLoop):
 
     def _restore(self, path: str | Path) -> None:
         state = load_checkpoint(path)
-        self.unwrapped_model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        missing = [key for key in RESUME_ENTRIES if key not in state]
+        if missing:
+            raise WeightsError(
+                f"Cannot resume from {path}: it lacks {', '.join(map(repr, missing))} (it holds {', '.join(map(repr, sorted(state)))}); "
+                f"a resumable checkpoint is a last.pt written by the Trainer. Load weights with load_model instead, or start a new run."
+            )
+        try:
+            self.unwrapped_model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as error:
+            first = str(error).strip().splitlines()
+            raise WeightsError(
+                f"Cannot resume from {path}: its weights or optimizer state do not fit this model "
+                f"({type(error).__name__}: {' '.join(first[:2])[:300]}). It was written for another model; start a new run."
+            ) from None
         self.global_step = int(state["global_step"])
         if state.get("total_steps") == self.total_steps and "lr_lambdas" not in state["scheduler"]:
             self.scheduler.load_state_dict(state["scheduler"])

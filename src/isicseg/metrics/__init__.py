@@ -4,9 +4,13 @@ Arrays or tensors in, numbers out, no hidden state. Masks may be boolean, intege
 float:
 
 * boolean masks are taken as they are;
-* integer masks holding only 0 and 1 are taken as they are; other integer masks follow
-  the rule for ISIC 8-bit mask files: a pixel is foreground when its value is > 128;
-* float masks (probabilities) are foreground where > 0.5.
+* integer masks holding only 0 and 1 are taken as they are; integer masks of 0-255 in
+  which 255 occurs follow the rule for ISIC 8-bit mask files: a pixel is foreground when
+  its value is > 128;
+* float masks (probabilities in [0, 1]) are foreground where > 0.5;
+* anything else (``2`` without a 255, negative values, ``nan``, ``1.5``, strings,
+  ``None``) is refused with a :class:`~isicseg.exceptions.ConfigError`, never read as an
+  empty mask.
 
 Segmentation scores are per image, from the confusion counts; a dataset's score is the
 mean of its images' scores (the Part 1 ranking metric is the mean Jaccard index).

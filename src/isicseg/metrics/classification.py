@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..exceptions import ConfigError
 from .segmentation import ArrayLike, _numpy
 
 __all__ = ["roc_auc", "roc_curve", "average_precision", "specificity_at_sensitivity", "binary_classification_scores"]
 
 
 def _binary_inputs(y_true: ArrayLike, scores: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    y = _numpy(y_true).astype(np.float64).ravel()
-    s = _numpy(scores).astype(np.float64).ravel()
+    y = _numpy(y_true, "y_true").astype(np.float64).ravel()
+    s = _numpy(scores, "scores").astype(np.float64).ravel()
     if y.shape != s.shape:
-        raise ValueError(f"y_true and scores must have the same length; got {y.size} and {s.size}.")
+        raise ConfigError(f"y_true and scores must have the same length; got {y.size} and {s.size}.")
     if not np.isin(y, (0.0, 1.0)).all():
-        raise ValueError(f"y_true must hold only 0 and 1; got values {sorted(set(y.tolist()))[:5]}.")
+        raise ConfigError(f"y_true must hold only 0 and 1; got values {sorted(set(y.tolist()))[:5]}.")
     if not np.isfinite(s).all():
-        raise ValueError("scores must be finite.")
+        raise ConfigError(f"scores must be finite; got {int((~np.isfinite(s)).sum())} nan or infinite values.")
     return y.astype(bool), s
 
 
@@ -125,7 +126,7 @@ def specificity_at_sensitivity(y_true: ArrayLike, scores: ArrayLike, *, sensitiv
         0.5
     """
     if isinstance(sensitivity, bool) or not isinstance(sensitivity, (int, float)) or not 0 <= sensitivity <= 1:
-        raise ValueError(f"sensitivity must be a number in [0, 1]; got {sensitivity!r}.")
+        raise ConfigError(f"sensitivity must be a number in [0, 1]; got {sensitivity!r}.")
     fpr, tpr, _ = roc_curve(y_true, scores)
     if np.isnan(fpr).any() or np.isnan(tpr).any():
         return float("nan")

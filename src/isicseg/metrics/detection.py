@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from torchvision.ops import box_iou as _tv_box_iou
 
+from ..exceptions import ConfigError
 from .segmentation import ArrayLike, _numpy, as_binary_mask
 
 __all__ = ["box_iou", "mask_iou"]
@@ -16,11 +17,11 @@ def _boxes(boxes: ArrayLike, name: str) -> torch.Tensor:
     try:
         tensor = torch.as_tensor(np.asarray(boxes, dtype=np.float32) if not isinstance(boxes, torch.Tensor) else boxes, dtype=torch.float32)
     except (TypeError, ValueError) as error:
-        raise ValueError(f"{name} must be (N, 4) boxes (x1, y1, x2, y2) of numbers; got {boxes!r} ({error}).") from None
+        raise ConfigError(f"{name} must be (N, 4) boxes (x1, y1, x2, y2) of numbers; got {boxes!r} ({error}).") from None
     if tensor.ndim == 1 and tensor.numel() in (0, 4):
         tensor = tensor.reshape(-1, 4)
     if tensor.ndim != 2 or tensor.shape[1] != 4:
-        raise ValueError(f"{name} must be (N, 4) boxes (x1, y1, x2, y2); got shape {tuple(tensor.shape)}.")
+        raise ConfigError(f"{name} must be (N, 4) boxes (x1, y1, x2, y2); got shape {tuple(tensor.shape)}.")
     return tensor
 
 
@@ -59,7 +60,7 @@ def mask_iou(masks1: ArrayLike, masks2: ArrayLike) -> torch.Tensor:
     a = torch.from_numpy(as_binary_mask(masks1)).flatten(1).to(torch.float32)
     b = torch.from_numpy(as_binary_mask(masks2)).flatten(1).to(torch.float32)
     if a.shape[1] != b.shape[1]:
-        raise ValueError(f"masks must share their height and width; got {tuple(_numpy(masks1).shape)} and {tuple(_numpy(masks2).shape)}.")
+        raise ConfigError(f"masks must share their height and width; got {tuple(_numpy(masks1).shape)} and {tuple(_numpy(masks2).shape)}.")
     inter = a @ b.T
     union = a.sum(1)[:, None] + b.sum(1)[None, :] - inter
     return torch.where(union > 0, inter / union.clamp(min=1), torch.zeros_like(inter))

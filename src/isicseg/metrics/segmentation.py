@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..exceptions import ConfigError
 from ..registry import Registry
 
 __all__ = ["METRICS", "SEGMENTATION_SCORES", "as_binary_mask", "confusion_counts", "jaccard_index", "dice_coefficient", "thresholded_jaccard", "pixel_accuracy", "pixel_sensitivity", "pixel_specificity", "segmentation_scores"]
@@ -19,32 +20,67 @@ here (or through the ``isicseg.metrics`` entry-point group) appear as extra colu
 ArrayLike = Any
 
 
-def _numpy(x: ArrayLike) -> np.ndarray:
+def _numpy(x: ArrayLike, name: str = "mask") -> np.ndarray:
     if isinstance(x, torch.Tensor):
         return x.detach().cpu().numpy()
-    return np.asarray(x)
+    if x is None or isinstance(x, (str, bytes)):
+        raise ConfigError(f"{name} must be an array or tensor of mask values; got {type(x).__name__} {x!r}.")
+    array = np.asarray(x)
+    if array.dtype == object or not (array.dtype == bool or np.issubdtype(array.dtype, np.number)):
+        raise ConfigError(f"{name} must hold numbers or booleans; got an array of dtype {array.dtype}.")
+    return array
 
 
-def as_binary_mask(mask: ArrayLike) -> np.ndarray:
+def as_binary_mask(mask: ArrayLike, *, name: str = "mask") -> np.ndarray:
     """Boolean foreground of a mask, by the rules in the module description.
 
     Args:
-        mask: A mask of any dtype and shape.
+        mask: A mask of any shape: bool; integers 0/1, or an 8-bit mask file's values
+            (0-255 with 255 present: foreground > 128); or probabilities in [0, 1]
+            (foreground > 0.5).
+        name: The argument's name, for messages.
+
+    Raises:
+        ConfigError: For any other values (``2``, ``-1``, ``nan``, ``1.5`` ...): such a mask
+            is not a mask by any of these rules, and reading it as empty would give a wrong score.
 
     Example:
         >>> as_binary_mask(np.array([0, 128, 129, 255], dtype=np.uint8)).tolist()
         [False, False, True, True]
         >>> as_binary_mask(np.array([0, 1], dtype=np.uint8)).tolist()
         [False, True]
+        >>> as_binary_mask(np.array([0, 2]), name="pred")
+        Traceback (most recent call last):
+        ...
+        isicseg.exceptions.ConfigError: pred holds values that are not mask values (e.g. 2): ...
     """
-    mask = _numpy(mask)
+    mask = _numpy(mask, name)
     if mask.dtype == bool:
         return mask
+    if not mask.size:
+        return mask.astype(bool)
     if np.issubdtype(mask.dtype, np.integer):
-        if mask.size and (mask.max() > 1 or mask.min() < 0):
+        low, high = int(mask.min()), int(mask.max())
+        if 0 <= low and high <= 1:
+            return mask > 0
+        if 0 <= low and high == 255:
             return mask > 128
-        return mask > 0
+        odd = mask[(mask < 0) | (mask > 1)] if high != 255 else mask[mask < 0]
+        _refuse(name, odd.flat[0])
+    finite = np.isfinite(mask)
+    if not finite.all():
+        _refuse(name, mask[~finite].flat[0])
+    outside = (mask < 0) | (mask > 1)
+    if outside.any():
+        _refuse(name, mask[outside].flat[0])
     return mask > 0.5
+
+
+def _refuse(name: str, value: Any) -> None:
+    raise ConfigError(
+        f"{name} holds values that are not mask values (e.g. {value.item() if hasattr(value, 'item') else value}): expected booleans, "
+        f"integers 0/1, an 8-bit mask with 255 for lesion (foreground > 128), or probabilities in [0, 1] (foreground > 0.5)."
+    )
 
 
 def confusion_counts(pred: ArrayLike, target: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -61,9 +97,9 @@ def confusion_counts(pred: ArrayLike, target: ArrayLike) -> tuple[np.ndarray, np
         >>> [int(c) for c in confusion_counts([[1, 1, 0, 0]], [[1, 0, 1, 0]])]
         [1, 1, 1, 1]
     """
-    p, t = as_binary_mask(pred), as_binary_mask(target)
+    p, t = as_binary_mask(pred, name="pred"), as_binary_mask(target, name="target")
     if p.shape != t.shape:
-        raise ValueError(f"pred and target masks must have the same shape; got {p.shape} and {t.shape}.")
+        raise ConfigError(f"pred and target masks must have the same shape; got {p.shape} and {t.shape}.")
     axes = (-2, -1) if p.ndim >= 2 else None
     tp = np.asarray(np.count_nonzero(p & t, axis=axes), np.int64)
     fp = np.count_nonzero(p, axis=axes) - tp

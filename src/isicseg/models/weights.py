@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torchvision.models import WeightsEnum
 
+from .._integrity import check_weights_digest
 from ..exceptions import WeightsError, WeightsNotFoundError
 
 __all__ = ["cached_weights_path", "load_coco_state_dict", "load_torchvision_state_dict", "load_weight_file"]
@@ -95,7 +96,8 @@ def load_weight_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[st
 
     Raises:
         WeightsNotFoundError: If the file does not exist.
-        WeightsError: If it is not a weights-only PyTorch file or holds no state dict.
+        WeightsError: If it is not a weights-only PyTorch file, holds no state dict, or is
+            an isicseg checkpoint whose weights do not match their stored checksum.
     """
     path = Path(path)
     if not path.is_file():
@@ -110,6 +112,7 @@ def load_weight_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[st
         ) from None
     config: dict[str, Any] = {}
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
+        check_weights_digest(obj, path)
         config = dict(obj.get("model_config") or {})
         obj = obj["model"]
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
