@@ -102,16 +102,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _load_for_inference(args: argparse.Namespace):
+    from ._devices import resolve_device
     from .data.labels import get_label_scheme
     from .exceptions import ConfigError
     from .models import load_model
+
+    device = resolve_device(args.device or "cpu")  # before the weights are read
 
     overrides = {k: v for k, v in (("backbone", args.backbone), ("num_classes", args.num_classes), ("label_scheme", args.label_scheme)) if v is not None}
     model = load_model(args.weights, **overrides)
     if model.identity.label_scheme is None:
         raise ConfigError(f"{args.weights} does not name its label scheme (a plain state dict); pass --label-scheme (binary or three_class).")
     scheme = get_label_scheme(model.identity.label_scheme)
-    model = model.to(args.device or "cpu")
+    model = model.to(device)
     if args.channels_last:
         import torch
 
@@ -128,7 +131,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     paths = split_paths(args.data, args.split)
     check_output_folder(args.out, EVALUATE_OUTPUTS, overwrite=args.overwrite, command="evaluate", inputs=[paths.images, paths.masks, paths.csv])
     model, scheme = _load_for_inference(args)  # everything is checked before any result is replaced
-    dataset = ISIC2017Dataset(args.data, args.split, label_scheme=scheme, image_size=args.image_size or model.transform.min_size[-1])
+    size = args.image_size if args.image_size is not None else model.transform.min_size[-1]
+    dataset = ISIC2017Dataset(args.data, args.split, label_scheme=scheme, image_size=size)
     result = evaluate(model, dataset, out_dir=args.out, batch_size=args.batch_size, device=args.device, tta=args.tta, postprocess=args.postprocess,
                       precision=args.precision, overwrite=args.overwrite)
     print(format_summary(result.summary))

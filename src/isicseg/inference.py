@@ -38,6 +38,7 @@ from scipy import ndimage
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as TF
 
+from ._devices import resolve_device
 from .data.io import output_size, read_image, read_image_size
 from .data.labels import LabelScheme, get_label_scheme
 from .exceptions import ConfigError
@@ -395,7 +396,7 @@ def predict(
     elif identity is not None:
         identity.check_label_scheme(get_label_scheme(label_scheme).name)
     model.eval()
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    device = resolve_device(device) if device is not None else next(model.parameters()).device
     if image_size is None:
         min_size = getattr(getattr(model, "transform", None), "min_size", None)
         image_size = int(min_size[-1]) if min_size else None
@@ -407,7 +408,7 @@ def predict(
 def _predict(model, paths, label_scheme, image_size, batch_size, device, tta, postprocess, precision) -> Iterator[Answer]:
     progress = Progress("predict", len(paths), unit="image")
     for batch in _batches(paths, batch_size):
-        tensors = [torch.from_numpy(read_image(p, image_size)).permute(2, 0, 1).to(device, torch.float32).div_(255) for p in batch]
+        tensors = [torch.from_numpy(read_image(p, image_size, strict=True)).permute(2, 0, 1).to(device, torch.float32).div_(255) for p in batch]
         outputs = detect(model, tensors, tta=tta, precision=precision)
         for path, output in zip(batch, outputs):
             width, height = read_image_size(path)

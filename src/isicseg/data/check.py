@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..exceptions import DataWarning, DatasetError, DatasetNotFoundError
 from .io import read_image, read_image_size, read_mask
-from .layout import SPLITS, scan_split
+from .layout import SPLITS, scan_split, split_paths
 
 __all__ = ["CheckReport", "check_dataset"]
 
@@ -47,7 +47,9 @@ def check_dataset(root: str | Path, splits: Iterable[str] | None = None, *, deco
     """Check every file of the given splits (all present ones by default).
 
     Each image is fully decoded (at a reduced DCT scale, so corrupt and truncated files
-    are found quickly) and each mask is checked for size, mode and values. Nothing is
+    are found quickly, and once more by libjpeg's strict decoder, which finds damaged
+    JPEG bodies that Pillow decodes without a word) and each mask is checked for size,
+    mode and values. A split with no readable image is an error. Nothing is
     raised for data problems: they are collected in the report.
 
     Args:
@@ -85,7 +87,7 @@ def check_dataset(root: str | Path, splits: Iterable[str] | None = None, *, deco
         for record in records:
             try:
                 size = read_image_size(record.image_path)
-                read_image(record.image_path, decode_size)
+                read_image(record.image_path, decode_size, strict=True)
                 mask = read_mask(record.mask_path, size, image_path=record.image_path)
                 if not mask.any():
                     raise DatasetError(f"Mask {record.mask_path} is empty (no pixel is 255).")
@@ -93,4 +95,6 @@ def check_dataset(root: str | Path, splits: Iterable[str] | None = None, *, deco
             except DatasetError as error:
                 report.errors.append(str(error))
         report.counts[split] = readable
+        if not records and not problems:
+            report.errors.append(f"The {split} split in {root} holds no image (no ISIC_nnnnnnn.jpg in {split_paths(root, split).images}); a split needs at least one.")
     return report

@@ -5,10 +5,20 @@ at a reduced scale by libjpeg itself (DCT scaling through Pillow's ``draft``), w
 skips most of the work, and then resized to the exact size. Masks are PNGs: they are
 decoded in full and resized with nearest neighbour, so they stay binary and equal what
 a nearest resize of the full-size mask gives.
+
+Images are read as every viewer shows them: an EXIF orientation tag is applied (the
+sizes reported by :func:`read_image_size` are those of the turned image), 16-bit PNGs
+are scaled to 8 bits (not clipped to white), and only regular files are opened (a FIFO
+named ``*.jpg`` would block a reader forever). Pillow decodes a JPEG whose body is
+damaged without a word; ``strict=True`` also runs libjpeg's own check (through
+torchvision) and refuses such a file.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
 import threading
 import warnings
 from pathlib import Path
@@ -69,7 +79,28 @@ def output_size(width: int, height: int, image_size: ImageSize, *, max_side: int
 _PILLOW_LIMIT = threading.Lock()
 
 
+_TURNED = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+           5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+"""The transpose that shows an image as its EXIF orientation tag (0x0112) says it was taken."""
+
+
+def _orientation(image: Image.Image) -> int:
+    try:
+        value = image.getexif().get(0x0112, 1)
+    except Exception:  # noqa: BLE001 - a broken EXIF block: show the pixels as stored
+        return 1
+    return value if value in _TURNED else 1
+
+
+def _shown_size(image: Image.Image) -> tuple[int, int]:
+    """``(width, height)`` as a viewer shows the image (orientations 5-8 swap the sides)."""
+    width, height = image.size
+    return (height, width) if _orientation(image) in (5, 6, 7, 8) else (width, height)
+
+
 def _open(path: Path, kind: str, max_pixels: int) -> Image.Image:
+    if path.exists() and not path.is_file():
+        raise DatasetError(f"{kind} {path} is not a regular file (a folder, FIFO, socket or device); only regular files are read.")
     try:
         with warnings.catch_warnings(), _PILLOW_LIMIT:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -98,31 +129,93 @@ def _open(path: Path, kind: str, max_pixels: int) -> Image.Image:
 def read_image_size(path: str | Path, *, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> tuple[int, int]:
     """``(width, height)`` of an image, read from its header without decoding pixels."""
     with _open(Path(path), "Image", max_pixels) as image:
-        return image.size
+        return _shown_size(image)
 
 
-def read_image(path: str | Path, image_size: ImageSize = None, *, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
-    """Decode an image to an RGB ``uint8`` array of shape ``(H, W, 3)``.
+def read_image(
+    path: str | Path, image_size: ImageSize = None, *, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, strict: bool = False
+) -> np.ndarray:
+    """Decode an image to an RGB ``uint8`` array of shape ``(H, W, 3)``, as viewers show it.
 
-    Grayscale, paletted, RGBA and CMYK images are converted to RGB (alpha is dropped).
-    With ``image_size`` set, JPEGs are decoded at the smallest DCT scale that is still at
-    least the output size, then resized (bilinear, antialiased) to exactly that size.
+    Grayscale, paletted, RGBA and CMYK images are converted to RGB (alpha is dropped);
+    16-bit images are scaled to 8 bits; the EXIF orientation is applied. With
+    ``image_size`` set, JPEGs are decoded at the smallest DCT scale that is still at least
+    the output size, then resized (bilinear, antialiased) to exactly that size.
+
+    Args:
+        path: The image file.
+        image_size: See :data:`ImageSize` (sizes of the turned image).
+        max_pixels: Larger images are refused.
+        strict: Also check a JPEG's body with libjpeg (through torchvision) and refuse
+            it when libjpeg reports corrupt data; costs a second full decode.
 
     Raises:
-        DatasetError: If the file is missing, corrupt, truncated or too large.
+        DatasetError: If the file is missing, not a regular file, corrupt, truncated or too large.
     """
     path = Path(path)
     with _open(path, "Image", max_pixels) as image:
-        size = output_size(*image.size, image_size)
+        orientation, is_jpeg = _orientation(image), image.format == "JPEG"
+        size = output_size(*_shown_size(image), image_size)
+        stored = size[::-1] if orientation in (5, 6, 7, 8) else size
         try:
             if image_size is not None and image.format == "JPEG":
-                image.draft("RGB", size)
-            rgb = image.convert("RGB")
-            if rgb.size != size:
-                rgb = rgb.resize(size, Image.Resampling.BILINEAR)
+                image.draft("RGB", stored)
+            rgb = _to_rgb(image)
+            if rgb.size != stored:
+                rgb = rgb.resize(stored, Image.Resampling.BILINEAR)
+            if orientation != 1:
+                rgb = rgb.transpose(_TURNED[orientation])
         except (OSError, SyntaxError, ValueError) as error:
             raise DatasetError(f"Image {path} could not be decoded ({error}); the file is corrupt or truncated.") from None
+    if strict and is_jpeg:
+        _check_jpeg_body(path)
     return np.array(rgb)  # writable, so torch can wrap it without a copy warning
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """RGB of any mode; 16- and 32-bit integer images are scaled to 8 bits instead of clipped."""
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        array = np.asarray(image).astype(np.uint32)
+        top = 65535 if image.mode.startswith("I;16") or array.max() > 255 else 255
+        return Image.fromarray((array * 255 // top).astype(np.uint8)).convert("RGB")
+    return image.convert("RGB")
+
+
+def _check_jpeg_body(path: Path) -> None:
+    """Decode with libjpeg through torchvision and refuse the file if libjpeg reports damage.
+
+    Pillow decodes a JPEG with a damaged body silently. libjpeg (in torchvision's decoder)
+    notices, but only says so on the process's standard error, so that is read here for
+    the length of one decode.
+    """
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torchvision 0.29 deprecates its decoders for TorchCodec's
+        from torchvision.io import decode_jpeg
+
+    data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
+    with tempfile.TemporaryFile() as sink:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            os.dup2(sink.fileno(), 2)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                decode_jpeg(data)
+            error = None
+        except RuntimeError as caught:
+            error = str(caught).split(", ")[-1].strip()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        sink.seek(0)
+        said = [line.strip() for line in sink.read().decode(errors="replace").splitlines() if line.strip()]
+    if error or said:
+        raise DatasetError(
+            f"Image {path} is a damaged JPEG: libjpeg reports {(error or said[0])!r}; Pillow would decode it without a word "
+            f"and its pixels would be wrong. Re-export or re-download the file."
+        )
 
 
 def read_mask(

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
-
+from .._devices import is_device_name
 from .._typed import check_types, from_dict, load_json, to_dict
 from ..exceptions import ConfigError
 
@@ -111,7 +110,7 @@ class TrainerConfig:
             (0 < self.gamma <= 1, "gamma", "a float in (0, 1]"),
         ]
         checks.append((self.seed >= 0, "seed", "an int >= 0"))
-        checks.append((_is_device(self.device), "device", "'auto', 'cpu', 'cuda', 'cuda:N' or another torch.device string"))
+        checks.append((is_device_name(self.device), "device", "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"))
         for ok, name, allowed in checks:
             if not ok:
                 raise ConfigError(f"TrainerConfig.{name} must be {allowed}; got {getattr(self, name)!r}.")
@@ -159,12 +158,3 @@ class TrainerConfig:
             return 3e-4
         return 0.02 * self.batch_size * self.accumulate * world_size / 16
 
-
-def _is_device(text: str) -> bool:
-    if text == "auto":
-        return True
-    try:
-        torch.device(text)
-    except (RuntimeError, ValueError):
-        return False
-    return True

@@ -15,6 +15,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from .. import __version__
+from .._devices import resolve_device
 from ..callbacks import Callback, HistoryLogger, ModelCheckpoint
 from ..exceptions import ConfigError, NonFiniteLossError, WeightsError
 from . import distributed as dist
@@ -42,12 +43,7 @@ def collate(batch: Sequence[tuple[Any, dict[str, Any]]]) -> tuple[tuple[Any, ...
 
 
 def _pick_device(choice: str) -> torch.device:
-    if choice == "auto":
-        return torch.device("cuda", dist.local_rank()) if torch.cuda.is_available() else torch.device("cpu")
-    device = torch.device(choice)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device={choice!r} was asked for but CUDA is not available here; use 'cpu' or 'auto'.")
-    return device
+    return resolve_device(choice, auto_index=dist.local_rank())
 
 
 class Trainer(ValidationLoop):

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
+from .._devices import resolve_device
 from ..data.dataset import ISIC2017Dataset
 from ..engine.trainer import collate
 from ..inference import Answer, check_batch_size, check_precision, detect
@@ -87,7 +88,7 @@ def predict_rows(
     check_batch_size(batch_size)
     check_precision(precision)
     model.eval()
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    device = resolve_device(device) if device is not None else next(model.parameters()).device
     indices = list(range(len(dataset))) if indices is None else [int(i) for i in indices]
     loader = DataLoader(Subset(_untransformed(dataset), indices), batch_size=batch_size, num_workers=num_workers, collate_fn=collate)
     result = Predictions()

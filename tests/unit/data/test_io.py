@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from isicseg.data.io import output_size, read_image, read_image_size, read_mask
 from isicseg.exceptions import ConfigError, DatasetError
@@ -169,3 +169,56 @@ def test_output_larger_than_the_bound_is_refused_before_decoding():
     assert output_size(1024, 768, np.int64(256)) == (341, 256)
     with pytest.raises(ConfigError, match=r"image_size 8000 would make a 4000x100 image 320000x8000, more than 16384 pixels a side"):
         output_size(4000, 100, 8000)
+
+
+def test_a_fifo_named_jpg_is_refused_not_read(tmp_path):
+    import os
+
+    fifo = tmp_path / "ISIC_0000001.jpg"
+    os.mkfifo(fifo)
+    for read in (read_image, read_image_size, lambda p: read_mask(p)):
+        with pytest.raises(DatasetError, match=rf"{fifo} is not a regular file \(a folder, FIFO, socket or device\)"):
+            read(fifo)
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_exif_orientation_is_applied(tmp_path, orientation):
+    stored = np.zeros((40, 60, 3), np.uint8)
+    stored[:10, :20] = 255  # a white patch in the stored image's top-left corner
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "turned.jpg"
+    Image.fromarray(stored).save(path, quality=95, exif=exif)
+    shown = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))  # what viewers show
+    assert read_image_size(path) == (shown.shape[1], shown.shape[0])
+    image = read_image(path)
+    assert image.shape == shown.shape and (orientation == 3 or image.shape[:2] == (60, 40))
+    assert np.abs(image.astype(int) - shown.astype(int)).max() <= 2
+    small = read_image(path, 20)  # the shorter side of the turned image
+    assert min(small.shape[:2]) == 20 and (small.shape[0] > small.shape[1]) == (shown.shape[0] > shown.shape[1])
+
+
+def test_a_16_bit_png_is_scaled_not_clipped_to_white(tmp_path):
+    values = np.array([[0, 16384], [32768, 65535]], np.uint16)
+    path = tmp_path / "deep.png"
+    Image.fromarray(values).save(path)
+    assert Image.open(path).mode.startswith("I")
+    image = read_image(path)
+    assert image[..., 0].tolist() == [[0, 63], [127, 255]] and (image[..., 0] == image[..., 2]).all()
+
+
+def test_a_damaged_jpeg_body_is_found_by_the_strict_decoder(tmp_path, rgb):
+    path = tmp_path / "x.jpg"
+    Image.fromarray(rgb).save(path, quality=90)
+    raw = bytearray(path.read_bytes())
+    random = np.random.default_rng(0)
+    for _ in range(3):  # flip a few bits in the entropy-coded body, away from markers
+        at = int(random.integers(len(raw) // 3, len(raw) - 10))
+        if 0xFF not in (raw[at], raw[at - 1]) and raw[at] ^ 4 != 0xFF:
+            raw[at] ^= 4
+    path.write_bytes(bytes(raw))
+    assert read_image(path).shape == rgb.shape  # Pillow decodes it without a word
+    with pytest.raises(DatasetError, match=rf"Image {path} is a damaged JPEG: libjpeg reports 'Corrupt JPEG data"):
+        read_image(path, strict=True)
+    Image.fromarray(rgb).save(path, quality=90)
+    assert read_image(path, strict=True).shape == rgb.shape  # an intact file passes

@@ -203,7 +203,7 @@ def test_lr_scaling_rule():
 def test_cuda_device_without_cuda(data):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    with pytest.raises(ConfigError, match="device='cuda' was asked for but CUDA is not available"):
+    with pytest.raises(ConfigError, match="device 'cuda' was asked for, but CUDA is not available on this machine"):
         Trainer(TrainerConfig(epochs=1, device="cuda", **FAST)).fit(tiny_model(), data[0])
 
 
