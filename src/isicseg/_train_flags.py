@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .exceptions import IsicsegError
+from .exceptions import ConfigError, IsicsegError
 
 __all__ = ["train_flags", "run_config", "resume_config"]
 
@@ -81,9 +81,15 @@ def run_config(args: argparse.Namespace):
     """The run configuration: ``--config FILE`` (or the defaults), then the flags given."""
     from .config import RunConfig, resolve_recipe
 
-    config = RunConfig.from_file(resolve_recipe(args.config)) if args.config else RunConfig()
+    source = resolve_recipe(args.config) if args.config else None
+    config = RunConfig.from_file(source) if source else RunConfig()
+    if config.trainer.out_dir is not None:
+        raise ConfigError(
+            f"{source} sets trainer.out_dir ({config.trainer.out_dir!r}), which isicseg train does not use: a run's folder is "
+            f"--out/--name (here {args.out}/<name>). Remove trainer.out_dir from the file and pass --out and --name."
+        )
     if args.name is None:  # named here, so that an interruption can say which folder to resume
-        args.name = time.strftime("%Y%m%d-%H%M%S")
+        args.name = config.name or time.strftime("%Y%m%d-%H%M%S")
     return config.replace(name=args.name, **_flag_changes(args))
 
 

@@ -144,10 +144,14 @@ def from_dict(cls: type, values: Any, source: str | None = None) -> Any:
 def load_json(path: str | Path, what: str) -> dict[str, Any]:
     """Read a JSON object from ``path``; a clear error for a missing or malformed file."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{what} {path} is a folder; expected a JSON file.")
     try:
         values = json.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{what} {path} does not exist; expected a JSON file.") from None
+    except RecursionError:
+        raise ConfigError(f"{what} {path} is nested too deeply to be a configuration; expected a JSON object of fields.") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ConfigError(f"Could not read {what} {path}: {error}; expected a JSON object.") from None
     if not isinstance(values, dict):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -80,25 +82,51 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .config import RunConfig
-    from .data.synthetic import write_synthetic_isic
+    from .data.synthetic import check_num_images
+    from .exceptions import ConfigError
     from .run import train_run
 
     start = time.perf_counter()
-    data = Path(args.out) / "synthetic-isic"
-    if not (data / "ISIC-2017_Test_v2_Part3_GroundTruth.csv").exists():
-        write_synthetic_isic(data, num_images={"train": args.train_images, "validation": 24, "test": 40}, image_size=(192, 256))
-    print(f"Synthetic ISIC 2017 data (official layout) in {data}; training from scratch, nothing downloaded.")
-    resume = args.resume and (Path(args.out) / "demo" / "last.pt").exists()
-    name = "demo" if resume or not (Path(args.out) / "demo").exists() else f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
+    if args.train_images < 1:
+        raise ConfigError(f"--train-images must be an int >= 1 (the demo trains on them); got {args.train_images}.")
+    counts = {"train": args.train_images, "validation": 24, "test": 40}
+    check_num_images(counts)
+    out = Path(args.out)
+    resume = args.resume and (out / "demo" / "last.pt").exists()
+    name = "demo" if resume or not (out / "demo").exists() else f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     args.name = name  # for the note on an interruption
-    config = RunConfig.from_file(DEMO_CONFIG).replace(
+    data = out / "synthetic-isic"
+    config = RunConfig.from_file(DEMO_CONFIG).replace(  # every flag is checked here, before any file is written
         name=name, root=str(data), image_size=args.image_size, backbone=args.backbone, epochs=args.epochs, lr=args.lr, device=args.device
     )
-    run_dir, result = train_run(config, runs_dir=args.out, resume=resume)
+    _write_demo_data(data, counts)
+    print(f"Synthetic ISIC 2017 data (official layout) in {data}; training from scratch, nothing downloaded.")
+    run_dir, result = train_run(config, runs_dir=out, resume=resume)
     minutes = (time.perf_counter() - start) / 60
     summary = result.summary
     print(f"Demo finished in {minutes:.1f} min: test mean Jaccard {summary.jaccard:.3f}, melanoma AUC {summary.auc('melanoma'):.3f}. Run folder: {run_dir}")
     return 0
+
+
+def _write_demo_data(data: Path, counts: dict[str, int]) -> None:
+    """The demo's synthetic data, written whole into a staging folder and renamed into place (kept for later demos).
+
+    A folder of an earlier demo is reused when it holds every split; an incomplete one is
+    moved aside, not deleted.
+    """
+    from .data.layout import split_paths
+    from .data.synthetic import write_synthetic_isic
+
+    if all(split_paths(data, split).csv.is_file() for split in counts):
+        return
+    if data.exists():
+        aside = data.with_name(f"{data.name}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}")
+        data.rename(aside)
+        print(f"{data} was incomplete; moved it aside to {aside.name}.")
+    staging = data.with_name(f".{data.name}.writing")
+    shutil.rmtree(staging, ignore_errors=True)  # left by a killed demo: only ever written here
+    write_synthetic_isic(staging, num_images=counts, image_size=(192, 256))
+    staging.rename(data)
 
 
 def _load_for_inference(args: argparse.Namespace):
@@ -270,8 +298,16 @@ def _demo_parser(sub) -> None:
     p.set_defaults(func=_cmd_demo)
 
 
+TRACEBACK_ENV = "ISICSEG_TRACEBACK"
+"""Set to 1 to see the traceback of an unexpected error (a bug) instead of its one-line summary."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``isicseg`` command; returns the exit status."""
+    """Entry point of the ``isicseg`` command; returns the exit status.
+
+    Exit codes: 0 success, 1 a check found problems or an unexpected (internal) error,
+    2 a usage, data or file error (one line on stderr, naming what is wrong), 130 Ctrl-C.
+    """
     args = build_parser().parse_args(argv)
     with _console_logging():
         try:
@@ -279,12 +315,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         except IsicsegError as error:
             print(f"isicseg {args.command}: error: {error}", file=sys.stderr)
             return 2
-        except ValueError as error:  # e.g. from torch or a plugin: one line, not a traceback
-            print(f"isicseg {args.command}: error: {type(error).__name__}: {error}", file=sys.stderr)
+        except OSError as error:  # a read-only folder, a full disk, a missing file outside isicseg's own checks
+            print(f"isicseg {args.command}: error: {_os_error(error)} {_left_behind(args)}".rstrip(), file=sys.stderr)
             return 2
         except KeyboardInterrupt:
             print(f"isicseg {args.command}: interrupted. {_interrupted_note(args)}", file=sys.stderr)
             return 130
+        except Exception as error:  # noqa: BLE001 - a bug, here or in a library: say so, without looking like a user error
+            if os.environ.get(TRACEBACK_ENV) == "1":
+                raise
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            print(
+                f"isicseg {args.command}: internal error: {type(error).__name__}: {first} (not a problem isicseg found in "
+                f"your input; run again with {TRACEBACK_ENV}=1 to see where it happened, and report it)",
+                file=sys.stderr,
+            )
+            return 1
+
+
+def _os_error(error: OSError) -> str:
+    """One line for an ``OSError``: the cause and the path(s) involved."""
+    paths = " -> ".join(str(p) for p in (error.filename, error.filename2) if p is not None)
+    cause = error.strerror or str(error) or type(error).__name__
+    return f"{cause}: {paths}." if paths else f"{cause}."
+
+
+def _left_behind(args: argparse.Namespace) -> str:
+    """What a failed command left on disk."""
+    if args.command in ("evaluate", "predict"):
+        return f"Earlier results in {args.out} are as they were; no new result was kept."
+    if args.command == "synth":
+        return f"{args.root} is as it was."
+    if args.command in ("train", "demo"):
+        return _interrupted_note(args).replace("; continue it with:", "; once the cause is fixed, continue it with:")
+    return ""
 
 
 @contextmanager
@@ -310,15 +374,20 @@ def _console_logging() -> Iterator[None]:
 
 def _interrupted_note(args: argparse.Namespace) -> str:
     """What an interrupted command left behind, and how to go on."""
+    if args.command in ("evaluate", "predict", "synth"):
+        return _left_behind(args)
     if args.command not in ("train", "demo"):
-        return "Its output folder may be incomplete; run the command again (with --overwrite where it asks)."
+        return "Run the command again to finish it."
     name = getattr(args, "name", None)
     last = Path(args.out) / name / "last.pt" if name else None
     if last is None or not last.is_file():
         return "No epoch had finished, so nothing was saved; start the run again."
-    import torch
+    from .engine import load_checkpoint
 
-    epoch = int(torch.load(last, map_location="cpu", weights_only=True)["epoch"]) + 1
+    try:
+        epoch = int(load_checkpoint(last)["epoch"]) + 1
+    except (IsicsegError, KeyError, TypeError, ValueError):
+        return f"{last} is there but cannot be read as a checkpoint; start the run again."
     again = f"isicseg demo --out {args.out} --resume" if name == "demo" else f"isicseg train --out {args.out} --name {name} --resume"
     return f"{last} holds the run after epoch {epoch}; continue it with: {again}"
 

@@ -174,8 +174,11 @@ class RunConfig:
         return cls.from_dict(load_json(path, "Run config"), str(path))
 
     def save(self, path: str | Path) -> None:
-        """Write the configuration as JSON."""
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        """Write the configuration as JSON (to a temporary file renamed into place: never half a file)."""
+        path = Path(path)
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        temporary.replace(path)
 
     def replace(self, **changes: Any) -> RunConfig:
         """A copy with fields changed by their flat names (``epochs=3``, ``backbone=...``,
@@ -220,6 +223,8 @@ def resolve_recipe(path_or_name: str | Path) -> Path:
     shipped = RECIPES / f"{path_or_name}.json"
     if shipped.is_file():
         return shipped
+    if path.exists():
+        raise ConfigError(f"Config file {path} is a {'folder' if path.is_dir() else 'special file'}; expected a JSON file or a recipe name ({', '.join(list_recipes())}).")
     raise ConfigError(f"Config file {path} does not exist and is no recipe name; recipes: {', '.join(list_recipes())}.")
 
 

@@ -11,9 +11,13 @@ trains with :class:`~isicseg.Trainer` and evaluates the best checkpoint. Every r
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
+import os
+import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +34,7 @@ from .logs import log_file, logger
 from .models import FEW_PROPOSALS, build_mask_rcnn
 from .transforms import get_transform
 
-__all__ = ["build_model", "train_run"]
+__all__ = ["LOCK_NAME", "build_model", "run_lock", "train_run"]
 
 
 class _RunConfigFiles(Callback):
@@ -70,14 +74,19 @@ RESUMABLE = ("epochs", "device", "num_workers", "num_threads")
 is stretched to the new total), the others do not change what it computes."""
 
 
-def _resumable(saved: RunConfig, asked: RunConfig, run_dir: Path) -> RunConfig:
-    """The saved configuration with the changes of ``RESUMABLE``; other changes are refused."""
-    mine, theirs = saved.to_dict(), asked.to_dict()
-    changed = {
+def _differences(a: RunConfig, b: RunConfig) -> dict[str, tuple[Any, Any]]:
+    """The settings (flat names, ``out_dir`` aside) whose values differ: ``{name: (a's, b's)}``."""
+    mine, theirs = a.to_dict(), b.to_dict()
+    return {
         name: (mine[section][name], theirs[section][name])
         for name, section in flat_fields().items()
         if name != "out_dir" and mine[section].get(name) != theirs[section].get(name)
     }
+
+
+def _resumable(saved: RunConfig, asked: RunConfig, run_dir: Path) -> RunConfig:
+    """The saved configuration with the changes of ``RESUMABLE``; other changes are refused."""
+    changed = _differences(saved, asked)
     refused = {k: v for k, v in changed.items() if k not in RESUMABLE}
     if refused:
         said = "; ".join(f"{k}: saved {a!r}, asked {b!r}" for k, (a, b) in refused.items())
@@ -86,6 +95,66 @@ def _resumable(saved: RunConfig, asked: RunConfig, run_dir: Path) -> RunConfig:
             f"Only {', '.join(RESUMABLE)} may change; start a new run (another --name) for the rest."
         )
     return saved.replace(**{k: b for k, (_, b) in changed.items()})
+
+
+LOCK_NAME = ".isicseg.lock"
+"""The file in a run folder that a training process holds a lock on (released when it exits, however it exits)."""
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold the run folder for this process; a second process on the same folder is refused, naming the first.
+
+    The lock is an ``flock`` on ``<run_dir>/.isicseg.lock``: the operating system drops it
+    when the holder exits, also on ``kill -9``, so a crashed run never leaves a stale lock.
+    (Where ``fcntl`` does not exist, on Windows, no lock is taken.)
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    path = run_dir / LOCK_NAME
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise ConfigError(
+                f"Run folder {run_dir} is in use by {holder}; two trainings in one folder would overwrite each other's files. "
+                f"Wait for it to finish, or choose another --name."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"isicseg train (pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')})\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _saved_config(run_dir: Path) -> RunConfig:
+    """The configuration a run continues with: the one stored in its ``last.pt`` (the truth), which
+    ``config.json`` must still match; an edited ``config.json`` is refused, not half-used."""
+    stored = load_checkpoint(run_dir / "last.pt").get("run_config")
+    written = RunConfig.from_file(run_dir / "config.json") if (run_dir / "config.json").is_file() else None
+    if stored is None:  # a checkpoint of a plain Trainer run: only the file knows
+        if written is None:
+            raise ConfigError(f"Cannot resume {run_dir}: neither last.pt nor config.json holds the run's configuration.")
+        return written
+    truth = RunConfig.from_dict(stored, source=f"{run_dir / 'last.pt'}")
+    edits = _differences(truth, written) if written is not None else {}
+    edits = {k: v for k, v in edits.items() if k not in RESUMABLE}  # a resumed run may have written those already
+    if edits:
+        said = "; ".join(f"{k}: last.pt {a!r}, config.json {b!r}" for k, (a, b) in edits.items())
+        raise ConfigError(
+            f"Cannot resume {run_dir}: its config.json was edited after last.pt was written ({said}). A resumed run continues "
+            f"with the settings stored in last.pt: put config.json back as it was, and pass the changes a resumed run allows "
+            f"({', '.join(RESUMABLE)}) as flags; for other settings start a new run."
+        )
+    return truth
 
 
 def _check_monitor(config: RunConfig) -> None:
@@ -124,17 +193,32 @@ def train_run(config: RunConfig, *, runs_dir: str | Path = "runs", resume: bool 
     if resume:
         if not (run_dir / "last.pt").is_file():
             raise ConfigError(f"Cannot resume: {run_dir / 'last.pt'} does not exist; start the run without --resume.")
-        config = _resumable(RunConfig.from_file(run_dir / "config.json"), config, run_dir)
+        config = _resumable(_saved_config(run_dir), config, run_dir)
     elif (run_dir / "last.pt").exists():
         raise ConfigError(f"Run folder {run_dir} already holds a run; pass --resume to continue it or choose another --name.")
+    elif config.trainer.out_dir is not None and Path(config.trainer.out_dir) != run_dir:
+        raise ConfigError(
+            f"config.trainer.out_dir is {config.trainer.out_dir!r}, but train_run writes the run into {run_dir} (runs_dir/name); "
+            f"leave trainer.out_dir unset and choose the folder with runs_dir and name."
+        )
     if not config.data.root:
         raise ConfigError("A run needs a data root: pass --data ROOT (or data.root in the config file).")
     _check_monitor(config)
     config = dataclasses.replace(config, name=name, trainer=dataclasses.replace(config.trainer, out_dir=str(run_dir)))
     run_dir.mkdir(parents=True, exist_ok=True)
+    with run_lock(run_dir) if dist.is_main_process() else contextlib.nullcontext():
+        if not resume and (run_dir / "last.pt").exists():  # written by a run that took the lock first
+            raise ConfigError(f"Run folder {run_dir} already holds a run; pass --resume to continue it or choose another --name.")
+        return run_dir, _train_and_evaluate(config, run_dir, resume=resume, quiet=quiet)
+
+
+def _train_and_evaluate(config: RunConfig, run_dir: Path, *, resume: bool, quiet: bool) -> EvaluationResult | None:
+    """The body of :func:`train_run`, inside the run folder's lock."""
     data, seed = config.data, config.trainer.seed
     augment = get_transform(data.augment) if data.augment else None
     train = ISIC2017Dataset(data.root, "train", label_scheme=data.label_scheme, image_size=data.image_size, subset=data.subset, seed=seed, transforms=augment)
+    if not len(train):
+        raise ConfigError(f"The train split of {data.root} holds no image (subset={data.subset!r}); there is nothing to train on.")
     val = ISIC2017Dataset(data.root, data.val_split, label_scheme=data.label_scheme, image_size=data.image_size) if data.val_split else None
     torch.manual_seed(seed)  # the model's initial weights belong to the run's seed too
     model = build_model(config, train.label_scheme.num_classes, label_scheme=train.label_scheme.name)
@@ -163,4 +247,4 @@ def train_run(config: RunConfig, *, runs_dir: str | Path = "runs", resume: bool 
                                   tta=config.eval.tta, postprocess=config.eval.postprocess,
                                   precision="bf16" if config.trainer.precision == "bf16" else "fp32")  # a bf16 run is evaluated in bf16
                 logger.info("Evaluation of %s on the %s split (%d images):\n%s", best.name, data.eval_split, len(test), format_summary(result.summary))
-    return run_dir, result
+    return result

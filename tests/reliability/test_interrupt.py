@@ -78,9 +78,31 @@ def test_interrupt_outside_training_says_so(monkeypatch, capsys, tmp_path):
 
     monkeypatch.setattr(cli, "_cmd_check", interrupted)
     assert main(["check", str(tmp_path)]) == 130
-    assert capsys.readouterr().err.strip() == (
-        "isicseg check: interrupted. Its output folder may be incomplete; run the command again (with --overwrite where it asks)."
-    )
+    assert capsys.readouterr().err.strip() == "isicseg check: interrupted. Run the command again to finish it."
+    monkeypatch.setattr(cli, "_cmd_predict", interrupted)
+    assert main(["predict", "w.pt", str(tmp_path), "--out", str(tmp_path / "out")]) == 130
+    assert capsys.readouterr().err.strip() == f"isicseg predict: interrupted. Earlier results in {tmp_path / 'out'} are as they were; no new result was kept."
+
+
+def test_ctrl_c_while_a_checkpoint_is_written_is_a_ctrl_c_and_the_file_is_whole(monkeypatch, tmp_path):
+    import os
+
+    import isicseg.engine.checkpoint as checkpoint
+
+    real_save = torch.save
+
+    def save_with_ctrl_c(obj, stream):
+        os.kill(os.getpid(), signal.SIGINT)  # arrives mid-write, as a user's Ctrl-C would
+        real_save(obj, stream)
+
+    monkeypatch.setattr(checkpoint.torch, "save", save_with_ctrl_c)
+    path = tmp_path / "last.pt"
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save_checkpoint({"model": {"w": torch.arange(10.0)}, "epoch": 3}, path)
+    monkeypatch.setattr(checkpoint.torch, "save", real_save)
+    assert torch.equal(checkpoint.load_checkpoint(path)["model"]["w"], torch.arange(10.0))  # complete, checksum intact
+    assert not list(tmp_path.glob(".last.pt.*.tmp"))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_interrupt_before_the_first_epoch_says_nothing_was_saved(monkeypatch, capsys, tmp_path):

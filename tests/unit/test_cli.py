@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from isicseg import build_mask_rcnn
@@ -24,12 +25,30 @@ def test_predict_cli_errors(tmp_path, capsys):
     assert "five.pt does not name its label scheme (a plain state dict); pass --label-scheme (binary or three_class)" in capsys.readouterr().err
 
 
-def test_a_value_error_reaches_the_command_line_as_one_line(monkeypatch, capsys, tmp_path):
+def test_an_unexpected_error_is_one_line_that_says_it_is_internal(monkeypatch, capsys, tmp_path):
     import isicseg.cli as cli
 
     def broken(args):
-        raise ValueError("a plugin's own complaint")
+        raise ValueError("a plugin's own complaint\nsecond line")
 
     monkeypatch.setattr(cli, "_cmd_check", broken)
-    assert cli.main(["check", str(tmp_path)]) == 2
-    assert capsys.readouterr().err == "isicseg check: error: ValueError: a plugin's own complaint\n"
+    assert cli.main(["check", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("isicseg check: internal error: ValueError: a plugin's own complaint (not a problem isicseg found in your input; ")
+    assert err.count("\n") == 1 and "ISICSEG_TRACEBACK=1" in err
+    monkeypatch.setenv("ISICSEG_TRACEBACK", "1")
+    with pytest.raises(ValueError, match="a plugin's own complaint"):  # the traceback, for whoever debugs it
+        cli.main(["check", str(tmp_path)])
+
+
+def test_an_os_error_is_one_line_naming_the_path(monkeypatch, capsys, tmp_path):
+    import isicseg.cli as cli
+
+    def read_only(args):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "out" / "masks"))
+
+    monkeypatch.setattr(cli, "_cmd_predict", read_only)
+    weights = tmp_path / "w.pt"
+    assert cli.main(["predict", str(weights), str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"isicseg predict: error: Permission denied: {tmp_path / 'out' / 'masks'}. Earlier results in {tmp_path / 'out'} are as they were; no new result was kept.\n"

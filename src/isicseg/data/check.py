@@ -67,7 +67,7 @@ def check_dataset(root: str | Path, splits: Iterable[str] | None = None, *, deco
     root = Path(root)
     report = CheckReport(root)
     if not root.is_dir():
-        report.errors.append(f"Data root {root} does not exist.")
+        report.errors.append(f"Data root {root} is a file, not a folder." if root.exists() else f"Data root {root} does not exist.")
         return report
     if splits is None:
         splits = [s for s in SPLITS if any(root.glob(f"ISIC-2017_{SPLITS[s]}_Data"))]

@@ -135,6 +135,8 @@ def scan_split(root: str | Path, split: str) -> tuple[list[Record], list[Dataset
     """
     root = Path(root)
     paths = split_paths(root, split)
+    if root.exists() and not root.is_dir():
+        raise DatasetError(f"ISIC 2017 data root {root} is a file, not a folder. Expected layout:\n{expected_layout(root, split)}")
     if not root.is_dir():
         raise DatasetNotFoundError(f"ISIC 2017 data root {root} does not exist. Expected layout:\n{expected_layout(root, split)}")
     for what, path in (("image folder", paths.images), ("mask folder", paths.masks)):

@@ -6,7 +6,11 @@ import errno
 import os
 import random
 import shutil
+import signal
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +29,9 @@ def save_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> Path:
     The dict is written to a temporary file in the same folder, flushed to disk, then
     renamed over ``path``; a process killed at any moment leaves either the previous
     file or the new one, never a partial file. Temporary files of killed writers are
-    removed by the next write. A ``model`` state dict is stored with its SHA-256
+    removed by the next write. Ctrl-C during the write takes effect when the file is
+    complete (as a ``KeyboardInterrupt`` then), so an interruption never looks like a
+    failed write. A ``model`` state dict is stored with its SHA-256
     (``model_sha256``), which :func:`load_checkpoint` and :func:`~isicseg.load_model` check.
     """
     path = Path(path)
@@ -36,11 +42,12 @@ def save_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> Path:
         stale.unlink(missing_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(checkpoint, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
+        with _ctrl_c_after_the_write():
+            with os.fdopen(handle, "wb") as stream:
+                torch.save(checkpoint, stream)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temporary, path)
     except BaseException as error:
         free = shutil.disk_usage(path.parent).free  # before the partial file goes: a full disk reads ~0 here
         Path(temporary).unlink(missing_ok=True)
@@ -50,6 +57,27 @@ def save_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> Path:
             raise CheckpointError(f"{cause} while writing {path} ({free / 2**20:.0f} MB free there); {kept}.") from error
         raise
     return path
+
+
+@contextmanager
+def _ctrl_c_after_the_write() -> Iterator[None]:
+    """Hold SIGINT while a checkpoint is written, and raise ``KeyboardInterrupt`` after it if one came.
+
+    torch's writer turns an exception raised inside it into ``RuntimeError: [enforce fail
+    at inline_container.cc ...]``; holding the signal keeps Ctrl-C a Ctrl-C. Outside the
+    main thread signals cannot be handled, and nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: received.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

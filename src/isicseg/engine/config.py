@@ -12,7 +12,10 @@ from .._devices import is_device_name
 from .._typed import check_types, from_dict, load_json, to_dict
 from ..exceptions import ConfigError
 
-__all__ = ["TrainerConfig"]
+__all__ = ["MAX_LR", "TrainerConfig"]
+
+MAX_LR = 10.0
+"""Largest learning rate accepted (larger ones overflow or diverge at the first step)."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ class TrainerConfig:
         checks = [
             (self.epochs >= 1, "epochs", "an int >= 1"),
             (self.batch_size >= 1, "batch_size", "an int >= 1"),
-            (self.lr is None or self.lr > 0, "lr", "a positive float or None"),
+            (self.lr is None or 0 < self.lr <= MAX_LR, "lr", f"a float in (0, {MAX_LR:g}] or None"),
             (all(0 < m < 1 for m in self.milestones), "milestones", "fractions in (0, 1)"),
             (self.accumulate >= 1, "accumulate", "an int >= 1"),
             (self.warmup_steps >= 0, "warmup_steps", "an int >= 0"),
