@@ -103,6 +103,7 @@ def staged_output(
     """
     out, owned = Path(out), tuple(owned)
     check_output_folder(out, owned, overwrite=overwrite, command=command, inputs=inputs)
+    created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
         for stale in out.glob(f"{STAGING_PREFIX}{command}-*"):  # left by a killed run of this command
@@ -113,8 +114,12 @@ def staged_output(
     try:
         yield staging
         _swap_in(staging, out, owned)
-    finally:
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if created and not any(out.iterdir()):
+            out.rmdir()  # made for this command, which failed: leave no empty folder behind
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def _swap_in(staging: Path, out: Path, owned: tuple[str, ...]) -> None:

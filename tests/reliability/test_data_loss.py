@@ -141,3 +141,37 @@ def test_output_folder_that_is_a_file_or_unlistable_is_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"--out .*file is a file; test writes a folder there"), staged_output(target, ["a"], overwrite=True, command="test"):
         pass
     assert target.read_text() == "mine"
+
+
+def test_a_full_disk_while_writing_masks_is_one_line_and_keeps_the_earlier_results(earlier, weights, monkeypatch, capsys):
+    import errno
+
+    import isicseg.evaluation.submission as submission
+
+    before = snapshot(earlier)
+    written = []
+
+    def full_disk(mask, path):
+        if written:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        written.append(path)
+
+    monkeypatch.setattr(submission, "write_mask_png", full_disk)
+    monkeypatch.setattr("isicseg.evaluation.write_mask_png", full_disk)
+    assert main(["predict", str(weights), str(IMAGES), "--out", str(earlier / "pr"), "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("isicseg predict: error: No space left on device: ") and "_segmentation.png." in err
+    assert f"Earlier results in {earlier / 'pr'} are as they were" in err and err.count("\n") == 1
+    assert snapshot(earlier) == before
+
+
+def test_an_image_of_impossible_aspect_is_refused_naming_the_file(weights, tmp_path, capsys):
+    from PIL import Image
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.new("RGB", (20000, 2)).save(folder / "strip.png")
+    assert main(["predict", str(weights), str(folder), "--out", str(tmp_path / "out"), "--image-size", "64"]) == 2
+    err = capsys.readouterr().err
+    assert f"Image {folder / 'strip.png'}: image_size 64 would make a 20000x2 image 640000x64" in err
+    assert not (tmp_path / "out").exists()  # made for the command, which failed: gone

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..exceptions import DataWarning, DatasetError, DatasetNotFoundError
+from ..exceptions import ConfigError, DataWarning, DatasetError, DatasetNotFoundError
 from .io import read_image, read_image_size, read_mask
 from .layout import SPLITS, scan_split, split_paths
 
@@ -64,6 +64,8 @@ def check_dataset(root: str | Path, splits: Iterable[str] | None = None, *, deco
         >>> check_dataset(root).ok
         True
     """
+    if isinstance(splits, (str, bytes)):
+        raise ConfigError(f"splits must be a list of split names or None; got one string {splits!r} (pass [{splits!r}]).")
     root = Path(root)
     report = CheckReport(root)
     if not root.is_dir():

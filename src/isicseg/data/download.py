@@ -113,6 +113,9 @@ def remote_files(splits: Iterable[str], parts: Iterable[str]) -> list[RemoteFile
         >>> [f.name for f in remote_files(["validation"], ["masks", "labels"])]
         ['ISIC-2017_Validation_Part1_GroundTruth.zip', 'ISIC-2017_Validation_Part3_GroundTruth.csv']
     """
+    for what, value in (("splits", splits), ("parts", parts)):
+        if isinstance(value, (str, bytes)):
+            raise ConfigError(f"{what} must be a list of names; got one string {value!r} (pass [{value!r}]).")
     parts = list(parts)
     for part in parts:
         if part not in PARTS:
@@ -422,12 +425,18 @@ def download_isic2017(
         raise ConfigError(f"Data root {root} is a file; isicseg download fills a folder there. Choose a folder.")
     remotes = sorted(remote_files(splits, parts), key=lambda r: r.part != "labels")  # CSVs first: they verify the folders
     job = _Download(root, _resolve_mirror(mirror), REPORTED_MD5 if checksums is None else checksums, verify, keep_archives, keep_superpixels)
+    created = not root.exists()
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise DownloadError(f"Cannot create the data root {root} ({error.strerror or error}).") from None
-    for remote in remotes:
-        job.get(remote)
+    try:
+        for remote in remotes:
+            job.get(remote)
+    except BaseException:
+        if created and not any(root.iterdir()):
+            root.rmdir()  # made by this call and still empty: leave no trace
+        raise
     logger.info("%s", job.summary())
     return job.fetched
 

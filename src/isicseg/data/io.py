@@ -155,7 +155,10 @@ def read_image(
     path = Path(path)
     with _open(path, "Image", max_pixels) as image:
         orientation, is_jpeg = _orientation(image), image.format == "JPEG"
-        size = output_size(*_shown_size(image), image_size)
+        try:
+            size = output_size(*_shown_size(image), image_size)
+        except ConfigError as error:  # e.g. a 50000x20 panorama at shorter side 512
+            raise DatasetError(f"Image {path}: {error}") from None
         stored = size[::-1] if orientation in (5, 6, 7, 8) else size
         try:
             if image_size is not None and image.format == "JPEG":

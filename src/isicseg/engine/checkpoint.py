@@ -89,6 +89,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             do not match their stored checksum.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise WeightsError(f"Checkpoint {path} is a {'folder' if path.is_dir() else 'special file'}; expected a checkpoint file (last.pt, best.pt).")
     if not path.is_file():
         raise WeightsNotFoundError(f"Checkpoint {path} does not exist.")
     try:

@@ -46,6 +46,28 @@ def _pick_device(choice: str) -> torch.device:
     return resolve_device(choice, auto_index=dist.local_rank())
 
 
+def _check_fit_arguments(model: Any, train_data: Any, val_data: Any) -> None:
+    """Refuse what cannot be trained on before anything starts (the first training item is read once)."""
+    if not isinstance(model, torch.nn.Module):
+        raise ConfigError(f"Trainer.fit needs a torch.nn.Module as its model (e.g. build_mask_rcnn(...)); got {type(model).__name__}.")
+    for name, data in (("train_data", train_data), ("val_data", val_data)):
+        if data is None and name == "val_data":
+            continue
+        if isinstance(data, (str, bytes, Path)) or not (hasattr(data, "__getitem__") and hasattr(data, "__len__")):
+            raise ConfigError(
+                f"Trainer.fit: {name} must be a map-style dataset of (image, target) pairs (e.g. ISIC2017Dataset(root, 'train')); "
+                f"got {type(data).__name__} {str(data)[:60]!r}."
+            )
+        if len(data) == 0:
+            raise ConfigError(f"Trainer.fit: {name} holds no item; there is nothing to {'train on' if name == 'train_data' else 'validate on'}.")
+    first = train_data[0]
+    if not (isinstance(first, (tuple, list)) and len(first) == 2 and isinstance(first[1], dict) and {"boxes", "labels"} <= set(first[1])):
+        raise ConfigError(
+            f"Trainer.fit: train_data[0] is {type(first).__name__} {str(first)[:60]!r}; expected an (image, target) pair whose target "
+            f"is a dict with 'boxes' and 'labels' (and 'masks' for Mask R-CNN), torchvision's detection contract."
+        )
+
+
 class Trainer(ValidationLoop):
     """Train a torchvision detection model on ISIC data, with callbacks and exact resume.
 
@@ -259,6 +281,7 @@ class Trainer(ValidationLoop):
             NonFiniteLossError: On a NaN or infinite loss (unless ``skip_nonfinite``).
         """
         config = self.config
+        _check_fit_arguments(model, train_data, val_data)
         self.device = _pick_device(config.device)
         distributed = dist.init_distributed(self.device)
         if self.device.type == "cuda":

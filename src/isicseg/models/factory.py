@@ -157,10 +157,14 @@ class _Weights(NamedTuple):
     norm: str
 
 
+MAX_CLASSES = 10_000
+"""Most classes a model may have (LVIS, the largest common detection vocabulary, has 1,203)."""
+
+
 def _check_arguments(num_classes: Any, min_size: Any, max_size: Any, norm: Any, label_scheme: Any, kwargs: dict[str, Any]) -> None:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or not 2 <= num_classes <= MAX_CLASSES:
         raise ConfigError(
-            f"num_classes must be an int >= 2 that counts the background (e.g. 3 for background, benign, melanoma); got {num_classes!r}."
+            f"num_classes must be an int in 2..{MAX_CLASSES:,} that counts the background (e.g. 3 for background, benign, melanoma); got {num_classes!r}."
         )
     sizes = min_size if isinstance(min_size, tuple) else (min_size,)
     if not sizes or any(isinstance(v, bool) or not isinstance(v, int) or not 16 <= v <= 4096 for v in (*sizes, max_size)) or max_size < max(sizes):

@@ -100,6 +100,8 @@ def load_weight_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[st
             an isicseg checkpoint whose weights do not match their stored checksum.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise WeightsError(f"Weight file {path} is a {'folder' if path.is_dir() else 'special file'}; expected a .pth state dict or an isicseg checkpoint (a file).")
     if not path.is_file():
         raise WeightsNotFoundError(f"Weight file {path} does not exist; expected a .pth state dict or an isicseg checkpoint.")
     try:

@@ -80,3 +80,4 @@ def test_resuming_from_a_checkpoint_that_lacks_entries_or_fits_another_model_is_
     foreign = save_checkpoint({"model": other, **entries}, tmp_path / "foreign.pt")
     with pytest.raises(WeightsError, match=rf"Cannot resume from {foreign}: its weights or optimizer state do not fit this model \(RuntimeError: .*size mismatch"):
         trainer.fit(tiny_model(), train_data, resume=foreign)
+
