@@ -44,7 +44,7 @@ from .data.labels import LabelScheme, get_label_scheme
 from .exceptions import ConfigError
 from .logs import Progress
 
-__all__ = ["Answer", "CATEGORIES", "PRECISIONS", "answer_from_detections", "category_probability", "check_precision", "clean_mask", "detect", "list_image_files", "predict", "upsample_mask"]
+__all__ = ["Answer", "CATEGORIES", "PRECISIONS", "answer_from_detections", "category_probability", "check_precision", "clean_mask", "IMAGE_SUFFIXES", "detect", "list_image_files", "predict", "upsample_mask"]
 
 CATEGORIES = ("melanoma", "seborrheic_keratosis")
 
