@@ -8,6 +8,8 @@ import torch
 
 from isicseg.data.synthetic import write_synthetic_isic
 
+from . import release_server
+
 TESTS = Path(__file__).parent
 MINI_ROOT = TESTS / "data" / "isic2017-mini"
 SAMPLE_ROOT = TESTS.parent.parent / "shared" / "isic2017-sample"
@@ -42,3 +44,25 @@ def _doctest_namespace(doctest_namespace):
     import numpy as np
 
     doctest_namespace.update(np=np, torch=torch)
+
+
+# the fake ISIC 2017 release and its local HTTP server (tests/release_server.py)
+
+@pytest.fixture
+def release_of_this_size(monkeypatch):
+    """The fake release's CSVs list COUNTS images; no test waits for a retry."""
+    monkeypatch.setattr("isicseg.data.download.OFFICIAL_COUNTS", release_server.COUNTS)
+    monkeypatch.setattr("isicseg.data.download.BACKOFF", 0.0)
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory) -> tuple[Path, dict[str, str], Path]:
+    """The release's zips and CSVs, their MD5s, and the data they hold."""
+    return release_server.build_release(tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("release"))
+
+
+@pytest.fixture
+def server(release):
+    running = release_server.Server(release[0])
+    yield running
+    running.close()

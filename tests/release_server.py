@@ -15,8 +15,6 @@ import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import pytest
-
 from isicseg.data.download import remote_files
 from isicseg.data.synthetic import write_synthetic_isic
 
@@ -104,22 +102,3 @@ class Server:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-
-@pytest.fixture(autouse=True)
-def release_of_this_size(monkeypatch):
-    """The fake release's CSVs list COUNTS images; no test waits for a retry. (Autouse where imported.)"""
-    monkeypatch.setattr("isicseg.data.download.OFFICIAL_COUNTS", COUNTS)
-    monkeypatch.setattr("isicseg.data.download.BACKOFF", 0.0)
-
-
-@pytest.fixture(scope="module")
-def release(tmp_path_factory) -> tuple[Path, dict[str, str], Path]:
-    """The release's zips and CSVs, their MD5s, and the data they hold."""
-    return build_release(tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("release"))
-
-
-@pytest.fixture
-def server(release):
-    running = Server(release[0])
-    yield running
-    running.close()

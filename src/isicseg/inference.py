@@ -279,7 +279,7 @@ def check_paths(paths: Iterable[str | Path], *, what: str) -> list[Path]:
         raise ConfigError(f"{what} must be a list of file paths; got {type(paths).__name__}.") from None
     bad = [item for item in items if not isinstance(item, (str, Path))]
     if bad:
-        raise ConfigError(f"{what} must be a list of file paths; item {bad[0]!r} is a {type(bad[0]).__name__}.")
+        raise ConfigError(f"{what} must be a list of file paths; item {bad[0]!r} is of type {type(bad[0]).__name__}.")
     return [Path(item) for item in items]
 
 

@@ -12,9 +12,9 @@ from isicseg.cli import main
 from isicseg.data.download import REPORTED_MD5, download_isic2017
 from isicseg.exceptions import ConfigError, DatasetError, DownloadError
 
-from ..release_server import COUNTS, release, release_of_this_size, server  # noqa: F401 - fixtures
+from ..release_server import COUNTS
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("release_of_this_size")]
 
 
 def test_full_download_gives_the_layout_the_dataset_reads(server, release, tmp_path):

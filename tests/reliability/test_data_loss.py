@@ -9,13 +9,11 @@ from __future__ import annotations
 import shutil
 
 import pytest
-import torch
 
-from isicseg import ISIC2017Dataset, build_mask_rcnn, load_model
+from isicseg import ISIC2017Dataset, load_model
 from isicseg.cli import main
 from isicseg.evaluation import evaluate
 from isicseg.exceptions import ConfigError
-from isicseg.models import FEW_PROPOSALS
 from isicseg.outputs import STAGING_PREFIX, staged_output
 
 from ..conftest import MINI_ROOT
@@ -24,15 +22,6 @@ from ..helpers import snapshot
 pytestmark = pytest.mark.integration
 
 IMAGES = MINI_ROOT / "ISIC-2017_Validation_Data"
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    torch.manual_seed(0)
-    model = build_mask_rcnn(4, backbone="resnet18_fpn", min_size=64, max_size=96, **FEW_PROPOSALS)
-    path = tmp_path_factory.mktemp("model") / "model.pt"
-    torch.save({"model": model.state_dict(), "model_config": model.identity.replace(label_scheme="three_class").to_dict()}, path)
-    return path
 
 
 @pytest.fixture()

@@ -19,9 +19,9 @@ from isicseg.data.download import MANIFEST, download_isic2017
 from isicseg.exceptions import DatasetError, DownloadError
 
 from ..helpers import snapshot
-from ..release_server import LOGIN_PAGE, release, release_of_this_size, server, zip_folder  # noqa: F401 - fixtures
+from ..release_server import LOGIN_PAGE, zip_folder
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("release_of_this_size")]
 
 CSV = "ISIC-2017_Validation_Part3_GroundTruth.csv"
 IMAGES = "ISIC-2017_Validation_Data"

@@ -84,23 +84,38 @@ def test_interrupt_outside_training_says_so(monkeypatch, capsys, tmp_path):
     assert capsys.readouterr().err.strip() == f"isicseg predict: interrupted. Earlier results in {tmp_path / 'out'} are as they were; no new result was kept."
 
 
-def test_ctrl_c_while_a_checkpoint_is_written_is_a_ctrl_c_and_the_file_is_whole(monkeypatch, tmp_path):
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ctrl_c_while_a_checkpoint_is_written_is_a_ctrl_c_and_the_file_is_whole(monkeypatch, tmp_path, seed):
     import os
 
     import isicseg.engine.checkpoint as checkpoint
 
+    state = {"model": {"w": torch.arange(200_000.0), "b": torch.ones(3)}, "epoch": 3}
+    at = random.Random(seed).randrange(1, 800_000)  # a seeded moment: after this many bytes of the file
     real_save = torch.save
 
-    def save_with_ctrl_c(obj, stream):
-        os.kill(os.getpid(), signal.SIGINT)  # arrives mid-write, as a user's Ctrl-C would
-        real_save(obj, stream)
+    class CtrlCAfter:
+        """A stream that gets Ctrl-C once ``at`` bytes went through it, as a user's key press would arrive."""
 
-    monkeypatch.setattr(checkpoint.torch, "save", save_with_ctrl_c)
+        def __init__(self, stream):
+            self.stream, self.written = stream, 0
+
+        def write(self, data):
+            before, self.written = self.written, self.written + len(data)
+            if before < at <= self.written:
+                os.kill(os.getpid(), signal.SIGINT)
+            return self.stream.write(data)
+
+        def flush(self):
+            return self.stream.flush()
+
+    monkeypatch.setattr(checkpoint.torch, "save", lambda obj, stream: real_save(obj, CtrlCAfter(stream)))
     path = tmp_path / "last.pt"
     with pytest.raises(KeyboardInterrupt):
-        checkpoint.save_checkpoint({"model": {"w": torch.arange(10.0)}, "epoch": 3}, path)
+        checkpoint.save_checkpoint(state, path)
     monkeypatch.setattr(checkpoint.torch, "save", real_save)
-    assert torch.equal(checkpoint.load_checkpoint(path)["model"]["w"], torch.arange(10.0))  # complete, checksum intact
+    loaded = checkpoint.load_checkpoint(path)  # complete, checksum intact
+    assert torch.equal(loaded["model"]["w"], state["model"]["w"]) and loaded["epoch"] == 3
     assert not list(tmp_path.glob(".last.pt.*.tmp"))
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 

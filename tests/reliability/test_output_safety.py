@@ -7,29 +7,18 @@ import warnings
 
 import pandas as pd
 import pytest
-import torch
 
-from isicseg import ISIC2017Dataset, build_mask_rcnn, load_model
+from isicseg import ISIC2017Dataset, load_model
 from isicseg.cli import main
 from isicseg.evaluation import evaluate
 from isicseg.exceptions import ConfigError, DatasetError, WeightsError
 from isicseg.inference import predict
-from isicseg.models import FEW_PROPOSALS
 
 from ..conftest import MINI_ROOT
 
 pytestmark = pytest.mark.integration
 
 IMAGES = MINI_ROOT / "ISIC-2017_Training_Data"
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    torch.manual_seed(0)
-    model = build_mask_rcnn(4, backbone="resnet18_fpn", min_size=64, max_size=96, **FEW_PROPOSALS)
-    path = tmp_path_factory.mktemp("model") / "model.pt"
-    torch.save({"model": model.state_dict(), "model_config": model.identity.replace(label_scheme="three_class").to_dict()}, path)
-    return path
 
 
 def test_predict_refuses_a_folder_with_old_results_and_overwrite_replaces_them(weights, tmp_path, capsys):
