@@ -13,7 +13,7 @@ from isicseg.config import RunConfig
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-RUN_FILES = ["best.pt", "config.json", "evaluation", "history.csv", "history.json", "last.pt", "loss_curve.png", "train.log"]
+RUN_FILES = [".isicseg.lock", "best.pt", "config.json", "evaluation", "history.csv", "history.json", "last.pt", "loss_curve.png", "train.log"]
 
 
 def test_train_writes_run_folder_and_resumes(synthetic_root, tmp_path, capsys):

@@ -38,7 +38,18 @@ def _identity_dict(model: torch.nn.Module) -> dict[str, Any]:
 
 
 def collate(batch: Sequence[tuple[Any, dict[str, Any]]]) -> tuple[tuple[Any, ...], tuple[dict[str, Any], ...]]:
-    """Detection batches are lists: images may differ in size."""
+    """Detection batches are lists: images may differ in size.
+
+    Raises:
+        ConfigError: For an item that is not an ``(image, target)`` pair with a target dict
+            holding ``boxes`` and ``labels`` (torchvision's detection contract).
+    """
+    for item in batch:
+        if not (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[1], dict) and {"boxes", "labels"} <= set(item[1])):
+            raise ConfigError(
+                f"A dataset item is {type(item).__name__} {str(item)[:60]!r}; expected an (image, target) pair whose target is a dict "
+                f"with 'boxes' and 'labels' (and 'masks' for Mask R-CNN), torchvision's detection contract."
+            )
     return tuple(zip(*batch))  # type: ignore[return-value]
 
 
@@ -60,12 +71,7 @@ def _check_fit_arguments(model: Any, train_data: Any, val_data: Any) -> None:
             )
         if len(data) == 0:
             raise ConfigError(f"Trainer.fit: {name} holds no item; there is nothing to {'train on' if name == 'train_data' else 'validate on'}.")
-    first = train_data[0]
-    if not (isinstance(first, (tuple, list)) and len(first) == 2 and isinstance(first[1], dict) and {"boxes", "labels"} <= set(first[1])):
-        raise ConfigError(
-            f"Trainer.fit: train_data[0] is {type(first).__name__} {str(first)[:60]!r}; expected an (image, target) pair whose target "
-            f"is a dict with 'boxes' and 'labels' (and 'masks' for Mask R-CNN), torchvision's detection contract."
-        )
+    # items are checked as batches are made (collate): reading one here would run its transforms and use up random numbers
 
 
 class Trainer(ValidationLoop):
