@@ -77,3 +77,57 @@ def test_an_archive_member_that_cannot_be_written_is_one_clear_error(tmp_path):
     with pytest.raises(DatasetError, match=r"Cannot write x+\.jpg \(member .* of .*ISIC-2017_Validation_Data.zip\) into .*\(File name too long\); nothing was extracted"):
         download_isic2017(root, ["validation"], parts=["images"], mirror=str(mirror), verify=False)
     assert not root.exists()
+
+
+def test_predict_reads_tif_bmp_webp_and_says_what_it_skipped(tmp_path):
+    import os
+
+    from PIL import Image
+
+    from isicseg.inference import list_image_files
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for suffix in ("tif", "bmp", "webp", "JPG"):
+        Image.new("RGB", (32, 24), (200, 50, 50)).save(folder / f"photo_{suffix.lower()}.{suffix}")
+    (folder / "notes.txt").write_text("mine")
+    (folder / "ISIC_0000001_superpixels.png").write_bytes(b"x")
+    os.mkfifo(folder / "stream.jpg")
+    files, skipped = list_image_files([folder])
+    assert [p.name for p in files] == ["photo_bmp.bmp", "photo_jpg.JPG", "photo_tif.tif", "photo_webp.webp"]
+    assert skipped == [
+        f"2 entries in {folder}: not an image file (.jpg, .jpeg, .png, .tif, .tiff, .bmp, .webp): ISIC_0000001_superpixels.png, notes.txt",
+        f"1 entries in {folder}: not a regular file (a FIFO, socket or device): stream.jpg",
+    ]
+    model = build_mask_rcnn(3, backbone="resnet18_fpn", min_size=64, max_size=64, label_scheme="binary", **FEW_PROPOSALS)
+    assert [a.mask.shape for a in predict(model, files)] == [(24, 32)] * 4
+
+
+def test_check_calls_a_split_with_no_image_an_error(tmp_path):
+    root = tmp_path / "root"
+    for folder in ("ISIC-2017_Validation_Data", "ISIC-2017_Validation_Part1_GroundTruth"):
+        (root / folder).mkdir(parents=True)
+    (root / "ISIC-2017_Validation_Part3_GroundTruth.csv").write_text("image_id,melanoma,seborrheic_keratosis\n")
+    report = check_dataset(root)
+    assert not report.ok and report.errors == [
+        f"The validation split in {root} holds no image (no ISIC_nnnnnnn.jpg in {root / 'ISIC-2017_Validation_Data'}); a split needs at least one."
+    ]
+
+
+def test_a_full_disk_during_a_download_says_to_free_space_not_just_to_rerun(tmp_path, monkeypatch):
+    import errno
+    import io
+
+    from isicseg.data import download
+
+    class Response(io.BytesIO):
+        status, headers = 200, {"Content-Length": "4"}
+
+    class FullDisk(io.BytesIO):
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    target = tmp_path / "x.zip.part"
+    monkeypatch.setattr(type(target), "open", lambda self, mode="r": FullDisk())
+    with pytest.raises(download.DownloadError, match=rf"No space left on device while writing {target}; free some space, then run the same command again to resume"):
+        download._copy_body(Response(b"data"), target, "http://127.0.0.1/x.zip", 0, 4)

@@ -250,7 +250,11 @@ def _copy_body(response, dest: Path, url: str, have: int, total: int | None) -> 
     progress = _Progress(dest.name.removesuffix(".part"), total, have)
     complete = False
     try:
-        with dest.open("ab" if have else "wb") as handle:
+        try:
+            handle = dest.open("ab" if have else "wb")
+        except OSError as error:
+            raise _write_error(dest, error) from None
+        with handle:
             while True:
                 try:
                     chunk = response.read(_CHUNK)
