@@ -79,7 +79,7 @@ REPORTED_MD5: dict[str, str] = {
 challenge; a mismatch may mean the file changed upstream). The CSVs have none."""
 
 OFFICIAL_COUNTS: dict[str, int] = {"train": 2000, "validation": 150, "test": 600}
-"""Images in each split of the official release: the rows a downloaded CSV must have
+"""Images in each split of the official release, which a downloaded CSV must list
 (checked unless ``verify=False``)."""
 
 _CHUNK = 1 << 20

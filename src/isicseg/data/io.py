@@ -7,7 +7,7 @@ decoded in full and resized with nearest neighbour, so they stay binary and equa
 a nearest resize of the full-size mask gives.
 
 Images are read as every viewer shows them: an EXIF orientation tag is applied (the
-sizes reported by :func:`read_image_size` are those of the turned image), 16-bit PNGs
+sizes reported by :func:`~isicseg.data.io.read_image_size` are those of the turned image), 16-bit PNGs
 are scaled to 8 bits (not clipped to white), and only regular files are opened (a FIFO
 named ``*.jpg`` would block a reader forever). Pillow decodes a JPEG whose body is
 damaged without a word; ``strict=True`` also runs libjpeg's own check (through
@@ -144,7 +144,7 @@ def read_image(
 
     Args:
         path: The image file.
-        image_size: See :data:`ImageSize` (sizes of the turned image).
+        image_size: ``None``, the shorter side (int) or ``(height, width)``, of the turned image.
         max_pixels: Larger images are refused.
         strict: Also check a JPEG's body with libjpeg (through torchvision) and refuse
             it when libjpeg reports corrupt data; costs a second full decode.

@@ -174,7 +174,7 @@ def check_synthetic_size(image_size: tuple[int, int]) -> None:
 
 
 def synthetic_names(counts: dict[str, int]) -> tuple[str, ...]:
-    """The folders and CSVs :func:`write_synthetic_isic` writes under its root for ``counts``.
+    """The folders and CSVs :func:`~isicseg.write_synthetic_isic` writes under its root for ``counts``.
 
     Example:
         >>> synthetic_names({"validation": 3, "test": 0})

@@ -84,7 +84,7 @@ def evaluate(
         postprocess: Keep the largest component of each mask, holes filled (see
             :func:`isicseg.inference.clean_mask`).
         precision: ``"fp32"`` or ``"bf16"`` (autocast; see :data:`isicseg.inference.PRECISIONS`).
-        overwrite: Allow a non-empty ``out_dir``; its :data:`EVALUATE_OUTPUTS` are then
+        overwrite: Allow a non-empty ``out_dir``; its :data:`~isicseg.evaluation.EVALUATE_OUTPUTS` are then
             replaced, once every new file was written (see :mod:`isicseg.outputs`). Other
             files there are left alone. Without it, a non-empty ``out_dir`` is refused
             before anything runs.
