@@ -12,6 +12,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
+from .data import HAM10000Dataset as HAM10000Dataset
 from .data import ISIC2017Dataset as ISIC2017Dataset
 from .data import LabelScheme as LabelScheme
 from .data import check_dataset as check_dataset
@@ -27,6 +28,7 @@ from .models import load_model as load_model
 from .transforms import get_transform as get_transform
 
 __all__ = [
+    "HAM10000Dataset",
     "ISIC2017Dataset",
     "IsicsegError",
     "LabelScheme",

@@ -1,8 +1,9 @@
-"""Reading ISIC 2017 data: the dataset, label schemes, the official layout and synthetic data."""
+"""Reading ISIC 2017 and HAM10000 data: the datasets, label schemes, the official layouts, group-aware splits and synthetic data."""
 
 from .check import CheckReport as CheckReport
 from .check import check_dataset as check_dataset
 from .dataset import ISIC2017Dataset as ISIC2017Dataset
+from .ham10000 import HAM10000Dataset as HAM10000Dataset
 from .dataset import make_target as make_target
 from .labels import LABEL_SCHEMES as LABEL_SCHEMES
 from .labels import LabelScheme as LabelScheme
@@ -14,6 +15,6 @@ from .layout import split_paths as split_paths
 from .synthetic import write_synthetic_isic as write_synthetic_isic
 
 __all__ = [
-    "CheckReport", "ISIC2017Dataset", "LABEL_SCHEMES", "LabelScheme", "SPLITS", "check_dataset", "get_label_scheme",
+    "CheckReport", "HAM10000Dataset", "ISIC2017Dataset", "LABEL_SCHEMES", "LabelScheme", "SPLITS", "check_dataset", "get_label_scheme",
     "list_label_schemes", "make_target", "read_ground_truth", "split_paths", "write_synthetic_isic",
 ]
