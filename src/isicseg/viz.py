@@ -56,15 +56,25 @@ def plot_jaccard_boxplot(jaccard: Sequence[float], path: str | Path, *, threshol
     return _save(fig, path)
 
 
-def plot_roc_curves(curves: Mapping[str, tuple[Sequence[int], Sequence[float]]], path: str | Path) -> Path:
+def plot_roc_curves(curves: Mapping[str, tuple[Sequence[int], Sequence[float]]], path: str | Path, *, band: bool = False) -> Path:
     """ROC curves, one per category: ``{name: (y_true, scores)}``. Categories whose
-    ground truth holds one class only are listed as undefined."""
+    ground truth holds one class only are listed as undefined. With ``band``, each curve
+    has its pointwise 95% bootstrap band (:func:`~isicseg.metrics.intervals.roc_band`) and
+    its AUC's 95% interval in the legend."""
+    from .metrics.intervals import bootstrap_interval, roc_band
+
     fig = _figure(figsize=(4.5, 4.5))
     ax = fig.subplots()
     for name, (y, s) in curves.items():
         fpr, tpr, _ = roc_curve(y, s)
         if np.isnan(fpr).any() or np.isnan(tpr).any():
             ax.plot([], [], label=f"{name}: undefined (one class only)")
+            continue
+        if band:
+            grid, low, high = roc_band(y, s)
+            interval = bootstrap_interval(roc_auc, y, s)
+            (line,) = ax.plot(fpr, tpr, drawstyle="steps-post", label=f"{name} (AUC {interval.estimate:.3f}, 95% {interval.low:.3f}-{interval.high:.3f})")
+            ax.fill_between(grid, low, high, step="post", color=line.get_color(), alpha=0.2, linewidth=0)
         else:
             ax.plot(fpr, tpr, drawstyle="steps-post", label=f"{name} (AUC {roc_auc(y, s):.3f})")
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)

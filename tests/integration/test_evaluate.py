@@ -49,7 +49,9 @@ def test_evaluate_writes_consistent_files(model, synthetic_root, tmp_path):
         assert written.mode == "L" and written.size == Image.open(record.image_path).size  # original size
         assert set(np.unique(np.asarray(written))) <= {0, 255}
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["n_images"] == 4 and set(summary) >= {"part1", "part3", "reference_report", "coco"}
+    assert summary["n_images"] == 4 and set(summary) >= {"part1", "part3", "reference_report", "coco", "intervals"}
+    low, high = summary["intervals"]["jaccard"]
+    assert low <= summary["part1"]["jaccard"] <= high and summary["intervals"]["method"].startswith("stratified percentile bootstrap")
     assert summary == result.summary.to_dict() and Summary.from_dict(summary).to_dict() == summary
     rescored = score_submission(tmp_path / "masks", tmp_path / "classification.csv", data_root=synthetic_root, split="test").to_dict()
     expected = result.summary.to_dict()

@@ -128,7 +128,7 @@ def _evaluate(model: torch.nn.Module, dataset: ISIC2017Dataset, out: Path | None
                                max_overlays=max_overlays if out is not None and figures else 0, **options)
     scheme = dataset.label_scheme
     per_image = pd.DataFrame(predictions.rows).drop(columns="index")
-    summary = summarize(per_image, scheme).replace(coco=coco_map(predictions.coco_ground_truth, predictions.coco_detections, class_names=scheme.class_names))
+    summary = summarize(per_image, scheme, intervals=True).replace(coco=coco_map(predictions.coco_ground_truth, predictions.coco_detections, class_names=scheme.class_names))
     if out is not None:
         per_image.to_csv(out / "per_image.csv", index=False)
         write_classification_csv(per_image, out / "classification.csv")

@@ -46,6 +46,9 @@ def format_summary(summary: Summary) -> str:
             lines.append(f"  {category:<22}" + "".join(f"{_fmt(getattr(scores, name)):>10}" for name in _COLUMNS))
     if summary.coco is not None:
         lines.append("COCO              " + "  ".join(f"{k} {_fmt(v)}" for k, v in summary.coco.items()))
+    if summary.intervals:
+        spans = "  ".join(f"{name.replace('_average_precision', ' ap').replace('_auc', ' auc')} {_fmt(low)}-{_fmt(high)}" for name, (low, high) in summary.intervals.items())
+        lines.append(f"95% intervals     {spans}   ({summary.interval_method})")
     return "\n".join(lines)
 
 
@@ -80,7 +83,7 @@ def write_figures(per_image: pd.DataFrame, label_scheme: LabelScheme, categories
     from .. import viz
 
     viz.plot_jaccard_boxplot(per_image["jaccard"].tolist(), folder / "jaccard_boxplot.png")
-    viz.plot_roc_curves({c: (per_image[f"is_{c}"].tolist(), per_image[f"p_{c}"].tolist()) for c in categories}, folder / "roc_curves.png")
+    viz.plot_roc_curves({c: (per_image[f"is_{c}"].tolist(), per_image[f"p_{c}"].tolist()) for c in categories}, folder / "roc_curves.png", band=True)
     viz.plot_confusion_matrix(per_image["true_label"].tolist(), per_image["predicted_label"].tolist(), class_names=label_scheme.class_names, path=folder / "confusion_matrix.png")
     if overlays:
         viz.plot_overlays(overlays, folder / "overlays.png")
