@@ -67,14 +67,15 @@ def train_flags(parser: argparse.ArgumentParser) -> None:
         group = parser.add_argument_group(f"{section} settings ({cls.__name__})")
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
-            if f.name == "out_dir":
-                continue  # a run's folder is --out/--name
+            if f.name == "out_dir" or f.metadata.get("flag", "") is None:
+                continue  # a run's folder is --out/--name; extra_roots come from a repeated --data
             flag = f.metadata.get("flag", f.name).replace("_", "-")
             default = "" if f.default is dataclasses.MISSING else f"default: {f.default!r}; "
             text = field_docs(cls)[f.name].replace("``", "").rstrip(".")
             help_text = f"{text} ({default}{describe_type(hints[f.name])})"
             # absent flags stay out of the namespace, so that an explicit "--val-split ''" (None) is a change
-            group.add_argument("--" + flag, dest=f.name, type=_flag_parser(hints[f.name]), default=argparse.SUPPRESS, help=help_text.replace("%", "%%"))
+            repeat = {"action": "append"} if f.name == "root" else {}
+            group.add_argument("--" + flag, dest=f.name, type=_flag_parser(hints[f.name]), default=argparse.SUPPRESS, help=help_text.replace("%", "%%"), **repeat)
 
 
 def run_config(args: argparse.Namespace):
@@ -98,6 +99,11 @@ def _flag_changes(args: argparse.Namespace) -> dict[str, Any]:
     from .config import flat_fields
 
     changes = {name: getattr(args, name) for name in flat_fields() if hasattr(args, name)}
+    if "root" in changes:  # --data ROOT [--data EXTRA ...]: the first is the target data, the others extra training data
+        roots = changes.pop("root")
+        changes["root"] = roots[0]
+        if len(roots) > 1:
+            changes["extra_roots"] = tuple(roots[1:])
     if args.balanced:
         changes["balanced_sampling"] = True
     return changes

@@ -38,7 +38,11 @@ class DataConfig:
     """Which images a run reads, and how.
 
     Args:
-        root: ISIC 2017 data root in the official layout (the flag is ``--data``).
+        root: ISIC 2017 data root in the official layout (the flag is ``--data``; given
+            again, ``--data`` adds extra_roots).
+        extra_roots: Further training data: HAM10000 or ISIC 2017 roots (their kind is
+            recognised from their files), trained on with root's train split; validation,
+            checkpoint selection and evaluation stay on root (the flag is a second ``--data``).
         image_size: Shorter image side for decoding and for the model.
         label_scheme: ``binary`` (benign, melanoma) or ``three_class`` (nevus,
             seborrheic keratosis, melanoma), or a plugin's.
@@ -50,6 +54,7 @@ class DataConfig:
     """
 
     root: str | None = field(default=None, metadata={"flag": "data"})
+    extra_roots: tuple[str, ...] = field(default=(), metadata={"flag": None})
     image_size: int = 512
     label_scheme: str = "binary"
     subset: int | float | None = None

@@ -26,6 +26,7 @@ import torch
 from .callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint, ProgressBar
 from .config import RunConfig, flat_fields
 from .data import ISIC2017Dataset
+from .data.sources import MultiSourceDataset, data_root_kind, open_data_root
 from .engine import Trainer, load_checkpoint
 from .engine import distributed as dist
 from .evaluation import EvaluationResult, evaluate, format_summary, metric_names
@@ -135,6 +136,16 @@ def run_lock(run_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _with_extra_sources(train: ISIC2017Dataset, data, augment) -> MultiSourceDataset:
+    """``train`` plus the train split (HAM10000: all of it) of each extra root, as named sources."""
+    sources: dict[str, object] = {"isic2017": train}
+    for root in data.extra_roots:
+        kind = data_root_kind(root)
+        name = kind if kind not in sources else f"{kind}_{sum(n.startswith(kind) for n in sources) + 1}"
+        sources[name] = open_data_root(root, "train", label_scheme=data.label_scheme, image_size=data.image_size, transforms=augment)
+    return MultiSourceDataset(sources)
+
+
 def _saved_config(run_dir: Path) -> RunConfig:
     """The configuration a run continues with: the one stored in its ``last.pt`` (the truth), which
     ``config.json`` must still match; an edited ``config.json`` is refused, not half-used."""
@@ -217,6 +228,8 @@ def _train_and_evaluate(config: RunConfig, run_dir: Path, *, resume: bool, quiet
     data, seed = config.data, config.trainer.seed
     augment = get_transform(data.augment) if data.augment else None
     train = ISIC2017Dataset(data.root, "train", label_scheme=data.label_scheme, image_size=data.image_size, subset=data.subset, seed=seed, transforms=augment)
+    if data.extra_roots:
+        train = _with_extra_sources(train, data, augment)
     if not len(train):
         raise ConfigError(f"The train split of {data.root} holds no image (subset={data.subset!r}); there is nothing to train on.")
     val = ISIC2017Dataset(data.root, data.val_split, label_scheme=data.label_scheme, image_size=data.image_size) if data.val_split else None

@@ -6,6 +6,7 @@ from .dataset import ISIC2017Dataset as ISIC2017Dataset
 from .ham10000 import HAM10000Dataset as HAM10000Dataset
 from .dataset import make_target as make_target
 from .labels import LABEL_SCHEMES as LABEL_SCHEMES
+from .sources import MultiSourceDataset as MultiSourceDataset
 from .labels import LabelScheme as LabelScheme
 from .labels import get_label_scheme as get_label_scheme
 from .labels import list_label_schemes as list_label_schemes
@@ -15,6 +16,6 @@ from .layout import split_paths as split_paths
 from .synthetic import write_synthetic_isic as write_synthetic_isic
 
 __all__ = [
-    "CheckReport", "HAM10000Dataset", "ISIC2017Dataset", "LABEL_SCHEMES", "LabelScheme", "SPLITS", "check_dataset", "get_label_scheme",
+    "CheckReport", "HAM10000Dataset", "ISIC2017Dataset", "LABEL_SCHEMES", "LabelScheme", "MultiSourceDataset", "SPLITS", "check_dataset", "get_label_scheme",
     "list_label_schemes", "make_target", "read_ground_truth", "split_paths", "write_synthetic_isic",
 ]

@@ -46,6 +46,9 @@ class TrainerConfig:
         group_by_aspect_ratio: Put landscape and portrait images in separate batches.
         balanced_sampling: Draw training images with probability inverse to their
             class frequency (melanoma is 19% of ISIC 2017 training images).
+        source_shares: Share of each training source in an epoch, in the order of the
+            sources (a MultiSourceDataset's names), e.g. 0.5,0.5; None draws every item once.
+        epoch_items: Items drawn per epoch with source_shares (None: the dataset's length).
         num_workers: DataLoader worker processes; ``"auto"``: none on a machine with 4 cores or
             fewer (workers would take cores from the model's own threads), else half the
             cores, at most 8 (see ``resolved_num_workers()``).
@@ -84,6 +87,8 @@ class TrainerConfig:
     channels_last: bool = False
     group_by_aspect_ratio: bool = True
     balanced_sampling: bool = False
+    source_shares: tuple[float, ...] | None = None
+    epoch_items: int | None = None
     num_workers: int | Literal["auto"] = "auto"
     num_threads: int | None = None
     device: str = "auto"
@@ -108,6 +113,10 @@ class TrainerConfig:
             (self.num_threads is None or self.num_threads >= 1, "num_threads", "an int >= 1 or None"),
             (self.validate_every >= 0, "validate_every", "an int >= 0"),
             (self.eval_batch_size >= 1, "eval_batch_size", "an int >= 1"),
+            (self.source_shares is None or (all(s > 0 for s in self.source_shares) and abs(sum(self.source_shares) - 1) < 1e-6),
+             "source_shares", "positive shares that sum to 1, or None"),
+            (self.epoch_items is None or self.epoch_items >= 1, "epoch_items", "an int >= 1 or None"),
+            (not (self.balanced_sampling and self.source_shares), "balanced_sampling", "False when source_shares are set (one sampling rule at a time)"),
             (0 <= self.momentum < 1, "momentum", "a float in [0, 1)"),
             (self.weight_decay >= 0, "weight_decay", "a float >= 0"),
             (0 < self.gamma <= 1, "gamma", "a float in (0, 1]"),

@@ -20,7 +20,10 @@ class EpochBatchSampler(torch.utils.data.Sampler[list[int]]):
 
     1. orders the indices by a permutation drawn from ``seed + epoch`` or, with
        ``balanced``, draws ``len(dataset)`` indices with replacement, each with
-       probability inverse to its class frequency;
+       probability inverse to its class frequency, or, with ``shares``, draws
+       ``round(share x num_draws)`` indices of each group (a source), each group's
+       indices in a fresh permutation (repeated when the group is too small), then
+       shuffles them together;
     2. with several processes, pads the order to a multiple of ``world_size`` and keeps
        every ``world_size``-th index starting at ``rank`` (as ``DistributedSampler``);
     3. with ``aspect_ratios``, fills separate batches for landscape and portrait images
@@ -34,6 +37,9 @@ class EpochBatchSampler(torch.utils.data.Sampler[list[int]]):
         labels: Class of each item (needed for ``balanced``).
         aspect_ratios: Width / height of each item (``None``: no grouping).
         balanced: Class-balanced sampling.
+        groups: Group (source) of each item (needed for ``shares``).
+        shares: ``{group: share of an epoch}``, shares summing to 1.
+        num_draws: Indices per epoch with ``shares`` (default ``num_items``).
         rank: This process's rank.
         world_size: Number of processes.
 
@@ -55,11 +61,23 @@ class EpochBatchSampler(torch.utils.data.Sampler[list[int]]):
         labels: Sequence[int] | None = None,
         aspect_ratios: Sequence[float] | None = None,
         balanced: bool = False,
+        groups: Sequence[Any] | None = None,
+        shares: dict[Any, float] | None = None,
+        num_draws: int | None = None,
         rank: int = 0,
         world_size: int = 1,
     ) -> None:
         if balanced and labels is None:
             raise ConfigError("balanced sampling needs the items' labels.")
+        if shares is not None:
+            if groups is None or len(groups) != num_items:
+                raise ConfigError("sampling by shares needs the group (source) of every item.")
+            unknown = sorted(map(str, set(shares) - set(groups)))
+            if unknown:
+                raise ConfigError(f"shares name groups that no item belongs to: {', '.join(unknown)}; groups present: {', '.join(sorted(map(str, set(groups))))}.")
+        self.groups = list(groups) if groups is not None else None
+        self.shares = dict(shares) if shares is not None else None
+        self.num_draws = num_draws if num_draws is not None else num_items
         self.num_items = num_items
         self.batch_size = batch_size
         self.seed = seed
@@ -81,7 +99,9 @@ class EpochBatchSampler(torch.utils.data.Sampler[list[int]]):
 
     def _order(self) -> list[int]:
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        if self.balanced:
+        if self.shares is not None:
+            order = self._draw_by_shares(generator)
+        elif self.balanced:
             labels = torch.tensor(self.labels)
             counts = torch.bincount(labels)
             weights = 1.0 / counts[labels].double()
@@ -93,6 +113,19 @@ class EpochBatchSampler(torch.utils.data.Sampler[list[int]]):
             order = (order * self.world_size)[: shard * self.world_size]
             order = order[self.rank :: self.world_size]
         return order
+
+    def _draw_by_shares(self, generator: torch.Generator) -> list[int]:
+        members: dict[Any, list[int]] = {}
+        for index, group in enumerate(self.groups):
+            members.setdefault(group, []).append(index)
+        drawn: list[int] = []
+        for group, share in self.shares.items():
+            indices, count = members[group], round(share * self.num_draws)
+            while count > 0:  # fresh permutations until the group's count is reached
+                take = torch.randperm(len(indices), generator=generator)[:count].tolist()
+                drawn += [indices[i] for i in take]
+                count -= len(take)
+        return [drawn[i] for i in torch.randperm(len(drawn), generator=generator).tolist()]
 
     def __iter__(self) -> Iterator[list[int]]:
         order = self._order()
@@ -112,5 +145,6 @@ class EpochBatchSampler(torch.utils.data.Sampler[list[int]]):
             yield leftovers[start : start + self.batch_size]
 
     def __len__(self) -> int:
-        shard = -(-self.num_items // self.world_size)
+        items = sum(round(share * self.num_draws) for share in self.shares.values()) if self.shares is not None else self.num_items
+        shard = -(-items // self.world_size)
         return -(-shard // self.batch_size)

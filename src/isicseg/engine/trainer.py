@@ -184,9 +184,19 @@ class Trainer(ValidationLoop):
         labels = getattr(dataset, "labels", None)
         if self.config.balanced_sampling and labels is None:
             raise ConfigError("balanced_sampling needs a dataset with a .labels list (ISIC2017Dataset has one).")
+        shares = None
+        if self.config.source_shares is not None:
+            names = getattr(dataset, "names", None)
+            if names is None or len(names) != len(self.config.source_shares):
+                raise ConfigError(
+                    f"source_shares {self.config.source_shares} needs a MultiSourceDataset with {len(self.config.source_shares)} sources; "
+                    f"the training data has {len(names) if names is not None else 'no named'} sources{f' ({names})' if names else ''}."
+                )
+            shares = dict(zip(names, self.config.source_shares))
         self.sampler = EpochBatchSampler(
             n, self.config.batch_size, seed=self.config.seed, labels=labels, aspect_ratios=aspect,
-            balanced=self.config.balanced_sampling, rank=dist.rank(), world_size=dist.world_size(),
+            balanced=self.config.balanced_sampling, groups=getattr(dataset, "sources", None) if shares else None, shares=shares,
+            num_draws=self.config.epoch_items, rank=dist.rank(), world_size=dist.world_size(),
         )
         return torch.utils.data.DataLoader(
             dataset, batch_sampler=self.sampler, collate_fn=collate, num_workers=self.config.resolved_num_workers(),

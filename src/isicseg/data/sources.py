@@ -1,0 +1,135 @@
+"""Several datasets in one run: recognise a data root's kind, and concatenate datasets under one label scheme.
+
+A run trains on ISIC 2017 and, say, HAM10000 together, while validation, checkpoint
+selection and the reported scores stay on ISIC 2017 (the target task)::
+
+    train = MultiSourceDataset({"isic2017": ISIC2017Dataset(isic, "train", label_scheme="three_class"),
+                                "ham10000": HAM10000Dataset(ham, "all", label_scheme="three_class")})
+    trainer = Trainer(TrainerConfig(source_shares=(0.5, 0.5), epoch_items=2000))
+    trainer.fit(model, train, ISIC2017Dataset(isic, "validation", label_scheme="three_class"))
+
+``source_shares`` makes each epoch draw that share of ``epoch_items`` from each source
+(:class:`~isicseg.engine.EpochBatchSampler`), since the extra set is five times the
+target set and a CPU budget is fixed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from ..exceptions import ConfigError, DatasetNotFoundError
+from .ham10000 import find_ham10000_layout
+from .labels import LabelScheme
+from .layout import SPLITS
+
+__all__ = ["MultiSourceDataset", "data_root_kind", "open_data_root"]
+
+
+def data_root_kind(root: str | Path) -> Literal["isic2017", "ham10000"]:
+    """What a data root holds, from its files: ``"isic2017"`` or ``"ham10000"``.
+
+    Raises:
+        DatasetNotFoundError: When it is neither, naming what was found.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetNotFoundError(f"Data root {root} {'is a file, not a folder' if root.exists() else 'does not exist'}.")
+    if any((root / f"ISIC-2017_{name}_Data").is_dir() or (root / f"ISIC-2017_{name}_Part3_GroundTruth.csv").is_file() for name in SPLITS.values()):
+        return "isic2017"
+    if find_ham10000_layout(root) is not None:
+        return "ham10000"
+    found = sorted(p.name for p in root.iterdir())[:8]
+    raise DatasetNotFoundError(
+        f"Data root {root} is neither ISIC 2017 (ISIC-2017_<Split>_Data/ and its CSV) nor HAM10000 (HAM10000_metadata.csv or "
+        f"ISIC2018_Task3_Training_GroundTruth.csv); it holds {', '.join(found) or 'nothing'}{' ...' if len(found) == 8 else ''}."
+    )
+
+
+def open_data_root(root: str | Path, split: str, **options: Any) -> torch.utils.data.Dataset:
+    """The dataset of ``root``'s kind (see :func:`data_root_kind`): ``ISIC2017Dataset(root, split, ...)``, or
+    ``HAM10000Dataset(root, "all" for the ISIC "train" split, ...)`` (HAM10000 has no official splits)."""
+    from .dataset import ISIC2017Dataset
+    from .ham10000 import HAM10000Dataset
+
+    if data_root_kind(root) == "isic2017":
+        return ISIC2017Dataset(root, split, **options)
+    if split != "train":
+        raise ConfigError(f"{root} is HAM10000, which is only trained on here; validation and evaluation stay on ISIC 2017 (got split {split!r}).")
+    options.pop("download", None)
+    return HAM10000Dataset(root, "all", **options)
+
+
+class MultiSourceDataset(torch.utils.data.ConcatDataset):
+    """Datasets of one label scheme, concatenated; each item knows its source.
+
+    Args:
+        datasets: ``{source name: dataset}`` (or a list, named ``source0``, ``source1`` ...).
+            Each must have a ``label_scheme``, and all the same one.
+
+    Attributes:
+        names: Source names, in order.
+        label_scheme: The shared :class:`~isicseg.data.LabelScheme`.
+
+    Example:
+        >>> from isicseg.data.synthetic import write_synthetic_isic
+        >>> from isicseg import ISIC2017Dataset
+        >>> root = write_synthetic_isic(getfixture("tmp_path"), num_images={"train": 3, "validation": 2}, image_size=(48, 64))
+        >>> both = MultiSourceDataset({"a": ISIC2017Dataset(root, "train"), "b": ISIC2017Dataset(root, "validation")})
+        >>> len(both), both.sources, both.source_counts()
+        (5, ['a', 'a', 'a', 'b', 'b'], {'a': 3, 'b': 2})
+    """
+
+    def __init__(self, datasets: Mapping[str, torch.utils.data.Dataset] | list[torch.utils.data.Dataset]) -> None:
+        named = dict(datasets) if isinstance(datasets, Mapping) else {f"source{i}": d for i, d in enumerate(datasets)}
+        if not named:
+            raise ConfigError("MultiSourceDataset needs at least one dataset.")
+        schemes = {name: getattr(d, "label_scheme", None) for name, d in named.items()}
+        missing = [name for name, scheme in schemes.items() if not isinstance(scheme, LabelScheme)]
+        if missing:
+            raise ConfigError(f"Every source needs a label_scheme (an ISIC2017Dataset, HAM10000Dataset or alike); {', '.join(missing)} has none.")
+        if len({scheme.name for scheme in schemes.values()}) > 1:
+            raise ConfigError(
+                f"The sources have different label schemes ({', '.join(f'{n}: {s.name}' for n, s in schemes.items())}); "
+                f"their labels would mean different things. Read every source with one label_scheme."
+            )
+        super().__init__(list(named.values()))
+        self.names = list(named)
+        self.label_scheme = next(iter(schemes.values()))
+
+    @property
+    def sources(self) -> list[str]:
+        """The source name of each item, in item order."""
+        return [name for name, dataset in zip(self.names, self.datasets) for _ in range(len(dataset))]
+
+    @property
+    def labels(self) -> list[int]:
+        """Class label of each item (for class-balanced sampling)."""
+        return [label for dataset in self.datasets for label in dataset.labels]
+
+    @property
+    def records(self) -> list[Any]:
+        """Every source's records, in item order."""
+        return [record for dataset in self.datasets for record in dataset.records]
+
+    @property
+    def image_ids(self) -> list[str]:
+        return [record.image_id for record in self.records]
+
+    def source_counts(self) -> dict[str, int]:
+        """Items per source."""
+        return dict(Counter(self.sources))
+
+    def get_height_and_width(self, index: int) -> tuple[int, int]:
+        """``(height, width)`` of item ``index`` before transforms (for aspect-ratio grouped batching)."""
+        source = next(i for i, end in enumerate(self.cumulative_sizes) if index < end)
+        start = self.cumulative_sizes[source - 1] if source else 0
+        return self.datasets[source].get_height_and_width(index - start)
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{name}={len(d)}" for name, d in zip(self.names, self.datasets))
+        return f"MultiSourceDataset({parts}, label_scheme={self.label_scheme.name!r})"
