@@ -14,11 +14,11 @@ from isicseg.exceptions import ConfigError
 
 # a value unlike the default for every field of every section
 CHANGED = {
-    "root": "elsewhere", "image_size": 320, "label_scheme": "three_class", "subset": 10, "val_split": "test", "eval_split": "validation",
+    "root": "elsewhere", "extra_roots": ("more",), "image_size": 320, "label_scheme": "three_class", "subset": 10, "val_split": "test", "eval_split": "validation",
     "augment": "eval", "backbone": "resnet18_fpn", "pretrained": "none", "backbone_weights": "imagenet", "classifier": "pooled",
     "proposals": "few", "epochs": 5, "batch_size": 3, "optimizer": "adamw", "lr": 0.001, "momentum": 0.8, "weight_decay": 0.01,
     "warmup_steps": 7, "warmup_factor": 0.5, "schedule": "cosine", "milestones": (0.5,), "gamma": 0.5, "grad_clip_norm": 1.0,
-    "accumulate": 2, "precision": "fp32", "channels_last": True, "group_by_aspect_ratio": False, "balanced_sampling": True, "num_workers": 1, "num_threads": 1,
+    "accumulate": 2, "precision": "fp32", "channels_last": True, "group_by_aspect_ratio": False, "balanced_sampling": True, "source_shares": (0.25, 0.75), "epoch_items": 50, "num_workers": 1, "num_threads": 1,
     "device": "cpu", "seed": 9, "validate_every": 2, "skip_nonfinite": True, "out_dir": "runs/x", "eval_batch_size": 2,
     "monitor": "val_loss", "patience": 3, "tta": True, "postprocess": True,
 }
@@ -111,10 +111,12 @@ def test_recipes_folder_in_the_repository_is_the_shipped_one():
 def test_every_train_flag_is_documented_and_maps_to_a_field(capsys):
     parser = build_parser()
     train = parser._subparsers._group_actions[0].choices["train"]
-    fields = {f.name for cls in SECTIONS.values() for f in dataclasses.fields(cls)} - {"out_dir"}
+    fields = {f.name for cls in SECTIONS.values() for f in dataclasses.fields(cls)} - {"out_dir", "extra_roots"}
     actions = [a for a in train._actions if a.option_strings and a.dest != "help"]
     assert all(a.help and len(a.help) > 15 for a in actions), [a.dest for a in actions if not a.help]
     assert fields <= {a.dest for a in actions}
+    args = parser.parse_args(["train", "--data", "a", "--data", "b"])  # extra_roots come from a repeated --data
+    assert args.root == ["a", "b"]
 
 
 def test_flags_parse_by_field_type():
