@@ -32,7 +32,8 @@ def test_train_writes_run_folder_and_resumes(synthetic_root, tmp_path, capsys):
     saved = RunConfig.from_file(run / "config.json")
     assert torch.load(run / "last.pt", weights_only=True)["run_config"] == saved.to_dict()  # every checkpoint carries it
     assert "ISIC Part 1" in capsys.readouterr().out
-    assert "epoch 2/2" in (run / "train.log").read_text()
+    epoch_lines = [line for line in (run / "train.log").read_text().splitlines() if line.startswith("epoch 2/2  train_loss ")]
+    assert len(epoch_lines) == 1 and "  lr " in epoch_lines[0]  # the learning-rate monitor's lr is shown
 
     assert main(args) == 2  # the run exists: refuse to overwrite it
     assert "already holds a run; pass --resume" in capsys.readouterr().err

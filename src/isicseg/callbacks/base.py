@@ -22,6 +22,7 @@ class Callback:
             for each batch: on_train_batch_start, on_train_batch_end
             on_validation_start, on_validation_end      (when validating)
             on_train_epoch_end                          (checkpoint callbacks last)
+            on_train_epoch_logged                       (everything of the epoch is in metrics)
             on_save_checkpoint                          (when the run has a folder)
         on_fit_end
         on_exception                                    (instead, if an error escapes)
@@ -56,7 +57,11 @@ class Callback:
         """An epoch starts; ``trainer.epoch`` is its 0-based index."""
 
     def on_train_epoch_end(self, trainer: Trainer) -> None:
-        """The epoch's training and validation are done; ``trainer.metrics`` is complete."""
+        """The epoch's training and validation are done; callbacks may add to ``trainer.metrics`` here."""
+
+    def on_train_epoch_logged(self, trainer: Trainer) -> None:
+        """After every ``on_train_epoch_end``: ``trainer.metrics`` holds all that was logged this epoch
+        (the place to show or export it, whatever the order of the callbacks)."""
 
     def on_train_batch_start(self, trainer: Trainer, batch: Any, batch_idx: int) -> None:
         """A batch ``(images, targets)`` is about to be used."""

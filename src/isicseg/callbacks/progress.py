@@ -68,7 +68,9 @@ class ProgressBar(Callback):
 
     def on_train_epoch_end(self, trainer: Trainer) -> None:
         self._close()
-        if trainer.is_main_process:
+
+    def on_train_epoch_logged(self, trainer: Trainer) -> None:
+        if trainer.is_main_process:  # after every callback logged (the learning-rate monitor's lr too)
             shown = {k: v for k, v in trainer.metrics.items() if k in ("train_loss", "val_loss", "val_jaccard", "val_melanoma_auc", "lr")}
             text = "  ".join(f"{k} {v:.4g}" for k, v in shown.items() if isinstance(v, (int, float)))
             logger.info("epoch %d/%d  %s", trainer.epoch + 1, trainer.config.epochs, text)

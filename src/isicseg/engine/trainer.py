@@ -336,6 +336,7 @@ class Trainer(ValidationLoop):
                     self.metrics.update(self.validate(self.unwrapped_model, val_data))
                 self.history.append(self.metrics)  # the same dict: what callbacks log below is kept too
                 self._call("on_train_epoch_end")
+                self._call("on_train_epoch_logged")  # every hook above has logged: what is shown does not depend on their order
                 self.should_stop = dist.any_true(self.should_stop, self.device)
                 if self.out_dir is not None:
                     self.save_checkpoint(self.out_dir / "last.pt")

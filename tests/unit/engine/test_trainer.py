@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 
 import pytest
 import torch
@@ -50,8 +51,18 @@ def test_hooks_fire_in_order(data, tmp_path):
     recorder = Recorder()
     Trainer(TrainerConfig(epochs=2, out_dir=str(tmp_path), **FAST), callbacks=[recorder]).fit(tiny_model(), *data)
     epoch = ["on_train_epoch_start"] + ["on_train_batch_start", "on_train_batch_end"] * 2 + [
-        "on_validation_start", "on_validation_end", "on_train_epoch_end", "on_save_checkpoint"]
+        "on_validation_start", "on_validation_end", "on_train_epoch_end", "on_train_epoch_logged", "on_save_checkpoint"]
     assert recorder.calls == ["on_fit_start", *epoch, *epoch, "on_fit_end"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("progress_first", [True, False])
+def test_the_epoch_line_shows_lr_whatever_the_order_of_the_callbacks(data, caplog, progress_first):
+    callbacks = [ProgressBar(enable=False), LearningRateMonitor()]
+    with caplog.at_level("INFO", logger="isicseg"):
+        Trainer(TrainerConfig(epochs=1, **FAST), callbacks=callbacks if progress_first else callbacks[::-1]).fit(tiny_model(), data[0])
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch 1/1  train_loss ")]
+    assert len(lines) == 1 and re.search(r"  lr [0-9.e-]+$", lines[0]), lines
 
 
 @pytest.mark.slow
