@@ -79,19 +79,28 @@ def check_dataset(root: str | Path, splits: Iterable[str] | None = None, *, deco
         if not splits:
             report.errors.append(f"{root} holds no ISIC-2017_<Training|Validation|Test_v2>_Data folder, and no HAM10000 metadata.")
     for split in splits:
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", DataWarning)
-                records, problems = scan_split(root, split)
-            report.warnings += [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
-        except (DatasetError, DatasetNotFoundError) as error:
-            report.errors.append(str(error))
+        scanned = _scan(report, scan_split, root, split)
+        if scanned is None:
             continue
+        records, problems = scanned
         report.errors += [str(p) for p in problems]
         report.counts[split] = _check_records(records, report, decode_size)
         if not records and not problems:
             report.errors.append(f"The {split} split in {root} holds no image (no ISIC_nnnnnnn.jpg in {split_paths(root, split).images}); a split needs at least one.")
     return report
+
+
+def _scan(report: CheckReport, scan, *args, **kwargs):
+    """``scan(*args, **kwargs)`` with its DataWarnings and its error (then ``None``) added to ``report``."""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DataWarning)
+            scanned = scan(*args, **kwargs)
+        report.warnings += [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
+        return scanned
+    except (DatasetError, DatasetNotFoundError) as error:
+        report.errors.append(str(error))
+        return None
 
 
 def _check_records(records: list, report: CheckReport, decode_size: int) -> int:
@@ -114,47 +123,14 @@ def _check_ham10000(root: Path, report: CheckReport, decode_size: int) -> CheckR
     """The same checks for a HAM10000 root (every diagnosis kept, so that every file is read)."""
     from .ham10000 import HAM10000_DX, scan_ham10000
 
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", DataWarning)
-            records, problems, left_out = scan_ham10000(root, diagnosis_map={dx: "nevus" for dx in HAM10000_DX})
-        report.warnings += [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
-    except (DatasetError, DatasetNotFoundError) as error:
-        report.errors.append(str(error))
+    scanned = _scan(report, scan_ham10000, root, diagnosis_map={dx: "nevus" for dx in HAM10000_DX})
+    if scanned is None:
         return report
+    records, problems, left_out = scanned
     report.errors += [str(p) for p in problems]
     if left_out["no mask"]:
         report.warnings.append(f"{left_out['no mask']} images have no mask (no HAM10000_segmentations_lesion_tschandl/ folder): HAM10000Dataset leaves them out.")
     report.counts["ham10000"] = _check_records(records, report, decode_size)
     if not records and not problems and not left_out["no mask"]:
         report.errors.append(f"The HAM10000 root {root} holds no image.")
-    return report
-    if splits is None:
-        splits = [s for s in SPLITS if any(root.glob(f"ISIC-2017_{SPLITS[s]}_Data"))]
-        if not splits:
-            report.errors.append(f"{root} holds no ISIC-2017_<Training|Validation|Test_v2>_Data folder.")
-    for split in splits:
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", DataWarning)
-                records, problems = scan_split(root, split)
-            report.warnings += [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
-        except (DatasetError, DatasetNotFoundError) as error:
-            report.errors.append(str(error))
-            continue
-        report.errors += [str(p) for p in problems]
-        readable = 0
-        for record in records:
-            try:
-                size = read_image_size(record.image_path)
-                read_image(record.image_path, decode_size, strict=True)
-                mask = read_mask(record.mask_path, size, image_path=record.image_path)
-                if not mask.any():
-                    raise DatasetError(f"Mask {record.mask_path} is empty (no pixel is 255).")
-                readable += 1
-            except DatasetError as error:
-                report.errors.append(str(error))
-        report.counts[split] = readable
-        if not records and not problems:
-            report.errors.append(f"The {split} split in {root} holds no image (no ISIC_nnnnnnn.jpg in {split_paths(root, split).images}); a split needs at least one.")
     return report

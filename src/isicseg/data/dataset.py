@@ -123,12 +123,9 @@ class ISIC2017Dataset(torch.utils.data.Dataset):
         download: bool = False,
     ) -> None:
         # every option is checked before anything is downloaded or read
-        if empty_masks not in ("error", "keep"):
-            raise ConfigError(f"empty_masks must be 'error' or 'keep', got {empty_masks!r}.")
-        output_size(1, 1, image_size)  # validates image_size
         split_paths(root, split)  # validates split
         scheme = get_label_scheme(label_scheme)
-        _check_options(root=root, transforms=transforms, subset=subset, seed=seed, binarize_masks=binarize_masks,
+        _check_options(root=root, image_size=image_size, empty_masks=empty_masks, transforms=transforms, subset=subset, seed=seed, binarize_masks=binarize_masks,
                        max_image_pixels=max_image_pixels, cache_masks=cache_masks, download=download)
         if download:
             from .download import download_isic2017
@@ -234,8 +231,11 @@ class ISIC2017Dataset(torch.utils.data.Dataset):
         )
 
 
-def _check_options(*, root: Any, transforms: Any, subset: Any, seed: Any, **flags: Any) -> None:
+def _check_options(*, root: Any, image_size: Any, empty_masks: Any, transforms: Any, subset: Any, seed: Any, **flags: Any) -> None:
     """Refuse options of the wrong type when the dataset is made, not at its first item."""
+    if empty_masks not in ("error", "keep"):
+        raise ConfigError(f"empty_masks must be 'error' or 'keep', got {empty_masks!r}.")
+    output_size(1, 1, image_size)  # validates image_size
     if not isinstance(root, (str, Path)):
         raise ConfigError(f"root must be a folder path (str or Path); got {type(root).__name__} {root!r}.")
     if transforms is not None and not callable(transforms):

@@ -44,7 +44,7 @@ import pandas as pd
 
 from ..exceptions import ConfigError, DataWarning, DatasetError, DatasetNotFoundError
 from .dataset import ISIC2017Dataset, Target, _check_options
-from .io import DEFAULT_MAX_IMAGE_PIXELS, ImageSize, output_size
+from .io import DEFAULT_MAX_IMAGE_PIXELS, ImageSize
 from .labels import DIAGNOSES, Diagnosis, LabelScheme, get_label_scheme
 from .layout import Record
 from .splits import grouped_holdout, grouped_subset
@@ -280,12 +280,9 @@ class HAM10000Dataset(ISIC2017Dataset):
     ) -> None:
         if split not in ("all", "train", "validation"):
             raise ConfigError(f"Unknown HAM10000 split {split!r}; allowed: all, train, validation (a lesion-grouped hold-out).")
-        if empty_masks not in ("error", "keep"):
-            raise ConfigError(f"empty_masks must be 'error' or 'keep', got {empty_masks!r}.")
-        output_size(1, 1, image_size)
         scheme = get_label_scheme(label_scheme)
         mapping = _check_map(default_diagnosis_map(scheme) if diagnosis_map is None else diagnosis_map)
-        _check_options(root=root, transforms=transforms, subset=subset, seed=seed, binarize_masks=binarize_masks,
+        _check_options(root=root, image_size=image_size, empty_masks=empty_masks, transforms=transforms, subset=subset, seed=seed, binarize_masks=binarize_masks,
                        max_image_pixels=max_image_pixels, cache_masks=cache_masks, download=False)
         self.root, self.split, self.label_scheme, self.transforms, self.image_size = Path(root), split, scheme, transforms, image_size
         self.binarize_masks, self.empty_masks, self.max_image_pixels = binarize_masks, empty_masks, max_image_pixels
