@@ -46,7 +46,7 @@ from ..exceptions import ConfigError, DataWarning, DatasetError, DatasetNotFound
 from .dataset import ISIC2017Dataset, Target, _check_options
 from .io import DEFAULT_MAX_IMAGE_PIXELS, ImageSize
 from .labels import DIAGNOSES, Diagnosis, LabelScheme, get_label_scheme
-from .layout import Record
+from .layout import Record, read_table
 from .splits import grouped_holdout, grouped_subset
 
 __all__ = ["HAM10000_DX", "HAM10000Dataset", "HamRecord", "default_diagnosis_map", "find_ham10000_layout", "scan_ham10000"]
@@ -99,26 +99,13 @@ def find_ham10000_layout(root: str | Path) -> Literal["dataverse", "task3"] | No
     return None
 
 
-def _read_csv(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
-        raise DatasetError(f"{path} is not a readable CSV file ({error}); expected columns {','.join(columns)}.") from None
-    except OSError as error:
-        raise DatasetError(f"{path} cannot be read ({error.strerror or error}); check its permissions.") from None
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise DatasetError(f"{path} lacks the columns {missing}; its header is {list(frame.columns)}, expected {','.join(columns)}.")
-    return frame
-
-
 def _metadata(root: Path, layout: str) -> pd.DataFrame:
     """``lesion_id,image_id,dx,dx_type,age,sex,localization`` for either layout (one row per image)."""
     if layout == "dataverse":
-        frame = _read_csv(root / METADATA, METADATA_COLUMNS)
+        frame = read_table(root / METADATA, METADATA_COLUMNS)
         source = root / METADATA
     else:
-        labels = _read_csv(root / TASK3_LABELS, TASK3_COLUMNS)
+        labels = read_table(root / TASK3_LABELS, TASK3_COLUMNS)
         source = root / TASK3_LABELS
         rows = []
         for line, row in enumerate(labels.itertuples(index=False), start=2):
@@ -130,7 +117,7 @@ def _metadata(root: Path, layout: str) -> pd.DataFrame:
         frame = pd.DataFrame(rows, columns=["image_id", "dx"])
         groups = root / TASK3_GROUPS
         if groups.is_file():
-            lesions = _read_csv(groups, ("image", "lesion_id")).set_index("image")["lesion_id"]
+            lesions = read_table(groups, ("image", "lesion_id")).set_index("image")["lesion_id"]
             frame["lesion_id"] = frame["image_id"].map(lesions).fillna("")
         else:
             frame["lesion_id"] = ""

@@ -86,6 +86,20 @@ def _flag(value: str, csv: Path, line: int, column: str) -> bool:
     return number == 1.0
 
 
+def read_table(path: Path, columns: tuple[str, ...], *, what: str = "CSV") -> pd.DataFrame:
+    """A CSV as strings, with a clear error (naming the file) when it is unreadable or lacks one of ``columns``."""
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
+        raise DatasetError(f"{path} is not a readable CSV file ({error}); expected columns {','.join(columns)}.") from None
+    except OSError as error:
+        raise DatasetError(f"{what} {path} cannot be read ({error.strerror or error}); check its permissions.") from None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DatasetError(f"{path} lacks the columns {missing}; its header is {list(frame.columns)}, expected {','.join(columns)}.")
+    return frame
+
+
 def read_ground_truth(csv: str | Path) -> dict[str, Diagnosis]:
     """Read a Part 3 ground-truth CSV into ``{image_id: diagnosis}``.
 
@@ -97,17 +111,7 @@ def read_ground_truth(csv: str | Path) -> dict[str, Diagnosis]:
     csv = Path(csv)
     if not csv.is_file():
         raise DatasetNotFoundError(f"Ground-truth CSV {csv} does not exist.")
-    try:
-        frame = pd.read_csv(csv, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
-        raise DatasetError(f"{csv} is not a readable CSV file ({error}); expected columns {','.join(CSV_COLUMNS)}.") from None
-    except OSError as error:
-        raise DatasetError(f"Ground-truth CSV {csv} cannot be read ({error.strerror or error}); check its permissions.") from None
-    missing = [c for c in CSV_COLUMNS if c not in frame.columns]
-    if missing:
-        raise DatasetError(
-            f"{csv} lacks the columns {missing}; its header is {list(frame.columns)}, expected {','.join(CSV_COLUMNS)}."
-        )
+    frame = read_table(csv, CSV_COLUMNS, what="Ground-truth CSV")
     diagnoses: dict[str, Diagnosis] = {}
     for index, (image_id, mel, sk) in enumerate(frame[list(CSV_COLUMNS)].itertuples(index=False), start=2):
         is_mel = _flag(mel, csv, index, "melanoma")

@@ -109,3 +109,24 @@ def test_the_real_ham10000_splits_keep_each_lesion_on_one_side():
     assert len(train) + len(val) == 10015 and len(set(train.lesion_ids) | set(val.lesion_ids)) == 7470
     assert not set(train.lesion_ids) & set(val.lesion_ids)
     assert 0.18 < len(set(val.lesion_ids)) / 7470 < 0.22
+
+
+def test_group_split_arguments_are_checked():
+    groups, labels = ["a", "a", "b"], [1, 1, 0]
+    with pytest.raises(ConfigError, match=r"k must be an int >= 2; got 1"):
+        grouped_folds(groups, labels, k=1)
+    with pytest.raises(ConfigError, match=r"k=3 folds need at least 3 groups; got 2"):
+        grouped_folds(groups, labels, k=3)
+    with pytest.raises(ConfigError, match=r"fraction must be a number in \(0, 1\); got 1.5"):
+        grouped_holdout(groups, labels, fraction=1.5)
+    with pytest.raises(ConfigError, match=r"groups and labels must have one entry per item; got 3 and 2"):
+        grouped_holdout(groups, labels[:2], fraction=0.5)
+    with pytest.raises(ConfigError, match=r"subset=4 is outside 1..3"):
+        grouped_subset(groups, 4)
+    with pytest.raises(ConfigError, match=r"seed must be an int in 0..2\*\*32-1; got -1"):
+        grouped_subset(groups, 1, seed=-1)
+
+
+def test_a_diagnosis_map_that_is_not_a_mapping_is_refused(ham):
+    with pytest.raises(ConfigError, match=r"diagnosis_map must map HAM10000 dx codes to a diagnosis or None; got list"):
+        HAM10000Dataset(ham, diagnosis_map=["mel"])

@@ -86,3 +86,10 @@ def test_a_run_trains_on_both_sources_and_validates_on_isic_2017_only(ham, tmp_p
     history = trainer.fit(tiny_model(4), MultiSourceDataset({"isic2017": isic, "ham10000": extra}), val)
     assert trainer.global_step == 4 and len(seen) == 4  # 8 items a epoch, half of them HAM10000
     assert set(seen) <= set(extra.image_ids) and "val_jaccard" in history[0]  # validated on ISIC 2017 (its evaluator)
+
+
+def test_sources_without_one_label_scheme_or_no_source_are_refused():
+    with pytest.raises(ConfigError, match=r"MultiSourceDataset needs at least one dataset"):
+        MultiSourceDataset({})
+    with pytest.raises(ConfigError, match=r"Every source needs a label_scheme .*; plain has none"):
+        MultiSourceDataset({"isic2017": ISIC2017Dataset(MINI_ROOT, "train"), "plain": [1, 2]})
