@@ -5,12 +5,7 @@ The public facade re-exports the names most scripts need::
     from isicseg import ISIC2017Dataset, build_mask_rcnn
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("isicseg")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
+from ._version import __version__ as __version__
 
 from .data import HAM10000Dataset as HAM10000Dataset
 from .data import ISIC2017Dataset as ISIC2017Dataset

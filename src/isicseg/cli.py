@@ -131,7 +131,7 @@ def _write_demo_data(data: Path, counts: dict[str, int]) -> None:
 
 def _load_for_inference(args: argparse.Namespace):
     from ._devices import resolve_device
-    from .data.labels import get_label_scheme
+    from .labels import get_label_scheme
     from .exceptions import ConfigError
     from .models import load_model
 

@@ -40,14 +40,11 @@ from torchvision.transforms.v2 import functional as TF
 
 from ._devices import resolve_device
 from .data.io import output_size, read_image, read_image_size
-from .data.labels import LabelScheme, get_label_scheme
+from .labels import CATEGORIES, LabelScheme, get_label_scheme
 from .exceptions import ConfigError
 from .logs import Progress
 
 __all__ = ["Answer", "CATEGORIES", "PRECISIONS", "answer_from_detections", "category_probability", "check_precision", "clean_mask", "IMAGE_SUFFIXES", "detect", "list_image_files", "predict", "upsample_mask"]
-
-CATEGORIES = ("melanoma", "seborrheic_keratosis")
-
 
 @dataclass
 class Answer:

@@ -1,4 +1,4 @@
-"""Box operations shared by the data pipeline, transforms and metrics.
+"""Box operations and detection batching shared by the data pipeline, transforms, the engine, evaluation and metrics.
 
 Boxes are ``(x1, y1, x2, y2)`` in pixel-edge coordinates: pixel ``(row r, column c)``
 covers ``[c, c + 1) x [r, r + 1)``, so the tight box of a mask whose foreground spans
@@ -10,12 +10,15 @@ returns ``x2 = c1``, one pixel short, and a single-pixel mask gets an empty box)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 from torchvision.ops import masks_to_boxes as _tv_masks_to_boxes
 
 from .exceptions import ConfigError
 
-__all__ = ["masks_to_boxes"]
+__all__ = ["collate", "masks_to_boxes"]
 
 
 def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:
@@ -46,3 +49,19 @@ def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:
         raise ConfigError(f"masks {empty.nonzero().flatten().tolist()} are empty; an empty mask has no box.")
     boxes = _tv_masks_to_boxes(masks != 0).to(torch.float32)
     return boxes + torch.tensor([0.0, 0.0, 1.0, 1.0], device=boxes.device)
+
+
+def collate(batch: Sequence[tuple[Any, dict[str, Any]]]) -> tuple[tuple[Any, ...], tuple[dict[str, Any], ...]]:
+    """Detection batches are lists: images may differ in size.
+
+    Raises:
+        ConfigError: For an item that is not an ``(image, target)`` pair with a target dict
+            holding ``boxes`` and ``labels`` (torchvision's detection contract).
+    """
+    for item in batch:
+        if not (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[1], dict) and {"boxes", "labels"} <= set(item[1])):
+            raise ConfigError(
+                f"A dataset item is {type(item).__name__} {str(item)[:60]!r}; expected an (image, target) pair whose target is a dict "
+                f"with 'boxes' and 'labels' (and 'masks' for Mask R-CNN), torchvision's detection contract."
+            )
+    return tuple(zip(*batch))  # type: ignore[return-value]

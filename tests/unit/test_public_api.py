@@ -14,7 +14,7 @@ from pathlib import Path
 
 SNAPSHOT = Path(__file__).with_name("public_api.json")
 MODULES = ["isicseg", "isicseg.data", "isicseg.data.download", "isicseg.models", "isicseg.models.heads", "isicseg.transforms", "isicseg.config", "isicseg.run", "isicseg.engine", "isicseg.callbacks",
-           "isicseg.metrics", "isicseg.evaluation", "isicseg.inference", "isicseg.viz", "isicseg.logs", "isicseg.registry", "isicseg.ops", "isicseg.exceptions", "isicseg.outputs", "isicseg.data.synthetic", "isicseg.data.ham10000", "isicseg.data.splits", "isicseg.data.sources", "isicseg.metrics.intervals"]
+           "isicseg.metrics", "isicseg.evaluation", "isicseg.inference", "isicseg.viz", "isicseg.logs", "isicseg.registry", "isicseg.ops", "isicseg.exceptions", "isicseg.outputs", "isicseg.data.synthetic", "isicseg.data.ham10000", "isicseg.data.splits", "isicseg.data.sources", "isicseg.metrics.intervals", "isicseg.labels"]
 
 
 def describe(obj) -> str:

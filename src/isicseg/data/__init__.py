@@ -5,11 +5,11 @@ from .check import check_dataset as check_dataset
 from .dataset import ISIC2017Dataset as ISIC2017Dataset
 from .ham10000 import HAM10000Dataset as HAM10000Dataset
 from .dataset import make_target as make_target
-from .labels import LABEL_SCHEMES as LABEL_SCHEMES
+from ..labels import LABEL_SCHEMES as LABEL_SCHEMES
 from .sources import MultiSourceDataset as MultiSourceDataset
-from .labels import LabelScheme as LabelScheme
-from .labels import get_label_scheme as get_label_scheme
-from .labels import list_label_schemes as list_label_schemes
+from ..labels import LabelScheme as LabelScheme
+from ..labels import get_label_scheme as get_label_scheme
+from ..labels import list_label_schemes as list_label_schemes
 from .layout import SPLITS as SPLITS
 from .layout import read_ground_truth as read_ground_truth
 from .layout import split_paths as split_paths

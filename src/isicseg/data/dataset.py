@@ -14,7 +14,7 @@ from torchvision import tv_tensors
 from ..exceptions import ConfigError, DatasetError
 from ..ops import masks_to_boxes
 from .io import DEFAULT_MAX_IMAGE_PIXELS, ImageSize, output_size, read_image, read_image_size, read_mask
-from .labels import LabelScheme, get_label_scheme
+from ..labels import LabelScheme, get_label_scheme
 from .layout import Record, Split, scan_split, split_paths
 
 __all__ = ["ISIC2017Dataset", "Target", "make_target"]

@@ -45,7 +45,7 @@ import pandas as pd
 from ..exceptions import ConfigError, DataWarning, DatasetError, DatasetNotFoundError
 from .dataset import ISIC2017Dataset, Target, _check_options
 from .io import DEFAULT_MAX_IMAGE_PIXELS, ImageSize
-from .labels import DIAGNOSES, Diagnosis, LabelScheme, get_label_scheme
+from ..labels import DIAGNOSES, Diagnosis, LabelScheme, get_label_scheme
 from .layout import Record, read_table
 from .splits import grouped_holdout, grouped_subset
 

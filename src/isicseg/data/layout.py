@@ -11,7 +11,7 @@ from typing import Literal
 import pandas as pd
 
 from ..exceptions import ConfigError, DataWarning, DatasetError, DatasetNotFoundError
-from .labels import Diagnosis
+from ..labels import Diagnosis
 
 __all__ = ["Split", "SPLITS", "SplitPaths", "Record", "split_paths", "read_ground_truth", "scan_split", "expected_layout"]
 

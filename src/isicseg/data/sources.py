@@ -24,7 +24,7 @@ import torch
 
 from ..exceptions import ConfigError, DatasetNotFoundError
 from .ham10000 import find_ham10000_layout
-from .labels import LabelScheme
+from ..labels import LabelScheme
 from .layout import SPLITS
 
 __all__ = ["MultiSourceDataset", "data_root_kind", "open_data_root"]

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..exceptions import ConfigError
-from .labels import Diagnosis
+from ..labels import Diagnosis
 from .layout import SPLITS, split_paths
 
 __all__ = ["DEFAULT_NUM_IMAGES", "CLASS_SHARES", "MAX_SYNTHETIC_IMAGES", "MAX_SYNTHETIC_SIDE", "check_num_images", "check_synthetic_size", "render_lesion", "synthetic_names", "write_synthetic_isic"]

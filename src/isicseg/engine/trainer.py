@@ -14,10 +14,11 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from .. import __version__
 from .._devices import resolve_device
+from .._version import __version__
 from ..callbacks import Callback, HistoryLogger, ModelCheckpoint
 from ..exceptions import ConfigError, NonFiniteLossError, WeightsError
+from ..ops import collate
 from . import distributed as dist
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import TrainerConfig
@@ -35,22 +36,6 @@ def _identity_dict(model: torch.nn.Module) -> dict[str, Any]:
     """The model's identity for its checkpoint (``model.identity.to_dict()``; empty for a model without one)."""
     identity = getattr(model, "identity", None)
     return identity.to_dict() if hasattr(identity, "to_dict") else {}
-
-
-def collate(batch: Sequence[tuple[Any, dict[str, Any]]]) -> tuple[tuple[Any, ...], tuple[dict[str, Any], ...]]:
-    """Detection batches are lists: images may differ in size.
-
-    Raises:
-        ConfigError: For an item that is not an ``(image, target)`` pair with a target dict
-            holding ``boxes`` and ``labels`` (torchvision's detection contract).
-    """
-    for item in batch:
-        if not (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[1], dict) and {"boxes", "labels"} <= set(item[1])):
-            raise ConfigError(
-                f"A dataset item is {type(item).__name__} {str(item)[:60]!r}; expected an (image, target) pair whose target is a dict "
-                f"with 'boxes' and 'labels' (and 'masks' for Mask R-CNN), torchvision's detection contract."
-            )
-    return tuple(zip(*batch))  # type: ignore[return-value]
 
 
 def _pick_device(choice: str) -> torch.device:

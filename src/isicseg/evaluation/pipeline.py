@@ -19,8 +19,9 @@ import pandas as pd
 import torch
 
 from ..data.dataset import ISIC2017Dataset
-from ..inference import CATEGORIES, check_batch_size, check_precision
 from ..exceptions import DatasetError
+from ..inference import check_batch_size, check_precision
+from ..labels import CATEGORIES
 from ..outputs import staged_output
 from .predicting import predict_rows
 from .report import write_figures

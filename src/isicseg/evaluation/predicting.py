@@ -14,9 +14,9 @@ from torch.utils.data import DataLoader, Subset
 
 from .._devices import resolve_device
 from ..data.dataset import ISIC2017Dataset
-from ..engine.trainer import collate
 from ..inference import Answer, check_batch_size, check_precision, detect
 from ..logs import Progress
+from ..ops import collate
 from .report import overlay_of, shrink_answer
 from .scoring import score_output
 from .submission import write_mask_png

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from ..data.io import read_image
-from ..data.labels import LabelScheme
+from ..labels import LabelScheme
 from ..inference import Answer
 from ..ops import masks_to_boxes
 from .summary import CategoryScores, Summary

@@ -14,8 +14,8 @@ import torch
 
 from ..data.dataset import ISIC2017Dataset
 from ..data.io import read_mask
-from ..data.labels import LabelScheme
-from ..inference import CATEGORIES, Answer, answer_from_detections
+from ..inference import Answer, answer_from_detections
+from ..labels import CATEGORIES, LabelScheme
 from ..metrics import box_iou, segmentation_scores
 from ..ops import masks_to_boxes
 from .summary import flat_metrics, summarize

@@ -17,7 +17,7 @@ from PIL import Image
 from ..data.io import read_mask
 from ..data.layout import read_ground_truth, split_paths
 from ..exceptions import DatasetError
-from ..inference import CATEGORIES
+from ..labels import CATEGORIES
 from .scoring import segmentation_row
 from .summary import Summary, check_categories, summarize
 

@@ -18,9 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data.labels import LabelScheme, get_label_scheme
 from ..exceptions import ConfigError, DatasetError
-from ..inference import CATEGORIES
+from ..labels import CATEGORIES, LabelScheme, get_label_scheme
 from ..metrics import METRICS, SEGMENTATION_SCORES, average_precision, binary_classification_scores, roc_auc
 from ..metrics.intervals import INTERVAL_METHOD, bootstrap_interval, mean_interval
 

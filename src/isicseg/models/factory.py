@@ -180,7 +180,7 @@ def _check_arguments(num_classes: Any, min_size: Any, max_size: Any, norm: Any, 
     if norm not in ("auto", "frozen_bn", "bn", "gn"):
         raise ConfigError(f"norm must be one of 'auto', 'frozen_bn', 'bn', 'gn'; got {norm!r}.")
     if label_scheme is not None:
-        from ..data.labels import get_label_scheme
+        from ..labels import get_label_scheme
 
         scheme = get_label_scheme(label_scheme)
         if scheme.num_classes != num_classes:

@@ -103,7 +103,7 @@ class ModelIdentity:
         Raises:
             ConfigError: Naming both schemes and class counts.
         """
-        from ..data.labels import get_label_scheme
+        from ..labels import get_label_scheme
 
         asked = get_label_scheme(scheme)
         if asked.num_classes != self.num_classes:

@@ -1,4 +1,6 @@
-"""Label schemes: how ISIC 2017 diagnoses become detection labels.
+"""The ISIC label vocabulary: diagnoses, the challenge's scored categories, and label schemes
+(how diagnoses become detection labels). A low module: data, models, inference and
+evaluation all read it.
 
 ISIC 2017 Part 3 gives each image two flags, ``melanoma`` and ``seborrheic_keratosis``;
 an image with neither is a nevus. A :class:`LabelScheme` maps the diagnosis to the
@@ -14,13 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ..exceptions import ConfigError
-from ..registry import Registry
+from .exceptions import ConfigError
+from .registry import Registry
 
-__all__ = ["Diagnosis", "DIAGNOSES", "LabelScheme", "LABEL_SCHEMES", "get_label_scheme", "list_label_schemes"]
+__all__ = ["CATEGORIES", "Diagnosis", "DIAGNOSES", "LabelScheme", "LABEL_SCHEMES", "get_label_scheme", "list_label_schemes"]
 
 Diagnosis = Literal["nevus", "seborrheic_keratosis", "melanoma"]
 DIAGNOSES: tuple[Diagnosis, ...] = ("nevus", "seborrheic_keratosis", "melanoma")
+CATEGORIES: tuple[Diagnosis, ...] = ("melanoma", "seborrheic_keratosis")
+"""The ISIC 2017 Part 3 categories, scored one against the rest (the columns of ``classification.csv``)."""
 
 
 @dataclass(frozen=True)
