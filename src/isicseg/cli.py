@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ._train_flags import resume_config, run_config, train_flags
-from .exceptions import IsicsegError
+from .exceptions import ConfigError, IsicsegError
 
 __all__ = ["main"]
 
@@ -48,19 +48,34 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+DOWNLOADABLE = ("isic2017", "ham10000")
+SPLIT_CHOICES = ("train", "validation", "test")
+
+
 def _cmd_download(args: argparse.Namespace) -> int:
     from .data.check import check_dataset
-    from .data.download import download_isic2017
+    from .data.download import download_ham10000, download_isic2017
 
-    fetched = download_isic2017(
-        args.root, args.split, parts=args.parts, mirror=args.mirror, keep_archives=args.keep_archives,
-        keep_superpixels=args.keep_superpixels, verify=not args.no_verify,
-    )
-    print(f"Downloaded {', '.join(fetched)} into {args.root}." if fetched else f"Everything asked for is already in {args.root}; nothing downloaded.")
+    if len(args.target) > 2 or (len(args.target) == 2 and args.target[0] not in DOWNLOADABLE):
+        raise ConfigError(
+            f"isicseg download takes [DATASET] ROOT; got {' '.join(args.target)!r}. DATASET is one of {', '.join(DOWNLOADABLE)} (default isic2017)."
+        )
+    dataset, root = (args.target[0], Path(args.target[1])) if len(args.target) == 2 else ("isic2017", Path(args.target[0]))
+    if dataset == "ham10000":
+        if args.split is not None or args.keep_superpixels:
+            raise ConfigError("HAM10000 has one split and no superpixels: --split and --keep-superpixels are for isic2017 only.")
+        fetched = download_ham10000(root, parts=args.parts, mirror=args.mirror, keep_archives=args.keep_archives, verify=not args.no_verify)
+    else:
+        fetched = download_isic2017(
+            root, args.split or SPLIT_CHOICES, parts=args.parts, mirror=args.mirror, keep_archives=args.keep_archives,
+            keep_superpixels=args.keep_superpixels, verify=not args.no_verify,
+        )
+    print(f"Downloaded {', '.join(fetched)} into {root}." if fetched else f"Everything asked for is already in {root}; nothing downloaded.")
     if set(args.parts) != {"images", "masks", "labels"}:
-        print(f"Verified {', '.join(args.parts)} of {', '.join(args.split)}; `isicseg check {args.root}` checks whole splits once all parts are there.")
+        of = "" if dataset == "ham10000" else f" of {', '.join(args.split or SPLIT_CHOICES)}"
+        print(f"Verified {', '.join(args.parts)}{of}; `isicseg check {root}` checks the data once all parts are there.")
         return 0
-    report = check_dataset(args.root, args.split)
+    report = check_dataset(root, None if dataset == "ham10000" else args.split or SPLIT_CHOICES)
     print(report)
     return 0 if report.ok else 1
 
@@ -83,7 +98,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .config import RunConfig
     from .data.synthetic import check_num_images
-    from .exceptions import ConfigError
     from .run import train_run
 
     start = time.perf_counter()
@@ -132,7 +146,6 @@ def _write_demo_data(data: Path, counts: dict[str, int]) -> None:
 def _load_for_inference(args: argparse.Namespace):
     from ._devices import resolve_device
     from .labels import get_label_scheme
-    from .exceptions import ConfigError
     from .models import load_model
 
     device = resolve_device(args.device or "cpu")  # before the weights are read
@@ -244,9 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty root, replacing its ISIC-2017_* files and folders")
     p.set_defaults(func=_cmd_synth)
 
-    p = sub.add_parser("download", help="download ISIC 2017 into the official layout (resumable, verified)")
-    p.add_argument("root", type=Path, help="data root to fill")
-    p.add_argument("--split", nargs="+", default=["train", "validation", "test"], choices=["train", "validation", "test"], help="splits (default: all three)")
+    p = sub.add_parser("download", help="download ISIC 2017 or HAM10000 into the official layout (resumable, verified)")
+    p.add_argument("target", nargs="+", metavar="[DATASET] ROOT",
+                   help="data root to fill, after the dataset: isic2017 (default) or ham10000 (ISIC 2018 Task 3 layout with the lesion masks; CC BY-NC 4.0)")
+    p.add_argument("--split", nargs="+", choices=SPLIT_CHOICES, help="ISIC 2017 splits (default: all three)")
     p.add_argument("--parts", nargs="+", default=["images", "masks", "labels"], choices=["images", "masks", "labels"], help="parts (default: all three)")
     p.add_argument("--mirror", help="base URL or folder of the files (default: $ISICSEG_MIRROR or the challenge's bucket); file:///folder for zips downloaded by hand")
     p.add_argument("--keep-archives", action="store_true", help="keep the zips after extracting them")

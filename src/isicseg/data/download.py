@@ -56,7 +56,8 @@ from ..exceptions import ConfigError, DatasetError, DownloadError
 from .layout import SPLITS, read_ground_truth, split_paths
 
 __all__ = [
-    "BACKOFF", "DEFAULT_MIRROR", "MIRROR_ENV", "OFFICIAL_COUNTS", "REPORTED_MD5", "PARTS", "RETRIES", "RemoteFile", "download_isic2017", "remote_files",
+    "BACKOFF", "DEFAULT_MIRROR", "HAM10000_COUNT", "HAM10000_MASKS_URL", "HAM10000_MD5", "HAM10000_PARTS", "ISIC2018_ARCHIVE", "MIRROR_ENV",
+    "OFFICIAL_COUNTS", "REPORTED_MD5", "PARTS", "RETRIES", "RemoteFile", "download_ham10000", "download_isic2017", "ham10000_remote_files", "remote_files",
 ]
 
 logger = logging.getLogger("isicseg")
@@ -100,6 +101,7 @@ class RemoteFile:
     name: str
     part: str
     target: str  # the folder (zips) or file (CSV) it becomes under the data root
+    url: str = ""  # its official address; empty: DEFAULT_MIRROR + name
 
     @property
     def is_zip(self) -> bool:
@@ -164,7 +166,7 @@ def _http_error(url: str, error: Exception, attempts: int = 1) -> DownloadError:
     tried = f" after {attempts} attempts" if attempts > 1 else ""
     return DownloadError(
         f"Downloading {url} failed ({status}){tried}. Check the address and your connection; or download the file by hand "
-        f"(in a browser, from {DEFAULT_MIRROR}), put it in a folder and pass --mirror file:///that/folder "
+        f"(in a browser, from that address), put it in a folder and pass --mirror file:///that/folder "
         f"(or set {MIRROR_ENV})."
     )
 
@@ -285,7 +287,7 @@ def _write_error(path: Path, error: OSError) -> DownloadError:
     return DownloadError(f"Cannot write {path} ({error.strerror or error}); check the data root's permissions. Nothing else was changed.")
 
 
-def _safe_members(archive: zipfile.ZipFile, archive_path: Path, folder: str, keep_superpixels: bool) -> list[zipfile.ZipInfo]:
+def _safe_members(archive: zipfile.ZipFile, archive_path: Path, folder: str, keep_superpixels: bool, release: str = "ISIC 2017") -> list[zipfile.ZipInfo]:
     """The members to extract; any member that would escape the data root, or that appears twice, is refused.
 
     (``zipfile`` itself silently rewrites such names and lets a later member overwrite an
@@ -297,7 +299,7 @@ def _safe_members(archive: zipfile.ZipFile, archive_path: Path, folder: str, kee
         if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
             raise DatasetError(
                 f"Archive {archive_path} holds a member named {member.filename!r}, which would be written outside the data root; "
-                f"refusing to extract it. The file is not the ISIC 2017 release: delete it and download it again."
+                f"refusing to extract it. The file is not the {release} release: delete it and download it again."
             )
         if member.is_dir() or not path.parts or path.parts[0] != folder or path.name.startswith("."):
             continue  # e.g. __MACOSX/ entries
@@ -307,22 +309,22 @@ def _safe_members(archive: zipfile.ZipFile, archive_path: Path, folder: str, kee
         if key in seen:
             raise DatasetError(
                 f"Archive {archive_path} holds {member.filename!r} twice; one copy would silently replace the other. "
-                f"The file is not the ISIC 2017 release: delete it and download it again."
+                f"The file is not the {release} release: delete it and download it again."
             )
         seen.add(key)
         chosen.append(member)
     if not chosen:
-        raise DatasetError(f"Archive {archive_path} holds no file under {folder}/; expected the ISIC 2017 release's layout.")
+        raise DatasetError(f"Archive {archive_path} holds no file under {folder}/; expected the {release} release's layout.")
     return chosen
 
 
-def _extract(archive_path: Path, root: Path, folder: str, keep_superpixels: bool) -> int:
+def _extract(archive_path: Path, root: Path, folder: str, keep_superpixels: bool, release: str = "ISIC 2017") -> int:
     """Extract into ``root/folder`` through a temporary folder renamed at the end."""
     staging = root / f".{folder}.extracting"
     shutil.rmtree(staging, ignore_errors=True)
     try:
         with zipfile.ZipFile(archive_path) as archive:
-            members = _safe_members(archive, archive_path, folder, keep_superpixels)
+            members = _safe_members(archive, archive_path, folder, keep_superpixels, release)
             for member in members:
                 target = staging / PurePosixPath(member.filename).relative_to(folder)
                 try:
@@ -371,14 +373,62 @@ def _looks_like_html(path: Path) -> bool:
     return head.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body"))
 
 
-def _resolve_mirror(mirror: str | None) -> str:
-    mirror = mirror or os.environ.get(MIRROR_ENV) or DEFAULT_MIRROR
+def _resolve_mirror(mirror: str | None, default: str | None = DEFAULT_MIRROR) -> str | None:
+    """The base address every file is fetched from, or ``None``: each file's official address."""
+    mirror = mirror or os.environ.get(MIRROR_ENV) or default
+    if mirror is None:
+        return None
     if not mirror.startswith(("http://", "https://", "file://")):
         path = Path(mirror).expanduser()
         if not path.is_dir():
             raise ConfigError(f"Mirror {mirror!r} is neither an http(s):// or file:// address nor a folder.")
         mirror = path.resolve().as_uri()
     return mirror if mirror.endswith("/") else mirror + "/"
+
+
+class _Release:
+    """What one dataset's release holds and how its files are verified (:func:`download_isic2017`, :func:`download_ham10000`)."""
+
+    title = ""
+    md5_source = "the value a public download script reports"
+
+    def check_csv(self, path: Path, remote: RemoteFile, what: str, html: str, verify: bool) -> None:
+        """Raise :class:`DatasetError` when the CSV at ``path`` is not the release's."""
+        raise NotImplementedError
+
+    def expected_names(self, root: Path, remote: RemoteFile) -> tuple[set[str], str]:
+        """The file names the extracted folder of ``remote`` must hold, and the file that lists them; :class:`DownloadError` when that cannot be known."""
+        raise NotImplementedError
+
+    def check_folder(self, folder: Path, remote: RemoteFile, verify: bool) -> None:
+        """Raise :class:`DatasetError` when an extracted folder's content is not the release's (default: no check)."""
+
+
+class _ISIC2017(_Release):
+    title = "ISIC 2017"
+
+    def check_csv(self, path: Path, remote: RemoteFile, what: str, html: str, verify: bool) -> None:
+        try:
+            rows = read_ground_truth(path)
+        except DatasetError as error:
+            raise DatasetError(f"{what} is not the release's ground-truth CSV{html}: {error}") from None
+        split = _split_of(remote)
+        expected = OFFICIAL_COUNTS.get(split)
+        if verify and expected is not None and len(rows) != expected:
+            raise DatasetError(
+                f"{what} lists {len(rows)} images, but the official {split} split has {expected} (a truncated or other file); "
+                f"pass --no-verify (verify=False) for a release of another size."
+            )
+
+    def expected_names(self, root: Path, remote: RemoteFile) -> tuple[set[str], str]:
+        csv = split_paths(root, _split_of(remote)).csv
+        if not csv.is_file():
+            raise DownloadError(
+                f"{root / remote.target} is there, but isicseg has no record of extracting it and the split's CSV {csv.name} is not in {root} "
+                f"to check it against. Download the labels too (--parts labels ...), or move the folder away to download it afresh."
+            )
+        ids = read_ground_truth(csv)
+        return ({f"{i}.jpg" for i in ids} if remote.part == "images" else {f"{i}_segmentation.png" for i in ids}), csv.name
 
 
 def download_isic2017(
@@ -424,25 +474,139 @@ def download_isic2017(
         ...
         isicseg.exceptions.DownloadError: Downloading file:///nowhere/ISIC-2017_Validation_Part3_GroundTruth.csv failed ...
     """
-    root = Path(root)
-    if root.exists() and not root.is_dir():
-        raise ConfigError(f"Data root {root} is a file; isicseg download fills a folder there. Choose a folder.")
     remotes = sorted(remote_files(splits, parts), key=lambda r: r.part != "labels")  # CSVs first: they verify the folders
-    job = _Download(root, _resolve_mirror(mirror), REPORTED_MD5 if checksums is None else checksums, verify, keep_archives, keep_superpixels)
-    created = not root.exists()
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise DownloadError(f"Cannot create the data root {root} ({error.strerror or error}).") from None
-    try:
-        for remote in remotes:
-            job.get(remote)
-    except BaseException:
-        if created and not any(root.iterdir()):
-            root.rmdir()  # made by this call and still empty: leave no trace
-        raise
-    logger.info("%s", job.summary())
-    return job.fetched
+    job = _Download(Path(root), _resolve_mirror(mirror), REPORTED_MD5 if checksums is None else checksums, verify, keep_archives, keep_superpixels, _ISIC2017())
+    return job.run(remotes)
+
+
+# -- HAM10000 ------------------------------------------------------------------------------
+
+ISIC2018_ARCHIVE = "https://isic-challenge-data.s3.amazonaws.com/2018/"
+"""The ISIC 2018 challenge's public bucket (Task 3 images, labels and lesion groupings)."""
+HAM10000_MASKS_URL = "https://dataverse.harvard.edu/api/access/datafile/3838943"
+"""HAM10000's lesion masks, file 3838943 of the dataset's Harvard Dataverse record (DOI 10.7910/DVN/DBW86T)."""
+HAM10000_PARTS = ("images", "masks", "labels")
+"""What :func:`download_ham10000` can fetch (``labels``: the diagnoses and the lesion groupings)."""
+HAM10000_COUNT = 10015
+"""Images in HAM10000, which each of its CSVs must list (checked unless ``verify=False``)."""
+HAM10000_MD5: dict[str, str] = {"HAM10000_segmentations_lesion_tschandl.zip": "6e8d252e09cfdb0189199f15985a5b84"}
+"""MD5 that the Dataverse record publishes for the masks; the ISIC 2018 bucket publishes none for its files."""
+
+
+def ham10000_remote_files(parts: Iterable[str] = HAM10000_PARTS) -> list[RemoteFile]:
+    """The files of HAM10000 in the ISIC 2018 Task 3 layout, with its lesion masks, for ``parts``.
+
+    ``labels`` are two files: the one-hot diagnoses (a zip holding
+    ``ISIC2018_Task3_Training_GroundTruth.csv``) and the lesion groupings CSV.
+
+    Example:
+        >>> [f.name for f in ham10000_remote_files(["labels"])]
+        ['ISIC2018_Task3_Training_GroundTruth.zip', 'ISIC2018_Task3_Training_LesionGroupings.csv']
+    """
+    from .ham10000 import MASK_FOLDER, TASK3_GROUPS, TASK3_IMAGES, TASK3_LABEL_FOLDER
+
+    if isinstance(parts, (str, bytes)):
+        raise ConfigError(f"parts must be a list of names; got one string {parts!r} (pass [{parts!r}]).")
+    parts = list(parts)
+    for part in parts:
+        if part not in HAM10000_PARTS:
+            raise ConfigError(f"Unknown HAM10000 part {part!r}; allowed: {', '.join(HAM10000_PARTS)}.")
+    files = {
+        "labels": [RemoteFile(f"{TASK3_LABEL_FOLDER}.zip", "labels", TASK3_LABEL_FOLDER, ISIC2018_ARCHIVE + f"{TASK3_LABEL_FOLDER}.zip"),
+                   RemoteFile(TASK3_GROUPS, "labels", TASK3_GROUPS, ISIC2018_ARCHIVE + TASK3_GROUPS)],
+        "images": [RemoteFile(f"{TASK3_IMAGES}.zip", "images", TASK3_IMAGES, ISIC2018_ARCHIVE + f"{TASK3_IMAGES}.zip")],
+        "masks": [RemoteFile(f"{MASK_FOLDER}.zip", "masks", MASK_FOLDER, HAM10000_MASKS_URL)],
+    }
+    return [remote for part in ("labels", "images", "masks") if part in parts for remote in files[part]]
+
+
+class _HAM10000(_Release):
+    title = "HAM10000"
+    md5_source = "the value the Dataverse record publishes"
+
+    def _count(self, rows: int, what: str, verify: bool) -> None:
+        if verify and rows != HAM10000_COUNT:
+            raise DatasetError(
+                f"{what} lists {rows} images, but HAM10000 has {HAM10000_COUNT} (a truncated or other file); "
+                f"pass --no-verify (verify=False) for a release of another size."
+            )
+
+    def check_csv(self, path: Path, remote: RemoteFile, what: str, html: str, verify: bool) -> None:
+        from .ham10000 import TASK3_COLUMNS
+        from .layout import read_table
+
+        columns = ("image", "lesion_id") if remote.part == "labels" and not path.name.endswith("GroundTruth.csv") else TASK3_COLUMNS
+        try:
+            table = read_table(path, columns)
+        except DatasetError as error:
+            raise DatasetError(f"{what} is not the release's CSV{html}: {error}") from None
+        self._count(len(table), what, verify)
+
+    def check_folder(self, folder: Path, remote: RemoteFile, verify: bool) -> None:
+        from .ham10000 import TASK3_LABELS
+
+        if remote.part == "labels":
+            self.check_csv(folder / TASK3_LABELS, remote, str(folder / TASK3_LABELS), "", verify)
+
+    def expected_names(self, root: Path, remote: RemoteFile) -> tuple[set[str], str]:
+        from .ham10000 import TASK3_LABELS, task3_labels_path
+
+        if remote.part == "labels":
+            return {TASK3_LABELS}, "the release"
+        csv = task3_labels_path(root)
+        if csv is None:
+            raise DownloadError(
+                f"{root / remote.target} is there, but isicseg has no record of extracting it and {TASK3_LABELS} is not in {root} "
+                f"to check it against. Download the labels too (--parts labels ...), or move the folder away to download it afresh."
+            )
+        from .layout import read_table
+
+        ids = read_table(csv, ("image",))["image"]
+        return ({f"{i}.jpg" for i in ids} if remote.part == "images" else {f"{i}_segmentation.png" for i in ids}), csv.name
+
+
+def download_ham10000(
+    root: str | Path,
+    *,
+    parts: Iterable[str] = HAM10000_PARTS,
+    mirror: str | None = None,
+    keep_archives: bool = False,
+    checksums: Mapping[str, str] | None = None,
+    verify: bool = True,
+) -> list[str]:
+    """Download HAM10000 into ``root`` in the ISIC 2018 Task 3 layout, with its lesion masks.
+
+    The images and labels come from the ISIC 2018 challenge archive
+    (:data:`ISIC2018_ARCHIVE`: ``ISIC2018_Task3_Training_Input.zip``, 10015 images, about
+    2.8 GB; ``ISIC2018_Task3_Training_GroundTruth.zip``;
+    ``ISIC2018_Task3_Training_LesionGroupings.csv``), the masks from the dataset's Harvard
+    Dataverse record (:data:`HAM10000_MASKS_URL`, about 11 MB), with every rule of
+    :func:`download_isic2017` (resumed, retried, verified before the final name, archives the
+    user put there kept, nothing deleted that this call did not download).
+    :class:`~isicseg.HAM10000Dataset` reads the result. HAM10000 is licensed
+    CC BY-NC 4.0 (non-commercial use; cite Tschandl et al., Sci. Data 5, 180161, 2018).
+
+    Args:
+        root: The data root (created if missing).
+        parts: Any of ``"images"``, ``"masks"``, ``"labels"``.
+        mirror: Base URL or folder holding all the files under their names; default
+            ``$ISICSEG_MIRROR``, else each file's official address.
+        keep_archives: Keep the zips this call downloaded.
+        checksums: MD5 by file name (default :data:`HAM10000_MD5`).
+        verify: Check MD5s and that every CSV lists :data:`HAM10000_COUNT` images.
+
+    Returns:
+        The names of the files that were downloaded.
+
+    Example:
+        >>> download_ham10000(getfixture("tmp_path"), parts=["labels"], mirror="file:///nowhere")
+        Traceback (most recent call last):
+        ...
+        isicseg.exceptions.DownloadError: Downloading file:///nowhere/ISIC2018_Task3_Training_GroundTruth.zip failed ...
+    """
+    remotes = ham10000_remote_files(parts)  # labels first: they verify the folders
+    job = _Download(Path(root), _resolve_mirror(mirror, None), HAM10000_MD5 if checksums is None else checksums, verify, keep_archives, False, _HAM10000())
+    return job.run(remotes)
 
 
 def _split_of(remote: RemoteFile) -> str:
@@ -450,25 +614,51 @@ def _split_of(remote: RemoteFile) -> str:
 
 
 class _Download:
-    """One call of :func:`download_isic2017`: what it fetched, found and extracted."""
+    """One call of a download function: what it fetched, found and extracted."""
 
-    def __init__(self, root: Path, base: str, checksums: Mapping[str, str], verify: bool, keep_archives: bool, keep_superpixels: bool) -> None:
-        self.root, self.base, self.checksums, self.verify = root, base, checksums, verify
+    def __init__(self, root: Path, base: str | None, checksums: Mapping[str, str], verify: bool, keep_archives: bool, keep_superpixels: bool,
+                 release: _Release) -> None:
+        self.root, self.base, self.checksums, self.verify, self.release = root, base, checksums, verify, release
         self.keep_archives, self.keep_superpixels = keep_archives, keep_superpixels
         self.fetched: list[str] = []
         self.present: list[str] = []
         self.extracted: dict[str, int] = {}
         self.received = 0
 
+    def run(self, remotes: list[RemoteFile]) -> list[str]:
+        """Fetch ``remotes`` in order; the names of the files downloaded."""
+        root = self.root
+        if root.exists() and not root.is_dir():
+            raise ConfigError(f"Data root {root} is a file; isicseg download fills a folder there. Choose a folder.")
+        created = not root.exists()
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise DownloadError(f"Cannot create the data root {root} ({error.strerror or error}).") from None
+        try:
+            for remote in remotes:
+                self.get(remote)
+        except BaseException:
+            if created and not any(root.iterdir()):
+                root.rmdir()  # made by this call and still empty: leave no trace
+            raise
+        logger.info("%s", self.summary())
+        return self.fetched
+
     def get(self, remote: RemoteFile) -> None:
         target = self.root / remote.target
         if self._complete(remote, target):
             self.present.append(remote.target)
             return
-        url = self.base + urllib.parse.quote(remote.name)
+        url = (self.base or "") + urllib.parse.quote(remote.name) if self.base or not remote.url else remote.url
         archive, downloaded = self._source(remote, url)
         if remote.is_zip:
-            count = _extract(archive, self.root, remote.target, self.keep_superpixels)
+            count = _extract(archive, self.root, remote.target, self.keep_superpixels, self.release.title)
+            try:
+                self.release.check_folder(target, remote, self.verify)
+            except DatasetError as error:
+                _move_aside(target, str(error))
+                raise
             self._record(remote.target, count)
             self.extracted[remote.name] = count
             logger.info("Extracted %d files of %s into %s", count, remote.name, target)
@@ -508,8 +698,7 @@ class _Download:
                 from torchvision.datasets.utils import calculate_md5
 
                 raise DownloadError(
-                    f"{what} has MD5 {calculate_md5(path)}, but {expected} was expected (the value a public download script "
-                    f"reports); the file may have changed upstream, or the transfer was corrupted. "
+                    f"{what} has MD5 {calculate_md5(path)}, but {expected} was expected ({self.release.md5_source}); the file may have changed upstream, or the transfer was corrupted. "
                     f"{'It was left in place: move it away to' if keep else 'It was not kept. Run again to'} download it afresh, "
                     f"or skip the check with --no-verify (verify=False)."
                 )
@@ -517,24 +706,11 @@ class _Download:
             if remote.is_zip and not zipfile.is_zipfile(path):
                 raise DatasetError(f"Archive {path} is not a readable zip file{html}; expected the release's {remote.name} ({what}).")
             if not remote.is_zip:
-                self._check_csv(path, remote, what, html)
+                self.release.check_csv(path, remote, what, html, self.verify)
         except (DownloadError, DatasetError):
             if not keep:
                 path.unlink(missing_ok=True)
             raise
-
-    def _check_csv(self, path: Path, remote: RemoteFile, what: str, html: str = "") -> None:
-        try:
-            rows = read_ground_truth(path)
-        except DatasetError as error:
-            raise DatasetError(f"{what} is not the release's ground-truth CSV{html}: {error}") from None
-        split = _split_of(remote)
-        expected = OFFICIAL_COUNTS.get(split)
-        if self.verify and expected is not None and len(rows) != expected:
-            raise DatasetError(
-                f"{what} lists {len(rows)} images, but the official {split} split has {expected} (a truncated or other file); "
-                f"pass --no-verify (verify=False) for a release of another size."
-            )
 
     def _complete(self, remote: RemoteFile, target: Path) -> bool:
         """Whether ``target`` is there and verified; an incomplete or invalid one is moved aside."""
@@ -542,7 +718,7 @@ class _Download:
             return False
         if not remote.is_zip:
             try:
-                self._check_csv(target, remote, str(target))
+                self.release.check_csv(target, remote, str(target), "", self.verify)
                 return True
             except DatasetError as error:
                 _move_aside(target, str(error).removeprefix(f"{target} "))
@@ -553,23 +729,22 @@ class _Download:
         names = {p.name for p in target.iterdir()}
         recorded = self._manifest().get(remote.target, {}).get("files")
         if recorded is not None:
-            if len(names) == recorded:
-                return True
-            _move_aside(target, f"it holds {len(names)} files, but {recorded} were extracted there")
+            if len(names) != recorded:
+                _move_aside(target, f"it holds {len(names)} files, but {recorded} were extracted there")
+                return False
+        else:
+            expected, listed_in = self.release.expected_names(self.root, remote)
+            missing = sorted(expected - names)
+            if missing:
+                _move_aside(target, f"it lacks {len(missing)} of the {len(expected)} files {listed_in} lists (e.g. {missing[0]})")
+                return False
+        try:
+            self.release.check_folder(target, remote, self.verify)
+        except DatasetError as error:
+            _move_aside(target, str(error))
             return False
-        csv = split_paths(self.root, _split_of(remote)).csv
-        if not csv.is_file():
-            raise DownloadError(
-                f"{target} is there, but isicseg has no record of extracting it and the split's CSV {csv.name} is not in {self.root} "
-                f"to check it against. Download the labels too (--parts labels ...), or move the folder away to download it afresh."
-            )
-        ids = read_ground_truth(csv)
-        expected = {f"{i}.jpg" for i in ids} if remote.part == "images" else {f"{i}_segmentation.png" for i in ids}
-        missing = sorted(expected - names)
-        if missing:
-            _move_aside(target, f"it lacks {len(missing)} of the {len(expected)} files {csv.name} lists (e.g. {missing[0]})")
-            return False
-        self._record(remote.target, len(names))
+        if recorded is None:
+            self._record(remote.target, len(names))
         return True
 
     def _manifest(self) -> dict:

@@ -9,7 +9,8 @@ image (Tschandl et al., Nature Medicine 26, 2020). Two official layouts are read
   ``HAM10000_metadata.csv`` (``lesion_id,image_id,dx,dx_type,age,sex,localization``) and
   ``HAM10000_segmentations_lesion_tschandl/ISIC_xxxxxxx_segmentation.png``;
 * ISIC 2018 Task 3: ``ISIC2018_Task3_Training_Input/`` and the one-hot
-  ``ISIC2018_Task3_Training_GroundTruth.csv`` (``image,MEL,NV,BCC,AKIEC,BKL,DF,VASC``), with
+  ``ISIC2018_Task3_Training_GroundTruth.csv`` (``image,MEL,NV,BCC,AKIEC,BKL,DF,VASC``; in the
+  root, or in the ``ISIC2018_Task3_Training_GroundTruth/`` folder its official zip extracts to), with
   ``ISIC2018_Task3_Training_LesionGroupings.csv`` (``image,lesion_id,...``) for the lesion
   ids, and the masks folder above if it is in the same root.
 
@@ -49,7 +50,7 @@ from ..labels import DIAGNOSES, Diagnosis, LabelScheme, get_label_scheme
 from .layout import Record, read_table
 from .splits import grouped_holdout, grouped_subset
 
-__all__ = ["HAM10000_DX", "HAM10000Dataset", "HamRecord", "default_diagnosis_map", "find_ham10000_layout", "scan_ham10000"]
+__all__ = ["HAM10000_DX", "HAM10000Dataset", "HamRecord", "default_diagnosis_map", "find_ham10000_layout", "scan_ham10000", "task3_labels_path"]
 
 HAM10000_DX = ("mel", "nv", "bkl", "bcc", "akiec", "vasc", "df")
 """HAM10000's diagnosis codes (``dx``)."""
@@ -60,6 +61,7 @@ IMAGE_FOLDERS = ("HAM10000_images_part_1", "HAM10000_images_part_2")
 MASK_FOLDER = "HAM10000_segmentations_lesion_tschandl"
 TASK3_IMAGES = "ISIC2018_Task3_Training_Input"
 TASK3_LABELS = "ISIC2018_Task3_Training_GroundTruth.csv"
+TASK3_LABEL_FOLDER = "ISIC2018_Task3_Training_GroundTruth"  # the official zip holds the CSV in this folder
 TASK3_GROUPS = "ISIC2018_Task3_Training_LesionGroupings.csv"
 TASK3_COLUMNS = ("image", "MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC")
 
@@ -89,12 +91,20 @@ def default_diagnosis_map(label_scheme: str | LabelScheme) -> dict[str, Diagnosi
     return {"mel": "melanoma", "nv": "nevus", "bkl": "seborrheic_keratosis", "bcc": other, "akiec": other, "vasc": other, "df": other}
 
 
+def task3_labels_path(root: str | Path) -> Path | None:
+    """The ISIC 2018 Task 3 labels CSV of ``root``: in the root, or in the folder its official zip extracts to; ``None`` if neither."""
+    for path in (Path(root) / TASK3_LABELS, Path(root) / TASK3_LABEL_FOLDER / TASK3_LABELS):
+        if path.is_file():
+            return path
+    return None
+
+
 def find_ham10000_layout(root: str | Path) -> Literal["dataverse", "task3"] | None:
     """Which official HAM10000 layout ``root`` holds, or ``None``."""
     root = Path(root)
     if (root / METADATA).is_file():
         return "dataverse"
-    if (root / TASK3_LABELS).is_file():
+    if task3_labels_path(root) is not None:
         return "task3"
     return None
 
@@ -105,8 +115,8 @@ def _metadata(root: Path, layout: str) -> pd.DataFrame:
         frame = read_table(root / METADATA, METADATA_COLUMNS)
         source = root / METADATA
     else:
-        labels = read_table(root / TASK3_LABELS, TASK3_COLUMNS)
-        source = root / TASK3_LABELS
+        source = task3_labels_path(root) or root / TASK3_LABELS
+        labels = read_table(source, TASK3_COLUMNS)
         rows = []
         for line, row in enumerate(labels.itertuples(index=False), start=2):
             flags = {code: getattr(row, code) for code in TASK3_COLUMNS[1:]}
@@ -240,6 +250,9 @@ class HAM10000Dataset(ISIC2017Dataset):
         empty_masks: As for :class:`~isicseg.ISIC2017Dataset`.
         max_image_pixels: As for :class:`~isicseg.ISIC2017Dataset`.
         cache_masks: As for :class:`~isicseg.ISIC2017Dataset`.
+        download: Fetch what is missing first, in the ISIC 2018 Task 3 layout with the
+            masks (:func:`~isicseg.data.download.download_ham10000`; about 2.8 GB, files
+            already there are verified, not fetched again).
 
     Attributes:
         records: A :class:`~isicseg.data.ham10000.HamRecord` per item, with ``lesion_id``,
@@ -264,13 +277,18 @@ class HAM10000Dataset(ISIC2017Dataset):
         empty_masks: Literal["error", "keep"] = "error",
         max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
         cache_masks: bool = True,
+        download: bool = False,
     ) -> None:
         if split not in ("all", "train", "validation"):
             raise ConfigError(f"Unknown HAM10000 split {split!r}; allowed: all, train, validation (a lesion-grouped hold-out).")
         scheme = get_label_scheme(label_scheme)
         mapping = _check_map(default_diagnosis_map(scheme) if diagnosis_map is None else diagnosis_map)
         _check_options(root=root, image_size=image_size, empty_masks=empty_masks, transforms=transforms, subset=subset, seed=seed, binarize_masks=binarize_masks,
-                       max_image_pixels=max_image_pixels, cache_masks=cache_masks, download=False)
+                       max_image_pixels=max_image_pixels, cache_masks=cache_masks, download=download)
+        if download:
+            from .download import download_ham10000
+
+            download_ham10000(root)
         self.root, self.split, self.label_scheme, self.transforms, self.image_size = Path(root), split, scheme, transforms, image_size
         self.binarize_masks, self.empty_masks, self.max_image_pixels = binarize_masks, empty_masks, max_image_pixels
         self.diagnosis_map = mapping
