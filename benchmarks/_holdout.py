@@ -65,3 +65,12 @@ def make_combined_root(data: str | Path, eval_data: str | Path, eval_split: str,
     _link_split(data, out, "Training", list(train["image_id"]), train)
     _link_split(eval_data, out, "Validation", list(held["image_id"]), held, source_split=name)
     return out
+
+
+def make_subset_root(data: str | Path, ids: list[str], out: str | Path) -> tuple[Path, int]:
+    """A root whose Validation split is the images of ``data``'s Training split named in ``ids``; returns ``(root, count)``."""
+    data, out = Path(data), Path(out)
+    labels = pd.read_csv(data / "ISIC-2017_Training_Part3_GroundTruth.csv", dtype={"image_id": str})
+    chosen = sorted(set(ids) & set(labels["image_id"]))
+    _link_split(data, out, "Validation", chosen, labels)
+    return out, len(chosen)

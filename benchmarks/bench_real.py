@@ -13,7 +13,18 @@ SPLIT`` when given. Methods:
 * ``resnet18_fpn scratch``: today's best CPU option before this recipe, from scratch
   with GroupNorm, the recipe's schedule and epochs, no classifier head;
 * ``recipe``: ``configs/isic2017_cpu.json`` (what ``isicseg train --config`` runs),
-  Mask R-CNN with the ``lesion_crop`` classifier head.
+  Mask R-CNN with the ``lesion_crop`` classifier head;
+* ``linear_probe_ham``: the linear probe fitted on the training images and all of
+  HAM10000 (``--ham``; ``mel`` is melanoma, ``bkl`` keratosis, the rest benign).
+
+**Aspect ratio kept, as users score.** The thumbnails are squashed to 256x256; users score
+whole frames. The held-out images that are also in ``--aspect-data`` (default
+``../shared/isic2017-train-384``, shorter side 384, aspect kept; 84 of the 400, 20 of them
+melanomas) form a second held-out set, never trained on either (the same ids are out of the
+thumbnails' training part). Each Mask R-CNN model is evaluated there too, read at its
+training ``image_size`` (shorter side) and scored at 384 px, and on the 3 full-resolution
+validation images of ``--sample`` as a smoke check; the second table counts the images under
+Jaccard 0.5.
 
 Every method writes ISIC submission files (``masks/``, ``classification.csv``) under
 ``--out``; the table is computed from those files by :func:`isicseg.evaluation.score_submission`,
@@ -45,12 +56,13 @@ from PIL import Image
 from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _holdout import make_combined_root, make_holdout_root  # noqa: E402
+from _holdout import make_combined_root, make_holdout_root, make_subset_root  # noqa: E402
 
 from isicseg.config import RunConfig, resolve_recipe  # noqa: E402
 from isicseg.data.io import read_image, read_mask  # noqa: E402
 from isicseg.data.layout import read_ground_truth, split_paths  # noqa: E402
-from isicseg.evaluation import score_submission, write_mask_png  # noqa: E402
+from isicseg import ISIC2017Dataset, load_model  # noqa: E402
+from isicseg.evaluation import evaluate, score_submission, write_mask_png  # noqa: E402
 from isicseg.metrics import box_iou, roc_auc  # noqa: E402
 from isicseg.ops import masks_to_boxes  # noqa: E402
 from isicseg.run import train_run  # noqa: E402
@@ -152,13 +164,39 @@ def choose_l2(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> fl
     return max(PROBE_L2, key=fold_auc)
 
 
-def run_linear_probe(train_root: Path, train_split: str, root: Path, split: str, out: Path, weights: Path) -> float:
+@torch.inference_mode()
+def ham_features(ham: Path, weights: Path, limit: int | None = None) -> tuple[np.ndarray, list[str]]:
+    """ImageNet MobileNetV2 features of every HAM10000 image, and its diagnosis (``mel`` melanoma, ``bkl`` keratosis, the rest nevus)."""
+    from torchvision.models import mobilenet_v2
+
+    net = mobilenet_v2()
+    net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    net.eval()
+    meta = pd.read_csv(ham / "HAM10000_metadata.csv", dtype=str)
+    if limit is not None:
+        meta = meta.sample(n=min(limit, len(meta)), random_state=0)
+    files = {p.stem: p for part in ("HAM10000_images_part_1", "HAM10000_images_part_2") for p in (ham / part).glob("*.jpg")}
+    mean, std = torch.tensor([0.485, 0.456, 0.406])[:, None, None], torch.tensor([0.229, 0.224, 0.225])[:, None, None]
+    feats = []
+    for start in range(0, len(meta), 32):
+        batch = [torch.from_numpy(read_image(files[i], (224, 224))).permute(2, 0, 1).float() / 255 for i in meta["image_id"][start : start + 32]]
+        feats.append(net.features((torch.stack(batch) - mean) / std).mean(dim=(-2, -1)))
+    names = {"mel": "melanoma", "bkl": "seborrheic_keratosis"}
+    return torch.cat(feats).numpy(), [names.get(dx, "nevus") for dx in meta["dx"]]
+
+
+def run_linear_probe(train_root: Path, train_split: str, root: Path, split: str, out: Path, weights: Path, ham: Path | None = None,
+                     ham_limit: int | None = None) -> float:
     start = time.perf_counter()
     _, x_train, truth_train = imagenet_features(train_root, train_split, weights)
+    diagnoses = [truth_train[i] for i in truth_train]
+    if ham is not None:
+        x_ham, ham_diagnoses = ham_features(ham, weights, ham_limit)
+        x_train, diagnoses = np.concatenate([x_train, x_ham]), diagnoses + ham_diagnoses
     ids, x_test, _ = imagenet_features(root, split, weights)
     columns = {}
     for category in CATEGORIES:
-        y = np.array([truth_train[i] == category for i in truth_train], dtype=float)
+        y = np.array([d == category for d in diagnoses], dtype=float)
         if 0 < y.sum() < len(y):
             l2 = choose_l2(x_train, y) if min(y.sum(), len(y) - y.sum()) >= 5 else 1.0
             print(f"linear probe, {category}: l2={l2} (5-fold cross-validation on the training images)", flush=True)
@@ -174,8 +212,8 @@ def run_linear_probe(train_root: Path, train_split: str, root: Path, split: str,
 # -- Mask R-CNN runs -----------------------------------------------------------------------
 
 
-def run_training(config: RunConfig, settings: dict, out: Path) -> float:
-    """Train with ``isicseg train``'s own code and evaluate on the held-out split."""
+def run_training(config: RunConfig, settings: dict, out: Path) -> tuple[float, Path]:
+    """Train with ``isicseg train``'s own code and evaluate on the held-out split; training minutes and the run folder."""
     run_dir, _ = train_run(config.replace(**settings), runs_dir=out.parent, quiet=True)
     evaluation = run_dir / "evaluation"
     for item in ("masks", "classification.csv"):
@@ -184,7 +222,16 @@ def run_training(config: RunConfig, settings: dict, out: Path) -> float:
             shutil.rmtree(target) if target.is_dir() else target.unlink()
         shutil.move(str(evaluation / item), target)
     history = json.loads((run_dir / "history.json").read_text())
-    return sum(row["epoch_seconds"] for row in history) / 60
+    return sum(row["epoch_seconds"] for row in history) / 60, run_dir
+
+
+def evaluate_elsewhere(run_dir: Path, config: RunConfig, root: Path, split: str, out: Path) -> pd.DataFrame:
+    """Evaluate the run's model on another root as the run's final evaluation does (its image size, TTA and clean-up)."""
+    model = load_model(run_dir / "last.pt")
+    dataset = ISIC2017Dataset(root, split, label_scheme=config.data.label_scheme, image_size=config.data.image_size)
+    result = evaluate(model, dataset, out_dir=out, overwrite=True, figures=False, batch_size=config.trainer.eval_batch_size,
+                      tta=config.eval.tta, postprocess=config.eval.postprocess)
+    return result.per_image
 
 
 # -- scoring -------------------------------------------------------------------------------
@@ -231,11 +278,14 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--eval-split", default="validation")
     parser.add_argument("--config", default="isic2017_cpu", help="recipe name or run config file (default isic2017_cpu)")
     parser.add_argument("--weights", type=Path, default=SHARED / "weights" / "mobilenet_v2-b0353104.pth")
+    parser.add_argument("--ham", type=Path, default=SHARED / "ham10000-200", help="HAM10000 root (Dataverse layout) for linear_probe_ham")
+    parser.add_argument("--aspect-data", type=Path, default=SHARED / "isic2017-train-384", help="aspect-kept copies of training images (see above)")
+    parser.add_argument("--sample", type=Path, default=SHARED / "isic2017-sample", help="full-resolution smoke set (its validation split)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench_real"))
-    parser.add_argument("--methods", nargs="+", default=["threshold", "linear_probe", "resnet18_scratch", "recipe"])
+    parser.add_argument("--methods", nargs="+", default=["threshold", "linear_probe", "linear_probe_ham", "resnet18_scratch", "recipe"])
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs (both Mask R-CNN runs)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="smoke run: 60 of the images (48 train, 12 held out), 1 epoch at 128 px")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 60 of the images (48 train, 12 held out), 1 epoch at 128 px, 400 HAM10000 images")
     args = parser.parse_args(argv)
     if not args.weights.is_file():
         raise SystemExit(f"ImageNet MobileNetV2 weights not found at {args.weights}; pass --weights FILE.")
@@ -252,6 +302,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         root = make_combined_root(args.data, args.eval_data, args.eval_split, args.out / "split")
         print(f"Training on {args.data}, scoring {args.eval_data} ({args.eval_split})")
     train_root, train_split, eval_root, eval_split = root, "train", root, "validation"
+    held_ids = list(read_ground_truth(split_paths(eval_root, eval_split).csv))
+    aspect_root, aspect_count = (make_subset_root(args.aspect_data, held_ids, args.out / "aspect_split") if args.aspect_data.is_dir() and args.eval_data is None
+                                 else (None, 0))
+    if aspect_root is not None:
+        print(f"Aspect-kept held-out set: {aspect_count} of the held-out images, from {args.aspect_data}")
     config_path = resolve_recipe(args.config)
     config = RunConfig.from_file(config_path)
     # train on the kept images; no validation split, so no model selection on held-out images
@@ -262,7 +317,23 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         run.update(epochs=1, warmup_steps=2, image_size=128)
     scratch = {"backbone": "resnet18_fpn", "pretrained": "none", "backbone_weights": None, "classifier": None}
 
-    rows = []
+    rows, aspect_rows = [], []
+
+    def elsewhere(name: str, run_dir: Path, settings: dict) -> None:
+        """The aspect-kept and full-resolution rows of one trained model."""
+        run_config = config.replace(**settings)
+        for label, other_root, other_split, count in (("aspect-kept 384", aspect_root, "validation", aspect_count),
+                                                      ("full resolution", args.sample, "validation", 3)):
+            if other_root is None or count == 0 or not other_root.is_dir():
+                continue
+            folder = args.out / f"{run_dir.name}_{label.split()[0]}"
+            per_image = evaluate_elsewhere(run_dir, run_config, other_root, other_split, folder)
+            row = score(name, 0.0, folder, other_root, other_split, segments=True, classifies=True)
+            row.pop("train min")
+            row = {"set": f"{label} ({len(per_image)} images)", **row, "under 0.5": int((per_image["jaccard"] < 0.5).sum())}
+            aspect_rows.append(row)
+            print(pd.DataFrame([row]).to_string(index=False, float_format=lambda v: f"{v:.3f}"), flush=True)
+
     for method in args.methods:
         folder = args.out / method
         shutil.rmtree(folder, ignore_errors=True)
@@ -272,19 +343,27 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         elif method == "linear_probe":
             minutes = run_linear_probe(train_root, train_split, eval_root, eval_split, folder, args.weights)
             rows.append(score("linear probe (MobileNetV2)", minutes, folder, eval_root, eval_split, segments=False, classifies=True))
-        elif method == "resnet18_scratch":
-            minutes = run_training(config, {**run, **scratch, "name": method}, folder)
-            rows.append(score("resnet18_fpn scratch", minutes, folder, eval_root, eval_split, segments=True, classifies=True))
-        elif method == "recipe":
-            minutes = run_training(config, {**run, "name": method}, folder)
-            rows.append(score(f"recipe ({config_path.name})", minutes, folder, eval_root, eval_split, segments=True, classifies=True))
+        elif method == "linear_probe_ham":
+            minutes = run_linear_probe(train_root, train_split, eval_root, eval_split, folder, args.weights, ham=args.ham, ham_limit=400 if args.quick else None)
+            rows.append(score("linear probe + HAM10000", minutes, folder, eval_root, eval_split, segments=False, classifies=True))
+        elif method in ("resnet18_scratch", "recipe"):
+            settings = {**run, **(scratch if method == "resnet18_scratch" else {}), "name": method}
+            name = "resnet18_fpn scratch" if method == "resnet18_scratch" else f"recipe ({config_path.name})"
+            minutes, run_dir = run_training(config, settings, folder)
+            rows.append(score(name, minutes, folder, eval_root, eval_split, segments=True, classifies=True))
+            elsewhere(name, run_dir, settings)
         else:
-            raise SystemExit(f"Unknown method {method!r}; choose from threshold, linear_probe, resnet18_scratch, recipe.")
+            raise SystemExit(f"Unknown method {method!r}; choose from threshold, linear_probe, linear_probe_ham, resnet18_scratch, recipe.")
         print(pd.DataFrame(rows[-1:]).to_string(index=False, float_format=lambda v: f"{v:.3f}"), flush=True)
     table = pd.DataFrame(rows)
     print(f"\nHeld-out real ISIC 2017 images: {eval_root} ({eval_split})")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     table.to_csv(args.out / "table.csv", index=False)
+    if aspect_rows:
+        aspect = pd.DataFrame(aspect_rows)
+        print("\nThe same models, scored where users score (aspect ratio kept; the full-resolution row is a 3-image smoke check):")
+        print(aspect.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        aspect.to_csv(args.out / "aspect_table.csv", index=False)
     return table
 
 

@@ -12,10 +12,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_bench_real_quick(tmp_path, monkeypatch):
-    bench_real = import_benchmark("bench_real", "isic2017-train-256sq", "weights/mobilenet_v2-b0353104.pth")
+    bench_real = import_benchmark("bench_real", "isic2017-train-256sq", "isic2017-train-384", "isic2017-sample", "ham10000-200",
+                                  "weights/mobilenet_v2-b0353104.pth")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # the benchmark points it at its own copy; restored after
     table = bench_real.main(["--quick", "--out", str(tmp_path)])
-    assert list(table["method"]) == ["threshold (Otsu)", "linear probe (MobileNetV2)", "resnet18_fpn scratch", "recipe (isic2017_cpu.json)"]
+    assert list(table["method"]) == ["threshold (Otsu)", "linear probe (MobileNetV2)", "linear probe + HAM10000", "resnet18_fpn scratch", "recipe (isic2017_cpu.json)"]
     held_out = pd.read_csv(tmp_path / "split" / "ISIC-2017_Validation_Part3_GroundTruth.csv", dtype={"image_id": str})
     kept = pd.read_csv(tmp_path / "split" / "ISIC-2017_Training_Part3_GroundTruth.csv", dtype={"image_id": str})
     assert (len(kept), len(held_out)) == (48, 12) and not set(kept["image_id"]) & set(held_out["image_id"])
@@ -27,10 +28,19 @@ def test_bench_real_quick(tmp_path, monkeypatch):
     scores = table.drop(columns=["method", "train min"]).set_index(table["method"])
     segmentation, classification = ["jaccard", "thresholded_jaccard", "dice", "box_iou"], ["mel AUC", "mel AP", "sk AUC", "sk AP"]
     assert scores.loc["threshold (Otsu)", classification].isna().all()  # no melanoma score from a threshold
-    assert scores.loc["linear probe (MobileNetV2)", segmentation].isna().all()  # no masks from a probe
+    assert scores.loc[["linear probe (MobileNetV2)", "linear probe + HAM10000"], segmentation].isna().all().all()  # no masks from a probe
+    assert not scores.loc[["linear probe (MobileNetV2)", "linear probe + HAM10000"], "mel AUC"].isna().any()
     values = scores.to_numpy(float)
     assert ((values >= 0) & (values <= 1) | np.isnan(values)).all()
     assert not scores.loc[["resnet18_fpn scratch", "recipe (isic2017_cpu.json)"]].isna().any().any()
     threshold = table.set_index("method").loc["threshold (Otsu)"]
     assert threshold["jaccard"] > 0.3  # Otsu finds real lesions roughly: a check that the scoring reads the right masks
     assert pd.read_csv(tmp_path / "table.csv").shape == table.shape
+    # the aspect-kept held-out images (the held-out ids that isic2017-train-384 holds) and the 3 full-resolution sample images
+    aspect_ids = set(pd.read_csv(tmp_path / "aspect_split" / "ISIC-2017_Validation_Part3_GroundTruth.csv", dtype={"image_id": str})["image_id"])
+    assert aspect_ids <= set(held_out["image_id"])
+    aspect = pd.read_csv(tmp_path / "aspect_table.csv")
+    full = aspect[aspect["set"] == "full resolution (3 images)"]
+    assert list(full["method"]) == ["resnet18_fpn scratch", "recipe (isic2017_cpu.json)"]
+    assert full["jaccard"].between(0, 1).all() and full["under 0.5"].between(0, 3).all()
+    assert len(aspect) == 2 * (2 if aspect_ids else 1)
