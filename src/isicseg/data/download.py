@@ -108,6 +108,16 @@ class RemoteFile:
         return self.name.endswith(".zip")
 
 
+def _checked_parts(parts: Iterable[str], allowed: tuple[str, ...], what: str) -> list[str]:
+    if isinstance(parts, (str, bytes)):
+        raise ConfigError(f"parts must be a list of names; got one string {parts!r} (pass [{parts!r}]).")
+    parts = list(parts)
+    for part in parts:
+        if part not in allowed:
+            raise ConfigError(f"Unknown {what} {part!r}; allowed: {', '.join(allowed)}.")
+    return parts
+
+
 def remote_files(splits: Iterable[str], parts: Iterable[str]) -> list[RemoteFile]:
     """The release files of ``splits`` x ``parts``.
 
@@ -115,13 +125,9 @@ def remote_files(splits: Iterable[str], parts: Iterable[str]) -> list[RemoteFile
         >>> [f.name for f in remote_files(["validation"], ["masks", "labels"])]
         ['ISIC-2017_Validation_Part1_GroundTruth.zip', 'ISIC-2017_Validation_Part3_GroundTruth.csv']
     """
-    for what, value in (("splits", splits), ("parts", parts)):
-        if isinstance(value, (str, bytes)):
-            raise ConfigError(f"{what} must be a list of names; got one string {value!r} (pass [{value!r}]).")
-    parts = list(parts)
-    for part in parts:
-        if part not in PARTS:
-            raise ConfigError(f"Unknown part {part!r}; allowed: {', '.join(PARTS)}.")
+    if isinstance(splits, (str, bytes)):
+        raise ConfigError(f"splits must be a list of names; got one string {splits!r} (pass [{splits!r}]).")
+    parts = _checked_parts(parts, PARTS, "part")
     files = []
     for split in splits:
         if split not in SPLITS:
@@ -505,12 +511,7 @@ def ham10000_remote_files(parts: Iterable[str] = HAM10000_PARTS) -> list[RemoteF
     """
     from .ham10000 import MASK_FOLDER, TASK3_GROUPS, TASK3_IMAGES, TASK3_LABEL_FOLDER
 
-    if isinstance(parts, (str, bytes)):
-        raise ConfigError(f"parts must be a list of names; got one string {parts!r} (pass [{parts!r}]).")
-    parts = list(parts)
-    for part in parts:
-        if part not in HAM10000_PARTS:
-            raise ConfigError(f"Unknown HAM10000 part {part!r}; allowed: {', '.join(HAM10000_PARTS)}.")
+    parts = _checked_parts(parts, HAM10000_PARTS, "HAM10000 part")
     files = {
         "labels": [RemoteFile(f"{TASK3_LABEL_FOLDER}.zip", "labels", TASK3_LABEL_FOLDER, ISIC2018_ARCHIVE + f"{TASK3_LABEL_FOLDER}.zip"),
                    RemoteFile(TASK3_GROUPS, "labels", TASK3_GROUPS, ISIC2018_ARCHIVE + TASK3_GROUPS)],
