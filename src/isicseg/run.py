@@ -29,7 +29,7 @@ from .data import ISIC2017Dataset
 from .data.sources import MultiSourceDataset, data_root_kind, open_data_root
 from .engine import Trainer, load_checkpoint
 from .engine import distributed as dist
-from .evaluation import EvaluationResult, evaluate, format_summary, metric_names
+from .evaluation import EvaluationResult, IsicEvaluator, evaluate, format_summary, metric_names
 from .exceptions import ConfigError
 from .logs import log_file, logger
 from .models import FEW_PROPOSALS, build_mask_rcnn
@@ -244,7 +244,10 @@ def _train_and_evaluate(config: RunConfig, run_dir: Path, *, resume: bool, quiet
     with log_file(log):
         if not quiet:
             logger.info("Run %s: %r\nModel: %s", run_dir, train, model.identity)
-        Trainer(config.trainer, callbacks=callbacks).fit(model, train, val, resume=run_dir / "last.pt" if resume else None)
+        precision = "bf16" if config.trainer.precision == "bf16" else "fp32"  # a bf16 run is validated and evaluated in bf16
+        # validation answers as the final evaluation does (same TTA and clean-up), so best.pt is chosen by what is reported
+        evaluator = IsicEvaluator(val, tta=config.eval.tta, postprocess=config.eval.postprocess, precision=precision) if val is not None else None
+        Trainer(config.trainer, callbacks=callbacks, evaluator=evaluator).fit(model, train, val, resume=run_dir / "last.pt" if resume else None)
         result = None
         if dist.is_main_process():
             best = run_dir / ("best.pt" if (run_dir / "best.pt").exists() else "last.pt")
@@ -257,7 +260,6 @@ def _train_and_evaluate(config: RunConfig, run_dir: Path, *, resume: bool, quiet
                     logger.warning("No %s split in %s; skipping the final evaluation.", data.eval_split, data.root)
             if test is not None:
                 result = evaluate(model, test, out_dir=run_dir / "evaluation", overwrite=True, batch_size=config.trainer.eval_batch_size,
-                                  tta=config.eval.tta, postprocess=config.eval.postprocess,
-                                  precision="bf16" if config.trainer.precision == "bf16" else "fp32")  # a bf16 run is evaluated in bf16
+                                  tta=config.eval.tta, postprocess=config.eval.postprocess, precision=precision)
                 logger.info("Evaluation of %s on the %s split (%d images):\n%s", best.name, data.eval_split, len(test), format_summary(result.summary))
     return result

@@ -77,7 +77,9 @@ class Trainer(ValidationLoop):
             A :class:`~isicseg.callbacks.HistoryLogger` is added when none is given.
         evaluator: Validation metrics (see :mod:`isicseg.engine.validation`); by default
             the validation dataset's ``default_evaluator()`` (ISIC 2017 scores for an
-            :class:`~isicseg.ISIC2017Dataset`), else mask and box IoU of the top detection.
+            :class:`~isicseg.ISIC2017Dataset`, without test-time augmentation), else mask
+            and box IoU of the top detection. ``isicseg train`` passes an
+            ``IsicEvaluator`` with the run's ``tta`` and ``postprocess``.
 
     Attributes:
         metrics: Latest logged values (``train_loss``, ``val_loss``, ``val_jaccard``, ...).

@@ -2,7 +2,9 @@
 
 An *evaluator* turns the model's eval-mode outputs on the validation images into
 metrics, in two steps so that distributed validation gives the numbers a single process
-would: :meth:`Evaluator.rows` makes one plain dict per image (on each process, for its
+would (an evaluator with a ``predict(model, images)`` method also makes the outputs, e.g.
+with the test-time augmentation the final evaluation uses, so that the checkpoint is
+chosen by the same answers that are reported): :meth:`Evaluator.rows` makes one plain dict per image (on each process, for its
 share of the images), the Trainer gathers the rows of all processes in image order, and
 :meth:`Evaluator.summarize` reduces them to named numbers (logged with a ``val_``
 prefix). Each validation batch's outputs are seen once.
@@ -39,6 +41,12 @@ class Evaluator(Protocol):
     def summarize(self, rows: list[dict[str, Any]]) -> dict[str, float]:
         """Metrics from the rows of all validation images, in index order."""
         ...
+
+
+def _outputs(evaluator: Evaluator, model: torch.nn.Module, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+    """The evaluator's ``predict(model, images)`` if it has one, else the model's own eval-mode outputs."""
+    predict = getattr(evaluator, "predict", None)
+    return predict(model, images) if callable(predict) else model(images)
 
 
 class DetectionEvaluator:
@@ -131,7 +139,7 @@ class ValidationLoop:
                 chunk = list(indices[start : start + size])
                 items = [dataset[i] for i in chunk]
                 with self._autocast():
-                    outputs = model([image.to(self.device) for image, _ in items])
+                    outputs = _outputs(evaluator, model, [image.to(self.device) for image, _ in items])
                 outputs = [{k: v.float().cpu() if v.is_floating_point() else v.cpu() for k, v in o.items()} for o in outputs]
                 for index, row in zip(chunk, evaluator.rows(outputs, [t for _, t in items], chunk)):
                     rows.append({**row, "index": index})

@@ -14,7 +14,7 @@ import torch
 
 from ..data.dataset import ISIC2017Dataset
 from ..data.io import read_mask
-from ..inference import Answer, answer_from_detections
+from ..inference import Answer, answer_from_detections, check_precision, detect
 from ..labels import CATEGORIES, LabelScheme
 from ..metrics import box_iou, segmentation_scores
 from ..ops import masks_to_boxes
@@ -67,22 +67,31 @@ def score_output(dataset: ISIC2017Dataset, index: int, output: dict[str, torch.T
 class IsicEvaluator:
     """The ISIC 2017 scores as a Trainer evaluator (see :mod:`isicseg.engine.validation`).
 
-    Each image's answer is scored against its mask at the original resolution, as
-    :func:`~isicseg.evaluate` does; :meth:`summarize` gives :func:`flat_metrics` of the summary
-    (``jaccard``, ``melanoma_auc``, ``mean_auc``, ...). It is what
-    ``ISIC2017Dataset.default_evaluator()`` returns, so a Trainer validating on an ISIC
-    dataset logs ``val_jaccard`` and the rest without being told.
+    Each image's answer is made and scored as :func:`~isicseg.evaluate` makes and scores
+    it (the same ``tta``, ``postprocess`` and ``precision``; against its mask at the original
+    resolution); :meth:`summarize` gives :func:`flat_metrics` of the summary (``jaccard``,
+    ``melanoma_auc``, ``mean_auc``, ...). ``ISIC2017Dataset.default_evaluator()`` returns one
+    with the defaults; ``isicseg train`` gives the Trainer one with the run's ``eval``
+    settings, so that ``best.pt`` is chosen by the answers the final evaluation reports.
 
     Args:
         dataset: The validation dataset whose indices the rows refer to.
+        tta: Mirror test-time augmentation (see :func:`~isicseg.inference.detect`).
+        postprocess: Keep the largest mask component, holes filled.
+        precision: ``"fp32"`` or ``"bf16"``.
     """
 
-    def __init__(self, dataset: ISIC2017Dataset) -> None:
-        self.dataset = dataset
+    def __init__(self, dataset: ISIC2017Dataset, *, tta: bool = False, postprocess: bool = False, precision: str = "fp32") -> None:
+        check_precision(precision)
+        self.dataset, self.tta, self.postprocess, self.precision = dataset, bool(tta), bool(postprocess), precision
+
+    def predict(self, model: torch.nn.Module, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        """The model's detections as :func:`~isicseg.evaluate` gets them (model in eval mode)."""
+        return detect(model, images, tta=self.tta, precision=self.precision)
 
     def rows(self, outputs: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[str, Any]], indices: Sequence[int]) -> list[dict[str, Any]]:
         """One row per validation image of the batch."""
-        return [score_output(self.dataset, index, output)[2] for output, index in zip(outputs, indices)]
+        return [score_output(self.dataset, index, output, postprocess=self.postprocess)[2] for output, index in zip(outputs, indices)]
 
     def summarize(self, rows: list[dict[str, Any]]) -> dict[str, float]:
         """The flat metrics of all rows (names without the ``val_`` prefix)."""

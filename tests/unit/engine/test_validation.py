@@ -12,6 +12,7 @@ import torch
 from isicseg import ISIC2017Dataset
 from isicseg.callbacks import EarlyStopping
 from isicseg.engine import DetectionEvaluator, Trainer, TrainerConfig
+from isicseg.exceptions import ConfigError
 
 from ...helpers import tiny_model
 
@@ -85,3 +86,22 @@ def test_engine_imports_neither_data_nor_evaluation():
                 assert not module.startswith(("..data", "..evaluation", "isicseg.data", "isicseg.evaluation")), f"{path.name} imports {module}"
             if isinstance(node, ast.Import):
                 assert not any(a.name.startswith(("isicseg.data", "isicseg.evaluation")) for a in node.names), path.name
+
+
+def test_an_evaluator_with_predict_makes_the_validation_outputs(synthetic_root):
+    from isicseg.engine.validation import _outputs
+    from isicseg.evaluation import IsicEvaluator
+
+    calls = []
+
+    class Answering(DetectionEvaluator):
+        def predict(self, model, images):
+            calls.append(len(images))
+            return [{"scores": torch.zeros(0), "boxes": torch.zeros(0, 4), "masks": torch.zeros(0, 1, 4, 4)} for _ in images]
+
+    assert _outputs(Answering(), lambda images: 1 / 0, [torch.zeros(3, 4, 4)] * 2)[0]["scores"].numel() == 0 and calls == [2]
+    val = ISIC2017Dataset(synthetic_root, "validation", image_size=64, subset=2)
+    evaluator = IsicEvaluator(val, tta=True, postprocess=True)
+    assert (evaluator.tta, evaluator.postprocess, evaluator.precision) == (True, True, "fp32")
+    with pytest.raises(ConfigError, match=r"precision"):
+        IsicEvaluator(val, precision="fp16")
