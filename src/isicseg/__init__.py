@@ -22,6 +22,12 @@ from .models import list_backbones as list_backbones
 from .models import load_model as load_model
 from .transforms import get_transform as get_transform
 
+# the wiring of the layers: a Trainer validating on ISIC data scores it as evaluate() does
+from .engine.validation import register_default_evaluator as _register_default_evaluator
+from .evaluation import IsicEvaluator as _IsicEvaluator
+
+_register_default_evaluator(ISIC2017Dataset, _IsicEvaluator)
+
 __all__ = [
     "HAM10000Dataset",
     "ISIC2017Dataset",

@@ -59,6 +59,8 @@ def test_imports_are_read_with_relative_levels_resolved():
     ("evaluation", ("isicseg.engine", "isicseg.run", "isicseg.cli")),
     ("metrics", ("isicseg.engine", "isicseg.evaluation", "isicseg.data", "isicseg.models", "isicseg.run", "isicseg.cli")),
     ("models", ("isicseg.engine", "isicseg.evaluation", "isicseg.run", "isicseg.cli")),
+    ("data", ("isicseg.engine", "isicseg.evaluation", "isicseg.models", "isicseg.inference", "isicseg.run", "isicseg.cli")),
+    ("labels", ("isicseg.data", "isicseg.engine", "isicseg.evaluation", "isicseg.models", "isicseg.inference", "isicseg.run", "isicseg.cli")),
 ])
 def test_a_layer_imports_only_what_lies_below_it(layer, forbidden):
     breaks = {module: sorted(t for t in targets if t == "isicseg" or t.startswith(forbidden))

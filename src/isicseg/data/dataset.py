@@ -184,13 +184,6 @@ class ISIC2017Dataset(torch.utils.data.Dataset):
             self._masks[index] = (np.packbits(mask), mask.shape)
         return mask
 
-    def default_evaluator(self):
-        """The :class:`~isicseg.evaluation.IsicEvaluator` of this dataset: what a
-        :class:`~isicseg.Trainer` validating on it scores (ISIC 2017 metrics)."""
-        from ..evaluation import IsicEvaluator  # evaluation builds on data, not the reverse
-
-        return IsicEvaluator(self)
-
     def original_size(self, index: int) -> tuple[int, int]:
         """``(width, height)`` of item ``index``'s image file, read from its header."""
         if index not in self._sizes:

@@ -76,7 +76,7 @@ class Trainer(ValidationLoop):
         callbacks: Callbacks, called in order (checkpoint callbacks after the others).
             A :class:`~isicseg.callbacks.HistoryLogger` is added when none is given.
         evaluator: Validation metrics (see :mod:`isicseg.engine.validation`); by default
-            the validation dataset's ``default_evaluator()`` (ISIC 2017 scores for an
+            the one registered for the validation dataset's type (ISIC 2017 scores for an
             :class:`~isicseg.ISIC2017Dataset`, without test-time augmentation), else mask
             and box IoU of the top detection. ``isicseg train`` passes an
             ``IsicEvaluator`` with the run's ``tta`` and ``postprocess``.

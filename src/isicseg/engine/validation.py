@@ -9,24 +9,29 @@ share of the images), the Trainer gathers the rows of all processes in image ord
 :meth:`Evaluator.summarize` reduces them to named numbers (logged with a ``val_``
 prefix). Each validation batch's outputs are seen once.
 
-The Trainer takes its evaluator from, in order: ``Trainer(evaluator=...)``; the
-validation dataset's ``default_evaluator()`` method, if it has one
-(:class:`~isicseg.ISIC2017Dataset`'s gives the ISIC 2017 scores); else
-:class:`~isicseg.engine.validation.DetectionEvaluator`, which needs nothing but torchvision's detection contract.
+The Trainer takes its evaluator from, in order: ``Trainer(evaluator=...)``; the default
+evaluator registered for the validation dataset's type (:func:`register_default_evaluator`;
+a :class:`torch.utils.data.Subset` counts as the dataset it draws from); else
+:class:`~isicseg.engine.validation.DetectionEvaluator`, which needs nothing but
+torchvision's detection contract. The package registers
+:class:`~isicseg.evaluation.IsicEvaluator` for :class:`~isicseg.ISIC2017Dataset` (and so for
+HAM10000), so a Trainer validating on ISIC data logs the ISIC 2017 scores without being
+told; the engine itself knows neither the data nor the evaluation modules.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 from torchvision.ops import box_iou
 
+from ..exceptions import ConfigError
 from . import distributed as dist
 
-__all__ = ["Evaluator", "DetectionEvaluator", "ValidationLoop"]
+__all__ = ["Evaluator", "DetectionEvaluator", "ValidationLoop", "register_default_evaluator"]
 
 
 @runtime_checkable
@@ -41,6 +46,24 @@ class Evaluator(Protocol):
     def summarize(self, rows: list[dict[str, Any]]) -> dict[str, float]:
         """Metrics from the rows of all validation images, in index order."""
         ...
+
+
+_DEFAULT_EVALUATORS: list[tuple[type, Callable[[Any], Evaluator]]] = []
+
+
+def register_default_evaluator(dataset_type: type, factory: Callable[[Any], Evaluator]) -> None:
+    """Make ``factory(dataset)`` the evaluator of a Trainer validating on a ``dataset_type``
+    (or a subclass, or a ``Subset`` of one) without ``Trainer(evaluator=...)``; the newest
+    registration for a type wins."""
+    if not isinstance(dataset_type, type) or not callable(factory):
+        raise ConfigError(f"register_default_evaluator(dataset_type, factory) needs a class and a callable; got {dataset_type!r}, {factory!r}.")
+    _DEFAULT_EVALUATORS.insert(0, (dataset_type, factory))
+
+
+def _base_dataset(dataset: Any) -> Any:
+    while isinstance(dataset, torch.utils.data.Subset):
+        dataset = dataset.dataset
+    return dataset
 
 
 def _outputs(evaluator: Evaluator, model: torch.nn.Module, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
@@ -121,11 +144,12 @@ class ValidationLoop:
         return total, len(indices)
 
     def evaluator_for(self, dataset: torch.utils.data.Dataset) -> Evaluator:
-        """The evaluator used on ``dataset``: the Trainer's, the dataset's ``default_evaluator()``, or :class:`~isicseg.engine.validation.DetectionEvaluator`."""
+        """The evaluator used on ``dataset``: the Trainer's, the one registered for its type, or :class:`~isicseg.engine.validation.DetectionEvaluator`."""
         if self.evaluator is not None:
             return self.evaluator
-        default = getattr(dataset, "default_evaluator", None)
-        return default() if callable(default) else DetectionEvaluator()
+        base = _base_dataset(dataset)
+        factory = next((f for kind, f in _DEFAULT_EVALUATORS if isinstance(base, kind)), None)
+        return factory(dataset) if factory is not None else DetectionEvaluator()
 
     @torch.inference_mode()
     def _evaluator_rows(self, model: torch.nn.Module, dataset: torch.utils.data.Dataset, indices: Sequence[int], evaluator: Evaluator) -> list[dict[str, Any]]:

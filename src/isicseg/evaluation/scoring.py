@@ -14,6 +14,7 @@ import torch
 
 from ..data.dataset import ISIC2017Dataset
 from ..data.io import read_mask
+from ..exceptions import ConfigError
 from ..inference import Answer, answer_from_detections, check_precision, detect
 from ..labels import CATEGORIES, LabelScheme
 from ..metrics import box_iou, segmentation_scores
@@ -70,20 +71,34 @@ class IsicEvaluator:
     Each image's answer is made and scored as :func:`~isicseg.evaluate` makes and scores
     it (the same ``tta``, ``postprocess`` and ``precision``; against its mask at the original
     resolution); :meth:`summarize` gives :func:`flat_metrics` of the summary (``jaccard``,
-    ``melanoma_auc``, ``mean_auc``, ...). ``ISIC2017Dataset.default_evaluator()`` returns one
-    with the defaults; ``isicseg train`` gives the Trainer one with the run's ``eval``
-    settings, so that ``best.pt`` is chosen by the answers the final evaluation reports.
+    ``melanoma_auc``, ``mean_auc``, ...). A Trainer validating on ISIC data uses one with the
+    defaults (see :func:`~isicseg.engine.validation.register_default_evaluator`);
+    ``isicseg train`` gives it one with the run's ``eval`` settings, so that ``best.pt`` is
+    chosen by the answers the final evaluation reports.
 
     Args:
-        dataset: The validation dataset whose indices the rows refer to.
+        dataset: The validation dataset whose indices the rows refer to: an
+            :class:`~isicseg.ISIC2017Dataset` (or HAM10000), or a ``Subset`` of one (its
+            indices are mapped to the images they draw).
         tta: Mirror test-time augmentation (see :func:`~isicseg.inference.detect`).
         postprocess: Keep the largest mask component, holes filled.
         precision: ``"fp32"`` or ``"bf16"``.
     """
 
-    def __init__(self, dataset: ISIC2017Dataset, *, tta: bool = False, postprocess: bool = False, precision: str = "fp32") -> None:
+    def __init__(self, dataset: ISIC2017Dataset | torch.utils.data.Subset, *, tta: bool = False, postprocess: bool = False, precision: str = "fp32") -> None:
         check_precision(precision)
+        self._chain: list[Sequence[int]] = []  # the index lists of the Subsets, outermost first
+        while isinstance(dataset, torch.utils.data.Subset):
+            self._chain.append(dataset.indices)
+            dataset = dataset.dataset
+        if not isinstance(dataset, ISIC2017Dataset):
+            raise ConfigError(f"IsicEvaluator scores ISIC 2017 or HAM10000 data (or a Subset of it); got {type(dataset).__name__}.")
         self.dataset, self.tta, self.postprocess, self.precision = dataset, bool(tta), bool(postprocess), precision
+
+    def _image(self, index: int) -> int:
+        for indices in self._chain:
+            index = int(indices[index])
+        return index
 
     def predict(self, model: torch.nn.Module, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
         """The model's detections as :func:`~isicseg.evaluate` gets them (model in eval mode)."""
@@ -91,7 +106,7 @@ class IsicEvaluator:
 
     def rows(self, outputs: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[str, Any]], indices: Sequence[int]) -> list[dict[str, Any]]:
         """One row per validation image of the batch."""
-        return [score_output(self.dataset, index, output, postprocess=self.postprocess)[2] for output, index in zip(outputs, indices)]
+        return [score_output(self.dataset, self._image(index), output, postprocess=self.postprocess)[2] for output, index in zip(outputs, indices)]
 
     def summarize(self, rows: list[dict[str, Any]]) -> dict[str, float]:
         """The flat metrics of all rows (names without the ``val_`` prefix)."""

@@ -71,11 +71,21 @@ def test_detection_evaluator_by_hand():
     assert all(math.isnan(v) for v in evaluator.summarize([]).values())  # no validation image
 
 
-def test_isic_dataset_brings_its_evaluator_and_a_given_one_wins(synthetic_root):
-    val = ISIC2017Dataset(synthetic_root, "validation", image_size=64, subset=2)
-    assert type(Trainer().evaluator_for(val)).__name__ == "IsicEvaluator"
+def test_isic_data_gets_the_isic_evaluator_also_as_a_subset_and_a_given_one_wins(synthetic_root):
+    from isicseg.evaluation import IsicEvaluator
+
+    val = ISIC2017Dataset(synthetic_root, "validation", image_size=64)
+    assert type(Trainer().evaluator_for(val)) is IsicEvaluator
     assert isinstance(Trainer(evaluator=DetectionEvaluator()).evaluator_for(val), DetectionEvaluator)
-    assert isinstance(Trainer().evaluator_for(torch.utils.data.Subset(val, [0])), DetectionEvaluator)
+    nested = torch.utils.data.Subset(torch.utils.data.Subset(val, [3, 1, 2]), [2, 0])  # images 2 and 3
+    evaluator = Trainer().evaluator_for(nested)
+    assert type(evaluator) is IsicEvaluator and [evaluator._image(i) for i in (0, 1)] == [2, 3]
+    empty = {"scores": torch.zeros(0), "boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64), "masks": torch.zeros(0, 1, 64, 85)}
+    rows = evaluator.rows([empty, empty], [{}, {}], [0, 1])
+    assert [r["image_id"] for r in rows] == [val.records[2].image_id, val.records[3].image_id]  # the subset's images, not the first two
+    assert type(Trainer().evaluator_for(torch.utils.data.TensorDataset(torch.zeros(2)))) is DetectionEvaluator
+    with pytest.raises(ConfigError, match=r"IsicEvaluator scores ISIC 2017 or HAM10000 data \(or a Subset of it\); got TensorDataset"):
+        IsicEvaluator(torch.utils.data.TensorDataset(torch.zeros(2)))
 
 
 def test_engine_imports_neither_data_nor_evaluation():
@@ -105,3 +115,15 @@ def test_an_evaluator_with_predict_makes_the_validation_outputs(synthetic_root):
     assert (evaluator.tta, evaluator.postprocess, evaluator.precision) == (True, True, "fp32")
     with pytest.raises(ConfigError, match=r"precision"):
         IsicEvaluator(val, precision="fp16")
+
+
+def test_the_newest_default_evaluator_for_a_type_wins_and_bad_registrations_are_refused(monkeypatch):
+    from isicseg.engine import validation
+
+    monkeypatch.setattr(validation, "_DEFAULT_EVALUATORS", list(validation._DEFAULT_EVALUATORS))
+    data = torch.utils.data.TensorDataset(torch.zeros(2))
+    validation.register_default_evaluator(torch.utils.data.TensorDataset, lambda d: "first")
+    validation.register_default_evaluator(torch.utils.data.TensorDataset, lambda d: "second")
+    assert Trainer().evaluator_for(data) == "second"
+    with pytest.raises(ConfigError, match=r"needs a class and a callable; got 'TensorDataset'"):
+        validation.register_default_evaluator("TensorDataset", lambda d: None)
