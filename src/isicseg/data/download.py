@@ -533,10 +533,10 @@ class _HAM10000(_Release):
             )
 
     def check_csv(self, path: Path, remote: RemoteFile, what: str, html: str, verify: bool) -> None:
-        from .ham10000 import TASK3_COLUMNS
+        from .ham10000 import TASK3_COLUMNS, TASK3_GROUPS
         from .layout import read_table
 
-        columns = ("image", "lesion_id") if remote.part == "labels" and not path.name.endswith("GroundTruth.csv") else TASK3_COLUMNS
+        columns = ("image", "lesion_id") if remote.name == TASK3_GROUPS else TASK3_COLUMNS  # the groupings, or the diagnoses in the labels zip
         try:
             table = read_table(path, columns)
         except DatasetError as error:
@@ -651,7 +651,7 @@ class _Download:
         if self._complete(remote, target):
             self.present.append(remote.target)
             return
-        url = (self.base or "") + urllib.parse.quote(remote.name) if self.base or not remote.url else remote.url
+        url = self.base + urllib.parse.quote(remote.name) if self.base else remote.url  # a mirror holds every file under its name
         archive, downloaded = self._source(remote, url)
         if remote.is_zip:
             count = _extract(archive, self.root, remote.target, self.keep_superpixels, self.release.title)
