@@ -70,7 +70,7 @@ nitpick_ignore_regex = [
     ("py:obj", r"isicseg\.registry\.T"),
     # not in the stored inventories of torch 2.x and Python
     ("py:class", r"torch\.optim\.lr_scheduler\.LRScheduler|logging\.Logger"),
-    ("py:class", r"torch\.utils\.data\.dataset\.(ConcatDataset|_T_co)"),
+    ("py:class", r"torch\.utils\.data\.(dataset\.)?(ConcatDataset|Subset|_T_co)"),
 ]
 
 sphinx_gallery_conf = {
