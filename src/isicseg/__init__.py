@@ -16,6 +16,7 @@ from .engine import Trainer as Trainer
 from .engine import TrainerConfig as TrainerConfig
 from .evaluation import evaluate as evaluate
 from .exceptions import IsicsegError as IsicsegError
+from .export import export_model as export_model
 from .inference import predict as predict
 from .models import build_mask_rcnn as build_mask_rcnn
 from .models import list_backbones as list_backbones
@@ -38,6 +39,7 @@ __all__ = [
     "build_mask_rcnn",
     "check_dataset",
     "evaluate",
+    "export_model",
     "get_transform",
     "list_backbones",
     "load_model",

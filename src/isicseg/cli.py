@@ -295,8 +295,26 @@ def build_parser() -> argparse.ArgumentParser:
     train_flags(p)
     p.set_defaults(func=_cmd_train)
 
+    p = sub.add_parser("export", help="write a trained model as an ONNX or TorchScript file that runs without isicseg")
+    p.add_argument("checkpoint", type=Path, help="isicseg checkpoint (last.pt, best.pt)")
+    p.add_argument("--format", default="onnx", choices=["onnx", "torchscript"])
+    p.add_argument("--out", type=Path, required=True, help="file to write (model.onnx, model.pt)")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (16-20; default 17)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.set_defaults(func=_cmd_export)
+
     _demo_parser(sub)
     return parser
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_model, read_export_metadata
+
+    out = export_model(args.checkpoint, args.out, format=args.format, opset=args.opset, overwrite=args.overwrite)
+    metadata = read_export_metadata(out)
+    print(f"Wrote {out} ({args.format}; outputs {', '.join(metadata['outputs'])}; input float32 RGB (3, H, W) in [0, 1], "
+          f"shorter side {metadata['input']['input_shorter_side']}). The answer rule and optional clean-up run outside the graph: see 'Deploying a model'.")
+    return 0
 
 
 def _demo_parser(sub) -> None:

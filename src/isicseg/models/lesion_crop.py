@@ -65,7 +65,12 @@ _VIEWS = (1, 2, 4, 8)
 def _dihedral(x: Tensor, k: int) -> Tensor:
     """View ``k`` (0-7) of the dihedral group: ``k // 2`` quarter turns of the image (even ``k``) or of its mirror image (odd ``k``)."""
     x = x.flip(-1) if k % 2 else x
-    return torch.rot90(x, k // 2, dims=(-2, -1)) if k // 2 else x
+    turns = k // 2  # torch.rot90 spelled with flips and transposes, which ONNX can export
+    if turns == 1:
+        return x.flip(-1).transpose(-2, -1)
+    if turns == 2:
+        return x.flip(-2).flip(-1)
+    return x.transpose(-2, -1).flip(-1) if turns == 3 else x
 
 
 @HEADS.register("lesion_crop")
@@ -171,7 +176,8 @@ class LesionCropClassifier(nn.Module):
         """Rows ``(index, x1, y1, x2, y2)``: the lesion view then the whole-image view of each image."""
         rows = []
         for index, ((height, width), box) in enumerate(zip(image_sizes, boxes)):
-            whole = torch.tensor([0.0, 0.0, width, height], device=device)
+            zero = torch.zeros((), device=device)
+            whole = torch.stack([zero, zero, zero + width, zero + height])  # traceable: sizes are tensors while exporting
             if box is None:
                 crop = whole
             else:
@@ -181,8 +187,7 @@ class LesionCropClassifier(nn.Module):
                     box = box + (torch.rand(4, device=device) * 2 - 1) * self.jitter * size
                 grow = torch.tensor([-1.0, -1.0, 1.0, 1.0], device=device) * self.margin * size
                 crop = torch.minimum(torch.maximum(box + grow, whole.new_zeros(4)), whole[[2, 3, 2, 3]])
-                if bool((crop[2:] - crop[:2] < 2).any()):
-                    crop = whole
+                crop = torch.where((crop[2:] - crop[:2] < 2).any(), whole, crop)  # a sliver: read the whole image
             rows += [torch.cat([crop.new_tensor([index]), crop]), torch.cat([whole.new_tensor([index]), whole])]
         return torch.stack(rows)
 
