@@ -1,6 +1,6 @@
 """Trained models as files that run without isicseg: ONNX (for onnxruntime) and TorchScript.
 
-:func:`export_model` (``isicseg export CHECKPOINT --format onnx|torchscript --out FILE``)
+:func:`~isicseg.export_model` (``isicseg export CHECKPOINT --format onnx|torchscript --out FILE``)
 writes one image's whole eval pass as a graph: the detector's own resizing and
 normalisation, Mask R-CNN's boxes, labels, scores and masks, and the lesion classifier
 head's class probabilities. What a consumer does around it (see the guide *Deploying a
@@ -37,7 +37,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 import torchvision
-from torch import Tensor, nn
+from torch import Tensor
 from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.roi_heads import paste_masks_in_image
 
@@ -48,18 +48,18 @@ from .labels import CATEGORIES, get_label_scheme
 __all__ = ["EXPORT_FORMATS", "ONNX_OPSETS", "ExportGraph", "export_model", "read_export_metadata"]
 
 EXPORT_FORMATS = ("onnx", "torchscript")
-"""Formats :func:`export_model` writes."""
+"""Formats :func:`~isicseg.export_model` writes."""
 
 ONNX_OPSETS = tuple(range(16, 21))
-"""ONNX opsets the export is written for: from 16 (``RoiAlign`` with half-pixel sampling, which
-the classifier head uses) to 20 (the newest torch's TorchScript-based exporter writes)."""
+"""The ONNX opsets an export may use, 16 to 20. From 16 on, ``RoiAlign`` samples at half
+pixels as the classifier head does; 20 is the newest the TorchScript-based exporter writes."""
 
 DEFAULT_OPSET = 17
 METADATA_KEY = "isicseg"
 """Name of the metadata entry (ONNX ``metadata_props`` key; TorchScript extra file ``isicseg.json``)."""
 
 
-class ExportGraph(nn.Module):
+class ExportGraph(torch.nn.Module):
     """One image's eval pass of an isicseg Mask R-CNN, written so that it can be traced.
 
     It computes what ``model([image])[0]`` computes in eval mode, with every size taken from
@@ -81,7 +81,7 @@ class ExportGraph(nn.Module):
         (True, True)
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: torch.nn.Module) -> None:
         super().__init__()
         transform = model.transform
         if getattr(transform, "fixed_size", None) is not None:
@@ -137,7 +137,7 @@ def _output_names(classifies: bool) -> list[str]:
     return ["boxes", "labels", "scores", "masks"] + (["class_scores"] if classifies else [])
 
 
-def export_metadata(model: nn.Module, *, format: str, opset: int | None = None, run_config: dict[str, Any] | None = None) -> dict[str, Any]:
+def export_metadata(model: torch.nn.Module, *, format: str, opset: int | None = None, run_config: dict[str, Any] | None = None) -> dict[str, Any]:
     """What a consumer of an exported model needs to know, as plain data (written into the file)."""
     identity = model.identity
     scheme = get_label_scheme(identity.label_scheme)
@@ -172,12 +172,12 @@ def export_metadata(model: nn.Module, *, format: str, opset: int | None = None, 
     }
 
 
-def _load(checkpoint: str | Path | nn.Module) -> tuple[nn.Module, dict[str, Any] | None, str]:
+def _load(checkpoint: str | Path | torch.nn.Module) -> tuple[torch.nn.Module, dict[str, Any] | None, str]:
     """The model to export, its run configuration (when the checkpoint holds one) and a name for messages."""
     from .engine.checkpoint import load_checkpoint
     from .models import load_model
 
-    if isinstance(checkpoint, nn.Module):
+    if isinstance(checkpoint, torch.nn.Module):
         model, run_config, where = checkpoint, None, "the model"
     else:
         path = Path(checkpoint)
@@ -207,7 +207,7 @@ def _check_out(out: Path, overwrite: bool) -> None:
 
 
 def export_model(
-    checkpoint: str | Path | nn.Module,
+    checkpoint: str | Path | torch.nn.Module,
     out: str | Path,
     *,
     format: str = "onnx",
@@ -217,7 +217,7 @@ def export_model(
 ) -> Path:
     """Write a trained model as an ONNX or TorchScript file that runs without isicseg.
 
-    The graph is :class:`ExportGraph`, traced on one example image; every size in it follows
+    The graph is :class:`~isicseg.export.ExportGraph`, traced on one example image; every size in it follows
     the input, so one file serves images of any size. The file is written beside ``out`` and
     renamed into place, so an existing file is replaced whole (with ``overwrite``) or not at all.
 
@@ -225,8 +225,8 @@ def export_model(
         checkpoint: An isicseg checkpoint (``last.pt``, ``best.pt``) or a model from
             :func:`~isicseg.build_mask_rcnn` / :func:`~isicseg.load_model`.
         out: The file to write.
-        format: One of :data:`EXPORT_FORMATS`.
-        opset: ONNX opset, one of :data:`ONNX_OPSETS` (ONNX only).
+        format: One of :data:`~isicseg.export.EXPORT_FORMATS`.
+        opset: ONNX opset, one of :data:`~isicseg.export.ONNX_OPSETS` (ONNX only).
         overwrite: Replace an existing ``out``.
         example_size: ``(height, width)`` of the tracing example (default: the model's
             ``min_size`` square; the example's content does not matter).
@@ -291,7 +291,7 @@ def _write_onnx(graph: ExportGraph, example: Tensor, path: str, opset: int, meta
 
 
 def read_export_metadata(path: str | Path) -> dict[str, Any]:
-    """The metadata :func:`export_model` wrote into an ONNX or TorchScript file.
+    """The metadata :func:`~isicseg.export_model` wrote into an ONNX or TorchScript file.
 
     Raises:
         WeightsError: If the file is missing, or is neither an exported isicseg model in ONNX

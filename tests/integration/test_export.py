@@ -137,3 +137,23 @@ def test_a_folder_or_unknown_format_is_refused(trained, tmp_path):
         export_model(trained[1], tmp_path)
     with pytest.raises(ConfigError, match="format must be one of onnx, torchscript; got 'tflite'"):
         export_model(trained[1], tmp_path / "m", format="tflite")
+
+
+def test_the_deploy_pages_numpy_answer_rule_and_clean_up_are_isicsegs(monkeypatch):
+    import runpy
+    from pathlib import Path
+
+    from isicseg.inference import answer_from_detections, clean_mask
+
+    monkeypatch.setenv("MPLBACKEND", "agg")
+    page = runpy.run_path(str(Path(__file__).parents[2] / "examples" / "gallery" / "plot_deploy_onnxruntime.py"))
+    outputs, names, size = page["outputs"], page["metadata"]["outputs"], page["original_size"]
+    expected = answer_from_detections({k: torch.from_numpy(v) for k, v in zip(names, outputs)}, "binary", image_id="x", original_size=size)
+    mask, box, probabilities = page["answer"](outputs, names, size)
+    assert mask.shape == expected.mask.shape and (mask != expected.mask).mean() < 0.002  # Pillow's and torch's bilinear differ at a few edge pixels
+    np.testing.assert_allclose(box, expected.box, rtol=1e-5)
+    assert probabilities["melanoma"] == pytest.approx(expected.probabilities["melanoma"])
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        noisy = rng.random((40, 50)) > 0.55
+        np.testing.assert_array_equal(page["clean_mask"](noisy), clean_mask(noisy))
