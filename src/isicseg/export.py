@@ -181,12 +181,11 @@ def _load(checkpoint: str | Path | torch.nn.Module) -> tuple[torch.nn.Module, di
         model, run_config, where = checkpoint, None, "the model"
     else:
         path = Path(checkpoint)
-        stored = load_checkpoint(path)
-        if not isinstance(stored, dict) or not isinstance(stored.get("model"), dict) or not stored.get("model_config"):
-            kind = f"a dict with keys {', '.join(sorted(map(str, stored))[:6])}" if isinstance(stored, dict) else type(stored).__name__
+        stored = load_checkpoint(path)  # a dict with "model" weights, or WeightsError naming the file
+        if not stored.get("model_config"):
             raise WeightsError(
-                f"{path} is not an isicseg checkpoint: it holds {kind}, not 'model' weights with a 'model_config' "
-                f"(the model's identity). Export a last.pt or best.pt that isicseg train wrote."
+                f"{path} is not an isicseg checkpoint: it holds {', '.join(sorted(map(str, stored))[:6])}, not 'model' weights with a "
+                f"'model_config' (the model's identity). Export a last.pt or best.pt that isicseg train wrote."
             )
         model, run_config, where = load_model(path), stored.get("run_config") or stored.get("config"), str(path)
     identity = getattr(model, "identity", None)

@@ -157,3 +157,21 @@ def test_the_deploy_pages_numpy_answer_rule_and_clean_up_are_isicsegs(monkeypatc
     for _ in range(5):
         noisy = rng.random((40, 50)) > 0.55
         np.testing.assert_array_equal(page["clean_mask"](noisy), clean_mask(noisy))
+
+
+def test_read_export_metadata_refuses_a_missing_foreign_or_unmarked_file(trained, tmp_path):
+    with pytest.raises(WeightsError, match=rf"Exported model {tmp_path / 'none.onnx'} does not exist"):
+        read_export_metadata(tmp_path / "none.onnx")
+    (tmp_path / "notes.txt").write_text("not a model")
+    with pytest.raises(WeightsError, match="is neither a TorchScript nor an ONNX model"):
+        read_export_metadata(tmp_path / "notes.txt")
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "other.zip", "w") as archive:
+        archive.writestr("a.txt", "x")
+    with pytest.raises(WeightsError, match="is a zip file but not a TorchScript model"):
+        read_export_metadata(tmp_path / "other.zip")
+    plain = torch.jit.trace(torch.nn.Linear(2, 2), torch.rand(1, 2))
+    plain.save(str(tmp_path / "plain.pt"))
+    with pytest.raises(WeightsError, match="holds no isicseg metadata"):
+        read_export_metadata(tmp_path / "plain.pt")
