@@ -88,7 +88,12 @@ class ModelConfig:
             ImageNet classifier file (with ``pretrained`` ``none``).
         classifier: Lesion classifier head trained jointly (``pooled``), or ``None``;
             p(melanoma) then comes from it.
-        proposals: ``default``, or ``few`` (fewer RPN proposals and RoIs: 3-4x faster on CPU).
+        proposals: ``default``, or ``few`` (fewer RPN proposals and RoIs, see
+            :data:`~isicseg.models.FEW_PROPOSALS`: much faster on CPU).
+        rois_per_image: RoIs sampled per training image for the box and mask heads
+            (a quarter of them positive at most), or ``None`` for the ``proposals`` level's
+            (512 ``default``, 64 ``few``). Fewer make a step cheaper: the mask head runs on
+            each positive RoI.
     """
 
     backbone: str = "resnet50_fpn"
@@ -96,9 +101,12 @@ class ModelConfig:
     backbone_weights: str | None = None
     classifier: str | None = None
     proposals: Literal["default", "few"] = "default"
+    rois_per_image: int | None = None
 
     def __post_init__(self) -> None:
         check_types(self)
+        if self.rois_per_image is not None and self.rois_per_image < 4:
+            raise ConfigError(f"ModelConfig.rois_per_image must be an int >= 4 (a quarter are positives) or None; got {self.rois_per_image}.")
         for name in ("backbone_weights", "classifier"):
             if getattr(self, name) in ("", "none"):
                 object.__setattr__(self, name, None)

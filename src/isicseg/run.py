@@ -63,10 +63,12 @@ def build_model(config: RunConfig, num_classes: int, *, label_scheme: str | None
         (64,)
     """
     model, size = config.model, config.data.image_size
+    options = dict(FEW_PROPOSALS) if model.proposals == "few" else {}
+    if model.rois_per_image is not None:
+        options["box_batch_size_per_image"] = model.rois_per_image
     return build_mask_rcnn(
         num_classes, pretrained=model.pretrained, backbone=model.backbone, backbone_weights=model.backbone_weights,
-        classifier=model.classifier, min_size=size, max_size=round(size * 1.5), label_scheme=label_scheme,
-        **(FEW_PROPOSALS if model.proposals == "few" else {}),
+        classifier=model.classifier, min_size=size, max_size=round(size * 1.5), label_scheme=label_scheme, **options,
     )
 
 

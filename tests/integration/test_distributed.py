@@ -37,6 +37,8 @@ def test_two_gloo_processes_match_one_process(synthetic_root, tmp_path):
     for result in results:
         assert result["metrics"].keys() == single.keys()
         for key, value in single.items():
+            if key == "val_seconds":  # wall clock, differs per process
+                continue
             other = result["metrics"][key]
             assert (math.isnan(value) and math.isnan(other)) or other == pytest.approx(value, rel=1e-5, abs=1e-6), key
     # both ranks stopped at the same epoch (the stop decision is shared) and only rank 0 wrote files

@@ -16,7 +16,7 @@ from isicseg.exceptions import ConfigError
 CHANGED = {
     "root": "elsewhere", "extra_roots": ("more",), "image_size": 320, "label_scheme": "three_class", "subset": 10, "val_split": "test", "eval_split": "validation",
     "augment": "eval", "backbone": "resnet18_fpn", "pretrained": "none", "backbone_weights": "imagenet", "classifier": "pooled",
-    "proposals": "few", "epochs": 5, "batch_size": 3, "optimizer": "adamw", "lr": 0.001, "momentum": 0.8, "weight_decay": 0.01,
+    "proposals": "few", "rois_per_image": 32, "epochs": 5, "batch_size": 3, "optimizer": "adamw", "lr": 0.001, "momentum": 0.8, "weight_decay": 0.01,
     "warmup_steps": 7, "warmup_factor": 0.5, "schedule": "cosine", "milestones": (0.5,), "gamma": 0.5, "grad_clip_norm": 1.0,
     "accumulate": 2, "precision": "fp32", "channels_last": True, "group_by_aspect_ratio": False, "balanced_sampling": True, "source_shares": (0.25, 0.75), "epoch_items": 50, "num_workers": 1, "num_threads": 1,
     "device": "cpu", "seed": 9, "validate_every": 2, "skip_nonfinite": True, "out_dir": "runs/x", "eval_batch_size": 2,
@@ -50,6 +50,7 @@ def test_round_trip_and_every_field_counts_in_equality(tmp_path):
         ({"data": {"val_split": "valid"}}, r"DataConfig.val_split must be 'train', 'validation', 'test' or None; got 'valid'"),
         ({"model": {"proposals": "fwe"}}, r"ModelConfig.proposals must be one of 'default', 'few'; got 'fwe'"),
         ({"eval": {"patience": 0}}, r"EvalConfig.patience must be an int >= 1 or None; got 0"),
+        ({"model": {"rois_per_image": 2}}, r"ModelConfig.rois_per_image must be an int >= 4 \(a quarter are positives\) or None; got 2"),
         ({"data": {"subset": 1.5}}, r"DataConfig.subset must be a count >= 1 or a fraction in \(0, 1\]; got 1.5"),
         ({"data": {"subset": 0}}, r"DataConfig.subset must be a count >= 1 or a fraction in \(0, 1\]; got 0"),
         ({"trainer": {"epochz": 3}}, r"Unknown TrainerConfig field 'epochz' in .*bad.json. Did you mean 'epochs'\?"),
@@ -145,3 +146,13 @@ def test_num_workers_auto_and_num_threads_from_the_command_line(tmp_path):
         TrainerConfig(num_workers=-1)
     with pytest.raises(ConfigError, match=r"TrainerConfig.num_threads must be an int >= 1 or None; got 0"):
         TrainerConfig(num_threads=0)
+
+
+@pytest.mark.parametrize(("proposals", "rois", "expected"), [("default", None, 512), ("few", None, 64), ("few", 8, 8), ("default", 16, 16)])
+def test_rois_per_image_reaches_the_model(proposals, rois, expected):
+    from isicseg.run import build_model
+
+    config = RunConfig().replace(backbone="resnet18_fpn", pretrained="none", image_size=64, proposals=proposals, rois_per_image=rois)
+    model = build_model(config, 2)
+    assert model.roi_heads.fg_bg_sampler.batch_size_per_image == expected
+    assert model.roi_heads.fg_bg_sampler.positive_fraction == 0.25

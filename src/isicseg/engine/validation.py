@@ -21,6 +21,7 @@ told; the engine itself knows neither the data nor the evaluation modules.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -176,8 +177,9 @@ class ValidationLoop:
 
         Under torchrun each process takes every ``world_size``-th image (no padding,
         so no image counts twice) and the results are gathered, so every process gets
-        the same numbers as a single process would.
+        the same numbers as a single process would. ``val_seconds`` is the time it took.
         """
+        start = time.perf_counter()
         self.device = next(model.parameters()).device
         self._call("on_validation_start")
         evaluator = self.evaluator_for(dataset)
@@ -188,6 +190,7 @@ class ValidationLoop:
         all_rows = sorted((r for _, _, part in gathered for r in part), key=lambda r: r["index"])
         metrics = {"val_loss": sum(s for s, _, _ in gathered) / max(1, sum(c for _, c, _ in gathered))}
         metrics.update({f"val_{k}": float(v) for k, v in evaluator.summarize(all_rows).items()})
+        metrics["val_seconds"] = time.perf_counter() - start
         self.metrics.update(metrics)
         self._call("on_validation_end")
         return metrics

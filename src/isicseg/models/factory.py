@@ -31,7 +31,7 @@ FEW_PROPOSALS: dict[str, int] = {
 }
 """Keyword arguments for :func:`~isicseg.build_mask_rcnn` that sample fewer proposals and RoIs than
 torchvision's defaults (2000/1000 proposals, 512 RoIs per image, 100 detections). An
-ISIC image holds one lesion, so this loses little and makes CPU training 3-4x faster."""
+ISIC image holds one lesion, so this loses little and makes CPU training much faster."""
 
 Norm = Literal["auto", "frozen_bn", "bn", "gn"]
 PREDICTOR_PREFIXES = ("roi_heads.box_predictor.", "roi_heads.mask_predictor.mask_fcn_logits.")
