@@ -89,7 +89,7 @@ class ModelConfig:
         classifier: Lesion classifier head trained jointly (``pooled``), or ``None``;
             p(melanoma) then comes from it.
         proposals: ``default``, or ``few`` (fewer RPN proposals and RoIs, see
-            :data:`~isicseg.models.FEW_PROPOSALS`: much faster on CPU).
+            :data:`~isicseg.models.factory.FEW_PROPOSALS`: much faster on CPU).
         rois_per_image: RoIs sampled per training image for the box and mask heads
             (a quarter of them positive at most), or ``None`` for the ``proposals`` level's
             (512 ``default``, 64 ``few``). Fewer make a step cheaper: the mask head runs on
