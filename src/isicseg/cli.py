@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import shutil
@@ -18,6 +19,14 @@ from .exceptions import ConfigError, IsicsegError
 __all__ = ["main"]
 
 DEMO_CONFIG = Path(__file__).with_name("configs") / "isic2017_demo.json"
+DEMO_TRAIN_IMAGES = 120
+"""Synthetic training images of ``isicseg demo`` (its validation and test splits hold 24 and 40)."""
+DEMO_IMAGE_SHAPE = (160, 160)
+"""Height and width of the demo's synthetic images: square, so that a quarter turn (the
+``train`` augmentation) keeps a batch's images one shape and no batch is padded to a
+square (with 4:3 images at 128 px a mixed batch is padded to 192x192, 1.5x the pixels)."""
+DEMO_DATA_MARKER = ".isicseg-demo.json"
+"""The file in the demo's data folder that says with which counts and shape it was written."""
 
 
 PREDICT_OUTPUTS = ("masks", "overlays", "predictions.csv")
@@ -110,36 +119,50 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     name = "demo" if resume or not (out / "demo").exists() else f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     args.name = name  # for the note on an interruption
     data = out / "synthetic-isic"
-    config = RunConfig.from_file(DEMO_CONFIG).replace(  # every flag is checked here, before any file is written
-        name=name, root=str(data), image_size=args.image_size, backbone=args.backbone, epochs=args.epochs, lr=args.lr, device=args.device
-    )
+    flags = {k: getattr(args, k) for k in ("image_size", "backbone", "epochs", "lr", "device") if getattr(args, k) is not None}
+    config = RunConfig.from_file(DEMO_CONFIG).replace(name=name, root=str(data), **flags)  # every flag is checked here, before any file is written
     _write_demo_data(data, counts)
     print(f"Synthetic ISIC 2017 data (official layout) in {data}; training from scratch, nothing downloaded.")
     run_dir, result = train_run(config, runs_dir=out, resume=resume)
     minutes = (time.perf_counter() - start) / 60
     summary = result.summary
-    print(f"Demo finished in {minutes:.1f} min: test mean Jaccard {summary.jaccard:.3f}, melanoma AUC {summary.auc('melanoma'):.3f}. Run folder: {run_dir}")
+    evaluation = run_dir / "evaluation"
+    print(
+        f"Demo finished in {minutes:.1f} min: test mean Jaccard {summary.jaccard:.3f}, melanoma AUC {summary.auc('melanoma'):.3f}.\n"
+        f"  run folder:  {run_dir} (best.pt, last.pt, config.json, history.csv, loss_curve.png, train.log)\n"
+        f"  figures:     {evaluation / 'figures'}\n"
+        f"  submission:  {evaluation / 'masks'} (ISIC 2017 task 1) and {evaluation / 'classification.csv'} (task 3)\n"
+        f"On real ISIC 2017 data (isicseg download isic2017 data/isic2017), evaluate this model with:\n"
+        f"  isicseg evaluate {run_dir / 'best.pt'} --data data/isic2017 --split test --out {out / (run_dir.name + '-isic2017-test')}\n"
+        f"(trained on synthetic images, it is not a lesion model: train one with isicseg train --config isic2017_cpu --data data/isic2017)"
+    )
     return 0
 
 
 def _write_demo_data(data: Path, counts: dict[str, int]) -> None:
     """The demo's synthetic data, written whole into a staging folder and renamed into place (kept for later demos).
 
-    A folder of an earlier demo is reused when it holds every split; an incomplete one is
-    moved aside, not deleted.
+    A folder of an earlier demo is reused when its marker file (``.isicseg-demo.json``)
+    names the same image counts and shape; any other folder there (incomplete, or written
+    with other settings or by an older isicseg) is moved aside, not deleted.
     """
-    from .data.layout import split_paths
     from .data.synthetic import write_synthetic_isic
 
-    if all(split_paths(data, split).csv.is_file() for split in counts):
-        return
+    wanted = {"counts": counts, "image_shape": list(DEMO_IMAGE_SHAPE)}
+    marker = data / DEMO_DATA_MARKER
+    try:
+        if json.loads(marker.read_text()) == wanted:
+            return
+    except (OSError, ValueError):
+        pass
     if data.exists():
-        aside = data.with_name(f"{data.name}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}")
+        aside = data.with_name(f"{data.name}.earlier-{time.strftime('%Y%m%d-%H%M%S')}")
         data.rename(aside)
-        print(f"{data} was incomplete; moved it aside to {aside.name}.")
+        print(f"{data} was incomplete or written with other settings; moved it aside to {aside.name}.")
     staging = data.with_name(f".{data.name}.writing")
     shutil.rmtree(staging, ignore_errors=True)  # left by a killed demo: only ever written here
-    write_synthetic_isic(staging, num_images=counts, image_size=(192, 256))
+    write_synthetic_isic(staging, num_images=counts, image_size=DEMO_IMAGE_SHAPE)
+    (staging / DEMO_DATA_MARKER).write_text(json.dumps(wanted))
     staging.rename(data)
 
 
@@ -318,14 +341,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _demo_parser(sub) -> None:
-    p = sub.add_parser("demo", help="the whole job on synthetic data: generate, train from scratch, evaluate")
-    p.add_argument("--out", type=Path, default=Path("runs"))
-    p.add_argument("--backbone", default="resnet18_fpn")
-    p.add_argument("--image-size", type=int, default=128)
-    p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--train-images", type=int, default=160)
-    p.add_argument("--device", default="auto")
+    p = sub.add_parser("demo", help="the whole job on synthetic data: generate, train from scratch, evaluate (recipe isic2017_demo)")
+    p.add_argument("--out", type=Path, default=Path("runs"), help="parent of the run folder and of the synthetic data (default runs)")
+    p.add_argument("--backbone", help="default: the recipe's")
+    p.add_argument("--image-size", type=int, help="default: the recipe's")
+    p.add_argument("--epochs", type=int, help="default: the recipe's")
+    p.add_argument("--lr", type=float, help="default: the recipe's")
+    p.add_argument("--train-images", type=int, default=DEMO_TRAIN_IMAGES, help=f"synthetic training images (default {DEMO_TRAIN_IMAGES})")
+    p.add_argument("--device", help="cpu, cuda, auto (default: the recipe's)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted demo in <out>/demo (otherwise a new run folder is used when <out>/demo exists)")
     p.set_defaults(func=_cmd_demo)
 

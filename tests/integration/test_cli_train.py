@@ -75,6 +75,14 @@ def test_demo_command_small(tmp_path):
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert "Demo finished in" in finished.stdout and "test mean Jaccard" in finished.stdout
     assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == RUN_FILES
+    # the end says where the results are, and how to score the model on real data
+    evaluation = tmp_path / "demo" / "evaluation"
+    assert f"figures:     {evaluation / 'figures'}" in finished.stdout and any((evaluation / "figures").iterdir())
+    assert f"submission:  {evaluation / 'masks'}" in finished.stdout and len(list((evaluation / "masks").glob("*.png"))) == 40
+    assert f"{evaluation / 'classification.csv'} (task 3)" in finished.stdout and (evaluation / "classification.csv").is_file()
+    command_line = f"isicseg evaluate {tmp_path / 'demo' / 'best.pt'} --data data/isic2017 --split test --out {tmp_path / 'demo-isic2017-test'}"
+    assert command_line in finished.stdout
+    assert main(command_line.split()[1:3] + ["--data", str(tmp_path / "synthetic-isic"), "--split", "test", "--out", str(tmp_path / "scored")]) == 0
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)  # a second demo gets its own folder
     assert again.returncode == 0, again.stderr[-3000:]
     assert len([p for p in tmp_path.iterdir() if p.name.startswith("demo")]) == 2
