@@ -229,8 +229,7 @@ def evaluate_elsewhere(run_dir: Path, config: RunConfig, root: Path, split: str,
     """Evaluate the run's model on another root as the run's final evaluation does (its image size, TTA and clean-up)."""
     model = load_model(run_dir / ("best.pt" if (run_dir / "best.pt").exists() else "last.pt"))  # the checkpoint train_run evaluated
     dataset = ISIC2017Dataset(root, split, label_scheme=config.data.label_scheme, image_size=config.data.image_size)
-    result = evaluate(model, dataset, out_dir=out, overwrite=True, figures=False, batch_size=config.trainer.eval_batch_size,
-                      tta=config.eval.tta, postprocess=config.eval.postprocess)
+    result = evaluate(model, dataset, config=config.inference, out_dir=out, overwrite=True, figures=False)
     return result.per_image
 
 

@@ -3,8 +3,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import random
+
+import numpy as np
 import pytest
 import torch
+from hypothesis import settings
 
 from isicseg.data.synthetic import write_synthetic_isic
 
@@ -14,7 +18,7 @@ TESTS = Path(__file__).parent
 MINI_ROOT = TESTS / "data" / "isic2017-mini"
 SAMPLE_ROOT = TESTS.parent.parent / "shared" / "isic2017-sample"
 
-from hypothesis import settings
+pytest_plugins = ["pytester"]  # tests/unit/test_conftest.py runs inner sessions
 
 torch.set_num_threads(2)
 # CI machines are noisy: no per-example deadline, and a fixed number of examples
@@ -41,9 +45,21 @@ def mini_root(tmp_path) -> Path:
 
 @pytest.fixture(autouse=True)
 def _doctest_namespace(doctest_namespace):
-    import numpy as np
-
     doctest_namespace.update(np=np, torch=torch)
+
+
+@pytest.fixture(autouse=True)
+def _rng_left_as_found():
+    """Each test finds torch's, NumPy's and Python's global RNGs as the previous one found them.
+
+    A test that seeds or draws (training does) would otherwise change what every later test
+    draws, so that a test's result depended on which tests ran before it.
+    """
+    states = torch.random.get_rng_state(), np.random.get_state(), random.getstate()
+    yield
+    torch.random.set_rng_state(states[0])
+    np.random.set_state(states[1])
+    random.setstate(states[2])
 
 
 # the fake ISIC 2017 release and its local HTTP server (tests/release_server.py)

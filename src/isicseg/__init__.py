@@ -17,6 +17,7 @@ from .engine import TrainerConfig as TrainerConfig
 from .evaluation import evaluate as evaluate
 from .exceptions import IsicsegError as IsicsegError
 from .export import export_model as export_model
+from .inference import InferenceConfig as InferenceConfig
 from .inference import predict as predict
 from .models import build_mask_rcnn as build_mask_rcnn
 from .models import list_backbones as list_backbones
@@ -32,6 +33,7 @@ _register_default_evaluator(ISIC2017Dataset, _IsicEvaluator)
 __all__ = [
     "HAM10000Dataset",
     "ISIC2017Dataset",
+    "InferenceConfig",
     "IsicsegError",
     "LabelScheme",
     "Trainer",

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from ._train_flags import resume_config, run_config, train_flags
+from ._flags import config_flags, inference_config, resume_config, run_config, train_flags
 from .exceptions import ConfigError, IsicsegError
 
 __all__ = ["main"]
@@ -178,12 +178,7 @@ def _load_for_inference(args: argparse.Namespace):
     if model.identity.label_scheme is None:
         raise ConfigError(f"{args.weights} does not name its label scheme (a plain state dict); pass --label-scheme (binary or three_class).")
     scheme = get_label_scheme(model.identity.label_scheme)
-    model = model.to(device)
-    if args.channels_last:
-        import torch
-
-        model = model.to(memory_format=torch.channels_last)
-    return model, scheme
+    return model.to(device), scheme
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -192,40 +187,34 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluation import EVALUATE_OUTPUTS, evaluate, format_summary
     from .outputs import check_output_folder
 
+    config = inference_config(args)
     paths = split_paths(args.data, args.split)
     check_output_folder(args.out, EVALUATE_OUTPUTS, overwrite=args.overwrite, command="evaluate", inputs=[paths.images, paths.masks, paths.csv])
     model, scheme = _load_for_inference(args)  # everything is checked before any result is replaced
     size = args.image_size if args.image_size is not None else model.transform.min_size[-1]
     dataset = ISIC2017Dataset(args.data, args.split, label_scheme=scheme, image_size=size)
-    result = evaluate(model, dataset, out_dir=args.out, batch_size=args.batch_size, device=args.device, tta=args.tta, postprocess=args.postprocess,
-                      precision=args.precision, overwrite=args.overwrite)
+    result = evaluate(model, dataset, config=config, out_dir=args.out, device=args.device, overwrite=args.overwrite)
     print(format_summary(result.summary))
     print(f"Wrote per_image.csv, summary.json, classification.csv, masks/ and figures/ to {args.out}")
     return 0
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from .inference import list_image_files
+    from .inference import list_image_files, predict
     from .outputs import check_output_folder, staged_output
 
+    config = inference_config(args)
     files, skipped = list_image_files(args.inputs)
     for line in skipped:
         print(f"Skipped {line}")
     out = Path(args.out)
     check_output_folder(out, PREDICT_OUTPUTS, overwrite=args.overwrite, command="predict", inputs=files)
     model, scheme = _load_for_inference(args)  # everything is checked before any result is replaced
-    answers = _predict_answers(model, files, scheme, args)  # checks its arguments before the first image
+    answers = predict(model, files, config=config, label_scheme=scheme, image_size=args.image_size)  # checks its arguments before the first image
     with staged_output(out, PREDICT_OUTPUTS, overwrite=args.overwrite, command="predict", inputs=files) as staging:
         _write_predictions(staging, files, answers, scheme)
     print(f"Wrote masks/, overlays/ and predictions.csv for {len(files)} images to {out}")
     return 0
-
-
-def _predict_answers(model, files: list[Path], scheme, args: argparse.Namespace):
-    from .inference import predict
-
-    return predict(model, files, label_scheme=scheme, image_size=args.image_size, batch_size=args.batch_size, tta=args.tta,
-                   postprocess=args.postprocess, precision=args.precision)
 
 
 def _write_predictions(folder: Path, files: list[Path], answers, scheme) -> None:
@@ -251,18 +240,17 @@ def _write_predictions(folder: Path, files: list[Path], answers, scheme) -> None
 
 
 def _inference_options(p: argparse.ArgumentParser) -> None:
+    from .inference import InferenceConfig
+
     p.add_argument("weights", type=Path, help="isicseg checkpoint or state dict")
-    p.add_argument("--label-scheme", help="default: the checkpoint's, else by class count")
-    p.add_argument("--backbone", help="for a plain state dict")
-    p.add_argument("--num-classes", type=int, help="for a plain state dict")
-    p.add_argument("--image-size", type=int, help="decode size (default: the model's min_size)")
-    p.add_argument("--batch-size", type=_positive_int, default=4, help="images per forward pass (default 4)")
+    group = p.add_argument_group("model")
+    group.add_argument("--label-scheme", help="default: the checkpoint's, else by class count")
+    group.add_argument("--backbone", help="for a plain state dict")
+    group.add_argument("--num-classes", type=int, help="for a plain state dict")
+    group.add_argument("--image-size", type=int, help="decode size (default: the model's min_size)")
+    group.add_argument("--device", help="cpu, cuda, cuda:1 ... (default cpu)")
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out, replacing the files this command writes there")
-    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default cpu)")
-    p.add_argument("--tta", action="store_true", help="average each image's answer with that of its mirror image")
-    p.add_argument("--postprocess", action="store_true", help="keep the largest component of each mask and fill its holes")
-    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16: run the model under bfloat16 autocast (default fp32; see benchmarks/bench_speed.py)")
-    p.add_argument("--channels-last", action="store_true", help="channels-last memory format for the model's weights")
+    config_flags(p, InferenceConfig, title="inference settings (InferenceConfig)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -299,14 +287,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="score a model on an ISIC split and write submission files and figures")
     _inference_options(p)
     p.add_argument("--data", type=Path, required=True, help="ISIC 2017 data root")
-    p.add_argument("--split", default="test", choices=["train", "validation", "test"])
-    p.add_argument("--out", type=Path, default=Path("evaluation"))
+    p.add_argument("--split", default="test", choices=["train", "validation", "test"], help="split to score (default test)")
+    p.add_argument("--out", type=Path, default=Path("evaluation"), help="folder for the scores, submission files and figures (default evaluation)")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("predict", help="segment and classify image files")
     _inference_options(p)
     p.add_argument("inputs", type=Path, nargs="+", help="image files or folders")
-    p.add_argument("--out", type=Path, default=Path("predictions"))
+    p.add_argument("--out", type=Path, default=Path("predictions"), help="folder for masks/, overlays/ and predictions.csv (default predictions)")
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("train", help="train (and evaluate) a model; writes runs/<name>/")

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from ._typed import check_types, from_dict, load_json, to_dict
 from .engine.config import TrainerConfig
 from .exceptions import ConfigError
+from .inference import InferenceConfig
 
 __all__ = ["DataConfig", "ModelConfig", "EvalConfig", "RunConfig", "SECTIONS", "RECIPES", "list_recipes", "resolve_recipe"]
 
@@ -167,6 +168,22 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         check_types(self)
+
+    @property
+    def inference(self) -> InferenceConfig:
+        """The :class:`~isicseg.InferenceConfig` of the run's validation and final evaluation.
+
+        It takes the ``eval`` section's ``tta`` and ``postprocess``, and the trainer's
+        ``eval_batch_size``, ``precision`` and ``channels_last`` (a run answers in the
+        precision it trains in).
+
+        Example:
+            >>> RunConfig().replace(tta=True, eval_batch_size=8, precision="bf16").inference
+            InferenceConfig(batch_size=8, tta=True, postprocess=False, precision='bf16', channels_last=False)
+        """
+        trainer = self.trainer
+        return InferenceConfig(batch_size=trainer.eval_batch_size, tta=self.eval.tta, postprocess=self.eval.postprocess,
+                               precision=trainer.precision, channels_last=trainer.channels_last)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form, one object per section."""

@@ -27,6 +27,7 @@ them (both measured on held-out real lesions; see the "Training on real data" gu
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,13 +39,14 @@ from scipy import ndimage
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as TF
 
-from ._devices import resolve_device
+from ._devices import PRECISIONS, Precision, autocast, check_precision, resolve_device, resolve_precision
+from ._typed import check_types, to_dict
 from .data.io import output_size, read_image, read_image_size
 from .labels import CATEGORIES, LabelScheme, get_label_scheme
 from .exceptions import ConfigError
 from .logs import Progress
 
-__all__ = ["Answer", "CATEGORIES", "PRECISIONS", "answer_from_detections", "category_probability", "check_precision", "clean_mask", "IMAGE_SUFFIXES", "detect", "list_image_files", "predict", "upsample_mask"]
+__all__ = ["Answer", "CATEGORIES", "ImageToAnswer", "InferenceConfig", "PRECISIONS", "answer_images", "answer_from_detections", "category_probability", "check_precision", "clean_mask", "IMAGE_SUFFIXES", "detect", "list_image_files", "predict", "upsample_mask"]
 
 @dataclass
 class Answer:
@@ -140,15 +142,66 @@ def _fuse(views: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     return fused
 
 
-PRECISIONS = ("fp32", "bf16")
-"""The precisions inference runs in. With ``"bf16"`` the model runs under ``torch.autocast``
-with bfloat16 (CPU and CUDA), and its outputs are converted back to float32."""
+@dataclass(frozen=True)
+class InferenceConfig:
+    """How a model answers: the settings of :func:`~isicseg.predict`, :func:`~isicseg.evaluate`,
+    the validation of ``isicseg train`` and its final evaluation (``isicseg evaluate`` and
+    ``isicseg predict`` have one flag per field).
 
+    Args:
+        batch_size: Images per forward pass.
+        tta: Also run each image's mirror image and average the two views' top detections
+            (see :func:`~isicseg.inference.detect`).
+        postprocess: Keep the largest component of each mask, its holes filled (see
+            :func:`~isicseg.inference.clean_mask`).
+        precision: ``auto``, ``bf16``, ``fp16`` or ``fp32`` (see :data:`~isicseg.inference.PRECISIONS`;
+            ``auto`` is fp32 on CPU).
+        channels_last: Put the model's weights in channels-last memory format before it runs
+            (faster convolutions on some CPUs and GPUs).
 
-def check_precision(precision: str) -> None:
-    """Refuse a precision that is not one of :data:`PRECISIONS`."""
-    if precision not in PRECISIONS:
-        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)} for inference; got {precision!r}.")
+    Example:
+        >>> InferenceConfig(tta=True).replace(batch_size=8)
+        InferenceConfig(batch_size=8, tta=True, postprocess=False, precision='fp32', channels_last=False)
+        >>> InferenceConfig(batch_size=0)
+        Traceback (most recent call last):
+        ...
+        isicseg.exceptions.ConfigError: InferenceConfig.batch_size must be an int >= 1; got 0.
+    """
+
+    batch_size: int = 4
+    tta: bool = False
+    postprocess: bool = False
+    precision: Precision = "fp32"
+    channels_last: bool = False
+
+    def __post_init__(self) -> None:
+        check_types(self)
+        if self.batch_size < 1:
+            raise ConfigError(f"InferenceConfig.batch_size must be an int >= 1; got {self.batch_size!r}.")
+
+    def replace(self, **changes: Any) -> InferenceConfig:
+        """A copy with ``changes`` (checked like the constructor's arguments)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return to_dict(self)
+
+    @classmethod
+    def or_default(cls, config: InferenceConfig | None, where: str) -> InferenceConfig:
+        """``config``, or the defaults for ``None``; anything else is refused, naming ``where`` it was passed."""
+        if config is None:
+            return cls()
+        if not isinstance(config, cls):
+            raise ConfigError(f"{where}: config must be an isicseg.InferenceConfig; got {type(config).__name__} ({config!r}).")
+        return config
+
+    def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Put ``model`` in eval mode (and channels-last format with ``channels_last``), in place."""
+        model.eval()
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        return model
 
 
 def _float32(output: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -163,8 +216,8 @@ def detect(model: torch.nn.Module, images: Sequence[torch.Tensor], *, tta: bool 
     probabilities, box and score; class scores too). This makes the answer exactly
     equivariant to mirroring the input. A head that is mirror-invariant by construction
     (``lesion_crop``, whose eval views include the mirror image) is run once, on the
-    fused box, instead of on each view. With ``precision="bf16"`` the model runs under
-    bfloat16 autocast (see :data:`PRECISIONS`).
+    fused box, instead of on each view. Below fp32 (``precision``, one of :data:`PRECISIONS`)
+    the model runs under autocast; the outputs are float32.
 
     Example:
         >>> from isicseg import build_mask_rcnn
@@ -174,11 +227,11 @@ def detect(model: torch.nn.Module, images: Sequence[torch.Tensor], *, tta: bool 
         >>> bool(torch.allclose(a["masks"], b["masks"].flip(-1), atol=1e-6))
         True
     """
-    check_precision(precision)
-    device = images[0].device.type if len(images) else "cpu"
+    device = images[0].device if len(images) else torch.device("cpu")
+    precision = resolve_precision(precision, device)
 
     def run(batch: list[torch.Tensor], **options: bool) -> list[dict[str, torch.Tensor]]:
-        with torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        with autocast(precision, device):
             return [_float32(output) for output in model(batch, **options)]
 
     if not tta:
@@ -189,7 +242,7 @@ def detect(model: torch.nn.Module, images: Sequence[torch.Tensor], *, tta: bool 
     outputs, mirrored = run(list(images), **options), run([image.flip(-1) for image in images], **options)
     fused = [_fuse([output, _flip_back(other, image.shape[-1])]) for image, output, other in zip(images, outputs, mirrored)]
     if once:
-        with torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        with autocast(precision, device):
             scores = model.classify(list(images), [f["boxes"][0] if len(f["boxes"]) else None for f in fused])
         for f, probabilities in zip(fused, scores):
             f["class_scores"] = probabilities.float()
@@ -247,12 +300,6 @@ def answer_from_detections(
         probabilities,
         detections,
     )
-
-
-def check_batch_size(batch_size: int) -> None:
-    """Refuse a batch size that is not a positive int (``-1`` would silently predict nothing)."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"batch_size must be an int >= 1; got {batch_size!r}.")
 
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
@@ -334,56 +381,94 @@ def list_image_files(inputs: Iterable[str | Path]) -> tuple[list[Path], list[str
     return files, lines
 
 
-def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    check_batch_size(size)
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+@dataclass(frozen=True)
+class ImageToAnswer:
+    """One image for :func:`answer_images`.
+
+    Attributes:
+        image: ``(3, H, W)`` float image in ``[0, 1]``, at the size the model reads.
+        image_id: The answer's ``image_id``.
+        original_size: ``(height, width)`` the answer's mask and box are given at.
+        key: Anything the caller wants back beside the answer (an index, a target ...).
+    """
+
+    image: torch.Tensor
+    image_id: str
+    original_size: tuple[int, int]
+    key: Any = None
+
+
+@torch.inference_mode()
+def answer_images(
+    model: torch.nn.Module,
+    images: Iterable[ImageToAnswer],
+    *,
+    label_scheme: str | LabelScheme,
+    config: InferenceConfig,
+    device: torch.device,
+) -> Iterator[tuple[Any, Answer]]:
+    """The prediction loop of :func:`~isicseg.predict`, :func:`~isicseg.evaluate` and the final
+    evaluation of a run: ``(key, answer)`` per image, in order, ``config.batch_size``
+    images per forward pass (times two views with ``config.tta``).
+
+    The model must already be prepared (:meth:`~isicseg.InferenceConfig.prepare`). Images are
+    drawn from ``images`` only as answers are asked for.
+    """
+    batch: list[ImageToAnswer] = []
+    for item in images:
+        batch.append(item)
+        if len(batch) == config.batch_size:
+            yield from _answer_batch(model, batch, label_scheme, config, device)
+            batch = []
+    if batch:
+        yield from _answer_batch(model, batch, label_scheme, config, device)
+
+
+def _answer_batch(model, batch: list[ImageToAnswer], label_scheme, config: InferenceConfig, device) -> Iterator[tuple[Any, Answer]]:
+    outputs = detect(model, [item.image.as_subclass(torch.Tensor).to(device) for item in batch], tta=config.tta, precision=config.precision)
+    for item, output in zip(batch, outputs):
+        output = {k: v.cpu() for k, v in output.items()}
+        yield item.key, answer_from_detections(output, label_scheme, image_id=item.image_id, original_size=item.original_size, postprocess=config.postprocess)
 
 
 def predict(
     model: torch.nn.Module,
     images: Iterable[str | Path],
     *,
+    config: InferenceConfig | None = None,
     label_scheme: str | LabelScheme | None = None,
     image_size: int | tuple[int, int] | None = None,
-    batch_size: int = 4,
     device: str | torch.device | None = None,
-    tta: bool = False,
-    postprocess: bool = False,
-    precision: str = "fp32",
 ) -> Iterator[Answer]:
     """Run the model over image files and yield one :class:`~isicseg.inference.Answer` per image, in order.
 
     Args:
-        model: A Mask R-CNN (put in eval mode here).
+        model: A Mask R-CNN (put in eval mode here; see :meth:`~isicseg.InferenceConfig.prepare`).
         images: Image files; the file stem is the answer's ``image_id``.
+        config: Batch size, TTA, clean-up, precision, memory format (default: :class:`~isicseg.InferenceConfig`'s defaults).
         label_scheme: The label scheme the model was trained with (default: the one its
             ``identity`` names; see :class:`~isicseg.models.ModelIdentity`).
         image_size: Decode size (default: the model's ``min_size``, so that large JPEGs
             are decoded at a reduced scale).
-        batch_size: Images per forward pass.
         device: Where to run (default: the model's device).
-        tta: Average over the image and its mirror image (see :func:`~isicseg.inference.detect`).
-        postprocess: Keep the largest component of each mask, holes filled.
-        precision: ``"fp32"`` or ``"bf16"`` (see :data:`~isicseg.inference.PRECISIONS`).
 
     Every argument is checked when ``predict`` is called; images are read as the
     returned iterator is consumed.
 
     Raises:
-        ConfigError: For a bad argument (``images`` given as one string, a batch size < 1 ...).
+        ConfigError: For a bad argument (``images`` given as one string, a config that is
+            not an :class:`~isicseg.InferenceConfig`, fp16 without CUDA ...).
         DatasetError: For an image that is missing, not a regular file, or unreadable (naming it).
 
     Example:
         >>> from isicseg import build_mask_rcnn, write_synthetic_isic
         >>> root = write_synthetic_isic(getfixture("tmp_path"), num_images={"test": 2}, image_size=(64, 80))
         >>> model = build_mask_rcnn(3, backbone="resnet18_fpn", min_size=64, max_size=80)
-        >>> answers = list(predict(model, sorted(root.glob("*_Data/*.jpg")), label_scheme="binary"))
+        >>> answers = list(predict(model, sorted(root.glob("*_Data/*.jpg")), label_scheme="binary", config=InferenceConfig(tta=True)))
         >>> [a.mask.shape for a in answers]
         [(64, 80), (64, 80)]
     """
-    check_precision(precision)
-    check_batch_size(batch_size)
+    config = InferenceConfig.or_default(config, "predict")
     paths = check_paths(images, what="images")
     identity = getattr(model, "identity", None)
     if label_scheme is None:
@@ -392,22 +477,25 @@ def predict(
         label_scheme = identity.label_scheme
     elif identity is not None:
         identity.check_label_scheme(get_label_scheme(label_scheme).name)
-    model.eval()
     device = resolve_device(device) if device is not None else next(model.parameters()).device
+    resolve_precision(config.precision, device)  # refuses fp16 without CUDA now, not at the first image
     if image_size is None:
         min_size = getattr(getattr(model, "transform", None), "min_size", None)
         image_size = int(min_size[-1]) if min_size else None
     output_size(64, 64, image_size)  # refuses a bad image_size now, not at the first image
-    return _predict(model, paths, label_scheme, image_size, batch_size, device, tta, postprocess, precision)
+    config.prepare(model)
+    return _predict(model, paths, label_scheme, image_size, device, config)
 
 
-@torch.inference_mode()
-def _predict(model, paths, label_scheme, image_size, batch_size, device, tta, postprocess, precision) -> Iterator[Answer]:
+def _predict(model, paths: list[Path], label_scheme, image_size, device, config: InferenceConfig) -> Iterator[Answer]:
     progress = Progress("predict", len(paths), unit="image")
-    for batch in _batches(paths, batch_size):
-        tensors = [torch.from_numpy(read_image(p, image_size, strict=True)).permute(2, 0, 1).to(device, torch.float32).div_(255) for p in batch]
-        outputs = detect(model, tensors, tta=tta, precision=precision)
-        for path, output in zip(batch, outputs):
+
+    def images() -> Iterator[ImageToAnswer]:
+        for path in paths:
             width, height = read_image_size(path)
-            progress.update()
-            yield answer_from_detections({k: v.cpu() for k, v in output.items()}, label_scheme, image_id=path.stem, original_size=(height, width), postprocess=postprocess)
+            image = torch.from_numpy(read_image(path, image_size, strict=True)).permute(2, 0, 1).float().div_(255)
+            yield ImageToAnswer(image, path.stem, (height, width))
+
+    for _, answer in answer_images(model, images(), label_scheme=label_scheme, config=config, device=device):
+        progress.update()
+        yield answer

@@ -246,9 +246,8 @@ def _train_and_evaluate(config: RunConfig, run_dir: Path, *, resume: bool, quiet
     with log_file(log):
         if not quiet:
             logger.info("Run %s: %r\nModel: %s", run_dir, train, model.identity)
-        precision = "bf16" if config.trainer.precision == "bf16" else "fp32"  # a bf16 run is validated and evaluated in bf16
-        # validation answers as the final evaluation does (same TTA and clean-up), so best.pt is chosen by what is reported
-        evaluator = IsicEvaluator(val, tta=config.eval.tta, postprocess=config.eval.postprocess, precision=precision) if val is not None else None
+        # validation answers as the final evaluation does (one InferenceConfig), so best.pt is chosen by what is reported
+        evaluator = IsicEvaluator(val, config=config.inference) if val is not None else None
         Trainer(config.trainer, callbacks=callbacks, evaluator=evaluator).fit(model, train, val, resume=run_dir / "last.pt" if resume else None)
         result = None
         if dist.is_main_process():
@@ -261,7 +260,6 @@ def _train_and_evaluate(config: RunConfig, run_dir: Path, *, resume: bool, quiet
                 except FileNotFoundError:
                     logger.warning("No %s split in %s; skipping the final evaluation.", data.eval_split, data.root)
             if test is not None:
-                result = evaluate(model, test, out_dir=run_dir / "evaluation", overwrite=True, batch_size=config.trainer.eval_batch_size,
-                                  tta=config.eval.tta, postprocess=config.eval.postprocess, precision=precision)
+                result = evaluate(model, test, config=config.inference, out_dir=run_dir / "evaluation", overwrite=True)
                 logger.info("Evaluation of %s on the %s split (%d images):\n%s", best.name, data.eval_split, len(test), format_summary(result.summary))
     return result

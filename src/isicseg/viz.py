@@ -165,8 +165,8 @@ _COLOURS = {"true": (0, 255, 0), "pred": (255, 0, 255)}
 def draw_overlay(panel: Overlay, path: str | Path, *, max_side: int = OVERLAY_SIDE) -> Path:
     """One panel as a PNG drawn with Pillow (no matplotlib figure): the image at
     ``max_side`` pixels at most, mask outlines and boxes (true green, predicted magenta)
-    and the title and caption on top. What ``isicseg predict`` writes per image; about
-    10x faster than a one-panel :func:`plot_overlays`.
+    and the title and caption on top. What ``isicseg predict`` writes per image (cheaper
+    than a one-panel :func:`plot_overlays`; see ``benchmarks/bench_speed.py``).
 
     Example:
         >>> mask = np.zeros((60, 80), bool); mask[10:40, 20:60] = True

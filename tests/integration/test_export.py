@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from torchvision.models import mobilenet_v2
 
-from isicseg import build_mask_rcnn, predict
+from isicseg import InferenceConfig, build_mask_rcnn, predict
 from isicseg.cli import main
 from isicseg.data.io import read_image
 from isicseg.exceptions import ConfigError, WeightsError
@@ -63,7 +63,7 @@ def _run(path, fmt, image: torch.Tensor) -> list[np.ndarray]:
 def test_exported_model_gives_predicts_boxes_scores_masks_and_probabilities_on_two_image_sizes(trained, tmp_path, fmt):
     model, checkpoint, images = trained
     out = export_model(checkpoint, tmp_path / f"model.{fmt}", format=fmt)
-    answers = list(predict(model, images, batch_size=1))  # one image a pass, as the graph (GroupNorm sees the padding of a batch)
+    answers = list(predict(model, images, config=InferenceConfig(batch_size=1)))  # one image a pass, as the graph (GroupNorm sees the padding of a batch)
     assert [a.mask.shape for a in answers] == list(SIZES)
     for path, answer in zip(images, answers):
         image = torch.from_numpy(read_image(path, 64)).permute(2, 0, 1).float().div(255)  # the input rule: shorter side min_size

@@ -24,7 +24,7 @@ def test_the_last_validation_equals_evaluate_with_the_runs_answer_rule(synthetic
     logged = json.loads((run_dir / "history.json").read_text())[-1]
     model = load_model(run_dir / "last.pt")
     val = ISIC2017Dataset(synthetic_root, "validation", label_scheme="binary", image_size=64)
-    same = flat_metrics(evaluate(model, val, tta=True, postprocess=True).summary, prefix="val_")
+    same = flat_metrics(evaluate(model, val, config=config.inference).summary, prefix="val_")
     shared = sorted(set(same) & set(logged))  # evaluate adds COCO mAP, which validation does not compute
     assert {"val_jaccard", "val_pixel_accuracy", "val_melanoma_auc", "val_mean_auc"} <= set(shared)
     logged = {k: float("nan") if v is None else v for k, v in logged.items()}  # history.json writes nan as null

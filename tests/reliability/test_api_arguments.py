@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from isicseg import ISIC2017Dataset, build_mask_rcnn, evaluate, predict
+from isicseg import InferenceConfig, ISIC2017Dataset, build_mask_rcnn, evaluate, predict
 from isicseg.data.check import check_dataset
 from isicseg.data.download import download_isic2017
 from isicseg.exceptions import ConfigError, DatasetError, UnknownNameError
@@ -47,8 +47,10 @@ def test_one_string_where_a_list_belongs_is_refused(tmp_path):
         predict(model, tmp_path)
     with pytest.raises(ConfigError, match=r"item 3 is of type int"):
         predict(model, [3])
-    with pytest.raises(ConfigError, match=r"batch_size must be an int >= 1; got 0"):
-        predict(model, [tmp_path / "a.jpg"], batch_size=0)  # at the call, not at the first next()
+    with pytest.raises(ConfigError, match=r"predict: config must be an isicseg.InferenceConfig; got dict \(\{'tta': True\}\)"):
+        predict(model, [tmp_path / "a.jpg"], config={"tta": True})  # at the call, not at the first next()
+    with pytest.raises(ConfigError, match=r"precision 'fp16' needs a CUDA device; got device 'cpu'"):
+        predict(model, [tmp_path / "a.jpg"], config=InferenceConfig(precision="fp16"), label_scheme="binary")
     with pytest.raises(ConfigError, match=r"splits must be a list of names; got one string 'train' \(pass \['train'\]\)"):
         download_isic2017(tmp_path, "train", mirror=str(tmp_path))
     with pytest.raises(ConfigError, match=r"splits must be a list of split names or None; got one string 'train'"):

@@ -105,8 +105,9 @@ def test_every_recipe_loads(name):
 def test_recipes_folder_in_the_repository_is_the_shipped_one():
     from pathlib import Path
 
-    repository = Path(__file__).parents[2] / "configs"
-    assert sorted(p.name for p in repository.glob("*.json")) == sorted(p.name for p in RECIPES.glob("*.json"))
+    repository = Path(__file__).parents[2] / "configs"  # a link, so that the recipes users read are the ones the package ships
+    assert repository.is_symlink() and repository.resolve() == RECIPES.resolve()
+    assert {"isic2017_cpu.json", "isic2017_demo.json", "isic2017_resnet50_coco_gpu.json"} <= {p.name for p in RECIPES.glob("*.json")}
 
 
 def test_every_train_flag_is_documented_and_maps_to_a_field(capsys):
@@ -118,6 +119,38 @@ def test_every_train_flag_is_documented_and_maps_to_a_field(capsys):
     assert fields <= {a.dest for a in actions}
     args = parser.parse_args(["train", "--data", "a", "--data", "b"])  # extra_roots come from a repeated --data
     assert args.root == ["a", "b"]
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict"])
+def test_every_inference_flag_is_generated_from_inference_config_and_documented(command):
+    from isicseg import InferenceConfig
+    from isicseg._typed import field_docs
+
+    sub = build_parser()._subparsers._group_actions[0].choices[command]
+    group = next(g for g in sub._action_groups if g.title == "inference settings (InferenceConfig)")
+    flags = {a.dest: a for a in group._group_actions}
+    assert set(flags) == {f.name for f in dataclasses.fields(InferenceConfig)}
+    for name, action in flags.items():
+        assert action.option_strings == ["--" + name.replace("_", "-")]
+        assert field_docs(InferenceConfig)[name].replace("``", "").rstrip(".").split("\n")[0][:30] in action.help
+    assert "default: 4; an int" in flags["batch_size"].help and "one of 'auto', 'bf16', 'fp16', 'fp32'" in flags["precision"].help
+    others = [a for a in sub._actions if a.option_strings and a.dest != "help" and a.dest not in flags]
+    assert all(a.help and len(a.help) > 10 for a in others), [a.dest for a in others if not a.help]
+
+
+def test_inference_flags_make_an_inference_config(capsys):
+    from isicseg import InferenceConfig
+    from isicseg._flags import inference_config
+
+    parse = build_parser().parse_args
+    assert inference_config(parse(["predict", "w.pt", "a.jpg"])) == InferenceConfig()
+    args = parse(["predict", "w.pt", "a.jpg", "--tta", "--postprocess", "false", "--precision", "bf16", "--batch-size", "2", "--channels-last"])
+    assert inference_config(args) == InferenceConfig(batch_size=2, tta=True, postprocess=False, precision="bf16", channels_last=True)
+    with pytest.raises(SystemExit):  # a bare boolean flag before the images would take the first image as its value: said, not guessed
+        parse(["predict", "w.pt", "--tta", "a.jpg"])
+    assert "argument --tta: expected true or false, got 'a.jpg'" in capsys.readouterr().err
+    args = parse(["evaluate", "w.pt", "--data", "d", "--postprocess"])
+    assert inference_config(args) == InferenceConfig(postprocess=True)
 
 
 def test_flags_parse_by_field_type():

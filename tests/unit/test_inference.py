@@ -9,6 +9,7 @@ from scipy import ndimage
 
 from isicseg import build_mask_rcnn
 from isicseg.exceptions import ConfigError
+from isicseg.models import FEW_PROPOSALS
 from isicseg.inference import _flip_back, _fuse, answer_from_detections, clean_mask, detect, upsample_mask
 
 
@@ -160,5 +161,26 @@ def test_bf16_inference_gives_float32_outputs_close_to_fp32():
     assert {k: v.dtype for k, v in bf16.items()} == {k: v.dtype for k, v in fp32.items()}
     assert bf16["masks"].dtype == torch.float32
     torch.testing.assert_close(bf16["class_scores"], fp32["class_scores"], atol=0.03, rtol=0)
-    with pytest.raises(ConfigError, match=r"precision must be one of fp32, bf16 for inference; got 'fp16'"):
+    with pytest.raises(ConfigError, match=r"precision 'fp16' needs a CUDA device; got device 'cpu'"):
         detect(model, [image], precision="fp16")
+    with pytest.raises(ConfigError, match=r"precision must be one of 'auto', 'bf16', 'fp16', 'fp32'; got 'half'"):
+        detect(model, [image], precision="half")
+
+
+@pytest.mark.parametrize("tta", [False, True])
+def test_predict_and_evaluate_see_each_image_once_per_view(synthetic_root, tta):
+    from isicseg import ISIC2017Dataset, InferenceConfig, evaluate, predict
+
+    model = build_mask_rcnn(3, backbone="resnet18_fpn", min_size=64, max_size=80, label_scheme="binary", **FEW_PROPOSALS)
+    seen: list[int] = []
+    model.register_forward_pre_hook(lambda module, args: seen.append(len(args[0])))
+    config = InferenceConfig(batch_size=3, tta=tta)
+    dataset = ISIC2017Dataset(synthetic_root, "train", image_size=64, subset=5)
+    evaluate(model, dataset, config=config)
+    views = 2 if tta else 1
+    assert seen == ([3, 3, 2, 2] if tta else [3, 2])  # batches of 3 (and their mirror images)
+    assert sum(seen) == views * len(dataset)
+    seen.clear()
+    answers = list(predict(model, [r.image_path for r in dataset.records], config=config))
+    assert sum(seen) == views * len(dataset) and len(answers) == len(dataset)
+    assert [a.image_id for a in answers] == dataset.image_ids

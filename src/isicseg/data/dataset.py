@@ -190,6 +190,13 @@ class ISIC2017Dataset(torch.utils.data.Dataset):
             self._sizes[index] = read_image_size(self.records[index].image_path, max_pixels=self.max_image_pixels)
         return self._sizes[index]
 
+    def true_mask(self, index: int) -> np.ndarray:
+        """Item ``index``'s ground-truth lesion mask at the original resolution: ``(height, width)`` bool,
+        as the ISIC scores compare it (not resized to ``image_size``, never cached)."""
+        record = self.records[index]
+        size = self.original_size(index)
+        return read_mask(record.mask_path, size, binarize=self.binarize_masks, image_path=record.image_path, max_pixels=self.max_image_pixels).astype(bool)
+
     def get_height_and_width(self, index: int) -> tuple[int, int]:
         """``(height, width)`` of item ``index`` before transforms, read without decoding
         pixels (used for aspect-ratio grouped batching)."""

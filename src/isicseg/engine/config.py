@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .._devices import is_device_name
+from .._devices import Precision, is_device_name
 from .._typed import check_types, from_dict, load_json, to_dict
 from ..exceptions import ConfigError
 
@@ -83,7 +83,7 @@ class TrainerConfig:
     gamma: float = 0.1
     grad_clip_norm: float | None = None
     accumulate: int = 1
-    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
+    precision: Precision = "auto"
     channels_last: bool = False
     group_by_aspect_ratio: bool = True
     balanced_sampling: bool = False

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from .._devices import resolve_device
+from .._devices import autocast, resolve_device, resolve_precision
 from .._version import __version__
 from ..callbacks import Callback, HistoryLogger, ModelCheckpoint
 from ..exceptions import ConfigError, NonFiniteLossError, WeightsError
@@ -141,20 +141,11 @@ class Trainer(ValidationLoop):
             getattr(callback, hook)(self, *args)
 
     def _autocast(self):
-        precision = self._precision()
-        if precision == "fp32":
-            return nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.float16 if precision == "fp16" else torch.bfloat16)
+        return autocast(self._precision(), self.device)
 
     def _precision(self) -> str:
-        """The precision in use: on CPU only an explicit ``"bf16"`` leaves fp32 (not measured faster yet)."""
-        if self.device.type != "cuda":
-            if self.config.precision == "fp16":
-                raise ConfigError("precision='fp16' needs a CUDA device (it trains with a gradient scaler); on CPU use 'bf16' or 'fp32'.")
-            return "bf16" if self.config.precision == "bf16" else "fp32"
-        if self.config.precision == "auto":
-            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        return self.config.precision
+        """The precision in use (see :func:`~isicseg._devices.resolve_precision`): on CPU only an explicit ``"bf16"`` leaves fp32."""
+        return resolve_precision(self.config.precision, self.device)
 
     def _build_optimizer(self, model: torch.nn.Module) -> torch.optim.Optimizer:
         params = [p for p in model.parameters() if p.requires_grad]

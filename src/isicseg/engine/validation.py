@@ -116,33 +116,50 @@ class ValidationLoop:
     """The validation part of :class:`~isicseg.Trainer` (a mixin: it uses the Trainer's
     ``config``, ``device``, ``evaluator``, ``metrics``, ``_autocast`` and ``_call``)."""
 
-    @torch.no_grad()
-    def validation_loss(self, model: torch.nn.Module, dataset: torch.utils.data.Dataset, indices: Sequence[int]) -> tuple[float, int]:
-        """Sum of the total loss over ``indices`` and their count.
+    def _item_loss(self, model: torch.nn.Module, image: torch.Tensor, target: dict[str, Any], index: int) -> float:
+        """The total loss of one validation item (model in train mode, BatchNorm in eval mode).
 
         torchvision returns losses only in train mode, where the RPN and RoI heads draw
         random samples; each image is therefore scored alone under its own fixed seed,
         without touching the training RNG, so the value does not depend on batching,
-        sharding or when it is computed. BatchNorm layers stay in eval mode, so
-        validation never changes running statistics.
+        sharding or when it is computed.
+        """
+        target = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in target.items()}
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(self.config.seed + index)
+            with self._autocast():
+                return float(sum(model([image.to(self.device)], [target]).values()))
+
+    @torch.no_grad()
+    def _validation_pass(self, model: torch.nn.Module, dataset: torch.utils.data.Dataset, indices: Sequence[int],
+                         evaluator: Evaluator) -> tuple[float, list[dict[str, Any]]]:
+        """Sum of the total loss over ``indices``, and the evaluator's rows of their eval-mode outputs (with ``index``).
+
+        Each item is read once, ``eval_batch_size`` at a time, for both its loss and its
+        answer. BatchNorm layers stay in eval mode throughout, so validation never changes
+        running statistics; the model's mode is restored at the end.
         """
         was_training = model.training
-        model.train()
-        for module in model.modules():
-            if isinstance(module, _BatchNorm):
-                module.eval()
-        total = 0.0
+        total, rows = 0.0, []
         try:
-            for index in indices:
-                image, target = dataset[index]
-                target = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in target.items()}
-                with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-                    torch.manual_seed(self.config.seed + index)
-                    with self._autocast():
-                        total += float(sum(model([image.to(self.device)], [target]).values()))
+            size = self.config.eval_batch_size
+            for start in range(0, len(indices), size):
+                chunk = list(indices[start : start + size])
+                items = [dataset[i] for i in chunk]
+                model.train()
+                for module in model.modules():
+                    if isinstance(module, _BatchNorm):
+                        module.eval()
+                total += sum(self._item_loss(model, image, target, index) for (image, target), index in zip(items, chunk))
+                model.eval()
+                with torch.inference_mode(), self._autocast():
+                    outputs = _outputs(evaluator, model, [image.to(self.device) for image, _ in items])
+                outputs = [{k: v.float().cpu() if v.is_floating_point() else v.cpu() for k, v in o.items()} for o in outputs]
+                for index, row in zip(chunk, evaluator.rows(outputs, [t for _, t in items], chunk)):
+                    rows.append({**row, "index": index})
         finally:
             model.train(was_training)
-        return total, len(indices)
+        return total, rows
 
     def evaluator_for(self, dataset: torch.utils.data.Dataset) -> Evaluator:
         """The evaluator used on ``dataset``: the Trainer's, the one registered for its type, or :class:`~isicseg.engine.validation.DetectionEvaluator`."""
@@ -151,26 +168,6 @@ class ValidationLoop:
         base = _base_dataset(dataset)
         factory = next((f for kind, f in _DEFAULT_EVALUATORS if isinstance(base, kind)), None)
         return factory(dataset) if factory is not None else DetectionEvaluator()
-
-    @torch.inference_mode()
-    def _evaluator_rows(self, model: torch.nn.Module, dataset: torch.utils.data.Dataset, indices: Sequence[int], evaluator: Evaluator) -> list[dict[str, Any]]:
-        """Eval-mode outputs of ``indices``, batch by batch, turned into the evaluator's rows (with ``index``)."""
-        was_training = model.training
-        model.eval()
-        rows: list[dict[str, Any]] = []
-        try:
-            size = self.config.eval_batch_size
-            for start in range(0, len(indices), size):
-                chunk = list(indices[start : start + size])
-                items = [dataset[i] for i in chunk]
-                with self._autocast():
-                    outputs = _outputs(evaluator, model, [image.to(self.device) for image, _ in items])
-                outputs = [{k: v.float().cpu() if v.is_floating_point() else v.cpu() for k, v in o.items()} for o in outputs]
-                for index, row in zip(chunk, evaluator.rows(outputs, [t for _, t in items], chunk)):
-                    rows.append({**row, "index": index})
-        finally:
-            model.train(was_training)
-        return rows
 
     def validate(self, model: torch.nn.Module, dataset: torch.utils.data.Dataset) -> dict[str, float]:
         """Validation loss and the evaluator's metrics of ``model`` on ``dataset``.
@@ -184,8 +181,8 @@ class ValidationLoop:
         self._call("on_validation_start")
         evaluator = self.evaluator_for(dataset)
         indices = list(range(dist.rank(), len(dataset), dist.world_size()))
-        loss_sum, count = self.validation_loss(model, dataset, indices)
-        rows = self._evaluator_rows(model, dataset, indices, evaluator)
+        loss_sum, rows = self._validation_pass(model, dataset, indices, evaluator)
+        count = len(indices)
         gathered = dist.all_gather_objects((loss_sum, count, rows))
         all_rows = sorted((r for _, _, part in gathered for r in part), key=lambda r: r["index"])
         metrics = {"val_loss": sum(s for s, _, _ in gathered) / max(1, sum(c for _, c, _ in gathered))}

@@ -16,7 +16,7 @@ and recall) and COCO-style box and mask mAP from pycocotools.
 from .pipeline import EVALUATE_OUTPUTS, EvaluationResult, evaluate
 from .predicting import Predictions, predict_rows
 from .report import format_summary
-from .scoring import IsicEvaluator, coco_map, score_row, segmentation_row
+from .scoring import IsicEvaluator, coco_map, score_answer, score_row, segmentation_row
 from .submission import score_submission, write_classification_csv, write_mask_png
 from .summary import CategoryScores, ReferenceReport, Summary, flat_metrics, metric_names, summarize
 
@@ -34,6 +34,7 @@ __all__ = [
     "format_summary",
     "metric_names",
     "predict_rows",
+    "score_answer",
     "score_row",
     "score_submission",
     "segmentation_row",

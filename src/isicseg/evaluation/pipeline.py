@@ -18,9 +18,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from .._devices import resolve_device, resolve_precision
 from ..data.dataset import ISIC2017Dataset
 from ..exceptions import DatasetError
-from ..inference import check_batch_size, check_precision
+from ..inference import InferenceConfig
 from ..labels import CATEGORIES
 from ..outputs import staged_output
 from .predicting import predict_rows
@@ -55,15 +56,12 @@ def evaluate(
     model: torch.nn.Module,
     dataset: ISIC2017Dataset,
     *,
+    config: InferenceConfig | None = None,
     out_dir: str | Path | None = None,
-    batch_size: int = 4,
     num_workers: int = 0,
     device: str | torch.device | None = None,
     figures: bool = True,
     max_overlays: int = 8,
-    tta: bool = False,
-    postprocess: bool = False,
-    precision: str = "fp32",
     overwrite: bool = False,
 ) -> EvaluationResult:
     """Evaluate a model on an ISIC 2017 split.
@@ -72,19 +70,17 @@ def evaluate(
         model: A Mask R-CNN trained with ``dataset``'s label scheme.
         dataset: The split to evaluate. Its own ``transforms`` are not applied; images
             are read at its ``image_size``.
+        config: How the model answers: batch size, TTA, clean-up, precision, memory
+            format (default: :class:`~isicseg.InferenceConfig`'s defaults). The model is
+            prepared by it (:meth:`~isicseg.InferenceConfig.prepare`).
         out_dir: If given, write ``per_image.csv``, ``summary.json``, the ISIC submission
             (``masks/ISIC_nnnnnnn_segmentation.png`` at the original size and
             ``classification.csv`` with ``image_id,melanoma,seborrheic_keratosis``) and
             ``figures/`` there.
-        batch_size: Images per forward pass.
         num_workers: DataLoader worker processes reading images.
         device: Where to run (default: the model's device).
         figures: Write figures (needs ``out_dir``).
         max_overlays: Images in the overlay grid.
-        tta: Average over each image and its mirror image (see :func:`isicseg.inference.detect`).
-        postprocess: Keep the largest component of each mask, holes filled (see
-            :func:`isicseg.inference.clean_mask`).
-        precision: ``"fp32"`` or ``"bf16"`` (autocast; see :data:`isicseg.inference.PRECISIONS`).
         overwrite: Allow a non-empty ``out_dir``; its :data:`~isicseg.evaluation.EVALUATE_OUTPUTS` are then
             replaced, once every new file was written (see :mod:`isicseg.outputs`). Other
             files there are left alone. Without it, a non-empty ``out_dir`` is refused
@@ -104,14 +100,14 @@ def evaluate(
         >>> list(result.per_image.columns[:3]), result.summary.n_images, sorted(result.summary.coco)[:2]
         (['image_id', 'jaccard', 'dice'], 2, ['bbox_map', 'bbox_map50'])
     """
-    check_batch_size(batch_size)
-    check_precision(precision)
+    config = InferenceConfig.or_default(config, "evaluate")
+    resolve_precision(config.precision, resolve_device(device) if device is not None else next(model.parameters()).device)  # before any file is written
     identity = getattr(model, "identity", None)
     if identity is not None:
         identity.check_label_scheme(dataset.label_scheme.name)  # a model's labels only mean what they meant in training
     if len(dataset) == 0:
         raise DatasetError(f"Nothing to evaluate: {dataset!r} holds no image; choose a split or subset with images.")
-    options = dict(batch_size=batch_size, num_workers=num_workers, device=device, tta=tta, postprocess=postprocess, precision=precision)
+    options = dict(config=config, num_workers=num_workers, device=device)
     if out_dir is None:
         return _evaluate(model, dataset, None, figures=False, max_overlays=0, **options)
     out = Path(out_dir)

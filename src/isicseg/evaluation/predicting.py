@@ -14,11 +14,12 @@ from torch.utils.data import DataLoader, Subset
 
 from .._devices import resolve_device
 from ..data.dataset import ISIC2017Dataset
-from ..inference import Answer, check_batch_size, check_precision, detect
+from .._devices import resolve_precision
+from ..inference import Answer, ImageToAnswer, InferenceConfig, answer_images
 from ..logs import Progress
 from ..ops import collate
 from .report import overlay_of, shrink_answer
-from .scoring import score_output
+from .scoring import score_answer
 from .submission import write_mask_png
 
 __all__ = ["Predictions", "predict_rows"]
@@ -48,71 +49,70 @@ def _untransformed(dataset: ISIC2017Dataset) -> ISIC2017Dataset:
     return view
 
 
-@torch.inference_mode()
 def predict_rows(
     model: torch.nn.Module,
     dataset: ISIC2017Dataset,
     *,
+    config: InferenceConfig | None = None,
     indices: Sequence[int] | None = None,
-    batch_size: int = 4,
     num_workers: int = 0,
     device: str | torch.device | None = None,
     masks_dir: Path | None = None,
     coco: bool = False,
     max_overlays: int = 0,
-    tta: bool = False,
-    postprocess: bool = False,
-    precision: str = "fp32",
 ) -> Predictions:
     """Answer and score some items of ``dataset`` (all by default): the building block of
     :func:`~isicseg.evaluate`.
 
     Images are read at the dataset's ``image_size`` without its ``transforms`` (augmentation),
-    through a :class:`~torch.utils.data.DataLoader`; answers are scored against the true masks
-    at the original size. Progress lines go to the ``isicseg`` logger (see :class:`~isicseg.logs.Progress`).
+    through a :class:`~torch.utils.data.DataLoader`, and answered by
+    :func:`~isicseg.inference.answer_images` (the loop of :func:`~isicseg.predict`); answers
+    are scored against the true masks at the original size. Progress lines go to the
+    ``isicseg`` logger (see :class:`~isicseg.logs.Progress`).
 
     Args:
-        model: A Mask R-CNN trained with ``dataset``'s label scheme (put in eval mode).
+        model: A Mask R-CNN trained with ``dataset``'s label scheme (prepared here by ``config``).
         dataset: The ISIC split.
+        config: How the model answers (batch size, TTA, clean-up, precision ...; default
+            :class:`~isicseg.InferenceConfig`'s defaults).
         indices: Items to predict, in order.
-        batch_size: Images per forward pass.
         num_workers: DataLoader worker processes reading images.
         device: Where to run (default: the model's device).
         masks_dir: If given, each answer's mask is written there as an ISIC submission PNG.
         coco: Also collect the inputs of :func:`~isicseg.evaluation.coco_map`.
         max_overlays: Overlays to keep: the worst half (rounded up) and the best half by Jaccard.
-        tta: Mirror test-time augmentation (see :func:`isicseg.inference.detect`).
-        postprocess: Largest component, holes filled (see :func:`isicseg.inference.clean_mask`).
-        precision: ``"fp32"`` or ``"bf16"`` (autocast; see :data:`isicseg.inference.PRECISIONS`).
     """
-    check_batch_size(batch_size)
-    check_precision(precision)
-    model.eval()
+    config = InferenceConfig.or_default(config, "predict_rows")
     device = resolve_device(device) if device is not None else next(model.parameters()).device
+    resolve_precision(config.precision, device)
+    config.prepare(model)
     indices = list(range(len(dataset))) if indices is None else [int(i) for i in indices]
-    loader = DataLoader(Subset(_untransformed(dataset), indices), batch_size=batch_size, num_workers=num_workers, collate_fn=collate)
+    loader = DataLoader(Subset(_untransformed(dataset), indices), batch_size=config.batch_size, num_workers=num_workers, collate_fn=collate)
     result = Predictions()
     progress = Progress("predict", len(indices), unit="image")
     candidates: list[tuple[float, Any, tuple[Answer, np.ndarray]]] = []
-    position = 0
-    for images, targets in loader:
-        outputs = detect(model, [image.as_subclass(torch.Tensor).to(device) for image in images], tta=tta, precision=precision)
-        for image, target, output in zip(images, targets, outputs):
-            index, position = indices[position], position + 1
-            output = {k: v.cpu() for k, v in output.items()}
-            record = dataset.records[index]
-            answer, truth, row = score_output(dataset, index, output, postprocess)
-            result.rows.append({"index": index, **row})
-            if masks_dir is not None:
-                write_mask_png(answer.mask, masks_dir / f"{record.image_id}_segmentation.png")
-            if coco:
-                result.coco_ground_truth.append({"image_id": index + 1, "height": image.shape[-2], "width": image.shape[-1], "boxes": target["boxes"].tolist(),
-                                                 "labels": target["labels"].tolist(), "masks": target["masks"].numpy().astype(bool)})
-                result.coco_detections.append({"image_id": index + 1, "boxes": output["boxes"].tolist(), "labels": output["labels"].tolist(),
-                                               "scores": output["scores"].tolist(), "masks": (output["masks"][:, 0] > 0.5).numpy()})
-            if max_overlays:
-                candidates.append((row["jaccard"], record, shrink_answer(answer, truth)))
-            progress.update()
+
+    def images():
+        items = (item for images, targets in loader for item in zip(images, targets))
+        for index, (image, target) in zip(indices, items):
+            width, height = dataset.original_size(index)
+            yield ImageToAnswer(image, dataset.records[index].image_id, (height, width), (index, image.shape[-2:], target))
+
+    for (index, shape, target), answer in answer_images(model, images(), label_scheme=dataset.label_scheme, config=config, device=device):
+        record = dataset.records[index]
+        truth, row = score_answer(dataset, index, answer)
+        result.rows.append({"index": index, **row})
+        if masks_dir is not None:
+            write_mask_png(answer.mask, masks_dir / f"{record.image_id}_segmentation.png")
+        if coco:
+            output = answer.detections
+            result.coco_ground_truth.append({"image_id": index + 1, "height": shape[0], "width": shape[1], "boxes": target["boxes"].tolist(),
+                                             "labels": target["labels"].tolist(), "masks": target["masks"].numpy().astype(bool)})
+            result.coco_detections.append({"image_id": index + 1, "boxes": output["boxes"].tolist(), "labels": output["labels"].tolist(),
+                                           "scores": output["scores"].tolist(), "masks": (output["masks"][:, 0] > 0.5).numpy()})
+        if max_overlays:
+            candidates.append((row["jaccard"], record, shrink_answer(answer, truth)))
+        progress.update()
     candidates.sort(key=lambda c: c[0])  # worst first
     worst = max_overlays - max_overlays // 2
     chosen = candidates if len(candidates) <= max_overlays else candidates[:worst] + candidates[len(candidates) - max_overlays // 2 :]

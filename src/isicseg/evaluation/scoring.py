@@ -13,15 +13,14 @@ import pandas as pd
 import torch
 
 from ..data.dataset import ISIC2017Dataset
-from ..data.io import read_mask
 from ..exceptions import ConfigError
-from ..inference import Answer, answer_from_detections, check_precision, detect
+from ..inference import Answer, InferenceConfig, answer_from_detections, detect
 from ..labels import CATEGORIES, LabelScheme
 from ..metrics import box_iou, segmentation_scores
 from ..ops import masks_to_boxes
 from .summary import flat_metrics, summarize
 
-__all__ = ["segmentation_row", "score_row", "score_output", "IsicEvaluator", "coco_map"]
+__all__ = ["segmentation_row", "score_row", "score_answer", "IsicEvaluator", "coco_map"]
 
 
 def segmentation_row(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
@@ -55,45 +54,42 @@ def score_row(answer: Answer, truth: np.ndarray, *, diagnosis: str, label_scheme
     }
 
 
-def score_output(dataset: ISIC2017Dataset, index: int, output: dict[str, torch.Tensor], postprocess: bool = False) -> tuple[Answer, np.ndarray, dict[str, Any]]:
-    """The answer to item ``index`` of ``dataset`` from the model's ``output``, its true
-    mask at the original size, and its per-image row."""
-    record = dataset.records[index]
-    width, height = dataset.original_size(index)
-    answer = answer_from_detections(output, dataset.label_scheme, image_id=record.image_id, original_size=(height, width), postprocess=postprocess)
-    truth = read_mask(record.mask_path, (width, height), binarize=dataset.binarize_masks, image_path=record.image_path).astype(bool)
-    return answer, truth, score_row(answer, truth, diagnosis=record.diagnosis, label_scheme=dataset.label_scheme)
+def score_answer(dataset: ISIC2017Dataset, index: int, answer: Answer) -> tuple[np.ndarray, dict[str, Any]]:
+    """Item ``index``'s true mask at the original size (:meth:`~isicseg.ISIC2017Dataset.true_mask`)
+    and the per-image row of ``answer`` to it (:func:`score_row`)."""
+    truth = dataset.true_mask(index)
+    return truth, score_row(answer, truth, diagnosis=dataset.records[index].diagnosis, label_scheme=dataset.label_scheme)
 
 
 class IsicEvaluator:
     """The ISIC 2017 scores as a Trainer evaluator (see :mod:`isicseg.engine.validation`).
 
     Each image's answer is made and scored as :func:`~isicseg.evaluate` makes and scores
-    it (the same ``tta``, ``postprocess`` and ``precision``; against its mask at the original
+    it (with the same :class:`~isicseg.InferenceConfig`; against its mask at the original
     resolution); :meth:`summarize` gives :func:`flat_metrics` of the summary (``jaccard``,
     ``melanoma_auc``, ``mean_auc``, ...). A Trainer validating on ISIC data uses one with the
     defaults (see :func:`~isicseg.engine.validation.register_default_evaluator`);
-    ``isicseg train`` gives it one with the run's ``eval`` settings, so that ``best.pt`` is
-    chosen by the answers the final evaluation reports.
+    ``isicseg train`` gives it the run's (:attr:`~isicseg.config.RunConfig.inference`), so that
+    ``best.pt`` is chosen by the answers the final evaluation reports.
 
     Args:
         dataset: The validation dataset whose indices the rows refer to: an
             :class:`~isicseg.ISIC2017Dataset` (or HAM10000), or a ``Subset`` of one (its
             indices are mapped to the images they draw).
-        tta: Mirror test-time augmentation (see :func:`~isicseg.inference.detect`).
-        postprocess: Keep the largest mask component, holes filled.
-        precision: ``"fp32"`` or ``"bf16"``.
+        config: How the model answers (TTA, clean-up, precision; default
+            :class:`~isicseg.InferenceConfig`'s defaults). Its batch size and memory format
+            are the Trainer's (``eval_batch_size``, ``channels_last``).
     """
 
-    def __init__(self, dataset: ISIC2017Dataset | torch.utils.data.Subset, *, tta: bool = False, postprocess: bool = False, precision: str = "fp32") -> None:
-        check_precision(precision)
+    def __init__(self, dataset: ISIC2017Dataset | torch.utils.data.Subset, *, config: InferenceConfig | None = None) -> None:
+        self.config = InferenceConfig.or_default(config, "IsicEvaluator")
         self._chain: list[Sequence[int]] = []  # the index lists of the Subsets, outermost first
         while isinstance(dataset, torch.utils.data.Subset):
             self._chain.append(dataset.indices)
             dataset = dataset.dataset
         if not isinstance(dataset, ISIC2017Dataset):
             raise ConfigError(f"IsicEvaluator scores ISIC 2017 or HAM10000 data (or a Subset of it); got {type(dataset).__name__}.")
-        self.dataset, self.tta, self.postprocess, self.precision = dataset, bool(tta), bool(postprocess), precision
+        self.dataset = dataset
 
     def _image(self, index: int) -> int:
         for indices in self._chain:
@@ -102,11 +98,18 @@ class IsicEvaluator:
 
     def predict(self, model: torch.nn.Module, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
         """The model's detections as :func:`~isicseg.evaluate` gets them (model in eval mode)."""
-        return detect(model, images, tta=self.tta, precision=self.precision)
+        return detect(model, images, tta=self.config.tta, precision=self.config.precision)
 
     def rows(self, outputs: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[str, Any]], indices: Sequence[int]) -> list[dict[str, Any]]:
         """One row per validation image of the batch."""
-        return [score_output(self.dataset, self._image(index), output, postprocess=self.postprocess)[2] for output, index in zip(outputs, indices)]
+        rows = []
+        for output, index in zip(outputs, indices):
+            image = self._image(index)
+            width, height = self.dataset.original_size(image)
+            answer = answer_from_detections(output, self.dataset.label_scheme, image_id=self.dataset.records[image].image_id,
+                                            original_size=(height, width), postprocess=self.config.postprocess)
+            rows.append(score_answer(self.dataset, image, answer)[1])
+        return rows
 
     def summarize(self, rows: list[dict[str, Any]]) -> dict[str, float]:
         """The flat metrics of all rows (names without the ``val_`` prefix)."""

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..exceptions import ConfigError, DatasetError
+from ..exceptions import ConfigError
 from ..labels import CATEGORIES, LabelScheme, get_label_scheme
 from ..metrics import METRICS, SEGMENTATION_SCORES, average_precision, binary_classification_scores, roc_auc
 from ..metrics.intervals import INTERVAL_METHOD, bootstrap_interval, mean_interval
@@ -204,7 +204,7 @@ def summarize(
     needed = [*SEGMENTATION_SCORES, *(f"{prefix}_{c}" for c in categories for prefix in ("p", "is"))]
     missing = [c for c in needed if c not in per_image]
     if missing:
-        raise DatasetError(
+        raise ConfigError(
             f"summarize needs the per-image columns evaluate() writes; this table lacks {', '.join(missing)} "
             f"(it has {', '.join(map(str, per_image.columns)) or 'no columns'})."
         )

@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models.detection import MaskRCNN
 
+from ..exceptions import ConfigError
 from ..registry import Registry
 
 __all__ = ["HEADS", "PooledClassifier", "LesionCropClassifier", "LesionMaskRCNN", "attach_classifier", "list_heads", "fit_logistic"]
@@ -134,7 +135,7 @@ class LesionMaskRCNN(MaskRCNN):
         on the boxes it fused).
         """
         if self.training and targets is None:
-            raise ValueError("In training mode, targets should be passed")
+            raise ConfigError("In training mode the model needs targets (one dict of boxes, labels and masks per image); got targets=None.")
         original_sizes = [(int(image.shape[-2]), int(image.shape[-1])) for image in images]
         image_list, targets = self.transform(images, targets)
         body, features = self._backbone(image_list.tensors)

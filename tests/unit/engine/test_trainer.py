@@ -278,7 +278,7 @@ def test_bf16_and_channels_last_on_cpu(data):
     assert math.isfinite(history[-1]["train_loss"])
     assert conv.weight.dtype == torch.float32  # weights stay fp32 (autocast, not a cast)
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
-    with pytest.raises(ConfigError, match=r"precision='fp16' needs a CUDA device .*; on CPU use 'bf16' or 'fp32'"):
+    with pytest.raises(ConfigError, match=r"precision 'fp16' needs a CUDA device; got device 'cpu'. On it use 'bf16' or 'fp32'"):
         Trainer(TrainerConfig(epochs=1, precision="fp16", **FAST)).fit(tiny_model(), train)
     seen.clear()
     Trainer(TrainerConfig(epochs=1, **FAST)).fit(model, train)  # "auto" on CPU: fp32

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from isicseg import ISIC2017Dataset
+from isicseg import InferenceConfig, ISIC2017Dataset
 from isicseg.callbacks import EarlyStopping
 from isicseg.engine import DetectionEvaluator, Trainer, TrainerConfig
 from isicseg.exceptions import ConfigError
@@ -50,6 +50,25 @@ def test_plain_dataset_and_subset_train_and_validate_with_detection_metrics():
     assert {"val_loss", "val_mask_iou", "val_box_iou"} <= set(row)
     assert math.isfinite(row["val_loss"]) and 0 <= row["val_mask_iou"] <= 1 and 0 <= row["val_box_iou"] <= 1
     assert stopper.best == pytest.approx(row["val_mask_iou"])  # early stopping works on them
+
+
+@pytest.mark.slow
+def test_validation_reads_each_item_once_for_its_loss_and_its_answer():
+    reads = []
+
+    class Counted(Squares):
+        def __getitem__(self, index):
+            reads.append(index)
+            return super().__getitem__(index)
+
+    model = tiny_model()
+    history = Trainer(TrainerConfig(epochs=1, **FAST)).fit(model, Squares(2), Counted(3))
+    assert sorted(reads) == [0, 1, 2]  # one decode per validation image and epoch (loss pass and answer pass share it)
+    assert math.isfinite(history[-1]["val_loss"]) and 0 <= history[-1]["val_mask_iou"] <= 1
+    assert model.training  # left as found
+    reads.clear()
+    again = Trainer(TrainerConfig(epochs=1, **{**FAST, "eval_batch_size": 3})).validate(model, Counted(3))
+    assert sorted(reads) == [0, 1, 2] and again["val_loss"] == pytest.approx(history[-1]["val_loss"], rel=1e-5)  # batching does not change it
 
 
 def test_detection_evaluator_by_hand():
@@ -111,10 +130,11 @@ def test_an_evaluator_with_predict_makes_the_validation_outputs(synthetic_root):
 
     assert _outputs(Answering(), lambda images: 1 / 0, [torch.zeros(3, 4, 4)] * 2)[0]["scores"].numel() == 0 and calls == [2]
     val = ISIC2017Dataset(synthetic_root, "validation", image_size=64, subset=2)
-    evaluator = IsicEvaluator(val, tta=True, postprocess=True)
-    assert (evaluator.tta, evaluator.postprocess, evaluator.precision) == (True, True, "fp32")
-    with pytest.raises(ConfigError, match=r"precision"):
-        IsicEvaluator(val, precision="fp16")
+    evaluator = IsicEvaluator(val, config=InferenceConfig(tta=True, postprocess=True))
+    assert (evaluator.config.tta, evaluator.config.postprocess, evaluator.config.precision) == (True, True, "fp32")
+    assert IsicEvaluator(val).config == InferenceConfig()
+    with pytest.raises(ConfigError, match=r"IsicEvaluator: config must be an isicseg.InferenceConfig; got dict"):
+        IsicEvaluator(val, config={"precision": "fp16"})
 
 
 def test_the_newest_default_evaluator_for_a_type_wins_and_bad_registrations_are_refused(monkeypatch):

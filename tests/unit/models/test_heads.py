@@ -9,7 +9,7 @@ import torch
 
 from isicseg import build_mask_rcnn, load_model
 from isicseg.data import make_target
-from isicseg.exceptions import UnknownNameError
+from isicseg.exceptions import ConfigError, UnknownNameError
 from isicseg.inference import answer_from_detections
 from isicseg.models.heads import LesionMaskRCNN, list_heads
 
@@ -46,7 +46,7 @@ def test_training_loss_has_the_head_and_ignores_images_without_lesion():
 
 def test_training_without_targets_is_refused():
     model = build_mask_rcnn(3, classifier="pooled", **SMALL).train()
-    with pytest.raises(ValueError, match="In training mode, targets should be passed"):
+    with pytest.raises(ConfigError, match=r"In training mode the model needs targets .*; got targets=None"):
         model([torch.rand(3, 64, 64)])
 
 

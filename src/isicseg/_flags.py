@@ -1,15 +1,18 @@
-"""The flags of ``isicseg train``, generated from the run configuration's dataclasses.
+"""Command-line flags generated from configuration dataclasses.
 
 Each field of :class:`~isicseg.config.DataConfig`, :class:`~isicseg.config.ModelConfig`,
 :class:`~isicseg.engine.TrainerConfig` and :class:`~isicseg.config.EvalConfig` becomes one
-flag, documented by the field's own documentation, so a new field appears on the command
-line, in the saved ``config.json`` and in the docs with no second table.
+flag of ``isicseg train``, and each field of :class:`~isicseg.InferenceConfig` one flag of
+``isicseg evaluate`` and ``isicseg predict``, documented by the field's own documentation,
+so a new field appears on the command line, in the saved files and in the docs with no
+second table. A boolean flag given alone means true (``--tta``); ``--tta false`` also works.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import time
 import types
 import typing
@@ -17,9 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .exceptions import ConfigError, IsicsegError
+from .exceptions import ConfigError
 
-__all__ = ["train_flags", "run_config", "resume_config"]
+__all__ = ["config_flags", "inference_config", "train_flags", "run_config", "resume_config"]
 
 
 def _flag_bool(text: str) -> bool:
@@ -58,24 +61,53 @@ def _flag_parser(annotation: Any) -> Callable[[str], Any]:
     return parse
 
 
-def train_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per field of the run configuration's sections, documented by the field's docs."""
+def _plain(text: str) -> str:
+    """Docstring markup as plain text for ``--help``: ``:func:`~isicseg.inference.detect``` becomes ``detect``.
+
+    Example:
+        >>> _plain("see :func:`~isicseg.inference.detect` and :data:`isicseg.PRECISIONS`; ``auto``")
+        'see detect and isicseg.PRECISIONS; auto'
+    """
+    text = re.sub(r":\w+:`~[\w.]*?(\w+)`", r"\1", text)
+    return re.sub(r":\w+:`([^`]+)`", r"\1", text).replace("``", "")
+
+
+def config_flags(parser: argparse.ArgumentParser, cls: type, *, title: str, skip: tuple[str, ...] = ()) -> None:
+    """One flag per field of the dataclass ``cls`` (in a group named ``title``), documented by the field's docs.
+
+    Absent flags stay out of the namespace, so that only the flags given change a configuration.
+    """
     from ._typed import describe_type, field_docs
+
+    group = parser.add_argument_group(title)
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip or f.metadata.get("flag", "") is None:
+            continue
+        flag = f.metadata.get("flag", f.name).replace("_", "-")
+        default = "" if f.default is dataclasses.MISSING else f"default: {f.default!r}; "
+        text = _plain(field_docs(cls)[f.name]).rstrip(".")
+        help_text = f"{text} ({default}{describe_type(hints[f.name])})"
+        extra: dict[str, Any] = {"action": "append"} if f.name == "root" else {}
+        if hints[f.name] is bool:
+            extra = {"nargs": "?", "const": True, "metavar": "true|false"}
+        group.add_argument("--" + flag, dest=f.name, type=_flag_parser(hints[f.name]), default=argparse.SUPPRESS, help=help_text.replace("%", "%%"), **extra)
+
+
+def train_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``isicseg train``: one per field of the run configuration's sections."""
     from .config import SECTIONS
 
     for section, cls in SECTIONS.items():
-        group = parser.add_argument_group(f"{section} settings ({cls.__name__})")
-        hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            if f.name == "out_dir" or f.metadata.get("flag", "") is None:
-                continue  # a run's folder is --out/--name; extra_roots come from a repeated --data
-            flag = f.metadata.get("flag", f.name).replace("_", "-")
-            default = "" if f.default is dataclasses.MISSING else f"default: {f.default!r}; "
-            text = field_docs(cls)[f.name].replace("``", "").rstrip(".")
-            help_text = f"{text} ({default}{describe_type(hints[f.name])})"
-            # absent flags stay out of the namespace, so that an explicit "--val-split ''" (None) is a change
-            repeat = {"action": "append"} if f.name == "root" else {}
-            group.add_argument("--" + flag, dest=f.name, type=_flag_parser(hints[f.name]), default=argparse.SUPPRESS, help=help_text.replace("%", "%%"), **repeat)
+        # a run's folder is --out/--name; extra_roots come from a repeated --data
+        config_flags(parser, cls, title=f"{section} settings ({cls.__name__})", skip=("out_dir",))
+
+
+def inference_config(args: argparse.Namespace):
+    """The :class:`~isicseg.InferenceConfig` of ``isicseg evaluate``/``predict``: its defaults, then the flags given."""
+    from .inference import InferenceConfig
+
+    return InferenceConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(InferenceConfig) if hasattr(args, f.name)})
 
 
 def run_config(args: argparse.Namespace):
@@ -114,10 +146,10 @@ def resume_config(args: argparse.Namespace):
     from .config import RunConfig
 
     if args.name is None:
-        raise IsicsegError("--resume needs --name: the run folder <out>/<name> to continue.")
+        raise ConfigError("--resume needs --name: the run folder <out>/<name> to continue.")
     if args.config:
-        raise IsicsegError(f"--resume continues {Path(args.out) / args.name} with its saved config.json; drop --config {args.config}.")
+        raise ConfigError(f"--resume continues {Path(args.out) / args.name} with its saved config.json; drop --config {args.config}.")
     saved = Path(args.out) / args.name / "config.json"
     if not saved.is_file():
-        raise IsicsegError(f"Cannot resume: {saved} does not exist; start the run without --resume.")
+        raise ConfigError(f"Cannot resume: {saved} does not exist; start the run without --resume.")
     return RunConfig.from_file(saved).replace(**_flag_changes(args))
