@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Pinned: these exact releases install from this machine's disk (others download GBs).
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test test-fast docs bench clean
+.PHONY: demo test test-fast lint docs bench clean
 
 $(BIN)/isicseg: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,9 +17,14 @@ $(BIN)/isicseg: pyproject.toml
 demo: $(BIN)/isicseg
 	$(BIN)/isicseg demo
 
-test: $(BIN)/isicseg
+test: $(BIN)/isicseg lint
 	$(BIN)/python -m pytest
 	$(BIN)/sphinx-build -q -b html -n -W --keep-going docs docs/_build/html
+
+# ruff's rules and line length are in pyproject.toml; "ruff format ." rewrites what the check refuses
+lint: $(BIN)/isicseg
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # everything but the tests marked slow (training runs, CLI runs, benchmarks' smoke runs); under 2 minutes on 2 quiet cores
 test-fast: $(BIN)/isicseg

@@ -17,7 +17,9 @@ import pandas as pd
 
 def stratified_holdout(labels: pd.DataFrame, fraction: float, seed: int) -> tuple[list[str], list[str]]:
     """Split ``image_id``s into (kept, held out), ``fraction`` of each diagnosis held out."""
-    diagnosis = np.where(labels["melanoma"] == 1, "melanoma", np.where(labels["seborrheic_keratosis"] == 1, "sk", "nevus"))
+    diagnosis = np.where(
+        labels["melanoma"] == 1, "melanoma", np.where(labels["seborrheic_keratosis"] == 1, "sk", "nevus")
+    )
     rng = np.random.default_rng(seed)
     held: list[str] = []
     for name in sorted(set(diagnosis)):
@@ -27,20 +29,26 @@ def stratified_holdout(labels: pd.DataFrame, fraction: float, seed: int) -> tupl
     return sorted(i for i in labels["image_id"] if i not in held_set), sorted(held)
 
 
-def _link_split(data: Path, out: Path, split: str, ids: list[str], labels: pd.DataFrame, source_split: str = "Training") -> None:
+def _link_split(
+    data: Path, out: Path, split: str, ids: list[str], labels: pd.DataFrame, source_split: str = "Training"
+) -> None:
     images, masks = out / f"ISIC-2017_{split}_Data", out / f"ISIC-2017_{split}_Part1_GroundTruth"
     images.mkdir(parents=True, exist_ok=True)
     masks.mkdir(parents=True, exist_ok=True)
     for image_id in ids:
-        for source, folder in ((data / f"ISIC-2017_{source_split}_Data" / f"{image_id}.jpg", images),
-                               (data / f"ISIC-2017_{source_split}_Part1_GroundTruth" / f"{image_id}_segmentation.png", masks)):
+        for source, folder in (
+            (data / f"ISIC-2017_{source_split}_Data" / f"{image_id}.jpg", images),
+            (data / f"ISIC-2017_{source_split}_Part1_GroundTruth" / f"{image_id}_segmentation.png", masks),
+        ):
             target = folder / source.name
             if not target.exists():
                 os.symlink(source.resolve(), target)
     labels[labels["image_id"].isin(ids)].to_csv(out / f"ISIC-2017_{split}_Part3_GroundTruth.csv", index=False)
 
 
-def make_holdout_root(data: str | Path, out: str | Path, *, fraction: float = 0.2, seed: int = 0, limit: int | None = None) -> tuple[Path, int, int]:
+def make_holdout_root(
+    data: str | Path, out: str | Path, *, fraction: float = 0.2, seed: int = 0, limit: int | None = None
+) -> tuple[Path, int, int]:
     """Write the split root; returns ``(root, kept count, held-out count)``. With ``limit``,
     only a seeded, stratified ``limit`` images of ``data`` take part (for smoke runs)."""
     data, out = Path(data), Path(out)

@@ -57,7 +57,9 @@ def main() -> None:
     sizes = [Image.open(r.image_path).size for ds in records for r in ds.records]
     print(f"{n} images from {args.root}, {min(sizes)} to {max(sizes)} px (width, height)")
     print("first epoch: every mask decoded; later epochs: masks from isicseg's in-memory cache")
-    print(f"{'shorter side':>12} {'naive img/s':>12} {'first epoch':>12} {'ratio':>6} {'later epochs':>13} {'ratio':>6} {'masks identical':>16}")
+    print(
+        f"{'shorter side':>12} {'naive img/s':>12} {'first epoch':>12} {'ratio':>6} {'later epochs':>13} {'ratio':>6} {'masks identical':>16}"
+    )
     for image_size in args.sizes:
         uncached = [ISIC2017Dataset(args.root, ds.split, image_size=image_size, cache_masks=False) for ds in records]
         cached = [ISIC2017Dataset(args.root, ds.split, image_size=image_size) for ds in records]
@@ -66,10 +68,12 @@ def main() -> None:
             for ds in cached  # this also fills the cache
             for i in range(len(ds))
         )
-        identical &= all(np.array_equal(a[i][1]["masks"], b[i][1]["masks"]) for a, b in zip(cached, uncached) for i in range(len(a)))
-        theirs = timed(lambda: [naive(r, image_size) for ds in records for r in ds.records], args.rounds)
-        first = timed(lambda: [ds[i] for ds in uncached for i in range(len(ds))], args.rounds)
-        later = timed(lambda: [ds[i] for ds in cached for i in range(len(ds))], args.rounds)
+        identical &= all(
+            np.array_equal(a[i][1]["masks"], b[i][1]["masks"]) for a, b in zip(cached, uncached) for i in range(len(a))
+        )
+        theirs = timed(lambda size=image_size: [naive(r, size) for ds in records for r in ds.records], args.rounds)
+        first = timed(lambda sets=uncached: [ds[i] for ds in sets for i in range(len(ds))], args.rounds)
+        later = timed(lambda sets=cached: [ds[i] for ds in sets for i in range(len(ds))], args.rounds)
         print(
             f"{image_size:>12} {n / theirs:>12.1f} {n / first:>12.1f} {theirs / first:>5.2f}x "
             f"{n / later:>13.1f} {theirs / later:>5.2f}x {str(identical):>16}"

@@ -29,10 +29,26 @@ import time
 from pathlib import Path
 
 BASELINE_RECIPE = {  # isicseg 0.2.0's configs/isic2017_demo.json, with its demo's command-line defaults
-    "data": {"image_size": 128, "label_scheme": "binary", "val_split": "validation", "eval_split": "test", "augment": "train"},
+    "data": {
+        "image_size": 128,
+        "label_scheme": "binary",
+        "val_split": "validation",
+        "eval_split": "test",
+        "augment": "train",
+    },
     "model": {"backbone": "resnet18_fpn", "pretrained": "none", "proposals": "few"},
-    "trainer": {"epochs": 8, "batch_size": 4, "optimizer": "adamw", "lr": 0.0005, "warmup_steps": 20, "schedule": "cosine",
-                "grad_clip_norm": 10.0, "balanced_sampling": True, "seed": 0, "eval_batch_size": 8},
+    "trainer": {
+        "epochs": 8,
+        "batch_size": 4,
+        "optimizer": "adamw",
+        "lr": 0.0005,
+        "warmup_steps": 20,
+        "schedule": "cosine",
+        "grad_clip_norm": 10.0,
+        "balanced_sampling": True,
+        "seed": 0,
+        "eval_batch_size": 8,
+    },
     "eval": {"monitor": "val_jaccard"},
 }
 BASELINE_COUNTS = {"train": 160, "validation": 24, "test": 40}
@@ -56,14 +72,20 @@ def _scores(run_dir: Path) -> tuple[float, float]:
 
 def _epoch_seconds(run_dir: Path) -> list[float]:
     """Training plus validation time of each epoch, from the run's ``history.json``."""
-    return [row["epoch_seconds"] + row.get("val_seconds", 0.0) for row in json.loads((run_dir / "history.json").read_text())]
+    return [
+        row["epoch_seconds"] + row.get("val_seconds", 0.0) for row in json.loads((run_dir / "history.json").read_text())
+    ]
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--full-baseline", action="store_true", help="run the baseline's 8 epochs instead of estimating 7 of them")
+    parser.add_argument(
+        "--full-baseline", action="store_true", help="run the baseline's 8 epochs instead of estimating 7 of them"
+    )
     parser.add_argument("--out", type=Path, help="keep the runs here (default: a temporary folder)")
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 1 epoch of 8 images at 64 px for both (numbers meaningless)")
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: 1 epoch of 8 images at 64 px for both (numbers meaningless)"
+    )
     args = parser.parse_args(argv)
     out = args.out or Path(tempfile.mkdtemp(prefix="bench_demo-"))
     out.mkdir(parents=True, exist_ok=True)
@@ -87,20 +109,36 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if args.quick:
         baseline["data"] = {**baseline["data"], "image_size": 64}
     recipe.write_text(json.dumps(baseline))
-    base_seconds = _isicseg("train", "--config", str(recipe), "--data", str(data), "--out", str(out), "--name", "baseline")
+    base_seconds = _isicseg(
+        "train", "--config", str(recipe), "--data", str(data), "--out", str(out), "--name", "baseline"
+    )
     per_epoch = _epoch_seconds(out / "baseline")
     base_total = base_seconds + (epochs - run_epochs) * sum(per_epoch) / len(per_epoch)
     base_jaccard, base_auc = _scores(out / "baseline")
 
     model, trainer = demo_config["model"], demo_config["trainer"]
     print("\n| demo | settings | wall time | test mean Jaccard | melanoma AUC |\n| --- | --- | --- | --- | --- |")
-    print(f"| isicseg demo (now) | {model['backbone']}, {demo_config['data']['image_size']} px, {model.get('rois_per_image') or 'few'} RoIs/image, "
-          f"{trainer['epochs']} epochs | {demo_seconds / 60:.1f} min | {jaccard:.3f} | {auc:.3f} |")
-    how = "measured" if args.full_baseline else f"1 epoch measured ({base_seconds / 60:.1f} min) + {epochs - 1} x {sum(per_epoch) / len(per_epoch):.0f} s"
+    print(
+        f"| isicseg demo (now) | {model['backbone']}, {demo_config['data']['image_size']} px, {model.get('rois_per_image') or 'few'} RoIs/image, "
+        f"{trainer['epochs']} epochs | {demo_seconds / 60:.1f} min | {jaccard:.3f} | {auc:.3f} |"
+    )
+    how = (
+        "measured"
+        if args.full_baseline
+        else f"1 epoch measured ({base_seconds / 60:.1f} min) + {epochs - 1} x {sum(per_epoch) / len(per_epoch):.0f} s"
+    )
     scores = f"{base_jaccard:.3f} | {base_auc:.3f}" if args.full_baseline else "(1 epoch: not comparable) | -"
-    print(f"| 0.2.0's demo settings (baseline) | resnet18_fpn, 128 px, 64 RoIs/image, 8 epochs | {base_total / 60:.1f} min ({how}) | {scores} |")
+    print(
+        f"| 0.2.0's demo settings (baseline) | resnet18_fpn, 128 px, 64 RoIs/image, 8 epochs | {base_total / 60:.1f} min ({how}) | {scores} |"
+    )
     print(f"\nbaseline / demo wall time: {base_total / demo_seconds:.2f}x")
-    return {"demo_seconds": demo_seconds, "jaccard": jaccard, "melanoma_auc": auc, "baseline_seconds": base_total, "ratio": base_total / demo_seconds}
+    return {
+        "demo_seconds": demo_seconds,
+        "jaccard": jaccard,
+        "melanoma_auc": auc,
+        "baseline_seconds": base_total,
+        "ratio": base_total / demo_seconds,
+    }
 
 
 if __name__ == "__main__":

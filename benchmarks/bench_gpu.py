@@ -23,7 +23,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image
 
@@ -100,7 +99,9 @@ def decode_rates(files: list[Path], workers: int, size: int, device: torch.devic
 
     from isicseg.data.io import read_image
 
-    loader = torch.utils.data.DataLoader(files, batch_size=8, num_workers=workers, collate_fn=lambda paths: [read_image(p, size) for p in paths])
+    loader = torch.utils.data.DataLoader(
+        files, batch_size=8, num_workers=workers, collate_fn=lambda paths: [read_image(p, size) for p in paths]
+    )
     start = time.perf_counter()
     count = sum(len(batch) for batch in loader)
     pil = count / (time.perf_counter() - start)
@@ -133,19 +134,29 @@ def main(argv: list[str] | None = None) -> int:
         root = write_full_size_split(Path(folder), args.images)
         dataset = ISIC2017Dataset(root, "train", image_size=args.image_size, transforms=get_transform("train"))
         loader = torch.utils.data.DataLoader(
-            dataset, batch_size=args.batch_size, shuffle=True, num_workers=args.workers, collate_fn=collate,
-            pin_memory=True, persistent_workers=True, drop_last=True,
+            dataset,
+            batch_size=args.batch_size,
+            shuffle=True,
+            num_workers=args.workers,
+            collate_fn=collate,
+            pin_memory=True,
+            persistent_workers=True,
+            drop_last=True,
         )
         rows = []
         for precision in ("fp32", "bf16", "fp16"):
             torch.manual_seed(0)
-            model = build_mask_rcnn(3, pretrained=False, norm="frozen_bn", min_size=args.image_size, max_size=round(args.image_size * 1.667)).to(device)
+            model = build_mask_rcnn(
+                3, pretrained=False, norm="frozen_bn", min_size=args.image_size, max_size=round(args.image_size * 1.667)
+            ).to(device)
             rate = train_rate(model, loader, precision, args.steps, device)
             rows.append((f"train {precision}", rate))
             print(f"train {precision}: {rate:.1f} images/s", flush=True)
         images = [dataset[i][0].as_subclass(torch.Tensor).to(device) for i in range(args.batch_size)]
         rows.append(("inference bf16", infer_rate(model, images, rounds=10)))
-        pil, gpu = decode_rates(sorted(split_paths(root, "train").images.glob("*.jpg")), args.workers, args.image_size, device)
+        pil, gpu = decode_rates(
+            sorted(split_paths(root, "train").images.glob("*.jpg")), args.workers, args.image_size, device
+        )
         rows += [(f"decode PIL, {args.workers} workers", pil), ("decode nvJPEG (decode_jpeg on cuda)", gpu)]
     base = rows[0][1]
     print(f"\n{'what':40s} {'images/s':>9s} {'x fp32 train':>13s}")

@@ -25,9 +25,13 @@ def baseline_row(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
     fn = np.sum(~pred & true)
     tn = np.sum(~pred & ~true)
     jaccard = tp / (tp + fp + fn) if tp + fp + fn else 1.0
-    return {"jaccard": jaccard, "dice": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0,
-            "pixel_accuracy": (tp + tn) / pred.size, "pixel_sensitivity": tp / (tp + fn) if tp + fn else 1.0,
-            "pixel_specificity": tn / (tn + fp) if tn + fp else 1.0}
+    return {
+        "jaccard": jaccard,
+        "dice": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0,
+        "pixel_accuracy": (tp + tn) / pred.size,
+        "pixel_sensitivity": tp / (tp + fn) if tp + fn else 1.0,
+        "pixel_specificity": tn / (tn + fp) if tn + fp else 1.0,
+    }
 
 
 def main() -> None:
@@ -40,9 +44,15 @@ def main() -> None:
     yy, xx = np.mgrid[0 : args.height, 0 : args.width]
     truths, preds = [], []
     for _ in range(args.images):
-        cy, cx, r = rng.uniform(0.3, 0.7) * args.height, rng.uniform(0.3, 0.7) * args.width, rng.uniform(0.15, 0.3) * args.height
+        cy, cx, r = (
+            rng.uniform(0.3, 0.7) * args.height,
+            rng.uniform(0.3, 0.7) * args.width,
+            rng.uniform(0.15, 0.3) * args.height,
+        )
         truths.append((yy - cy) ** 2 + (xx - cx) ** 2 < r**2)
-        preds.append((yy - cy - rng.normal(0, 10)) ** 2 + (xx - cx - rng.normal(0, 10)) ** 2 < (r * rng.uniform(0.85, 1.1)) ** 2)
+        preds.append(
+            (yy - cy - rng.normal(0, 10)) ** 2 + (xx - cx - rng.normal(0, 10)) ** 2 < (r * rng.uniform(0.85, 1.1)) ** 2
+        )
     labels = rng.random(args.images) < 0.19
     sk = ~labels & (rng.random(args.images) < 0.16)
     probs = np.clip(labels * 0.4 + rng.random(args.images) * 0.6, 0, 1)
@@ -50,7 +60,12 @@ def main() -> None:
 
     start = time.perf_counter()
     rows = [{"image_id": str(i), **segmentation_row(p, t)} for i, (p, t) in enumerate(zip(preds, truths))]
-    table = pd.DataFrame(rows).assign(p_melanoma=probs, is_melanoma=labels.astype(int), p_seborrheic_keratosis=probs_sk, is_seborrheic_keratosis=sk.astype(int))
+    table = pd.DataFrame(rows).assign(
+        p_melanoma=probs,
+        is_melanoma=labels.astype(int),
+        p_seborrheic_keratosis=probs_sk,
+        is_seborrheic_keratosis=sk.astype(int),
+    )
     summary = summarize(table, "three_class")
     ours = time.perf_counter() - start
 
@@ -58,10 +73,14 @@ def main() -> None:
     base = [baseline_row(p, t) for p, t in zip(preds, truths)]
     baseline = time.perf_counter() - start
 
-    agree = all(abs(a["jaccard"] - b["jaccard"]) < 1e-12 and abs(a["dice"] - b["dice"]) < 1e-12 for a, b in zip(rows, base))
+    agree = all(
+        abs(a["jaccard"] - b["jaccard"]) < 1e-12 and abs(a["dice"] - b["dice"]) < 1e-12 for a, b in zip(rows, base)
+    )
     print(f"{args.images} images of {args.width}x{args.height} masks")
-    print(f"isicseg: {ours:.2f} s for per-image Part 1 scores and the Part 1 + Part 3 summary "
-          f"(mean Jaccard {summary.jaccard:.3f}, melanoma AUC {summary.auc('melanoma'):.3f})")
+    print(
+        f"isicseg: {ours:.2f} s for per-image Part 1 scores and the Part 1 + Part 3 summary "
+        f"(mean Jaccard {summary.jaccard:.3f}, melanoma AUC {summary.auc('melanoma'):.3f})"
+    )
     print(f"baseline (per-score boolean NumPy, Part 1 only): {baseline:.2f} s")
     print(f"ratio baseline / isicseg: {baseline / ours:.2f}x; per-image scores agree: {agree}")
 

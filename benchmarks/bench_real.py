@@ -52,16 +52,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _holdout import make_combined_root, make_holdout_root, make_subset_root  # noqa: E402
 
+from isicseg import ISIC2017Dataset, load_model  # noqa: E402
 from isicseg.config import RunConfig, resolve_recipe  # noqa: E402
 from isicseg.data.io import read_image, read_mask  # noqa: E402
 from isicseg.data.layout import read_ground_truth, split_paths  # noqa: E402
-from isicseg import ISIC2017Dataset, load_model  # noqa: E402
 from isicseg.evaluation import evaluate, score_submission, write_mask_png  # noqa: E402
 from isicseg.metrics import box_iou, roc_auc  # noqa: E402
 from isicseg.ops import masks_to_boxes  # noqa: E402
@@ -102,7 +101,9 @@ def run_threshold(root: Path, split: str, out: Path) -> float:
     (out / "masks").mkdir(parents=True, exist_ok=True)
     ids = list(read_ground_truth(paths.csv))
     for image_id in ids:
-        write_mask_png(threshold_mask(read_image(paths.images / f"{image_id}.jpg")), out / "masks" / f"{image_id}_segmentation.png")
+        write_mask_png(
+            threshold_mask(read_image(paths.images / f"{image_id}.jpg")), out / "masks" / f"{image_id}_segmentation.png"
+        )
     pd.DataFrame({"image_id": ids, **{c: 0.0 for c in CATEGORIES}}).to_csv(out / "classification.csv", index=False)
     return (time.perf_counter() - start) / 60
 
@@ -122,7 +123,10 @@ def imagenet_features(root: Path, split: str, weights: Path) -> tuple[list[str],
     mean, std = torch.tensor([0.485, 0.456, 0.406])[:, None, None], torch.tensor([0.229, 0.224, 0.225])[:, None, None]
     ids, feats = list(truth), []
     for start in range(0, len(ids), 32):
-        batch = [torch.from_numpy(read_image(paths.images / f"{i}.jpg", (224, 224))).permute(2, 0, 1).float() / 255 for i in ids[start : start + 32]]
+        batch = [
+            torch.from_numpy(read_image(paths.images / f"{i}.jpg", (224, 224))).permute(2, 0, 1).float() / 255
+            for i in ids[start : start + 32]
+        ]
         x = (torch.stack(batch) - mean) / std
         feats.append(net.features(x).mean(dim=(-2, -1)))
     return ids, torch.cat(feats).numpy(), truth
@@ -175,18 +179,31 @@ def ham_features(ham: Path, weights: Path, limit: int | None = None) -> tuple[np
     meta = pd.read_csv(ham / "HAM10000_metadata.csv", dtype=str)
     if limit is not None:
         meta = meta.sample(n=min(limit, len(meta)), random_state=0)
-    files = {p.stem: p for part in ("HAM10000_images_part_1", "HAM10000_images_part_2") for p in (ham / part).glob("*.jpg")}
+    files = {
+        p.stem: p for part in ("HAM10000_images_part_1", "HAM10000_images_part_2") for p in (ham / part).glob("*.jpg")
+    }
     mean, std = torch.tensor([0.485, 0.456, 0.406])[:, None, None], torch.tensor([0.229, 0.224, 0.225])[:, None, None]
     feats = []
     for start in range(0, len(meta), 32):
-        batch = [torch.from_numpy(read_image(files[i], (224, 224))).permute(2, 0, 1).float() / 255 for i in meta["image_id"][start : start + 32]]
+        batch = [
+            torch.from_numpy(read_image(files[i], (224, 224))).permute(2, 0, 1).float() / 255
+            for i in meta["image_id"][start : start + 32]
+        ]
         feats.append(net.features((torch.stack(batch) - mean) / std).mean(dim=(-2, -1)))
     names = {"mel": "melanoma", "bkl": "seborrheic_keratosis"}
     return torch.cat(feats).numpy(), [names.get(dx, "nevus") for dx in meta["dx"]]
 
 
-def run_linear_probe(train_root: Path, train_split: str, root: Path, split: str, out: Path, weights: Path, ham: Path | None = None,
-                     ham_limit: int | None = None) -> float:
+def run_linear_probe(
+    train_root: Path,
+    train_split: str,
+    root: Path,
+    split: str,
+    out: Path,
+    weights: Path,
+    ham: Path | None = None,
+    ham_limit: int | None = None,
+) -> float:
     start = time.perf_counter()
     _, x_train, truth_train = imagenet_features(train_root, train_split, weights)
     diagnoses = [truth_train[i] for i in truth_train]
@@ -227,7 +244,9 @@ def run_training(config: RunConfig, settings: dict, out: Path) -> tuple[float, P
 
 def evaluate_elsewhere(run_dir: Path, config: RunConfig, root: Path, split: str, out: Path) -> pd.DataFrame:
     """Evaluate the run's model on another root as the run's final evaluation does (its image size, TTA and clean-up)."""
-    model = load_model(run_dir / ("best.pt" if (run_dir / "best.pt").exists() else "last.pt"))  # the checkpoint train_run evaluated
+    model = load_model(
+        run_dir / ("best.pt" if (run_dir / "best.pt").exists() else "last.pt")
+    )  # the checkpoint train_run evaluated
     dataset = ISIC2017Dataset(root, split, label_scheme=config.data.label_scheme, image_size=config.data.image_size)
     result = evaluate(model, dataset, config=config.inference, out_dir=out, overwrite=True, figures=False)
     return result.per_image
@@ -241,7 +260,9 @@ def mean_box_iou(masks_dir: Path, root: Path, split: str) -> float:
     values = []
     for image_id in read_ground_truth(paths.csv):
         truth = read_mask(paths.mask_of(image_id), binarize=True).astype(bool)
-        pred = read_mask(masks_dir / f"{image_id}_segmentation.png", (truth.shape[1], truth.shape[0]), binarize=True).astype(bool)
+        pred = read_mask(
+            masks_dir / f"{image_id}_segmentation.png", (truth.shape[1], truth.shape[0]), binarize=True
+        ).astype(bool)
         if not pred.any():
             values.append(0.0)
             continue
@@ -250,13 +271,25 @@ def mean_box_iou(masks_dir: Path, root: Path, split: str) -> float:
     return float(np.mean(values))
 
 
-def score(method: str, minutes: float, folder: Path, root: Path, split: str, *, segments: bool, classifies: bool) -> dict:
+def score(
+    method: str, minutes: float, folder: Path, root: Path, split: str, *, segments: bool, classifies: bool
+) -> dict:
     row = {"method": method, "train min": minutes}
     csv = folder / "classification.csv"
     if segments:
-        summary = score_submission(folder / "masks", csv if classifies else None, data_root=root, split=split, categories=CATEGORIES if classifies else ())
-        row.update(jaccard=summary.jaccard, thresholded_jaccard=summary.segmentation["thresholded_jaccard"],
-                   dice=summary.segmentation["dice"], box_iou=mean_box_iou(folder / "masks", root, split))
+        summary = score_submission(
+            folder / "masks",
+            csv if classifies else None,
+            data_root=root,
+            split=split,
+            categories=CATEGORIES if classifies else (),
+        )
+        row.update(
+            jaccard=summary.jaccard,
+            thresholded_jaccard=summary.segmentation["thresholded_jaccard"],
+            dice=summary.segmentation["dice"],
+            box_iou=mean_box_iou(folder / "masks", root, split),
+        )
     if classifies:
         from isicseg.metrics import binary_classification_scores
 
@@ -273,18 +306,43 @@ def score(method: str, minutes: float, folder: Path, root: Path, split: str, *, 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=SHARED / "isic2017-train-256sq")
-    parser.add_argument("--eval-data", type=Path, help="score this root's --eval-split instead of a held-out 20%% of --data")
+    parser.add_argument(
+        "--eval-data", type=Path, help="score this root's --eval-split instead of a held-out 20%% of --data"
+    )
     parser.add_argument("--eval-split", default="validation")
-    parser.add_argument("--config", default="isic2017_cpu", help="recipe name or run config file (default isic2017_cpu)")
+    parser.add_argument(
+        "--config", default="isic2017_cpu", help="recipe name or run config file (default isic2017_cpu)"
+    )
     parser.add_argument("--weights", type=Path, default=SHARED / "weights" / "mobilenet_v2-b0353104.pth")
-    parser.add_argument("--ham", type=Path, default=SHARED / "ham10000-200", help="HAM10000 root (Dataverse layout) for linear_probe_ham")
-    parser.add_argument("--aspect-data", type=Path, default=SHARED / "isic2017-train-384", help="aspect-kept copies of training images (see above)")
-    parser.add_argument("--sample", type=Path, default=SHARED / "isic2017-sample", help="full-resolution smoke set (its validation split)")
+    parser.add_argument(
+        "--ham",
+        type=Path,
+        default=SHARED / "ham10000-200",
+        help="HAM10000 root (Dataverse layout) for linear_probe_ham",
+    )
+    parser.add_argument(
+        "--aspect-data",
+        type=Path,
+        default=SHARED / "isic2017-train-384",
+        help="aspect-kept copies of training images (see above)",
+    )
+    parser.add_argument(
+        "--sample",
+        type=Path,
+        default=SHARED / "isic2017-sample",
+        help="full-resolution smoke set (its validation split)",
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/bench_real"))
-    parser.add_argument("--methods", nargs="+", default=["threshold", "linear_probe", "linear_probe_ham", "resnet18_scratch", "recipe"])
+    parser.add_argument(
+        "--methods", nargs="+", default=["threshold", "linear_probe", "linear_probe_ham", "resnet18_scratch", "recipe"]
+    )
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs (both Mask R-CNN runs)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="smoke run: 60 of the images (48 train, 12 held out), 1 epoch at 128 px, 400 HAM10000 images")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: 60 of the images (48 train, 12 held out), 1 epoch at 128 px, 400 HAM10000 images",
+    )
     args = parser.parse_args(argv)
     if not args.weights.is_file():
         raise SystemExit(f"ImageNet MobileNetV2 weights not found at {args.weights}; pass --weights FILE.")
@@ -295,15 +353,22 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     os.environ["TORCH_HOME"] = str(torch_home)
 
     if args.eval_data is None:
-        root, kept, held = make_holdout_root(args.data, args.out / "split", seed=args.seed, limit=60 if args.quick else None)
-        print(f"Held-out split of {args.data}: train {kept}, held out {held} (stratified by diagnosis, seed {args.seed})")
+        root, kept, held = make_holdout_root(
+            args.data, args.out / "split", seed=args.seed, limit=60 if args.quick else None
+        )
+        print(
+            f"Held-out split of {args.data}: train {kept}, held out {held} (stratified by diagnosis, seed {args.seed})"
+        )
     else:
         root = make_combined_root(args.data, args.eval_data, args.eval_split, args.out / "split")
         print(f"Training on {args.data}, scoring {args.eval_data} ({args.eval_split})")
     train_root, train_split, eval_root, eval_split = root, "train", root, "validation"
     held_ids = list(read_ground_truth(split_paths(eval_root, eval_split).csv))
-    aspect_root, aspect_count = (make_subset_root(args.aspect_data, held_ids, args.out / "aspect_split") if args.aspect_data.is_dir() and args.eval_data is None
-                                 else (None, 0))
+    aspect_root, aspect_count = (
+        make_subset_root(args.aspect_data, held_ids, args.out / "aspect_split")
+        if args.aspect_data.is_dir() and args.eval_data is None
+        else (None, 0)
+    )
     if aspect_root is not None:
         print(f"Aspect-kept held-out set: {aspect_count} of the held-out images, from {args.aspect_data}")
     config_path = resolve_recipe(args.config)
@@ -321,15 +386,21 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     def elsewhere(name: str, run_dir: Path, settings: dict) -> None:
         """The aspect-kept and full-resolution rows of one trained model."""
         run_config = config.replace(**settings)
-        for label, other_root, other_split, count in (("aspect-kept 384", aspect_root, "validation", aspect_count),
-                                                      ("full resolution", args.sample, "validation", 3)):
+        for label, other_root, other_split, count in (
+            ("aspect-kept 384", aspect_root, "validation", aspect_count),
+            ("full resolution", args.sample, "validation", 3),
+        ):
             if other_root is None or count == 0 or not other_root.is_dir():
                 continue
             folder = args.out / f"{run_dir.name}_{label.split()[0]}"
             per_image = evaluate_elsewhere(run_dir, run_config, other_root, other_split, folder)
             row = score(name, 0.0, folder, other_root, other_split, segments=True, classifies=True)
             row.pop("train min")
-            row = {"set": f"{label} ({len(per_image)} images)", **row, "under 0.5": int((per_image["jaccard"] < 0.5).sum())}
+            row = {
+                "set": f"{label} ({len(per_image)} images)",
+                **row,
+                "under 0.5": int((per_image["jaccard"] < 0.5).sum()),
+            }
             aspect_rows.append(row)
             print(pd.DataFrame([row]).to_string(index=False, float_format=lambda v: f"{v:.3f}"), flush=True)
 
@@ -338,13 +409,46 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         shutil.rmtree(folder, ignore_errors=True)
         print(f"== {method}", flush=True)
         if method == "threshold":
-            rows.append(score("threshold (Otsu)", run_threshold(eval_root, eval_split, folder), folder, eval_root, eval_split, segments=True, classifies=False))
+            rows.append(
+                score(
+                    "threshold (Otsu)",
+                    run_threshold(eval_root, eval_split, folder),
+                    folder,
+                    eval_root,
+                    eval_split,
+                    segments=True,
+                    classifies=False,
+                )
+            )
         elif method == "linear_probe":
             minutes = run_linear_probe(train_root, train_split, eval_root, eval_split, folder, args.weights)
-            rows.append(score("linear probe (MobileNetV2)", minutes, folder, eval_root, eval_split, segments=False, classifies=True))
+            rows.append(
+                score(
+                    "linear probe (MobileNetV2)",
+                    minutes,
+                    folder,
+                    eval_root,
+                    eval_split,
+                    segments=False,
+                    classifies=True,
+                )
+            )
         elif method == "linear_probe_ham":
-            minutes = run_linear_probe(train_root, train_split, eval_root, eval_split, folder, args.weights, ham=args.ham, ham_limit=400 if args.quick else None)
-            rows.append(score("linear probe + HAM10000", minutes, folder, eval_root, eval_split, segments=False, classifies=True))
+            minutes = run_linear_probe(
+                train_root,
+                train_split,
+                eval_root,
+                eval_split,
+                folder,
+                args.weights,
+                ham=args.ham,
+                ham_limit=400 if args.quick else None,
+            )
+            rows.append(
+                score(
+                    "linear probe + HAM10000", minutes, folder, eval_root, eval_split, segments=False, classifies=True
+                )
+            )
         elif method in ("resnet18_scratch", "recipe"):
             settings = {**run, **(scratch if method == "resnet18_scratch" else {}), "name": method}
             name = "resnet18_fpn scratch" if method == "resnet18_scratch" else f"recipe ({config_path.name})"
@@ -352,7 +456,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
             rows.append(score(name, minutes, folder, eval_root, eval_split, segments=True, classifies=True))
             elsewhere(name, run_dir, settings)
         else:
-            raise SystemExit(f"Unknown method {method!r}; choose from threshold, linear_probe, linear_probe_ham, resnet18_scratch, recipe.")
+            raise SystemExit(
+                f"Unknown method {method!r}; choose from threshold, linear_probe, linear_probe_ham, resnet18_scratch, recipe."
+            )
         print(pd.DataFrame(rows[-1:]).to_string(index=False, float_format=lambda v: f"{v:.3f}"), flush=True)
     table = pd.DataFrame(rows)
     print(f"\nHeld-out real ISIC 2017 images: {eval_root} ({eval_split})")
@@ -360,7 +466,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     table.to_csv(args.out / "table.csv", index=False)
     if aspect_rows:
         aspect = pd.DataFrame(aspect_rows)
-        print("\nThe same models, scored where users score (aspect ratio kept; the full-resolution row is a 3-image smoke check):")
+        print(
+            "\nThe same models, scored where users score (aspect ratio kept; the full-resolution row is a 3-image smoke check):"
+        )
         print(aspect.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         aspect.to_csv(args.out / "aspect_table.csv", index=False)
     return table

@@ -51,22 +51,29 @@ from isicseg.data.io import read_image, read_image_size  # noqa: E402
 from isicseg.engine import collate  # noqa: E402
 from isicseg.evaluation import write_mask_png  # noqa: E402
 from isicseg.evaluation.report import write_answer_overlay  # noqa: E402
-from isicseg.viz import Overlay, plot_overlays  # noqa: E402
 from isicseg.inference import answer_from_detections, detect  # noqa: E402
 from isicseg.run import build_model, train_run  # noqa: E402
 from isicseg.transforms import get_transform  # noqa: E402
+from isicseg.viz import Overlay, plot_overlays  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 MODES = {"fp32": ("fp32", False), "bf16": ("bf16", False), "bf16+channels_last": ("bf16", True)}
-BEFORE = "fp32, 0.2 writer"  # prediction baseline: full-resolution overlay, zlib level 6 (isicseg before this benchmark)
+BEFORE = (
+    "fp32, 0.2 writer"  # prediction baseline: full-resolution overlay, zlib level 6 (isicseg before this benchmark)
+)
 
 
 def write_like_before(path: Path, answer, folder: Path) -> None:
     """What ``isicseg predict`` wrote per image before: mask PNG at zlib's default level and
     an overlay drawn from the image decoded at full resolution."""
     Image.fromarray(answer.mask.astype(np.uint8) * 255).save(folder / f"{path.stem}_segmentation.png")
-    plot_overlays([Overlay(read_image(path), path.stem, pred_mask=answer.mask, pred_box=answer.box, caption="caption")], folder / f"{path.stem}.png", columns=1, max_side=None)
+    plot_overlays(
+        [Overlay(read_image(path), path.stem, pred_mask=answer.mask, pred_box=answer.box, caption="caption")],
+        folder / f"{path.stem}.png",
+        columns=1,
+        max_side=None,
+    )
 
 
 def _prepared(model: torch.nn.Module, channels_last: bool) -> torch.nn.Module:
@@ -77,7 +84,15 @@ def _prepared(model: torch.nn.Module, channels_last: bool) -> torch.nn.Module:
 def train_speed(config: RunConfig, data: Path, steps: int, rounds: int) -> dict[str, float]:
     """Median seconds per training step of each mode (same initial weights, same batches)."""
     size, batch_size = config.data.image_size, config.trainer.batch_size
-    dataset = ISIC2017Dataset(data, "train", label_scheme=config.data.label_scheme, image_size=size, transforms=get_transform("train"), subset=batch_size * (steps + 1), seed=0)
+    dataset = ISIC2017Dataset(
+        data,
+        "train",
+        label_scheme=config.data.label_scheme,
+        image_size=size,
+        transforms=get_transform("train"),
+        subset=batch_size * (steps + 1),
+        seed=0,
+    )
     torch.manual_seed(0)
     batches = [collate([dataset[i] for i in range(k * batch_size, (k + 1) * batch_size)]) for k in range(steps + 1)]
     torch.manual_seed(0)
@@ -125,9 +140,18 @@ def predict_speed(config: RunConfig, images: list[Path], out: Path, rounds: int)
                     image = torch.from_numpy(read_image(path, size)).permute(2, 0, 1).float().div_(255)
                     width, height = read_image_size(path)
                     t1 = time.perf_counter()
-                    output = {k: v.cpu() for k, v in detect(model, [image], tta=config.eval.tta, precision=precision)[0].items()}
+                    output = {
+                        k: v.cpu()
+                        for k, v in detect(model, [image], tta=config.eval.tta, precision=precision)[0].items()
+                    }
                     t2 = time.perf_counter()
-                    answer = answer_from_detections(output, "three_class", image_id=path.stem, original_size=(height, width), postprocess=config.eval.postprocess)
+                    answer = answer_from_detections(
+                        output,
+                        "three_class",
+                        image_id=path.stem,
+                        original_size=(height, width),
+                        postprocess=config.eval.postprocess,
+                    )
                     t3 = time.perf_counter()
                     if mode == BEFORE:
                         write_like_before(path, answer, folder)
@@ -150,12 +174,27 @@ def quality(config: RunConfig, data: Path, out: Path, settings: dict) -> pd.Data
     rows = []
     for mode, (precision, channels_last) in MODES.items():
         start = time.perf_counter()
-        run = config.replace(root=str(root), val_split=None, eval_split="validation", precision=precision, channels_last=channels_last, name=mode, **settings)
+        run = config.replace(
+            root=str(root),
+            val_split=None,
+            eval_split="validation",
+            precision=precision,
+            channels_last=channels_last,
+            name=mode,
+            **settings,
+        )
         shutil.rmtree(out / mode, ignore_errors=True)
         _, result = train_run(run, runs_dir=out, quiet=True)
-        rows.append({"mode": mode, "minutes": (time.perf_counter() - start) / 60, "jaccard": result.summary.jaccard,
-                     "thresholded_jaccard": result.summary.segmentation["thresholded_jaccard"], "melanoma_auc": result.summary.auc("melanoma"),
-                     "sk_auc": result.summary.auc("seborrheic_keratosis")})
+        rows.append(
+            {
+                "mode": mode,
+                "minutes": (time.perf_counter() - start) / 60,
+                "jaccard": result.summary.jaccard,
+                "thresholded_jaccard": result.summary.segmentation["thresholded_jaccard"],
+                "melanoma_auc": result.summary.auc("melanoma"),
+                "sk_auc": result.summary.auc("seborrheic_keratosis"),
+            }
+        )
         print(pd.DataFrame(rows[-1:]).to_string(index=False, float_format=lambda v: f"{v:.3f}"), flush=True)
     table = pd.DataFrame(rows).set_index("mode")
     for column in ("jaccard", "melanoma_auc"):
@@ -165,17 +204,35 @@ def quality(config: RunConfig, data: Path, out: Path, settings: dict) -> pd.Data
 
 def main(argv: list[str] | None = None) -> dict[str, pd.DataFrame]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="isic2017_cpu", help="recipe name or run config file (default isic2017_cpu)")
-    parser.add_argument("--train-data", type=Path, default=SHARED / "isic2017-train-256sq", help="images for the training-step timing")
-    parser.add_argument("--quality-data", type=Path, default=SHARED / "isic2017-train-384", help="train/held-out images for the quality check")
-    parser.add_argument("--predict-data", type=Path, default=SHARED / "isic2017-sample", help="full-resolution images for the prediction timing")
+    parser.add_argument(
+        "--config", default="isic2017_cpu", help="recipe name or run config file (default isic2017_cpu)"
+    )
+    parser.add_argument(
+        "--train-data", type=Path, default=SHARED / "isic2017-train-256sq", help="images for the training-step timing"
+    )
+    parser.add_argument(
+        "--quality-data",
+        type=Path,
+        default=SHARED / "isic2017-train-384",
+        help="train/held-out images for the quality check",
+    )
+    parser.add_argument(
+        "--predict-data",
+        type=Path,
+        default=SHARED / "isic2017-sample",
+        help="full-resolution images for the prediction timing",
+    )
     parser.add_argument("--weights", type=Path, default=SHARED / "weights" / "mobilenet_v2-b0353104.pth")
     parser.add_argument("--out", type=Path, default=Path("runs/bench_speed"))
     parser.add_argument("--steps", type=int, default=8, help="timed training steps per mode and round")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=1, help="epochs of the quality check's training")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's own choice)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 2 steps, 1 round, 4 images to predict, 48-image quality check at 128 px")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: 2 steps, 1 round, 4 images to predict, 48-image quality check at 128 px",
+    )
     parser.add_argument("--skip-quality", action="store_true")
     args = parser.parse_args(argv)
     if args.threads:
@@ -193,8 +250,11 @@ def main(argv: list[str] | None = None) -> dict[str, pd.DataFrame]:
     if args.quick:
         config = config.replace(image_size=128)
         args.steps, args.rounds = 2, 1
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, recipe {args.config}: "
-          f"{config.model.backbone} + {config.model.classifier}, {config.data.image_size} px, batch {config.trainer.batch_size}", flush=True)
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, recipe {args.config}: "
+        f"{config.model.backbone} + {config.model.classifier}, {config.data.image_size} px, batch {config.trainer.batch_size}",
+        flush=True,
+    )
     tables: dict[str, pd.DataFrame] = {}
 
     step = train_speed(config, args.train_data, args.steps, args.rounds)
@@ -213,14 +273,22 @@ def main(argv: list[str] | None = None) -> dict[str, pd.DataFrame]:
     for stage in ("decode", "model", "upsample", "write"):
         predict[f"{stage} %"] = 100 * per_image[stage] / per_image["total"]
     tables["predict"] = predict
-    print(f"\nPrediction on {len(images)} full-resolution images (seconds per image by stage):\n" + predict.to_string(float_format=lambda v: f"{v:.3f}"), flush=True)
+    print(
+        f"\nPrediction on {len(images)} full-resolution images (seconds per image by stage):\n"
+        + predict.to_string(float_format=lambda v: f"{v:.3f}"),
+        flush=True,
+    )
 
     if has_weights and not args.skip_quality:
         settings = {"epochs": args.epochs}
         if args.quick:
             settings.update(subset=48, warmup_steps=2)
         tables["quality"] = quality(config, args.quality_data, args.out / "quality", settings)
-        print("\nQuality after the same training (held-out real images):\n" + tables["quality"].to_string(float_format=lambda v: f"{v:.3f}"), flush=True)
+        print(
+            "\nQuality after the same training (held-out real images):\n"
+            + tables["quality"].to_string(float_format=lambda v: f"{v:.3f}"),
+            flush=True,
+        )
     for name, table in tables.items():
         table.to_csv(args.out / f"{name}.csv")
     return tables

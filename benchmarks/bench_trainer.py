@@ -41,7 +41,9 @@ class StepTimer(Callback):
 def bare_loop(model, dataset, batches, lr, seed) -> float:
     torch.manual_seed(seed)
     torch.empty((), dtype=torch.int64).random_()  # the draw a DataLoader makes for its workers' base seed
-    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr, momentum=0.9, weight_decay=1e-4)
+    optimizer = torch.optim.SGD(
+        [p for p in model.parameters() if p.requires_grad], lr=lr, momentum=0.9, weight_decay=1e-4
+    )
     model.train()
     start = time.perf_counter()
     for batch in batches:
@@ -62,14 +64,26 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(2)
-    root = write_synthetic_isic(tempfile.mkdtemp(), num_images={"train": args.steps * args.batch_size}, image_size=(192, 256))
+    root = write_synthetic_isic(
+        tempfile.mkdtemp(), num_images={"train": args.steps * args.batch_size}, image_size=(192, 256)
+    )
     dataset = ISIC2017Dataset(root, "train", image_size=args.image_size)
     for i in range(len(dataset)):
         dataset[i]  # warm the mask cache for both loops
     torch.manual_seed(0)
-    initial = build_mask_rcnn(3, backbone="resnet18_fpn", min_size=args.image_size, max_size=round(args.image_size * 1.5), **FEW_PROPOSALS)
+    initial = build_mask_rcnn(
+        3, backbone="resnet18_fpn", min_size=args.image_size, max_size=round(args.image_size * 1.5), **FEW_PROPOSALS
+    )
     lr = 0.001
-    config = TrainerConfig(epochs=1, batch_size=args.batch_size, optimizer="sgd", lr=lr, warmup_steps=0, schedule="constant", group_by_aspect_ratio=False)
+    config = TrainerConfig(
+        epochs=1,
+        batch_size=args.batch_size,
+        optimizer="sgd",
+        lr=lr,
+        warmup_steps=0,
+        schedule="constant",
+        group_by_aspect_ratio=False,
+    )
 
     bare_times, trainer_times, final = [], [], {}
     for round_index in range(args.rounds):
@@ -77,7 +91,9 @@ def main() -> None:
         for which in order:
             model = copy.deepcopy(initial)
             if which == "bare":
-                batches = list(EpochBatchSampler(len(dataset), args.batch_size, seed=config.seed))  # the Trainer's epoch 0
+                batches = list(
+                    EpochBatchSampler(len(dataset), args.batch_size, seed=config.seed)
+                )  # the Trainer's epoch 0
                 bare_times.append(bare_loop(model, dataset, batches, lr, config.seed) / args.steps)
             else:
                 timer = StepTimer()
@@ -85,9 +101,15 @@ def main() -> None:
                 trainer_times.append(timer.times[0] / args.steps)
             final[which] = model.state_dict()
     bare, ours = statistics.median(bare_times), statistics.median(trainer_times)
-    print(f"{args.steps} steps x {args.rounds} rounds, batch {args.batch_size}, {args.image_size} px, resnet18_fpn, CPU")
-    print(f"bare torchvision loop: {bare * 1000:.0f} ms/step (rounds: {', '.join(f'{t * 1000:.0f}' for t in bare_times)})")
-    print(f"isicseg Trainer:       {ours * 1000:.0f} ms/step (rounds: {', '.join(f'{t * 1000:.0f}' for t in trainer_times)})")
+    print(
+        f"{args.steps} steps x {args.rounds} rounds, batch {args.batch_size}, {args.image_size} px, resnet18_fpn, CPU"
+    )
+    print(
+        f"bare torchvision loop: {bare * 1000:.0f} ms/step (rounds: {', '.join(f'{t * 1000:.0f}' for t in bare_times)})"
+    )
+    print(
+        f"isicseg Trainer:       {ours * 1000:.0f} ms/step (rounds: {', '.join(f'{t * 1000:.0f}' for t in trainer_times)})"
+    )
     print(f"ratio Trainer / bare: {ours / bare:.3f} (overhead {100 * (ours / bare - 1):+.1f}%)")
     same = all(torch.equal(final["bare"][k], final["trainer"][k]) for k in final["bare"])
     print(f"both loops end with identical weights: {same}")

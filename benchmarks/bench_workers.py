@@ -46,14 +46,28 @@ def main() -> dict[int, float]:
     shutil.copy(SHARED / "weights" / "mobilenet_v2-b0353104.pth", home / "hub" / "checkpoints")
     os.environ["TORCH_HOME"] = str(home)
     config = RunConfig.from_file(resolve_recipe("isic2017_cpu"))
-    data = ISIC2017Dataset(SHARED / "isic2017-train-384", "train", label_scheme="three_class", image_size=config.data.image_size,
-                           transforms=get_transform("train"), subset=48, seed=0)
+    data = ISIC2017Dataset(
+        SHARED / "isic2017-train-384",
+        "train",
+        label_scheme="three_class",
+        image_size=config.data.image_size,
+        transforms=get_transform("train"),
+        subset=48,
+        seed=0,
+    )
     times: dict[int, list[float]] = {}
     for order in ([0, 1, 2], [2, 1, 0]):
         for workers in order:
             torch.manual_seed(0)
             timer = StepTimer()
-            trainer_config = TrainerConfig(epochs=1, batch_size=config.trainer.batch_size, optimizer="adamw", lr=1e-4, warmup_steps=0, num_workers=workers)
+            trainer_config = TrainerConfig(
+                epochs=1,
+                batch_size=config.trainer.batch_size,
+                optimizer="adamw",
+                lr=1e-4,
+                warmup_steps=0,
+                num_workers=workers,
+            )
             Trainer(trainer_config, callbacks=[timer]).fit(build_model(config, 4, label_scheme="three_class"), data)
             times.setdefault(workers, []).extend(timer.times)
     medians = {workers: statistics.median(values) for workers, values in sorted(times.items())}

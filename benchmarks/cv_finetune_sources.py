@@ -56,12 +56,22 @@ def load(image: Path, mask: Path) -> tuple[torch.Tensor, torch.Tensor]:
     x = torch.from_numpy(read_image(image)).permute(2, 0, 1).float() / 255
     m = read_mask(mask, binarize=True)
     ys, xs = np.nonzero(m)
-    box = torch.tensor([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=torch.float32) if len(xs) else torch.tensor([0.0, 0, m.shape[1], m.shape[0]])
+    box = (
+        torch.tensor([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=torch.float32)
+        if len(xs)
+        else torch.tensor([0.0, 0, m.shape[1], m.shape[0]])
+    )
     return (x - MEAN) / STD, box
 
 
 def load_isic(data: Path, ids: list[str]) -> tuple[list[torch.Tensor], torch.Tensor]:
-    pairs = [load(data / "ISIC-2017_Training_Data" / f"{i}.jpg", data / "ISIC-2017_Training_Part1_GroundTruth" / f"{i}_segmentation.png") for i in ids]
+    pairs = [
+        load(
+            data / "ISIC-2017_Training_Data" / f"{i}.jpg",
+            data / "ISIC-2017_Training_Part1_GroundTruth" / f"{i}_segmentation.png",
+        )
+        for i in ids
+    ]
     return [p[0] for p in pairs], torch.stack([p[1] for p in pairs])
 
 
@@ -69,9 +79,18 @@ def load_ham(root: Path, limit: int | None) -> tuple[list[torch.Tensor], torch.T
     meta = pd.read_csv(root / "HAM10000_metadata.csv", dtype=str)
     if limit:
         meta = meta.sample(n=limit, random_state=0)
-    files = {p.stem: p for part in ("HAM10000_images_part_1", "HAM10000_images_part_2") for p in (root / part).glob("*.jpg")}
-    pairs = [load(files[i], root / "HAM10000_segmentations_lesion_tschandl" / f"{i}_segmentation.png") for i in meta["image_id"]]
-    return [p[0] for p in pairs], torch.stack([p[1] for p in pairs]), np.array([HAM_LABEL.get(dx, 0) for dx in meta["dx"]])
+    files = {
+        p.stem: p for part in ("HAM10000_images_part_1", "HAM10000_images_part_2") for p in (root / part).glob("*.jpg")
+    }
+    pairs = [
+        load(files[i], root / "HAM10000_segmentations_lesion_tschandl" / f"{i}_segmentation.png")
+        for i in meta["image_id"]
+    ]
+    return (
+        [p[0] for p in pairs],
+        torch.stack([p[1] for p in pairs]),
+        np.array([HAM_LABEL.get(dx, 0) for dx in meta["dx"]]),
+    )
 
 
 @torch.no_grad()
@@ -97,12 +116,25 @@ def frozen_probabilities(x_train: torch.Tensor, y_train: np.ndarray, x_test: tor
     return ((x_test - mean) / scale @ weight.T + bias).softmax(1).numpy()
 
 
-def crops(head: LesionCropClassifier, images: list[torch.Tensor], boxes: torch.Tensor, index: np.ndarray, size: int, train: bool) -> torch.Tensor:
+def crops(
+    head: LesionCropClassifier,
+    images: list[torch.Tensor],
+    boxes: torch.Tensor,
+    index: np.ndarray,
+    size: int,
+    train: bool,
+) -> torch.Tensor:
     """Lesion crops, colour-corrected (shades of grey), augmented in training."""
     head.train(train)  # jitters the box in training
     out = []
     for i in index:
-        views = roi_align(images[i][None], head._boxes([tuple(images[i].shape[-2:])], [boxes[i]], images[i].device), size, aligned=True, sampling_ratio=2)
+        views = roi_align(
+            images[i][None],
+            head._boxes([tuple(images[i].shape[-2:])], [boxes[i]], images[i].device),
+            size,
+            aligned=True,
+            sampling_ratio=2,
+        )
         view = head._shades_of_grey(views)[0]
         if train:
             view = _dihedral(view, int(torch.randint(0, 8, ())))
@@ -112,15 +144,21 @@ def crops(head: LesionCropClassifier, images: list[torch.Tensor], boxes: torch.T
     return torch.stack(out)
 
 
-def finetune(head, images, boxes, y, repeats: np.ndarray, size: int, epochs: int, weights: Path, log) -> tuple[torch.nn.Module, torch.nn.Module]:
+def finetune(
+    head, images, boxes, y, repeats: np.ndarray, size: int, epochs: int, weights: Path, log
+) -> tuple[torch.nn.Module, torch.nn.Module]:
     torch.manual_seed(0)
     net = mobilenet_v2(norm_layer=FrozenBatchNorm2d)
     net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True), strict=False)
     body, linear = net.features, torch.nn.Linear(1280, 3)
     pool = np.concatenate([np.full(r, i) for i, r in enumerate(repeats)])
     per_epoch = len(pool) // 32
-    optimizer = torch.optim.AdamW([{"params": body.parameters(), "lr": 3e-4}, {"params": linear.parameters(), "lr": 1e-3}], weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[3e-4, 1e-3], total_steps=epochs * per_epoch, pct_start=0.1)
+    optimizer = torch.optim.AdamW(
+        [{"params": body.parameters(), "lr": 3e-4}, {"params": linear.parameters(), "lr": 1e-3}], weight_decay=1e-4
+    )
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=[3e-4, 1e-3], total_steps=epochs * per_epoch, pct_start=0.1
+    )
     counts = np.bincount(y[pool], minlength=3).astype(np.float32)
     class_weight = torch.from_numpy(counts.sum() / (3 * counts.clip(min=1)))
     rng = np.random.default_rng(0)
@@ -128,14 +166,20 @@ def finetune(head, images, boxes, y, repeats: np.ndarray, size: int, epochs: int
         start, seen, total = time.perf_counter(), 0, 0.0
         body.train()
         for step, batch in enumerate(np.array_split(rng.permutation(pool), per_epoch)):
-            loss = F.cross_entropy(linear(body(crops(head, images, boxes, batch, size, True)).mean((-2, -1))), torch.from_numpy(y[batch]).long(), weight=class_weight)
+            loss = F.cross_entropy(
+                linear(body(crops(head, images, boxes, batch, size, True)).mean((-2, -1))),
+                torch.from_numpy(y[batch]).long(),
+                weight=class_weight,
+            )
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             schedule.step()
             seen, total = seen + len(batch), total + float(loss.detach()) * len(batch)
             if step % 50 == 0:
-                log(f"  epoch {epoch + 1} step {step}/{per_epoch} loss {total / seen:.3f} ({seen / (time.perf_counter() - start):.1f} img/s)")
+                log(
+                    f"  epoch {epoch + 1} step {step}/{per_epoch} loss {total / seen:.3f} ({seen / (time.perf_counter() - start):.1f} img/s)"
+                )
         log(f"epoch {epoch + 1}: loss {total / seen:.3f}, {time.perf_counter() - start:.0f} s")
     return body.eval(), linear
 
@@ -178,7 +222,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     held, learn = order[0::5], np.setdiff1d(order, order[0::5])  # fold 0, as cv_lesion_head.py's fine-tuning fold
     isic_images, isic_boxes = load_isic(args.data, kept)
     ham_images, ham_boxes, y_ham = load_ham(args.ham, 400 if args.quick else None)
-    log(f"ISIC 2017: {len(learn)} to learn from, {len(held)} scored ({int((y_isic[held] == 1).sum())} melanomas); HAM10000: {len(y_ham)} (mel {int((y_ham == 1).sum())}, bkl {int((y_ham == 2).sum())})")
+    log(
+        f"ISIC 2017: {len(learn)} to learn from, {len(held)} scored ({int((y_isic[held] == 1).sum())} melanomas); HAM10000: {len(y_ham)} (mel {int((y_ham == 1).sum())}, bkl {int((y_ham == 2).sum())})"
+    )
 
     head = LesionCropClassifier(0, 4)
     head.init_weights(download=False)
@@ -193,13 +239,17 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     log("frozen features of HAM10000 done")
     results: dict[str, np.ndarray] = {}
     results["frozen head, ISIC 2017"] = frozen_probabilities(x_learn, y_isic[learn], x_held)
-    results["frozen head, ISIC 2017 + HAM10000"] = frozen_probabilities(torch.cat([x_learn, x_ham]), np.concatenate([y_isic[learn], y_ham]), x_held)
+    results["frozen head, ISIC 2017 + HAM10000"] = frozen_probabilities(
+        torch.cat([x_learn, x_ham]), np.concatenate([y_isic[learn], y_ham]), x_held
+    )
 
     images = [isic_images[i] for i in learn] + ham_images
     boxes = torch.cat([isic_boxes[learn], ham_boxes])
     y = np.concatenate([y_isic[learn], y_ham])
     repeats = np.concatenate([np.full(len(learn), args.isic_repeats), np.ones(len(y_ham), dtype=int)])
-    body, linear = finetune(head, images, boxes, y, repeats, args.size, 1 if args.quick else args.epochs, args.weights, log)
+    body, linear = finetune(
+        head, images, boxes, y, repeats, args.size, 1 if args.quick else args.epochs, args.weights, log
+    )
     tuned = finetuned_probabilities(head, body, linear, isic_images, isic_boxes, held, args.size)
     results[f"fine-tuned {args.size} px, ISIC 2017 + HAM10000"] = tuned
     results["mean of fine-tuned and frozen (ISIC 2017)"] = (tuned + results["frozen head, ISIC 2017"]) / 2
@@ -209,7 +259,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         for column, label in (("mel", 1), ("sk", 2)):
             truth_k = (y_isic[held] == label).astype(int)
             interval = bootstrap_interval(roc_auc, truth_k, p[:, label])
-            row.update({f"{column} AUC": interval.estimate, f"{column} 95% CI": f"{interval.low:.3f}-{interval.high:.3f}"})
+            row.update(
+                {f"{column} AUC": interval.estimate, f"{column} 95% CI": f"{interval.low:.3f}-{interval.high:.3f}"}
+            )
         rows.append(row)
     table = pd.DataFrame(rows)
     log("done")

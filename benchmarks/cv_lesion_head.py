@@ -53,8 +53,13 @@ def load_images(data: Path, ids: list[str]) -> tuple[torch.Tensor, torch.Tensor,
     """ImageNet-normalised images, 0/1 masks and the masks' tight boxes."""
     images, masks, boxes = [], [], []
     for image_id in ids:
-        image = torch.from_numpy(read_image(data / "ISIC-2017_Training_Data" / f"{image_id}.jpg")).permute(2, 0, 1).float() / 255
-        mask = read_mask(data / "ISIC-2017_Training_Part1_GroundTruth" / f"{image_id}_segmentation.png", binarize=True).astype(np.float32)
+        image = (
+            torch.from_numpy(read_image(data / "ISIC-2017_Training_Data" / f"{image_id}.jpg")).permute(2, 0, 1).float()
+            / 255
+        )
+        mask = read_mask(
+            data / "ISIC-2017_Training_Part1_GroundTruth" / f"{image_id}_segmentation.png", binarize=True
+        ).astype(np.float32)
         ys, xs = np.nonzero(mask)
         images.append((image - MEAN) / STD)
         masks.append(torch.from_numpy(mask))
@@ -63,7 +68,9 @@ def load_images(data: Path, ids: list[str]) -> tuple[torch.Tensor, torch.Tensor,
 
 
 @torch.no_grad()
-def features(head: LesionCropClassifier, images: torch.Tensor, masks: torch.Tensor, boxes: torch.Tensor) -> dict[str, np.ndarray]:
+def features(
+    head: LesionCropClassifier, images: torch.Tensor, masks: torch.Tensor, boxes: torch.Tensor
+) -> dict[str, np.ndarray]:
     """Per image and view (lesion crop, whole image): pooled stage maps, mean / std / in-mask / out-of-mask,
     plus the colour-corrected crop and its mask at 64 px for the hand-made cues."""
     out: dict[str, list] = {key: [] for key in ("mean", "std", "inside", "outside", "rgb", "mask")}
@@ -95,15 +102,32 @@ def abcd_cues(rgb: np.ndarray, masks: np.ndarray) -> np.ndarray:
     rows = []
     for image, mask in zip(rgb, masks[:, 0] > 0.5):
         ys, xs = np.nonzero(mask) if mask.any() else (np.array([32]), np.array([32]))
-        eigen = np.sort(np.linalg.eigvalsh(np.cov(np.stack([ys - ys.mean(), xs - xs.mean()])))) if len(ys) > 2 else np.ones(2)
+        eigen = (
+            np.sort(np.linalg.eigvalsh(np.cov(np.stack([ys - ys.mean(), xs - xs.mean()]))))
+            if len(ys) > 2
+            else np.ones(2)
+        )
         border = (mask & ~ndimage.binary_erosion(mask)).sum() + 1
         lr, ud = (mask ^ np.fliplr(mask)).sum() / (mask.sum() + 1), (mask ^ np.flipud(mask)).sum() / (mask.sum() + 1)
         pixels = image.reshape(3, -1).T
         inside = pixels[mask.ravel()] if mask.any() else pixels
         outside = pixels[~mask.ravel()] if (~mask).any() else pixels
         spread = np.quantile(inside, 0.9, axis=0) - np.quantile(inside, 0.1, axis=0)
-        rows.append([np.log(mask.mean() + 1e-3), border**2 / (4 * np.pi * mask.sum() + 1), eigen[0] / (eigen[1] + 1e-6), lr + ud, abs(lr - ud),
-                     *inside.mean(0), *inside.std(0), *(inside.mean(0) - outside.mean(0)), *spread, (inside.mean(1) < 0.25).mean(), (inside[:, 2] > inside[:, 0]).mean()])
+        rows.append(
+            [
+                np.log(mask.mean() + 1e-3),
+                border**2 / (4 * np.pi * mask.sum() + 1),
+                eigen[0] / (eigen[1] + 1e-6),
+                lr + ud,
+                abs(lr - ud),
+                *inside.mean(0),
+                *inside.std(0),
+                *(inside.mean(0) - outside.mean(0)),
+                *spread,
+                (inside.mean(1) < 0.25).mean(),
+                (inside[:, 2] > inside[:, 0]).mean(),
+            ]
+        )
     return np.asarray(rows, dtype=np.float32)
 
 
@@ -116,16 +140,26 @@ def without_early(x: np.ndarray) -> np.ndarray:
 def regression(train: list[np.ndarray], y_train: np.ndarray, test: np.ndarray, l2: float) -> np.ndarray:
     x = torch.from_numpy(np.concatenate(train)).float()
     mean, scale = x.mean(0), x.std(0) + 1e-6
-    weight, bias = fit_logistic((x - mean) / scale, torch.from_numpy(np.concatenate([y_train] * len(train))), num_outputs=3, l2=l2)
+    weight, bias = fit_logistic(
+        (x - mean) / scale, torch.from_numpy(np.concatenate([y_train] * len(train))), num_outputs=3, l2=l2
+    )
     return (((torch.from_numpy(test).float() - mean) / scale) @ weight.T + bias).softmax(1).numpy()
 
 
-def perceptron(train: list[np.ndarray], y_train: np.ndarray, test: np.ndarray, hidden: int = 128, epochs: int = 30) -> np.ndarray:
+def perceptron(
+    train: list[np.ndarray], y_train: np.ndarray, test: np.ndarray, hidden: int = 128, epochs: int = 30
+) -> np.ndarray:
     x = torch.from_numpy(np.concatenate(train)).float()
     mean, scale = x.mean(0), x.std(0) + 1e-6
     x, y = (x - mean) / scale, torch.from_numpy(y_train).long()
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Dropout(0.3), torch.nn.Linear(x.shape[1], hidden), torch.nn.ReLU(), torch.nn.Dropout(0.5), torch.nn.Linear(hidden, 3))
+    net = torch.nn.Sequential(
+        torch.nn.Dropout(0.3),
+        torch.nn.Linear(x.shape[1], hidden),
+        torch.nn.ReLU(),
+        torch.nn.Dropout(0.5),
+        torch.nn.Linear(hidden, 3),
+    )
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=0.5)
     for _ in range(epochs):
         for batch in torch.randperm(len(y)).split(64):
@@ -133,10 +167,18 @@ def perceptron(train: list[np.ndarray], y_train: np.ndarray, test: np.ndarray, h
             F.cross_entropy(net(x[batch]), y[batch]).backward()
             optimizer.step()
     with torch.no_grad():
-        return net.eval()(((torch.from_numpy(test).float() - mean) / scale)).softmax(1).numpy()
+        return net.eval()((torch.from_numpy(test).float() - mean) / scale).softmax(1).numpy()
 
 
-def cross_validate(y: np.ndarray, train: list[np.ndarray], test: np.ndarray | None = None, *, fit=regression, l2: float = 1.0, folds: int = 5) -> tuple[float, float, float]:
+def cross_validate(
+    y: np.ndarray,
+    train: list[np.ndarray],
+    test: np.ndarray | None = None,
+    *,
+    fit=regression,
+    l2: float = 1.0,
+    folds: int = 5,
+) -> tuple[float, float, float]:
     """Mean melanoma AUC, its standard error over folds, and mean keratosis AUC."""
     order = np.random.default_rng(0).permutation(len(y))
     test = train[0] if test is None else test
@@ -144,13 +186,23 @@ def cross_validate(y: np.ndarray, train: list[np.ndarray], test: np.ndarray | No
     for k in range(folds):
         held = order[k::folds]
         kept = np.setdiff1d(order, held)
-        p = fit([t[kept] for t in train], y[kept], test[held], l2) if fit is regression else fit([t[kept] for t in train], y[kept], test[held])
+        p = (
+            fit([t[kept] for t in train], y[kept], test[held], l2)
+            if fit is regression
+            else fit([t[kept] for t in train], y[kept], test[held])
+        )
         melanoma.append(roc_auc(y[held] == 1, p[:, 1]))
         keratosis.append(roc_auc(y[held] == 2, p[:, 2]))
-    return float(np.nanmean(melanoma)), float(np.nanstd(melanoma) / np.sqrt(folds - 1)), float(np.nanmean(keratosis))  # nan: a fold without the class (smoke runs)
+    return (
+        float(np.nanmean(melanoma)),
+        float(np.nanstd(melanoma) / np.sqrt(folds - 1)),
+        float(np.nanmean(keratosis)),
+    )  # nan: a fold without the class (smoke runs)
 
 
-def finetune_fold(images: torch.Tensor, boxes: torch.Tensor, y: np.ndarray, frozen: np.ndarray, weights: Path, epochs: int = 4) -> tuple[float, float]:
+def finetune_fold(
+    images: torch.Tensor, boxes: torch.Tensor, y: np.ndarray, frozen: np.ndarray, weights: Path, epochs: int = 4
+) -> tuple[float, float]:
     """Fold 0: melanoma AUC of MobileNetV2 fine-tuned on lesion crops, and of the frozen crop features' regression."""
     from torchvision.models import mobilenet_v2
     from torchvision.ops import FrozenBatchNorm2d
@@ -162,32 +214,55 @@ def finetune_fold(images: torch.Tensor, boxes: torch.Tensor, y: np.ndarray, froz
     def crops(index: np.ndarray, train: bool) -> torch.Tensor:
         head.train(train)  # jitters the box in training
         x = images[index]
-        views = head._shades_of_grey(roi_align(x, head._boxes([tuple(x.shape[-2:])] * len(x), list(boxes[index]), x.device), 224, aligned=True, sampling_ratio=2))[0::2]
+        views = head._shades_of_grey(
+            roi_align(
+                x,
+                head._boxes([tuple(x.shape[-2:])] * len(x), list(boxes[index]), x.device),
+                224,
+                aligned=True,
+                sampling_ratio=2,
+            )
+        )[0::2]
         if not train:
             return views
         brightness = 1 + (torch.rand(len(views), 1, 1, 1) - 0.5) * 0.2
-        return ((_dihedral(views, int(torch.randint(0, 8, ()))) * STD + MEAN) * brightness).clamp(0, 1).sub(MEAN).div(STD)
+        return (
+            ((_dihedral(views, int(torch.randint(0, 8, ()))) * STD + MEAN) * brightness).clamp(0, 1).sub(MEAN).div(STD)
+        )
 
     torch.manual_seed(0)
     net = mobilenet_v2(norm_layer=FrozenBatchNorm2d)
     net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True), strict=False)
     body, linear = net.features, torch.nn.Linear(1280, 3)
     steps = epochs * (len(kept) // 32)
-    optimizer = torch.optim.AdamW([{"params": body.parameters(), "lr": 2e-4}, {"params": linear.parameters(), "lr": 1e-3}], weight_decay=1e-4)
+    optimizer = torch.optim.AdamW(
+        [{"params": body.parameters(), "lr": 2e-4}, {"params": linear.parameters(), "lr": 1e-3}], weight_decay=1e-4
+    )
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[2e-4, 1e-3], total_steps=steps, pct_start=0.1)
     class_weight = torch.tensor(1.0 / np.bincount(y[kept]), dtype=torch.float32)
     for _ in range(epochs):
         for batch in torch.from_numpy(kept)[torch.randperm(len(kept))].split(32)[: len(kept) // 32]:
-            loss = F.cross_entropy(linear(body(crops(batch.numpy(), True)).mean((-2, -1))), torch.from_numpy(y[batch.numpy()]).long(), weight=class_weight / class_weight.mean())
+            loss = F.cross_entropy(
+                linear(body(crops(batch.numpy(), True)).mean((-2, -1))),
+                torch.from_numpy(y[batch.numpy()]).long(),
+                weight=class_weight / class_weight.mean(),
+            )
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             schedule.step()
     with torch.no_grad():
         body.eval()
-        p = torch.cat([sum(linear(body(_dihedral(crops(part, False), k)).mean((-2, -1))).softmax(1) for k in (0, 1)) / 2 for part in np.array_split(held, 5)]).numpy()
+        p = torch.cat(
+            [
+                sum(linear(body(_dihedral(crops(part, False), k)).mean((-2, -1))).softmax(1) for k in (0, 1)) / 2
+                for part in np.array_split(held, 5)
+            ]
+        ).numpy()
     crop_only = frozen[:, : frozen.shape[1] // 2]
-    return roc_auc(y[held] == 1, p[:, 1]), roc_auc(y[held] == 1, regression([crop_only[kept]], y[kept], crop_only[held], 1.0)[:, 1])
+    return roc_auc(y[held] == 1, p[:, 1]), roc_auc(
+        y[held] == 1, regression([crop_only[kept]], y[kept], crop_only[held], 1.0)[:, 1]
+    )
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
@@ -195,7 +270,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--data", type=Path, default=SHARED / "isic2017-train-256sq")
     parser.add_argument("--weights", type=Path, default=SHARED / "weights" / "mobilenet_v2-b0353104.pth")
     parser.add_argument("--limit", type=int, help="use a stratified N of the training images (smoke runs)")
-    parser.add_argument("--finetune", action="store_true", help="also fine-tune MobileNetV2 on one fold (~20 min on 2 cores)")
+    parser.add_argument(
+        "--finetune", action="store_true", help="also fine-tune MobileNetV2 on one fold (~20 min on 2 cores)"
+    )
     args = parser.parse_args(argv)
     if not args.weights.is_file():
         raise SystemExit(f"ImageNet MobileNetV2 weights not found at {args.weights}; pass --weights FILE.")
@@ -230,7 +307,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         *[(f"today's features, L2 {l2}", {"train": [today], "l2": l2}) for l2 in (0.3, 3.0, 10.0)],
         ("+ std of each map", {"train": [np.concatenate([today, without_early(base["std"])], 1)]}),
         ("+ pooled inside the mask", {"train": [np.concatenate([today, without_early(base["inside"])], 1)]}),
-        ("+ inside and outside the mask", {"train": [np.concatenate([today, without_early(base["inside"]), without_early(base["outside"])], 1)]}),
+        (
+            "+ inside and outside the mask",
+            {"train": [np.concatenate([today, without_early(base["inside"]), without_early(base["outside"])], 1)]},
+        ),
         ("+ stride-4 block", {"train": [base["mean"]]}),
         ("+ ABCD cues", {"train": [np.concatenate([today, cues], 1)]}),
         ("ABCD cues alone", {"train": [cues]}),
@@ -243,12 +323,16 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     print(f"{'variant (5-fold CV, training images only)':50s} {'mel AUC':>8s} {'± s.e.':>7s} {'SK AUC':>7s}")
     rows = []
     for name, spec in variants:
-        melanoma, error, keratosis = cross_validate(y, spec["train"], spec.get("test"), fit=spec.get("fit", regression), l2=spec.get("l2", 1.0))
+        melanoma, error, keratosis = cross_validate(
+            y, spec["train"], spec.get("test"), fit=spec.get("fit", regression), l2=spec.get("l2", 1.0)
+        )
         rows.append({"variant": name, "mel AUC": melanoma, "mel AUC s.e.": error, "SK AUC": keratosis})
         print(f"{name:50s} {melanoma:8.3f} {error:7.3f} {keratosis:7.3f}", flush=True)
     if args.finetune:
         tuned, frozen = finetune_fold(images, boxes, y, today, args.weights)
-        print(f"fold 0 melanoma AUC: MobileNetV2 fine-tuned on crops {tuned:.3f}; frozen crop features + regression {frozen:.3f}")
+        print(
+            f"fold 0 melanoma AUC: MobileNetV2 fine-tuned on crops {tuned:.3f}; frozen crop features + regression {frozen:.3f}"
+        )
     return pd.DataFrame(rows).set_index("variant")
 
 

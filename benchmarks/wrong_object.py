@@ -55,22 +55,31 @@ def analyse(model, dataset: ISIC2017Dataset, size: int) -> pd.DataFrame:
         scores = output["scores"]
         values = [jaccard(upsample_mask(output["masks"][k, 0], (height, width)), truth) for k in range(len(scores))]
         best = int(np.argmax(values)) if values else -1
-        rows.append({
-            "image_id": record.image_id, "size": size, "lesion share": float(truth.mean()), "detections": len(scores),
-            "answer jaccard": values[0] if values else 0.0, "best jaccard": values[best] if values else 0.0,
-            "best rank": best + 1 if values else 0, "top score": float(scores[0]) if len(scores) else 0.0,
-        })
+        rows.append(
+            {
+                "image_id": record.image_id,
+                "size": size,
+                "lesion share": float(truth.mean()),
+                "detections": len(scores),
+                "answer jaccard": values[0] if values else 0.0,
+                "best jaccard": values[best] if values else 0.0,
+                "best rank": best + 1 if values else 0,
+                "top score": float(scores[0]) if len(scores) else 0.0,
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def kinds(table: pd.DataFrame) -> dict[str, int]:
     failed = table[table["answer jaccard"] < 0.5]
     return {
-        "images": len(table), "under 0.5": len(failed),
+        "images": len(table),
+        "under 0.5": len(failed),
         "wrong pick": int((failed["best jaccard"] >= 0.5).sum()),
         "found, poorly outlined": int(((failed["best jaccard"] >= 0.1) & (failed["best jaccard"] < 0.5)).sum()),
         "missed": int((failed["best jaccard"] < 0.1).sum()),
-        "mean answer jaccard": float(table["answer jaccard"].mean()), "mean best jaccard": float(table["best jaccard"].mean()),
+        "mean answer jaccard": float(table["answer jaccard"].mean()),
+        "mean best jaccard": float(table["best jaccard"].mean()),
         "median lesion share, failures": float(failed["lesion share"].median()) if len(failed) else float("nan"),
         "median lesion share, all": float(table["lesion share"].median()),
     }
@@ -95,9 +104,15 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     dataset = ISIC2017Dataset(args.data, args.split, label_scheme=model.identity.label_scheme)
     tables = []
     for size in [trained, *args.sizes]:
-        model.transform.min_size, model.transform.max_size = (size,), max(model.transform.max_size, round(size * 1333 / 800))
+        model.transform.min_size, model.transform.max_size = (
+            (size,),
+            max(model.transform.max_size, round(size * 1333 / 800)),
+        )
         tables.append(analyse(model, dataset, size))
-        print(f"input {size} px (shorter side){' (as trained)' if size == trained else ''}: {kinds(tables[-1])}", flush=True)
+        print(
+            f"input {size} px (shorter side){' (as trained)' if size == trained else ''}: {kinds(tables[-1])}",
+            flush=True,
+        )
     table = pd.concat(tables, ignore_index=True)
     failures = table[(table["size"] == trained) & (table["answer jaccard"] < 0.5)].sort_values("lesion share")
     print(failures.to_string(index=False, float_format=lambda v: f"{v:.3f}"))

@@ -16,7 +16,15 @@ from pathlib import Path
 
 import torch
 
-from isicseg import ISIC2017Dataset, Trainer, TrainerConfig, build_mask_rcnn, evaluate, get_transform, write_synthetic_isic
+from isicseg import (
+    ISIC2017Dataset,
+    Trainer,
+    TrainerConfig,
+    build_mask_rcnn,
+    evaluate,
+    get_transform,
+    write_synthetic_isic,
+)
 from isicseg.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, ProgressBar
 from isicseg.engine import distributed
 from isicseg.evaluation import format_summary
@@ -33,7 +41,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--image-size", type=int, default=128)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--lr", type=float, default=None, help="default: 5e-4 (AdamW) from scratch, the SGD rule with weights")
+    parser.add_argument(
+        "--lr", type=float, default=None, help="default: 5e-4 (AdamW) from scratch, the SGD rule with weights"
+    )
     parser.add_argument("--subset", type=int, help="train on a seeded random subset of this many images")
     parser.add_argument("--synthetic-images", type=int, default=120, help="training images when no --data is given")
     parser.add_argument("--device", default="auto")
@@ -53,7 +63,14 @@ def main() -> None:
         distributed.barrier()  # the others read the data once it is written
 
     size = args.image_size
-    train = ISIC2017Dataset(data, "train", label_scheme=args.label_scheme, image_size=size, subset=args.subset, transforms=get_transform("train"))
+    train = ISIC2017Dataset(
+        data,
+        "train",
+        label_scheme=args.label_scheme,
+        image_size=size,
+        subset=args.subset,
+        transforms=get_transform("train"),
+    )
     val = ISIC2017Dataset(data, "validation", label_scheme=args.label_scheme, image_size=size)
     test = ISIC2017Dataset(data, "test", label_scheme=args.label_scheme, image_size=size)
     print(train)

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
+import random
 import shutil
 from pathlib import Path
-
-import random
 
 import numpy as np
 import pytest
@@ -26,7 +25,12 @@ settings.register_profile("isicseg", deadline=None, max_examples=100)
 settings.load_profile("isicseg")
 
 # scripts run in subprocesses by the tests, and test data: not test modules
-collect_ignore = ["integration/ddp_script.py", "integration/ddp_nonfinite_script.py", "integration/train_script.py", "data"]
+collect_ignore = [
+    "integration/ddp_script.py",
+    "integration/ddp_nonfinite_script.py",
+    "integration/train_script.py",
+    "data",
+]
 
 
 @pytest.fixture(scope="session")
@@ -63,6 +67,7 @@ def _rng_left_as_found():
 
 
 # the fake ISIC 2017 release and its local HTTP server (tests/release_server.py)
+
 
 @pytest.fixture
 def release_of_this_size(monkeypatch):

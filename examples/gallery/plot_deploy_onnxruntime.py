@@ -37,7 +37,9 @@ from isicseg import build_mask_rcnn, export_model
 from isicseg.data.synthetic import render_lesion
 
 folder = Path(tempfile.mkdtemp())
-model = build_mask_rcnn(3, backbone="resnet18_fpn", classifier="pooled", label_scheme="binary", min_size=128, max_size=192)
+model = build_mask_rcnn(
+    3, backbone="resnet18_fpn", classifier="pooled", label_scheme="binary", min_size=128, max_size=192
+)
 export_model(model, folder / "lesions.onnx")  # isicseg export CHECKPOINT --out lesions.onnx
 image_path = folder / "lesion.jpg"
 Image.fromarray(render_lesion("melanoma", 300, 400, rng=3)[0]).save(image_path)
@@ -63,7 +65,11 @@ def answer(outputs, names, original_size, threshold=0.5):
     """The answer rule: top detection's mask at the original size, its box, the category probabilities."""
     out = dict(zip(names, outputs))
     height, width = original_size
-    probabilities = {c: float(out["class_scores"][label]) for c, label in metadata["category_labels"].items()} if "class_scores" in out else {}
+    probabilities = (
+        {c: float(out["class_scores"][label]) for c, label in metadata["category_labels"].items()}
+        if "class_scores" in out
+        else {}
+    )
     if len(out["scores"]) == 0:
         return np.zeros(original_size, bool), None, probabilities
     top = int(np.argmax(out["scores"]))
@@ -113,7 +119,9 @@ pixels, original_size = preprocess(image_path, metadata["input"]["input_shorter_
 outputs = session.run(None, {"image": pixels})
 mask, box, probabilities = answer(outputs, metadata["outputs"], original_size)
 cleaned = clean_mask(mask)
-print(f"{len(outputs[2])} detections; melanoma probability {probabilities['melanoma']:.3f}; mask {mask.sum()} px, cleaned {cleaned.sum()} px")
+print(
+    f"{len(outputs[2])} detections; melanoma probability {probabilities['melanoma']:.3f}; mask {mask.sum()} px, cleaned {cleaned.sum()} px"
+)
 
 fig, ax = plt.subplots(figsize=(6, 4.5))
 ax.imshow(Image.open(image_path))

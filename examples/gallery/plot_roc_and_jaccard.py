@@ -27,14 +27,18 @@ p_keratosis = np.clip(0.25 * keratosis + 0.75 * rng.random(n), 0, 1)
 
 yy, xx = np.mgrid[0:96, 0:128]
 truth = (yy - 48) ** 2 + (xx - 64) ** 2 < 30**2
-jaccard = [jaccard_index((yy - 48 - dy) ** 2 + (xx - 64 - dx) ** 2 < 30**2, truth) for dy, dx in rng.normal(0, 6, (n, 2))]
+jaccard = [
+    jaccard_index((yy - 48 - dy) ** 2 + (xx - 64 - dx) ** 2 < 30**2, truth) for dy, dx in rng.normal(0, 6, (n, 2))
+]
 
 scores = binary_classification_scores(melanoma.astype(int), p_melanoma)
 print(f"melanoma AUC {scores['auc']:.3f}, specificity at 89% sensitivity {scores['spec_at_sens_89']:.3f}")
 print(f"mean Jaccard {np.mean(jaccard):.3f}")
 
 folder = Path(tempfile.mkdtemp())
-roc = plot_roc_curves({"melanoma": (melanoma, p_melanoma), "seborrheic keratosis": (keratosis, p_keratosis)}, folder / "roc.png")
+roc = plot_roc_curves(
+    {"melanoma": (melanoma, p_melanoma), "seborrheic keratosis": (keratosis, p_keratosis)}, folder / "roc.png"
+)
 box = plot_jaccard_boxplot(jaccard, folder / "jaccard.png")
 fig, axes = plt.subplots(1, 2, figsize=(9, 4.5))
 for ax, path in zip(axes, (roc, box)):

@@ -9,7 +9,16 @@ import torch
 
 from .exceptions import ConfigError
 
-__all__ = ["DEVICE_TYPES", "PRECISIONS", "Precision", "autocast", "check_precision", "is_device_name", "resolve_device", "resolve_precision"]
+__all__ = [
+    "DEVICE_TYPES",
+    "PRECISIONS",
+    "Precision",
+    "autocast",
+    "check_precision",
+    "is_device_name",
+    "resolve_device",
+    "resolve_precision",
+]
 
 Precision = Literal["auto", "bf16", "fp16", "fp32"]
 """The one precision vocabulary of training and inference (see :func:`resolve_precision`)."""
@@ -56,11 +65,17 @@ def resolve_device(choice: str | torch.device | None, *, auto_index: int = 0) ->
     device = torch.device(choice)
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError(f"device {str(choice)!r} was asked for, but CUDA is not available on this machine; use 'cpu' or 'auto'.")
+            raise ConfigError(
+                f"device {str(choice)!r} was asked for, but CUDA is not available on this machine; use 'cpu' or 'auto'."
+            )
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ConfigError(f"device {str(choice)!r} was asked for, but this machine has {torch.cuda.device_count()} CUDA devices (0..{torch.cuda.device_count() - 1}).")
+            raise ConfigError(
+                f"device {str(choice)!r} was asked for, but this machine has {torch.cuda.device_count()} CUDA devices (0..{torch.cuda.device_count() - 1})."
+            )
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"device {str(choice)!r} was asked for, but MPS is not available on this machine; use 'cpu' or 'auto'.")
+        raise ConfigError(
+            f"device {str(choice)!r} was asked for, but MPS is not available on this machine; use 'cpu' or 'auto'."
+        )
     return device
 
 
@@ -90,7 +105,9 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     check_precision(precision)
     if device.type != "cuda":
         if precision == "fp16":
-            raise ConfigError(f"precision 'fp16' needs a CUDA device; got device {str(device)!r}. On it use 'bf16' or 'fp32'.")
+            raise ConfigError(
+                f"precision 'fp16' needs a CUDA device; got device {str(device)!r}. On it use 'bf16' or 'fp32'."
+            )
         return "bf16" if precision == "bf16" else "fp32"
     if precision == "auto":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"

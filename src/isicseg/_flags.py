@@ -27,7 +27,16 @@ __all__ = ["config_flags", "inference_config", "train_flags", "run_config", "res
 
 def _flag_bool(text: str) -> bool:
     """``true``/``false`` (also yes/no, on/off, 1/0) for a boolean setting."""
-    value = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}.get(text.lower())
+    value = {
+        "true": True,
+        "yes": True,
+        "on": True,
+        "1": True,
+        "false": False,
+        "no": False,
+        "off": False,
+        "0": False,
+    }.get(text.lower())
     if value is None:
         raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
     return value
@@ -35,7 +44,11 @@ def _flag_bool(text: str) -> bool:
 
 def _flag_parser(annotation: Any) -> Callable[[str], Any]:
     """Turn a flag's text into a value of the field's type (the dataclass checks ranges)."""
-    options = set(typing.get_args(annotation)) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else {annotation}
+    options = (
+        set(typing.get_args(annotation))
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType)
+        else {annotation}
+    )
     nullable = type(None) in options
 
     words = {v for o in options if typing.get_origin(o) is typing.Literal for v in typing.get_args(o)}
@@ -91,7 +104,14 @@ def config_flags(parser: argparse.ArgumentParser, cls: type, *, title: str, skip
         extra: dict[str, Any] = {"action": "append"} if f.name == "root" else {}
         if hints[f.name] is bool:
             extra = {"nargs": "?", "const": True, "metavar": "true|false"}
-        group.add_argument("--" + flag, dest=f.name, type=_flag_parser(hints[f.name]), default=argparse.SUPPRESS, help=help_text.replace("%", "%%"), **extra)
+        group.add_argument(
+            "--" + flag,
+            dest=f.name,
+            type=_flag_parser(hints[f.name]),
+            default=argparse.SUPPRESS,
+            help=help_text.replace("%", "%%"),
+            **extra,
+        )
 
 
 def train_flags(parser: argparse.ArgumentParser) -> None:
@@ -107,7 +127,9 @@ def inference_config(args: argparse.Namespace):
     """The :class:`~isicseg.InferenceConfig` of ``isicseg evaluate``/``predict``: its defaults, then the flags given."""
     from .inference import InferenceConfig
 
-    return InferenceConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(InferenceConfig) if hasattr(args, f.name)})
+    return InferenceConfig(
+        **{f.name: getattr(args, f.name) for f in dataclasses.fields(InferenceConfig) if hasattr(args, f.name)}
+    )
 
 
 def run_config(args: argparse.Namespace):
@@ -131,7 +153,9 @@ def _flag_changes(args: argparse.Namespace) -> dict[str, Any]:
     from .config import flat_fields
 
     changes = {name: getattr(args, name) for name in flat_fields() if hasattr(args, name)}
-    if "root" in changes:  # --data ROOT [--data EXTRA ...]: the first is the target data, the others extra training data
+    if (
+        "root" in changes
+    ):  # --data ROOT [--data EXTRA ...]: the first is the target data, the others extra training data
         roots = changes.pop("root")
         changes["root"] = roots[0]
         if len(roots) > 1:
@@ -148,7 +172,9 @@ def resume_config(args: argparse.Namespace):
     if args.name is None:
         raise ConfigError("--resume needs --name: the run folder <out>/<name> to continue.")
     if args.config:
-        raise ConfigError(f"--resume continues {Path(args.out) / args.name} with its saved config.json; drop --config {args.config}.")
+        raise ConfigError(
+            f"--resume continues {Path(args.out) / args.name} with its saved config.json; drop --config {args.config}."
+        )
     saved = Path(args.out) / args.name / "config.json"
     if not saved.is_file():
         raise ConfigError(f"Cannot resume: {saved} does not exist; start the run without --resume.")

@@ -50,7 +50,11 @@ def describe_type(annotation: Any) -> str:
         elif typing.get_origin(option) is tuple:
             words.append(f"a list of {typing.get_args(option)[0].__name__}s")
         else:
-            words.append({bool: "true or false", int: "an int", float: "a finite number", str: "a string"}.get(option, option.__name__))
+            words.append(
+                {bool: "true or false", int: "an int", float: "a finite number", str: "a string"}.get(
+                    option, option.__name__
+                )
+            )
     return " or ".join(words)
 
 
@@ -60,7 +64,11 @@ def _conform(value: Any, annotation: Any) -> tuple[bool, Any]:
     for option in _options(annotation):
         if option is type(None) and value is None:
             return True, None
-        if typing.get_origin(option) is Literal and value in typing.get_args(option) and type(value) in {type(v) for v in typing.get_args(option)}:
+        if (
+            typing.get_origin(option) is Literal
+            and value in typing.get_args(option)
+            and type(value) in {type(v) for v in typing.get_args(option)}
+        ):
             return True, value
         if typing.get_origin(option) is tuple and isinstance(value, (list, tuple)):
             item = typing.get_args(option)[0]
@@ -121,7 +129,9 @@ def from_dict(cls: type, values: Any, source: str | None = None) -> Any:
     """
     where = f" in {source}" if source else ""
     if not isinstance(values, dict):
-        raise ConfigError(f"{cls.__name__}{where} must be a JSON object of its fields; got {type(values).__name__} {values!r}.")
+        raise ConfigError(
+            f"{cls.__name__}{where} must be a JSON object of its fields; got {type(values).__name__} {values!r}."
+        )
     names = [f.name for f in dataclasses.fields(cls) if f.init]
     for key in values:
         if key not in names:
@@ -151,7 +161,9 @@ def load_json(path: str | Path, what: str) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(f"{what} {path} does not exist; expected a JSON file.") from None
     except RecursionError:
-        raise ConfigError(f"{what} {path} is nested too deeply to be a configuration; expected a JSON object of fields.") from None
+        raise ConfigError(
+            f"{what} {path} is nested too deeply to be a configuration; expected a JSON object of fields."
+        ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ConfigError(f"Could not read {what} {path}: {error}; expected a JSON object.") from None
     if not isinstance(values, dict):

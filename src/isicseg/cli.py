@@ -69,17 +69,32 @@ def _cmd_download(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"isicseg download takes [DATASET] ROOT; got {' '.join(args.target)!r}. DATASET is one of {', '.join(DOWNLOADABLE)} (default isic2017)."
         )
-    dataset, root = (args.target[0], Path(args.target[1])) if len(args.target) == 2 else ("isic2017", Path(args.target[0]))
+    dataset, root = (
+        (args.target[0], Path(args.target[1])) if len(args.target) == 2 else ("isic2017", Path(args.target[0]))
+    )
     if dataset == "ham10000":
         if args.split is not None or args.keep_superpixels:
-            raise ConfigError("HAM10000 has one split and no superpixels: --split and --keep-superpixels are for isic2017 only.")
-        fetched = download_ham10000(root, parts=args.parts, mirror=args.mirror, keep_archives=args.keep_archives, verify=not args.no_verify)
+            raise ConfigError(
+                "HAM10000 has one split and no superpixels: --split and --keep-superpixels are for isic2017 only."
+            )
+        fetched = download_ham10000(
+            root, parts=args.parts, mirror=args.mirror, keep_archives=args.keep_archives, verify=not args.no_verify
+        )
     else:
         fetched = download_isic2017(
-            root, args.split or SPLIT_CHOICES, parts=args.parts, mirror=args.mirror, keep_archives=args.keep_archives,
-            keep_superpixels=args.keep_superpixels, verify=not args.no_verify,
+            root,
+            args.split or SPLIT_CHOICES,
+            parts=args.parts,
+            mirror=args.mirror,
+            keep_archives=args.keep_archives,
+            keep_superpixels=args.keep_superpixels,
+            verify=not args.no_verify,
         )
-    print(f"Downloaded {', '.join(fetched)} into {root}." if fetched else f"Everything asked for is already in {root}; nothing downloaded.")
+    print(
+        f"Downloaded {', '.join(fetched)} into {root}."
+        if fetched
+        else f"Everything asked for is already in {root}; nothing downloaded."
+    )
     if set(args.parts) != {"images", "masks", "labels"}:
         of = "" if dataset == "ham10000" else f" of {', '.join(args.split or SPLIT_CHOICES)}"
         print(f"Verified {', '.join(args.parts)}{of}; `isicseg check {root}` checks the data once all parts are there.")
@@ -119,8 +134,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     name = "demo" if resume or not (out / "demo").exists() else f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     args.name = name  # for the note on an interruption
     data = out / "synthetic-isic"
-    flags = {k: getattr(args, k) for k in ("image_size", "backbone", "epochs", "lr", "device") if getattr(args, k) is not None}
-    config = RunConfig.from_file(DEMO_CONFIG).replace(name=name, root=str(data), **flags)  # every flag is checked here, before any file is written
+    flags = {
+        k: getattr(args, k)
+        for k in ("image_size", "backbone", "epochs", "lr", "device")
+        if getattr(args, k) is not None
+    }
+    config = RunConfig.from_file(DEMO_CONFIG).replace(
+        name=name, root=str(data), **flags
+    )  # every flag is checked here, before any file is written
     _write_demo_data(data, counts)
     print(f"Synthetic ISIC 2017 data (official layout) in {data}; training from scratch, nothing downloaded.")
     run_dir, result = train_run(config, runs_dir=out, resume=resume)
@@ -173,10 +194,20 @@ def _load_for_inference(args: argparse.Namespace):
 
     device = resolve_device(args.device or "cpu")  # before the weights are read
 
-    overrides = {k: v for k, v in (("backbone", args.backbone), ("num_classes", args.num_classes), ("label_scheme", args.label_scheme)) if v is not None}
+    overrides = {
+        k: v
+        for k, v in (
+            ("backbone", args.backbone),
+            ("num_classes", args.num_classes),
+            ("label_scheme", args.label_scheme),
+        )
+        if v is not None
+    }
     model = load_model(args.weights, **overrides)
     if model.identity.label_scheme is None:
-        raise ConfigError(f"{args.weights} does not name its label scheme (a plain state dict); pass --label-scheme (binary or three_class).")
+        raise ConfigError(
+            f"{args.weights} does not name its label scheme (a plain state dict); pass --label-scheme (binary or three_class)."
+        )
     scheme = get_label_scheme(model.identity.label_scheme)
     return model.to(device), scheme
 
@@ -189,7 +220,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     config = inference_config(args)
     paths = split_paths(args.data, args.split)
-    check_output_folder(args.out, EVALUATE_OUTPUTS, overwrite=args.overwrite, command="evaluate", inputs=[paths.images, paths.masks, paths.csv])
+    check_output_folder(
+        args.out,
+        EVALUATE_OUTPUTS,
+        overwrite=args.overwrite,
+        command="evaluate",
+        inputs=[paths.images, paths.masks, paths.csv],
+    )
     model, scheme = _load_for_inference(args)  # everything is checked before any result is replaced
     size = args.image_size if args.image_size is not None else model.transform.min_size[-1]
     dataset = ISIC2017Dataset(args.data, args.split, label_scheme=scheme, image_size=size)
@@ -210,7 +247,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_output_folder(out, PREDICT_OUTPUTS, overwrite=args.overwrite, command="predict", inputs=files)
     model, scheme = _load_for_inference(args)  # everything is checked before any result is replaced
-    answers = predict(model, files, config=config, label_scheme=scheme, image_size=args.image_size)  # checks its arguments before the first image
+    answers = predict(
+        model, files, config=config, label_scheme=scheme, image_size=args.image_size
+    )  # checks its arguments before the first image
     with staged_output(out, PREDICT_OUTPUTS, overwrite=args.overwrite, command="predict", inputs=files) as staging:
         _write_predictions(staging, files, answers, scheme)
     print(f"Wrote masks/, overlays/ and predictions.csv for {len(files)} images to {out}")
@@ -228,14 +267,21 @@ def _write_predictions(folder: Path, files: list[Path], answers, scheme) -> None
     (folder / "overlays").mkdir()
     with (folder / "predictions.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["image_id", "predicted_class", "score", "x1", "y1", "x2", "y2", "melanoma", "seborrheic_keratosis"])
+        writer.writerow(
+            ["image_id", "predicted_class", "score", "x1", "y1", "x2", "y2", "melanoma", "seborrheic_keratosis"]
+        )
         for path, answer in zip(files, answers):
             write_mask_png(answer.mask, folder / "masks" / f"{answer.image_id}_segmentation.png")
             name = scheme.class_names[answer.label] if answer.label else "none"
             box = [f"{v:.1f}" for v in answer.box] if answer.box else ["", "", "", ""]
-            probabilities = [f"{answer.probabilities[c]:.4f}" if answer.probabilities[c] == answer.probabilities[c] else "" for c in ("melanoma", "seborrheic_keratosis")]
+            probabilities = [
+                f"{answer.probabilities[c]:.4f}" if answer.probabilities[c] == answer.probabilities[c] else ""
+                for c in ("melanoma", "seborrheic_keratosis")
+            ]
             writer.writerow([answer.image_id, name, f"{answer.score:.4f}", *box, *probabilities])
-            write_answer_overlay(path, answer, f"{name} {answer.score:.2f}", folder / "overlays" / f"{answer.image_id}.png")
+            write_answer_overlay(
+                path, answer, f"{name} {answer.score:.2f}", folder / "overlays" / f"{answer.image_id}.png"
+            )
             print(f"{answer.image_id}: {name} (score {answer.score:.2f})")
 
 
@@ -249,7 +295,11 @@ def _inference_options(p: argparse.ArgumentParser) -> None:
     group.add_argument("--num-classes", type=int, help="for a plain state dict")
     group.add_argument("--image-size", type=int, help="decode size (default: the model's min_size)")
     group.add_argument("--device", help="cpu, cuda, cuda:1 ... (default cpu)")
-    p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out, replacing the files this command writes there")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into a non-empty --out, replacing the files this command writes there",
+    )
     config_flags(p, InferenceConfig, title="inference settings (InferenceConfig)")
 
 
@@ -265,15 +315,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--height", type=int, default=192)
     p.add_argument("--width", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--overwrite", action="store_true", help="write into a non-empty root, replacing its ISIC-2017_* files and folders")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into a non-empty root, replacing its ISIC-2017_* files and folders",
+    )
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("download", help="download ISIC 2017 or HAM10000 into the official layout (resumable, verified)")
-    p.add_argument("target", nargs="+", metavar="[DATASET] ROOT",
-                   help="data root to fill, after the dataset: isic2017 (default) or ham10000 (ISIC 2018 Task 3 layout with the lesion masks; CC BY-NC 4.0)")
+    p.add_argument(
+        "target",
+        nargs="+",
+        metavar="[DATASET] ROOT",
+        help="data root to fill, after the dataset: isic2017 (default) or ham10000 (ISIC 2018 Task 3 layout with the lesion masks; CC BY-NC 4.0)",
+    )
     p.add_argument("--split", nargs="+", choices=SPLIT_CHOICES, help="ISIC 2017 splits (default: all three)")
-    p.add_argument("--parts", nargs="+", default=["images", "masks", "labels"], choices=["images", "masks", "labels"], help="parts (default: all three)")
-    p.add_argument("--mirror", help="base URL or folder of the files (default: $ISICSEG_MIRROR or the challenge's bucket); file:///folder for zips downloaded by hand")
+    p.add_argument(
+        "--parts",
+        nargs="+",
+        default=["images", "masks", "labels"],
+        choices=["images", "masks", "labels"],
+        help="parts (default: all three)",
+    )
+    p.add_argument(
+        "--mirror",
+        help="base URL or folder of the files (default: $ISICSEG_MIRROR or the challenge's bucket); file:///folder for zips downloaded by hand",
+    )
     p.add_argument("--keep-archives", action="store_true", help="keep the zips after extracting them")
     p.add_argument("--keep-superpixels", action="store_true", help="extract the *_superpixels.png files too")
     p.add_argument("--no-verify", action="store_true", help="skip the MD5 checks (when the release changed upstream)")
@@ -281,24 +348,44 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="validate a data root and list every problem")
     p.add_argument("root", type=Path)
-    p.add_argument("--split", action="append", choices=["train", "validation", "test"], help="split to check (repeatable; default: all present)")
+    p.add_argument(
+        "--split",
+        action="append",
+        choices=["train", "validation", "test"],
+        help="split to check (repeatable; default: all present)",
+    )
     p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("evaluate", help="score a model on an ISIC split and write submission files and figures")
     _inference_options(p)
     p.add_argument("--data", type=Path, required=True, help="ISIC 2017 data root")
-    p.add_argument("--split", default="test", choices=["train", "validation", "test"], help="split to score (default test)")
-    p.add_argument("--out", type=Path, default=Path("evaluation"), help="folder for the scores, submission files and figures (default evaluation)")
+    p.add_argument(
+        "--split", default="test", choices=["train", "validation", "test"], help="split to score (default test)"
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("evaluation"),
+        help="folder for the scores, submission files and figures (default evaluation)",
+    )
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("predict", help="segment and classify image files")
     _inference_options(p)
     p.add_argument("inputs", type=Path, nargs="+", help="image files or folders")
-    p.add_argument("--out", type=Path, default=Path("predictions"), help="folder for masks/, overlays/ and predictions.csv (default predictions)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("predictions"),
+        help="folder for masks/, overlays/ and predictions.csv (default predictions)",
+    )
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("train", help="train (and evaluate) a model; writes runs/<name>/")
-    p.add_argument("--config", help="JSON run configuration, or a recipe name (isic2017_cpu, isic2017_resnet50_coco_gpu, isic2017_demo); the flags below override it")
+    p.add_argument(
+        "--config",
+        help="JSON run configuration, or a recipe name (isic2017_cpu, isic2017_resnet50_coco_gpu, isic2017_demo); the flags below override it",
+    )
     p.add_argument("--out", type=Path, default=Path("runs"), help="parent folder of run folders (default runs)")
     p.add_argument("--name", help="run folder name under --out (default: a timestamp)")
     p.add_argument("--resume", action="store_true", help="continue <out>/<name> from its last.pt")
@@ -323,21 +410,39 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     out = export_model(args.checkpoint, args.out, format=args.format, opset=args.opset, overwrite=args.overwrite)
     metadata = read_export_metadata(out)
-    print(f"Wrote {out} ({args.format}; outputs {', '.join(metadata['outputs'])}; input float32 RGB (3, H, W) in [0, 1], "
-          f"shorter side {metadata['input']['input_shorter_side']}). The answer rule and optional clean-up run outside the graph: see 'Deploying a model'.")
+    print(
+        f"Wrote {out} ({args.format}; outputs {', '.join(metadata['outputs'])}; input float32 RGB (3, H, W) in [0, 1], "
+        f"shorter side {metadata['input']['input_shorter_side']}). The answer rule and optional clean-up run outside the graph: see 'Deploying a model'."
+    )
     return 0
 
 
 def _demo_parser(sub) -> None:
-    p = sub.add_parser("demo", help="the whole job on synthetic data: generate, train from scratch, evaluate (recipe isic2017_demo)")
-    p.add_argument("--out", type=Path, default=Path("runs"), help="parent of the run folder and of the synthetic data (default runs)")
+    p = sub.add_parser(
+        "demo", help="the whole job on synthetic data: generate, train from scratch, evaluate (recipe isic2017_demo)"
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs"),
+        help="parent of the run folder and of the synthetic data (default runs)",
+    )
     p.add_argument("--backbone", help="default: the recipe's")
     p.add_argument("--image-size", type=int, help="default: the recipe's")
     p.add_argument("--epochs", type=int, help="default: the recipe's")
     p.add_argument("--lr", type=float, help="default: the recipe's")
-    p.add_argument("--train-images", type=int, default=DEMO_TRAIN_IMAGES, help=f"synthetic training images (default {DEMO_TRAIN_IMAGES})")
+    p.add_argument(
+        "--train-images",
+        type=int,
+        default=DEMO_TRAIN_IMAGES,
+        help=f"synthetic training images (default {DEMO_TRAIN_IMAGES})",
+    )
     p.add_argument("--device", help="cpu, cuda, auto (default: the recipe's)")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted demo in <out>/demo (otherwise a new run folder is used when <out>/demo exists)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted demo in <out>/demo (otherwise a new run folder is used when <out>/demo exists)",
+    )
     p.set_defaults(func=_cmd_demo)
 
 
@@ -431,7 +536,11 @@ def _interrupted_note(args: argparse.Namespace) -> str:
         epoch = int(load_checkpoint(last)["epoch"]) + 1
     except (IsicsegError, KeyError, TypeError, ValueError):
         return f"{last} is there but cannot be read as a checkpoint; start the run again."
-    again = f"isicseg demo --out {args.out} --resume" if name == "demo" else f"isicseg train --out {args.out} --name {name} --resume"
+    again = (
+        f"isicseg demo --out {args.out} --resume"
+        if name == "demo"
+        else f"isicseg train --out {args.out} --name {name} --resume"
+    )
     return f"{last} holds the run after epoch {epoch}; continue it with: {again}"
 
 

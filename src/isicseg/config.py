@@ -28,7 +28,16 @@ from .engine.config import TrainerConfig
 from .exceptions import ConfigError
 from .inference import InferenceConfig
 
-__all__ = ["DataConfig", "ModelConfig", "EvalConfig", "RunConfig", "SECTIONS", "RECIPES", "list_recipes", "resolve_recipe"]
+__all__ = [
+    "DataConfig",
+    "ModelConfig",
+    "EvalConfig",
+    "RunConfig",
+    "SECTIONS",
+    "RECIPES",
+    "list_recipes",
+    "resolve_recipe",
+]
 
 RECIPES = Path(__file__).with_name("configs")
 """The folder of recipe files shipped with isicseg (``configs/`` in the repository)."""
@@ -70,7 +79,9 @@ class DataConfig:
                 object.__setattr__(self, name, None)
         for name in ("val_split", "eval_split"):
             if getattr(self, name) not in (None, "train", "validation", "test"):
-                raise ConfigError(f"DataConfig.{name} must be 'train', 'validation', 'test' or None; got {getattr(self, name)!r}.")
+                raise ConfigError(
+                    f"DataConfig.{name} must be 'train', 'validation', 'test' or None; got {getattr(self, name)!r}."
+                )
         if not 16 <= self.image_size <= 4096:
             raise ConfigError(f"DataConfig.image_size must lie in 16..4096 pixels; got {self.image_size}.")
         if self.subset is not None and not (self.subset >= 1 if isinstance(self.subset, int) else 0 < self.subset <= 1):
@@ -107,7 +118,9 @@ class ModelConfig:
     def __post_init__(self) -> None:
         check_types(self)
         if self.rois_per_image is not None and self.rois_per_image < 4:
-            raise ConfigError(f"ModelConfig.rois_per_image must be an int >= 4 (a quarter are positives) or None; got {self.rois_per_image}.")
+            raise ConfigError(
+                f"ModelConfig.rois_per_image must be an int >= 4 (a quarter are positives) or None; got {self.rois_per_image}."
+            )
         for name in ("backbone_weights", "classifier"):
             if getattr(self, name) in ("", "none"):
                 object.__setattr__(self, name, None)
@@ -141,11 +154,25 @@ SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "trainer"
 """The sections of a :class:`RunConfig` by attribute name."""
 
 # settings of isicseg 0.1's config.json ("extra" dict beside the trainer fields), by section
-_LEGACY = {"data": "data.root", "image_size": "data.image_size", "label_scheme": "data.label_scheme", "subset": "data.subset",
-           "val_split": "data.val_split", "eval_split": "data.eval_split", "augment": "data.augment", "backbone": "model.backbone",
-           "pretrained": "model.pretrained", "backbone_weights": "model.backbone_weights", "classifier": "model.classifier",
-           "proposals": "model.proposals", "monitor": "eval.monitor", "patience": "eval.patience", "tta": "eval.tta",
-           "postprocess": "eval.postprocess", "name": "name"}
+_LEGACY = {
+    "data": "data.root",
+    "image_size": "data.image_size",
+    "label_scheme": "data.label_scheme",
+    "subset": "data.subset",
+    "val_split": "data.val_split",
+    "eval_split": "data.eval_split",
+    "augment": "data.augment",
+    "backbone": "model.backbone",
+    "pretrained": "model.pretrained",
+    "backbone_weights": "model.backbone_weights",
+    "classifier": "model.classifier",
+    "proposals": "model.proposals",
+    "monitor": "eval.monitor",
+    "patience": "eval.patience",
+    "tta": "eval.tta",
+    "postprocess": "eval.postprocess",
+    "name": "name",
+}
 
 
 @dataclass(frozen=True)
@@ -182,8 +209,13 @@ class RunConfig:
             InferenceConfig(batch_size=8, tta=True, postprocess=False, precision='bf16', channels_last=False)
         """
         trainer = self.trainer
-        return InferenceConfig(batch_size=trainer.eval_batch_size, tta=self.eval.tta, postprocess=self.eval.postprocess,
-                               precision=trainer.precision, channels_last=trainer.channels_last)
+        return InferenceConfig(
+            batch_size=trainer.eval_batch_size,
+            tta=self.eval.tta,
+            postprocess=self.eval.postprocess,
+            precision=trainer.precision,
+            channels_last=trainer.channels_last,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form, one object per section."""
@@ -254,7 +286,9 @@ def resolve_recipe(path_or_name: str | Path) -> Path:
     if shipped.is_file():
         return shipped
     if path.exists():
-        raise ConfigError(f"Config file {path} is a {'folder' if path.is_dir() else 'special file'}; expected a JSON file or a recipe name ({', '.join(list_recipes())}).")
+        raise ConfigError(
+            f"Config file {path} is a {'folder' if path.is_dir() else 'special file'}; expected a JSON file or a recipe name ({', '.join(list_recipes())})."
+        )
     raise ConfigError(f"Config file {path} does not exist and is no recipe name; recipes: {', '.join(list_recipes())}.")
 
 
@@ -268,7 +302,9 @@ def _from_legacy(values: dict[str, Any], source: str | None) -> dict[str, Any]:
     out: dict[str, Any] = {"trainer": trainer, "data": {}, "model": {}, "eval": {}}
     for key, value in (values.get("extra") or {}).items():
         if key not in _LEGACY:
-            raise ConfigError(f"Unknown run setting {key!r} in {source or 'the config'}; allowed: {', '.join(_LEGACY)}.")
+            raise ConfigError(
+                f"Unknown run setting {key!r} in {source or 'the config'}; allowed: {', '.join(_LEGACY)}."
+            )
         path = _LEGACY[key].split(".")
         if len(path) == 1:
             out[path[0]] = value

@@ -85,4 +85,3 @@ class DataWarning(UserWarning):
 
 class PluginWarning(UserWarning):
     """A plugin declared through an entry point could not be loaded."""
-

@@ -85,10 +85,16 @@ class ExportGraph(torch.nn.Module):
         super().__init__()
         transform = model.transform
         if getattr(transform, "fixed_size", None) is not None:
-            raise ConfigError("export: a model with a fixed_size transform is not supported; isicseg models resize by min_size and max_size.")
+            raise ConfigError(
+                "export: a model with a fixed_size transform is not supported; isicseg models resize by min_size and max_size."
+            )
         self.model = model.eval()
-        self.register_buffer("min_size", torch.tensor([float(transform.min_size[-1])], dtype=torch.float64), persistent=False)
-        self.register_buffer("max_size", torch.tensor([float(transform.max_size)], dtype=torch.float64), persistent=False)
+        self.register_buffer(
+            "min_size", torch.tensor([float(transform.min_size[-1])], dtype=torch.float64), persistent=False
+        )
+        self.register_buffer(
+            "max_size", torch.tensor([float(transform.max_size)], dtype=torch.float64), persistent=False
+        )
         self.size_divisible = int(transform.size_divisible)
         self.register_buffer("mean", torch.tensor(transform.image_mean).view(3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(transform.image_std).view(3, 1, 1), persistent=False)
@@ -125,7 +131,9 @@ class ExportGraph(torch.nn.Module):
             zero = boxes.new_zeros(())
             whole = torch.stack([zero, zero, zero + new_width, zero + new_height])[None]
             top = torch.cat([boxes, whole])[0]  # the top detection (sorted by score), else the whole image
-            logits = model.classifier(body, images=batch, image_sizes=[(new_height, new_width)], boxes=[top], labels=None)
+            logits = model.classifier(
+                body, images=batch, image_sizes=[(new_height, new_width)], boxes=[top], labels=None
+            )
             outputs = (model._class_scores(logits)[0],)
         ratio_x, ratio_y = width.float() / new_width.float(), height.float() / new_height.float()
         scaled = boxes * torch.stack([ratio_x, ratio_y, ratio_x, ratio_y])
@@ -137,7 +145,9 @@ def _output_names(classifies: bool) -> list[str]:
     return ["boxes", "labels", "scores", "masks"] + (["class_scores"] if classifies else [])
 
 
-def export_metadata(model: torch.nn.Module, *, format: str, opset: int | None = None, run_config: dict[str, Any] | None = None) -> dict[str, Any]:
+def export_metadata(
+    model: torch.nn.Module, *, format: str, opset: int | None = None, run_config: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """What a consumer of an exported model needs to know, as plain data (written into the file)."""
     identity = model.identity
     scheme = get_label_scheme(identity.label_scheme)
@@ -150,7 +160,9 @@ def export_metadata(model: torch.nn.Module, *, format: str, opset: int | None = 
         "torchvision_version": torchvision.__version__,
         "label_scheme": scheme.name,
         "class_names": list(scheme.class_names),
-        "category_labels": {c: scheme.label_of(c) for c in CATEGORIES if scheme.diagnoses_of(scheme.label_of(c)) == [c]},
+        "category_labels": {
+            c: scheme.label_of(c) for c in CATEGORIES if scheme.diagnoses_of(scheme.label_of(c)) == [c]
+        },
         "input": {
             "name": "image",
             "layout": "CHW",
@@ -167,7 +179,10 @@ def export_metadata(model: torch.nn.Module, *, format: str, opset: int | None = 
         "answer_rule": "top-scoring detection: its mask resized (bilinear) to the original image and > 0.5, its box scaled; "
         "category probabilities from class_scores[label] (without a head: the highest score of a detection with that label)",
         "mask_threshold": 0.5,
-        "not_in_graph": {"tta": bool(evaluated.get("tta", False)), "postprocess": bool(evaluated.get("postprocess", False))},
+        "not_in_graph": {
+            "tta": bool(evaluated.get("tta", False)),
+            "postprocess": bool(evaluated.get("postprocess", False)),
+        },
         "model": identity.to_dict(),
     }
 
@@ -190,17 +205,25 @@ def _load(checkpoint: str | Path | torch.nn.Module) -> tuple[torch.nn.Module, di
         model, run_config, where = load_model(path), stored.get("run_config") or stored.get("config"), str(path)
     identity = getattr(model, "identity", None)
     if identity is None or not hasattr(model, "roi_heads"):
-        raise ConfigError(f"export: {where} is not an isicseg Mask R-CNN (it has no identity); build it with build_mask_rcnn or load_model.")
+        raise ConfigError(
+            f"export: {where} is not an isicseg Mask R-CNN (it has no identity); build it with build_mask_rcnn or load_model."
+        )
     if identity.label_scheme is None:
-        raise ConfigError(f"export: {where} does not name its label scheme; a consumer could not read its labels. Load it with load_model(path, label_scheme=...) first.")
+        raise ConfigError(
+            f"export: {where} does not name its label scheme; a consumer could not read its labels. Load it with load_model(path, label_scheme=...) first."
+        )
     return model.cpu().eval(), run_config, where
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
     if out.is_dir():
-        raise ConfigError(f"export: --out {out} is a folder; expected the path of the file to write (e.g. {out / 'model.onnx'}).")
+        raise ConfigError(
+            f"export: --out {out} is a folder; expected the path of the file to write (e.g. {out / 'model.onnx'})."
+        )
     if out.exists() and not overwrite:
-        raise ConfigError(f"export: {out} exists; pass overwrite=True (--overwrite) to replace it, or choose another --out.")
+        raise ConfigError(
+            f"export: {out} exists; pass overwrite=True (--overwrite) to replace it, or choose another --out."
+        )
     if out.exists() and not out.is_file():
         raise ConfigError(f"export: {out} is not a regular file (a FIFO, socket or device); choose another --out.")
 
@@ -241,7 +264,9 @@ def export_model(
     if format not in EXPORT_FORMATS:
         raise ConfigError(f"export: format must be one of {', '.join(EXPORT_FORMATS)}; got {format!r}.")
     if format == "onnx" and (isinstance(opset, bool) or opset not in ONNX_OPSETS):
-        raise ConfigError(f"export: ONNX opset {opset!r} is not supported; choose one of {ONNX_OPSETS[0]}..{ONNX_OPSETS[-1]} (default {DEFAULT_OPSET}).")
+        raise ConfigError(
+            f"export: ONNX opset {opset!r} is not supported; choose one of {ONNX_OPSETS[0]}..{ONNX_OPSETS[-1]} (default {DEFAULT_OPSET})."
+        )
     out = Path(out)
     _check_out(out, overwrite)
     if format == "onnx":
@@ -272,7 +297,9 @@ def _onnx():
     try:
         import onnx
     except ImportError:
-        raise ConfigError("export: writing ONNX needs the onnx package; install it with pip install 'isicseg[export]'.") from None
+        raise ConfigError(
+            "export: writing ONNX needs the onnx package; install it with pip install 'isicseg[export]'."
+        ) from None
     return onnx
 
 
@@ -280,7 +307,16 @@ def _write_onnx(graph: ExportGraph, example: Tensor, path: str, opset: int, meta
     names = _output_names(graph.classifies)
     dynamic = {"image": {1: "height", 2: "width"}, "masks": {0: "detections", 2: "height", 3: "width"}}
     dynamic.update({name: {0: "detections"} for name in ("boxes", "labels", "scores")})
-    torch.onnx.export(graph, (example,), path, dynamo=False, opset_version=opset, input_names=["image"], output_names=names, dynamic_axes=dynamic)
+    torch.onnx.export(
+        graph,
+        (example,),
+        path,
+        dynamo=False,
+        opset_version=opset,
+        input_names=["image"],
+        output_names=names,
+        dynamic_axes=dynamic,
+    )
     onnx = _onnx()
     proto = onnx.load(path)
     entry = proto.metadata_props.add()
@@ -316,5 +352,7 @@ def read_export_metadata(path: str | Path) -> dict[str, Any]:
             raise WeightsError(f"{path} is neither a TorchScript nor an ONNX model ({type(error).__name__}).") from None
         text = next((p.value for p in proto.metadata_props if p.key == METADATA_KEY), "")
     if not text:
-        raise WeightsError(f"{path} holds no isicseg metadata ({METADATA_KEY!r}); it was not written by isicseg export.")
+        raise WeightsError(
+            f"{path} holds no isicseg metadata ({METADATA_KEY!r}); it was not written by isicseg export."
+        )
     return json.loads(text)

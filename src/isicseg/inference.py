@@ -26,8 +26,8 @@ them (both measured on held-out real lesions; see the "Training on real data" gu
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
 import dataclasses
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,11 +42,28 @@ from torchvision.transforms.v2 import functional as TF
 from ._devices import PRECISIONS, Precision, autocast, check_precision, resolve_device, resolve_precision
 from ._typed import check_types, to_dict
 from .data.io import output_size, read_image, read_image_size
-from .labels import CATEGORIES, LabelScheme, get_label_scheme
 from .exceptions import ConfigError
+from .labels import CATEGORIES, LabelScheme, get_label_scheme
 from .logs import Progress
 
-__all__ = ["Answer", "CATEGORIES", "ImageToAnswer", "InferenceConfig", "PRECISIONS", "answer_images", "answer_from_detections", "category_probability", "check_precision", "clean_mask", "IMAGE_SUFFIXES", "detect", "list_image_files", "predict", "upsample_mask"]
+__all__ = [
+    "Answer",
+    "CATEGORIES",
+    "ImageToAnswer",
+    "InferenceConfig",
+    "PRECISIONS",
+    "answer_images",
+    "answer_from_detections",
+    "category_probability",
+    "check_precision",
+    "clean_mask",
+    "IMAGE_SUFFIXES",
+    "detect",
+    "list_image_files",
+    "predict",
+    "upsample_mask",
+]
+
 
 @dataclass
 class Answer:
@@ -74,7 +91,12 @@ class Answer:
 
 
 def category_probability(
-    scores: torch.Tensor, labels: torch.Tensor, *, category: str, label_scheme: LabelScheme, class_scores: torch.Tensor | None = None
+    scores: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    category: str,
+    label_scheme: LabelScheme,
+    class_scores: torch.Tensor | None = None,
 ) -> float:
     """Probability of ``category``: ``class_scores[label]`` when a classifier head gave
     them, else the highest score among detections labelled exactly ``category`` (0 if
@@ -101,7 +123,9 @@ def category_probability(
 def upsample_mask(probabilities: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
     """Bilinear resize of a ``(H, W)`` probability mask to ``size = (height, width)``, then > 0.5."""
     if tuple(probabilities.shape[-2:]) != tuple(size):
-        probabilities = F.interpolate(probabilities[None, None].float(), size=size, mode="bilinear", align_corners=False)[0, 0]
+        probabilities = F.interpolate(
+            probabilities[None, None].float(), size=size, mode="bilinear", align_corners=False
+        )[0, 0]
     return (probabilities > 0.5).cpu().numpy()
 
 
@@ -123,19 +147,27 @@ def clean_mask(mask: np.ndarray) -> np.ndarray:
 def _flip_back(output: dict[str, torch.Tensor], width: int) -> dict[str, torch.Tensor]:
     """Detections of a mirrored image, mapped back onto the original image."""
     height = output["masks"].shape[-2]
-    boxes = TF.horizontal_flip_bounding_boxes(output["boxes"], format=tv_tensors.BoundingBoxFormat.XYXY, canvas_size=(height, width))
+    boxes = TF.horizontal_flip_bounding_boxes(
+        output["boxes"], format=tv_tensors.BoundingBoxFormat.XYXY, canvas_size=(height, width)
+    )
     return {**output, "boxes": boxes, "masks": TF.horizontal_flip(output["masks"])}
 
 
 def _fuse(views: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """One detection: the mean of each view's top detection (views without one are left out)."""
-    tops = [{k: v[int(torch.argmax(view["scores"]))] for k, v in view.items() if k != "class_scores"} for view in views if len(view["scores"])]
+    tops = [
+        {k: v[int(torch.argmax(view["scores"]))] for k, v in view.items() if k != "class_scores"}
+        for view in views
+        if len(view["scores"])
+    ]
     fused: dict[str, torch.Tensor]
     if not tops:
         fused = {k: v for k, v in views[0].items() if k != "class_scores"}
     else:
         best = max(tops, key=lambda top: float(top["scores"].detach()))
-        fused = {key: torch.stack([top[key].float() for top in tops]).mean(0)[None] for key in ("boxes", "masks", "scores")}
+        fused = {
+            key: torch.stack([top[key].float() for top in tops]).mean(0)[None] for key in ("boxes", "masks", "scores")
+        }
         fused["labels"] = best["labels"][None]
     if "class_scores" in views[0]:
         fused["class_scores"] = torch.stack([view["class_scores"] for view in views]).mean(0)
@@ -193,7 +225,9 @@ class InferenceConfig:
         if config is None:
             return cls()
         if not isinstance(config, cls):
-            raise ConfigError(f"{where}: config must be an isicseg.InferenceConfig; got {type(config).__name__} ({config!r}).")
+            raise ConfigError(
+                f"{where}: config must be an isicseg.InferenceConfig; got {type(config).__name__} ({config!r})."
+            )
         return config
 
     def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
@@ -208,7 +242,9 @@ def _float32(output: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.float() if v.is_floating_point() else v for k, v in output.items()}
 
 
-def detect(model: torch.nn.Module, images: Sequence[torch.Tensor], *, tta: bool = False, precision: str = "fp32") -> list[dict[str, torch.Tensor]]:
+def detect(
+    model: torch.nn.Module, images: Sequence[torch.Tensor], *, tta: bool = False, precision: str = "fp32"
+) -> list[dict[str, torch.Tensor]]:
     """The model's detections for a batch of ``(3, H, W)`` images (model in eval mode).
 
     With ``tta``, the model also sees each image mirrored left to right, and the result
@@ -240,7 +276,9 @@ def detect(model: torch.nn.Module, images: Sequence[torch.Tensor], *, tta: bool 
     once = bool(getattr(getattr(model, "classifier", None), "mirror_invariant", False))
     options = {"classify": False} if once else {}
     outputs, mirrored = run(list(images), **options), run([image.flip(-1) for image in images], **options)
-    fused = [_fuse([output, _flip_back(other, image.shape[-1])]) for image, output, other in zip(images, outputs, mirrored)]
+    fused = [
+        _fuse([output, _flip_back(other, image.shape[-1])]) for image, output, other in zip(images, outputs, mirrored)
+    ]
     if once:
         with autocast(precision, device):
             scores = model.classify(list(images), [f["boxes"][0] if len(f["boxes"]) else None for f in fused])
@@ -283,7 +321,10 @@ def answer_from_detections(
     scores, labels = detections["scores"].detach().cpu(), detections["labels"].detach().cpu()
     class_scores = detections.get("class_scores")
     class_scores = class_scores.detach().cpu() if class_scores is not None else None
-    probabilities = {c: category_probability(scores, labels, category=c, label_scheme=label_scheme, class_scores=class_scores) for c in CATEGORIES}
+    probabilities = {
+        c: category_probability(scores, labels, category=c, label_scheme=label_scheme, class_scores=class_scores)
+        for c in CATEGORIES
+    }
     if scores.numel() == 0:
         return Answer(image_id, np.zeros(size, dtype=bool), None, 0, 0.0, probabilities, detections)
     top = int(torch.argmax(scores))
@@ -316,7 +357,9 @@ def check_paths(paths: Iterable[str | Path], *, what: str) -> list[Path]:
         isicseg.exceptions.ConfigError: images must be a list of file paths; got one str, 'photo.jpg' (pass ['photo.jpg']).
     """
     if isinstance(paths, (str, bytes, Path)):
-        raise ConfigError(f"{what} must be a list of file paths; got one {type(paths).__name__}, {str(paths)!r} (pass [{str(paths)!r}]).")
+        raise ConfigError(
+            f"{what} must be a list of file paths; got one {type(paths).__name__}, {str(paths)!r} (pass [{str(paths)!r}])."
+        )
     try:
         items = list(paths)
     except TypeError:
@@ -349,20 +392,28 @@ def list_image_files(inputs: Iterable[str | Path]) -> tuple[list[Path], list[str
             try:
                 entries = sorted(item.iterdir())
             except OSError as error:
-                raise ConfigError(f"Input folder {item} cannot be listed ({error.strerror or error}); check its permissions.") from None
+                raise ConfigError(
+                    f"Input folder {item} cannot be listed ({error.strerror or error}); check its permissions."
+                ) from None
             for entry in entries:
                 if entry.name.startswith("."):
                     continue
                 if entry.suffix.lower() not in IMAGE_SUFFIXES or entry.stem.endswith("_superpixels") or entry.is_dir():
-                    skipped.setdefault(f"in {item}: not an image file ({', '.join(IMAGE_SUFFIXES)})", []).append(entry.name)
+                    skipped.setdefault(f"in {item}: not an image file ({', '.join(IMAGE_SUFFIXES)})", []).append(
+                        entry.name
+                    )
                 elif not entry.is_file():
-                    skipped.setdefault(f"in {item}: not a regular file (a FIFO, socket or device)", []).append(entry.name)
+                    skipped.setdefault(f"in {item}: not a regular file (a FIFO, socket or device)", []).append(
+                        entry.name
+                    )
                 else:
                     files.append(entry)
         elif item.is_file():
             files.append(item)
         elif item.exists():
-            raise ConfigError(f"Input {item} is not a regular file or folder (a FIFO, socket or device); only image files and folders are read.")
+            raise ConfigError(
+                f"Input {item} is not a regular file or folder (a FIFO, socket or device); only image files and folders are read."
+            )
         else:
             raise ConfigError(f"Input {item} does not exist; expected an image file or a folder of images.")
     if not files:
@@ -377,7 +428,10 @@ def list_image_files(inputs: Iterable[str | Path]) -> tuple[list[Path], list[str
             f"{len(clashes)} image names are used by more than one input file, e.g. {stem!r}: {', '.join(map(str, paths))}; "
             f"their masks ({stem}_segmentation.png) and CSV rows would collide. Rename the files or predict each folder into its own --out."
         )
-    lines = [f"{len(names)} entries {why}: {', '.join(names[:5])}{' ...' if len(names) > 5 else ''}" for why, names in skipped.items()]
+    lines = [
+        f"{len(names)} entries {why}: {', '.join(names[:5])}{' ...' if len(names) > 5 else ''}"
+        for why, names in skipped.items()
+    ]
     return files, lines
 
 
@@ -424,11 +478,27 @@ def answer_images(
         yield from _answer_batch(model, batch, label_scheme, config, device)
 
 
-def _answer_batch(model, batch: list[ImageToAnswer], label_scheme, config: InferenceConfig, device) -> Iterator[tuple[Any, Answer]]:
-    outputs = detect(model, [item.image.as_subclass(torch.Tensor).to(device) for item in batch], tta=config.tta, precision=config.precision)
+def _answer_batch(
+    model, batch: list[ImageToAnswer], label_scheme, config: InferenceConfig, device
+) -> Iterator[tuple[Any, Answer]]:
+    outputs = detect(
+        model,
+        [item.image.as_subclass(torch.Tensor).to(device) for item in batch],
+        tta=config.tta,
+        precision=config.precision,
+    )
     for item, output in zip(batch, outputs):
         output = {k: v.cpu() for k, v in output.items()}
-        yield item.key, answer_from_detections(output, label_scheme, image_id=item.image_id, original_size=item.original_size, postprocess=config.postprocess)
+        yield (
+            item.key,
+            answer_from_detections(
+                output,
+                label_scheme,
+                image_id=item.image_id,
+                original_size=item.original_size,
+                postprocess=config.postprocess,
+            ),
+        )
 
 
 def predict(
@@ -473,7 +543,9 @@ def predict(
     identity = getattr(model, "identity", None)
     if label_scheme is None:
         if identity is None or identity.label_scheme is None:
-            raise ConfigError("predict: the model does not name its label scheme (identity.label_scheme); pass label_scheme='binary' or 'three_class'.")
+            raise ConfigError(
+                "predict: the model does not name its label scheme (identity.label_scheme); pass label_scheme='binary' or 'three_class'."
+            )
         label_scheme = identity.label_scheme
     elif identity is not None:
         identity.check_label_scheme(get_label_scheme(label_scheme).name)

@@ -19,7 +19,15 @@ from typing import Literal
 from .exceptions import ConfigError
 from .registry import Registry
 
-__all__ = ["CATEGORIES", "Diagnosis", "DIAGNOSES", "LabelScheme", "LABEL_SCHEMES", "get_label_scheme", "list_label_schemes"]
+__all__ = [
+    "CATEGORIES",
+    "Diagnosis",
+    "DIAGNOSES",
+    "LabelScheme",
+    "LABEL_SCHEMES",
+    "get_label_scheme",
+    "list_label_schemes",
+]
 
 Diagnosis = Literal["nevus", "seborrheic_keratosis", "melanoma"]
 DIAGNOSES: tuple[Diagnosis, ...] = ("nevus", "seborrheic_keratosis", "melanoma")
@@ -53,7 +61,9 @@ class LabelScheme:
             )
         missing = [d for d in DIAGNOSES if d not in self.labels]
         if missing:
-            raise ConfigError(f"Label scheme {self.name!r} gives no label for {missing}; it must cover {list(DIAGNOSES)}.")
+            raise ConfigError(
+                f"Label scheme {self.name!r} gives no label for {missing}; it must cover {list(DIAGNOSES)}."
+            )
         bad = {d: v for d, v in self.labels.items() if not 1 <= v < len(self.class_names)}
         if bad:
             raise ConfigError(
@@ -72,7 +82,6 @@ class LabelScheme:
             return self.labels[diagnosis]
         except KeyError:
             raise ConfigError(f"Unknown diagnosis {diagnosis!r}; expected one of {list(DIAGNOSES)}.") from None
-
 
     def diagnoses_of(self, label: int) -> list[str]:
         """The diagnoses that map to ``label``."""

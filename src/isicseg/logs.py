@@ -102,7 +102,14 @@ class Progress:
         interval: float = PROGRESS_SECONDS,
         log: logging.Logger | None = None,
     ) -> None:
-        self.what, self.total, self.unit, self.items_per_step, self.every, self.interval = what, total, unit, items_per_step, every, interval
+        self.what, self.total, self.unit, self.items_per_step, self.every, self.interval = (
+            what,
+            total,
+            unit,
+            items_per_step,
+            every,
+            interval,
+        )
         self.log = log or logger
         self.done = 0
         self.lines: list[str] = []

@@ -59,7 +59,12 @@ def collate(batch: Sequence[tuple[Any, dict[str, Any]]]) -> tuple[tuple[Any, ...
             holding ``boxes`` and ``labels`` (torchvision's detection contract).
     """
     for item in batch:
-        if not (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[1], dict) and {"boxes", "labels"} <= set(item[1])):
+        if not (
+            isinstance(item, (tuple, list))
+            and len(item) == 2
+            and isinstance(item[1], dict)
+            and {"boxes", "labels"} <= set(item[1])
+        ):
             raise ConfigError(
                 f"A dataset item is {type(item).__name__} {str(item)[:60]!r}; expected an (image, target) pair whose target is a dict "
                 f"with 'boxes' and 'labels' (and 'masks' for Mask R-CNN), torchvision's detection contract."

@@ -37,7 +37,9 @@ def _listing(out: Path) -> list[str]:
     try:
         return sorted(p.name for p in out.iterdir() if not p.name.startswith(STAGING_PREFIX))
     except OSError as error:
-        raise ConfigError(f"Output folder {out} cannot be listed ({error.strerror or error}); check its permissions.") from None
+        raise ConfigError(
+            f"Output folder {out} cannot be listed ({error.strerror or error}); check its permissions."
+        ) from None
 
 
 def check_output_folder(
@@ -110,7 +112,9 @@ def staged_output(
             shutil.rmtree(stale, ignore_errors=True)
         staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{command}-", dir=out))
     except OSError as error:
-        raise ConfigError(f"Cannot write into output folder {out} ({error.strerror or error}); nothing was changed there.") from None
+        raise ConfigError(
+            f"Cannot write into output folder {out} ({error.strerror or error}); nothing was changed there."
+        ) from None
     try:
         yield staging
         _swap_in(staging, out, owned)

@@ -67,8 +67,15 @@ def build_model(config: RunConfig, num_classes: int, *, label_scheme: str | None
     if model.rois_per_image is not None:
         options["box_batch_size_per_image"] = model.rois_per_image
     return build_mask_rcnn(
-        num_classes, pretrained=model.pretrained, backbone=model.backbone, backbone_weights=model.backbone_weights,
-        classifier=model.classifier, min_size=size, max_size=round(size * 1.5), label_scheme=label_scheme, **options,
+        num_classes,
+        pretrained=model.pretrained,
+        backbone=model.backbone,
+        backbone_weights=model.backbone_weights,
+        classifier=model.classifier,
+        min_size=size,
+        max_size=round(size * 1.5),
+        label_scheme=label_scheme,
+        **options,
     )
 
 
@@ -130,7 +137,9 @@ def run_lock(run_dir: Path) -> Iterator[None]:
             ) from None
         handle.seek(0)
         handle.truncate()
-        handle.write(f"isicseg train (pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')})\n")
+        handle.write(
+            f"isicseg train (pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')})\n"
+        )
         handle.flush()
         try:
             yield
@@ -144,7 +153,9 @@ def _with_extra_sources(train: ISIC2017Dataset, data, augment) -> MultiSourceDat
     for root in data.extra_roots:
         kind = data_root_kind(root)
         name = kind if kind not in sources else f"{kind}_{sum(n.startswith(kind) for n in sources) + 1}"
-        sources[name] = open_data_root(root, "train", label_scheme=data.label_scheme, image_size=data.image_size, transforms=augment)
+        sources[name] = open_data_root(
+            root, "train", label_scheme=data.label_scheme, image_size=data.image_size, transforms=augment
+        )
     return MultiSourceDataset(sources)
 
 
@@ -155,7 +166,9 @@ def _saved_config(run_dir: Path) -> RunConfig:
     written = RunConfig.from_file(run_dir / "config.json") if (run_dir / "config.json").is_file() else None
     if stored is None:  # a checkpoint of a plain Trainer run: only the file knows
         if written is None:
-            raise ConfigError(f"Cannot resume {run_dir}: neither last.pt nor config.json holds the run's configuration.")
+            raise ConfigError(
+                f"Cannot resume {run_dir}: neither last.pt nor config.json holds the run's configuration."
+            )
         return written
     truth = RunConfig.from_dict(stored, source=f"{run_dir / 'last.pt'}")
     edits = _differences(truth, written) if written is not None else {}
@@ -184,7 +197,9 @@ def _check_monitor(config: RunConfig) -> None:
         )
 
 
-def train_run(config: RunConfig, *, runs_dir: str | Path = "runs", resume: bool = False, quiet: bool = False) -> tuple[Path, EvaluationResult | None]:
+def train_run(
+    config: RunConfig, *, runs_dir: str | Path = "runs", resume: bool = False, quiet: bool = False
+) -> tuple[Path, EvaluationResult | None]:
     """Train and evaluate as ``isicseg train`` does.
 
     Args:
@@ -208,7 +223,9 @@ def train_run(config: RunConfig, *, runs_dir: str | Path = "runs", resume: bool 
             raise ConfigError(f"Cannot resume: {run_dir / 'last.pt'} does not exist; start the run without --resume.")
         config = _resumable(_saved_config(run_dir), config, run_dir)
     elif (run_dir / "last.pt").exists():
-        raise ConfigError(f"Run folder {run_dir} already holds a run; pass --resume to continue it or choose another --name.")
+        raise ConfigError(
+            f"Run folder {run_dir} already holds a run; pass --resume to continue it or choose another --name."
+        )
     elif config.trainer.out_dir is not None and Path(config.trainer.out_dir) != run_dir:
         raise ConfigError(
             f"config.trainer.out_dir is {config.trainer.out_dir!r}, but train_run writes the run into {run_dir} (runs_dir/name); "
@@ -221,7 +238,9 @@ def train_run(config: RunConfig, *, runs_dir: str | Path = "runs", resume: bool 
     run_dir.mkdir(parents=True, exist_ok=True)
     with run_lock(run_dir) if dist.is_main_process() else contextlib.nullcontext():
         if not resume and (run_dir / "last.pt").exists():  # written by a run that took the lock first
-            raise ConfigError(f"Run folder {run_dir} already holds a run; pass --resume to continue it or choose another --name.")
+            raise ConfigError(
+                f"Run folder {run_dir} already holds a run; pass --resume to continue it or choose another --name."
+            )
         return run_dir, _train_and_evaluate(config, run_dir, resume=resume, quiet=quiet)
 
 
@@ -229,17 +248,36 @@ def _train_and_evaluate(config: RunConfig, run_dir: Path, *, resume: bool, quiet
     """The body of :func:`train_run`, inside the run folder's lock."""
     data, seed = config.data, config.trainer.seed
     augment = get_transform(data.augment) if data.augment else None
-    train = ISIC2017Dataset(data.root, "train", label_scheme=data.label_scheme, image_size=data.image_size, subset=data.subset, seed=seed, transforms=augment)
+    train = ISIC2017Dataset(
+        data.root,
+        "train",
+        label_scheme=data.label_scheme,
+        image_size=data.image_size,
+        subset=data.subset,
+        seed=seed,
+        transforms=augment,
+    )
     if data.extra_roots:
         train = _with_extra_sources(train, data, augment)
     if not len(train):
-        raise ConfigError(f"The train split of {data.root} holds no image (subset={data.subset!r}); there is nothing to train on.")
-    val = ISIC2017Dataset(data.root, data.val_split, label_scheme=data.label_scheme, image_size=data.image_size) if data.val_split else None
+        raise ConfigError(
+            f"The train split of {data.root} holds no image (subset={data.subset!r}); there is nothing to train on."
+        )
+    val = (
+        ISIC2017Dataset(data.root, data.val_split, label_scheme=data.label_scheme, image_size=data.image_size)
+        if data.val_split
+        else None
+    )
     torch.manual_seed(seed)  # the model's initial weights belong to the run's seed too
     model = build_model(config, train.label_scheme.num_classes, label_scheme=train.label_scheme.name)
     monitor = config.eval.monitor if val is not None else "train_loss"
     mode = "min" if monitor.endswith("loss") else "max"
-    callbacks = [ProgressBar(enable=False if quiet else None), LearningRateMonitor(), ModelCheckpoint(monitor=monitor, mode=mode), _RunConfigFiles(config)]
+    callbacks = [
+        ProgressBar(enable=False if quiet else None),
+        LearningRateMonitor(),
+        ModelCheckpoint(monitor=monitor, mode=mode),
+        _RunConfigFiles(config),
+    ]
     if config.eval.patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.eval.patience))
     log = run_dir / "train.log" if dist.is_main_process() else None
@@ -248,7 +286,9 @@ def _train_and_evaluate(config: RunConfig, run_dir: Path, *, resume: bool, quiet
             logger.info("Run %s: %r\nModel: %s", run_dir, train, model.identity)
         # validation answers as the final evaluation does (one InferenceConfig), so best.pt is chosen by what is reported
         evaluator = IsicEvaluator(val, config=config.inference) if val is not None else None
-        Trainer(config.trainer, callbacks=callbacks, evaluator=evaluator).fit(model, train, val, resume=run_dir / "last.pt" if resume else None)
+        Trainer(config.trainer, callbacks=callbacks, evaluator=evaluator).fit(
+            model, train, val, resume=run_dir / "last.pt" if resume else None
+        )
         result = None
         if dist.is_main_process():
             best = run_dir / ("best.pt" if (run_dir / "best.pt").exists() else "last.pt")
@@ -256,10 +296,18 @@ def _train_and_evaluate(config: RunConfig, run_dir: Path, *, resume: bool, quiet
             test = None
             if data.eval_split:
                 try:
-                    test = ISIC2017Dataset(data.root, data.eval_split, label_scheme=data.label_scheme, image_size=data.image_size)
+                    test = ISIC2017Dataset(
+                        data.root, data.eval_split, label_scheme=data.label_scheme, image_size=data.image_size
+                    )
                 except FileNotFoundError:
                     logger.warning("No %s split in %s; skipping the final evaluation.", data.eval_split, data.root)
             if test is not None:
                 result = evaluate(model, test, config=config.inference, out_dir=run_dir / "evaluation", overwrite=True)
-                logger.info("Evaluation of %s on the %s split (%d images):\n%s", best.name, data.eval_split, len(test), format_summary(result.summary))
+                logger.info(
+                    "Evaluation of %s on the %s split (%d images):\n%s",
+                    best.name,
+                    data.eval_split,
+                    len(test),
+                    format_summary(result.summary),
+                )
     return result

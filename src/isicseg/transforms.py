@@ -61,7 +61,11 @@ class RandomRot90(v2.Transform):
             out = tv_tensors.BoundingBoxes(data, format="XYXY", canvas_size=(height, width))
             return v2.functional.convert_bounding_box_format(out, new_format=inpt.format)
         if isinstance(inpt, torch.Tensor):
-            return tv_tensors.wrap(torch.rot90(inpt, k, dims=(-2, -1)), like=inpt) if isinstance(inpt, tv_tensors.TVTensor) else torch.rot90(inpt, k, dims=(-2, -1))
+            return (
+                tv_tensors.wrap(torch.rot90(inpt, k, dims=(-2, -1)), like=inpt)
+                if isinstance(inpt, tv_tensors.TVTensor)
+                else torch.rot90(inpt, k, dims=(-2, -1))
+            )
         return inpt
 
 
@@ -83,12 +87,16 @@ class BoxesFromMasks(torch.nn.Module):
                 out[key] = out[key][keep]
         out["masks"] = masks
         out["area"] = masks.flatten(1).sum(dim=1).to(torch.float32)
-        out["boxes"] = tv_tensors.BoundingBoxes(masks_to_boxes(masks.as_subclass(torch.Tensor)), format="XYXY", canvas_size=tuple(masks.shape[-2:]))
+        out["boxes"] = tv_tensors.BoundingBoxes(
+            masks_to_boxes(masks.as_subclass(torch.Tensor)), format="XYXY", canvas_size=tuple(masks.shape[-2:])
+        )
         return image, out
 
 
 @TRANSFORMS.register("train")
-def dermoscopy_train(*, image_size: int | tuple[int, int] | None = None, scale: tuple[float, float] = (0.85, 1.15), color: float = 0.1) -> v2.Compose:
+def dermoscopy_train(
+    *, image_size: int | tuple[int, int] | None = None, scale: tuple[float, float] = (0.85, 1.15), color: float = 0.1
+) -> v2.Compose:
     """Training preset for dermoscopy: flips, quarter turns, scale jitter, mild colour jitter.
 
     Dermoscopy images have no up or down, so every flip and quarter turn is a valid view.

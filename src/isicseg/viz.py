@@ -17,15 +17,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from PIL import Image
 
 from .metrics import roc_auc, roc_curve
 
-__all__ = ["OVERLAY_SIDE", "Overlay", "fit_overlay", "draw_overlay", "plot_jaccard_boxplot", "plot_roc_curves", "plot_confusion_matrix", "plot_overlays", "plot_loss_curves"]
+__all__ = [
+    "OVERLAY_SIDE",
+    "Overlay",
+    "fit_overlay",
+    "draw_overlay",
+    "plot_jaccard_boxplot",
+    "plot_roc_curves",
+    "plot_confusion_matrix",
+    "plot_overlays",
+    "plot_loss_curves",
+]
 
 
 def _figure(**kwargs) -> Figure:
@@ -56,7 +66,9 @@ def plot_jaccard_boxplot(jaccard: Sequence[float], path: str | Path, *, threshol
     return _save(fig, path)
 
 
-def plot_roc_curves(curves: Mapping[str, tuple[Sequence[int], Sequence[float]]], path: str | Path, *, band: bool = False) -> Path:
+def plot_roc_curves(
+    curves: Mapping[str, tuple[Sequence[int], Sequence[float]]], path: str | Path, *, band: bool = False
+) -> Path:
     """ROC curves, one per category: ``{name: (y_true, scores)}``. Categories whose
     ground truth holds one class only are listed as undefined. With ``band``, each curve
     has its pointwise 95% bootstrap band (:func:`~isicseg.metrics.intervals.roc_band`) and
@@ -73,7 +85,12 @@ def plot_roc_curves(curves: Mapping[str, tuple[Sequence[int], Sequence[float]]],
         if band:
             grid, low, high = roc_band(y, s)
             interval = bootstrap_interval(roc_auc, y, s)
-            (line,) = ax.plot(fpr, tpr, drawstyle="steps-post", label=f"{name} (AUC {interval.estimate:.3f}, 95% {interval.low:.3f}-{interval.high:.3f})")
+            (line,) = ax.plot(
+                fpr,
+                tpr,
+                drawstyle="steps-post",
+                label=f"{name} (AUC {interval.estimate:.3f}, 95% {interval.low:.3f}-{interval.high:.3f})",
+            )
             ax.fill_between(grid, low, high, step="post", color=line.get_color(), alpha=0.2, linewidth=0)
         else:
             ax.plot(fpr, tpr, drawstyle="steps-post", label=f"{name} (AUC {roc_auc(y, s):.3f})")
@@ -85,7 +102,9 @@ def plot_roc_curves(curves: Mapping[str, tuple[Sequence[int], Sequence[float]]],
     return _save(fig, path)
 
 
-def plot_confusion_matrix(true: Sequence[int], predicted: Sequence[int], *, class_names: Sequence[str], path: str | Path) -> Path:
+def plot_confusion_matrix(
+    true: Sequence[int], predicted: Sequence[int], *, class_names: Sequence[str], path: str | Path
+) -> Path:
     """Confusion matrix of true (rows) against predicted (columns) class labels; label 0
     is shown as ``none`` (no detection)."""
     names = ["none", *class_names[1:]]
@@ -155,8 +174,14 @@ def fit_overlay(panel: Overlay, max_side: int = OVERLAY_SIDE) -> Overlay:
     def box(b: Sequence[float] | None) -> tuple[float, ...] | None:
         return None if b is None else (b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy)
 
-    return dataclasses.replace(panel, image=image, true_mask=mask(panel.true_mask), pred_mask=mask(panel.pred_mask),
-                               true_box=box(panel.true_box), pred_box=box(panel.pred_box))
+    return dataclasses.replace(
+        panel,
+        image=image,
+        true_mask=mask(panel.true_mask),
+        pred_mask=mask(panel.pred_mask),
+        true_box=box(panel.true_box),
+        pred_box=box(panel.pred_box),
+    )
 
 
 _COLOURS = {"true": (0, 255, 0), "pred": (255, 0, 255)}
@@ -202,7 +227,9 @@ def _draw_box(ax: Axes, box: Sequence[float] | None, color: str) -> None:
         ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=color, linewidth=1.5))
 
 
-def plot_overlays(panels: Sequence[Overlay], path: str | Path, *, columns: int = 4, max_side: int | None = OVERLAY_SIDE) -> Path:
+def plot_overlays(
+    panels: Sequence[Overlay], path: str | Path, *, columns: int = 4, max_side: int | None = OVERLAY_SIDE
+) -> Path:
     """A grid of images with the true mask and box (green) and the predicted mask and box
     (magenta), captioned with the predicted class and score; each panel is drawn at
     ``max_side`` pixels at most (see :func:`fit_overlay`; ``None``: as given)."""

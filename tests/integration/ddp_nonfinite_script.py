@@ -1,6 +1,6 @@
 """Run under torchrun by test_distributed.py: only rank 1 sees a NaN loss (its first image).
 
-    torchrun --nproc_per_node 2 ddp_nonfinite_script.py DATA_ROOT OUT_DIR skip|raise
+torchrun --nproc_per_node 2 ddp_nonfinite_script.py DATA_ROOT OUT_DIR skip|raise
 """
 
 import json
@@ -29,7 +29,11 @@ def poison_first_on_rank_1(image, target):
 train = ISIC2017Dataset(root, "train", image_size=64, subset=4, transforms=poison_first_on_rank_1)
 torch.manual_seed(0)
 model = build_mask_rcnn(3, backbone="resnet18_fpn", min_size=64, max_size=86, **FEW_PROPOSALS)
-trainer = Trainer(TrainerConfig(epochs=1, batch_size=1, optimizer="sgd", lr=0.001, warmup_steps=0, device="cpu", skip_nonfinite=mode == "skip"))
+trainer = Trainer(
+    TrainerConfig(
+        epochs=1, batch_size=1, optimizer="sgd", lr=0.001, warmup_steps=0, device="cpu", skip_nonfinite=mode == "skip"
+    )
+)
 try:
     history = trainer.fit(model, train)
     result = {"skipped": history[0]["skipped_batches"], "steps": trainer.global_step}

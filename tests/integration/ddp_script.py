@@ -1,6 +1,6 @@
 """Run under torchrun by test_distributed.py:
 
-    torchrun --nproc_per_node 2 ddp_script.py DATA_ROOT WEIGHTS OUT_DIR
+torchrun --nproc_per_node 2 ddp_script.py DATA_ROOT WEIGHTS OUT_DIR
 """
 
 import json
@@ -23,7 +23,12 @@ trainer = Trainer(TrainerConfig(device="cpu", eval_batch_size=3))
 dist.init_distributed(torch.device("cpu"))
 metrics = trainer.validate(model, val)
 stopper = EarlyStopping(monitor="train_loss", mode="max", patience=1)
-fit_trainer = Trainer(TrainerConfig(epochs=3, batch_size=1, optimizer="sgd", lr=0.001, warmup_steps=0, device="cpu", out_dir=f"{out}/run"), callbacks=[stopper])
+fit_trainer = Trainer(
+    TrainerConfig(
+        epochs=3, batch_size=1, optimizer="sgd", lr=0.001, warmup_steps=0, device="cpu", out_dir=f"{out}/run"
+    ),
+    callbacks=[stopper],
+)
 history = fit_trainer.fit(model, train)
 result = {"rank": dist.rank(), "world_size": dist.world_size(), "metrics": metrics, "epochs_run": len(history)}
 with open(f"{out}/rank{dist.rank()}.json", "w") as handle:

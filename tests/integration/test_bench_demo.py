@@ -14,7 +14,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def test_bench_demo_quick(tmp_path, capsys):
     bench_demo = import_benchmark("bench_demo")
     result = bench_demo.main(["--quick", "--out", str(tmp_path)])
-    assert 0.0 <= result["jaccard"] <= 1.0 and (math.isnan(result["melanoma_auc"]) or 0.0 <= result["melanoma_auc"] <= 1.0)
+    assert 0.0 <= result["jaccard"] <= 1.0 and (
+        math.isnan(result["melanoma_auc"]) or 0.0 <= result["melanoma_auc"] <= 1.0
+    )
     assert result["ratio"] == pytest.approx(result["baseline_seconds"] / result["demo_seconds"])
     # 1 epoch measured, 7 estimated from it: the estimate exceeds the measured run
     history = bench_demo._epoch_seconds(tmp_path / "baseline")

@@ -12,11 +12,23 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_bench_real_quick(tmp_path, monkeypatch):
-    bench_real = import_benchmark("bench_real", "isic2017-train-256sq", "isic2017-train-384", "isic2017-sample", "ham10000-200",
-                                  "weights/mobilenet_v2-b0353104.pth")
+    bench_real = import_benchmark(
+        "bench_real",
+        "isic2017-train-256sq",
+        "isic2017-train-384",
+        "isic2017-sample",
+        "ham10000-200",
+        "weights/mobilenet_v2-b0353104.pth",
+    )
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # the benchmark points it at its own copy; restored after
     table = bench_real.main(["--quick", "--out", str(tmp_path)])
-    assert list(table["method"]) == ["threshold (Otsu)", "linear probe (MobileNetV2)", "linear probe + HAM10000", "resnet18_fpn scratch", "recipe (isic2017_cpu.json)"]
+    assert list(table["method"]) == [
+        "threshold (Otsu)",
+        "linear probe (MobileNetV2)",
+        "linear probe + HAM10000",
+        "resnet18_fpn scratch",
+        "recipe (isic2017_cpu.json)",
+    ]
     held_out = pd.read_csv(tmp_path / "split" / "ISIC-2017_Validation_Part3_GroundTruth.csv", dtype={"image_id": str})
     kept = pd.read_csv(tmp_path / "split" / "ISIC-2017_Training_Part3_GroundTruth.csv", dtype={"image_id": str})
     assert (len(kept), len(held_out)) == (48, 12) and not set(kept["image_id"]) & set(held_out["image_id"])
@@ -26,9 +38,14 @@ def test_bench_real_quick(tmp_path, monkeypatch):
     probe = pd.read_csv(tmp_path / "linear_probe" / "classification.csv")
     assert len(probe) == 12 and probe["melanoma"].between(0, 1).all()
     scores = table.drop(columns=["method", "train min"]).set_index(table["method"])
-    segmentation, classification = ["jaccard", "thresholded_jaccard", "dice", "box_iou"], ["mel AUC", "mel AP", "sk AUC", "sk AP"]
+    segmentation, classification = (
+        ["jaccard", "thresholded_jaccard", "dice", "box_iou"],
+        ["mel AUC", "mel AP", "sk AUC", "sk AP"],
+    )
     assert scores.loc["threshold (Otsu)", classification].isna().all()  # no melanoma score from a threshold
-    assert scores.loc[["linear probe (MobileNetV2)", "linear probe + HAM10000"], segmentation].isna().all().all()  # no masks from a probe
+    assert (
+        scores.loc[["linear probe (MobileNetV2)", "linear probe + HAM10000"], segmentation].isna().all().all()
+    )  # no masks from a probe
     assert not scores.loc[["linear probe (MobileNetV2)", "linear probe + HAM10000"], "mel AUC"].isna().any()
     values = scores.to_numpy(float)
     assert ((values >= 0) & (values <= 1) | np.isnan(values)).all()
@@ -37,7 +54,11 @@ def test_bench_real_quick(tmp_path, monkeypatch):
     assert threshold["jaccard"] > 0.3  # Otsu finds real lesions roughly: a check that the scoring reads the right masks
     assert pd.read_csv(tmp_path / "table.csv").shape == table.shape
     # the aspect-kept held-out images (the held-out ids that isic2017-train-384 holds) and the 3 full-resolution sample images
-    aspect_ids = set(pd.read_csv(tmp_path / "aspect_split" / "ISIC-2017_Validation_Part3_GroundTruth.csv", dtype={"image_id": str})["image_id"])
+    aspect_ids = set(
+        pd.read_csv(tmp_path / "aspect_split" / "ISIC-2017_Validation_Part3_GroundTruth.csv", dtype={"image_id": str})[
+            "image_id"
+        ]
+    )
     assert aspect_ids <= set(held_out["image_id"])
     aspect = pd.read_csv(tmp_path / "aspect_table.csv")
     full = aspect[aspect["set"] == "full resolution (3 images)"]

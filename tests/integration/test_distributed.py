@@ -29,7 +29,18 @@ def test_two_gloo_processes_match_one_process(synthetic_root, tmp_path):
     single = Trainer(TrainerConfig(device="cpu", eval_batch_size=3)).validate(model, val)
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(SCRIPT), str(synthetic_root), str(weights), str(tmp_path)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(SCRIPT),
+        str(synthetic_root),
+        str(weights),
+        str(tmp_path),
+    ]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     assert finished.returncode == 0, finished.stderr[-3000:]
     results = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
@@ -43,14 +54,31 @@ def test_two_gloo_processes_match_one_process(synthetic_root, tmp_path):
             assert (math.isnan(value) and math.isnan(other)) or other == pytest.approx(value, rel=1e-5, abs=1e-6), key
     # both ranks stopped at the same epoch (the stop decision is shared) and only rank 0 wrote files
     assert results[0]["epochs_run"] == results[1]["epochs_run"] == 2
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json", "history.csv", "history.json", "last.pt", "loss_curve.png"]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        "config.json",
+        "history.csv",
+        "history.json",
+        "last.pt",
+        "loss_curve.png",
+    ]
 
 
 @pytest.mark.parametrize("mode", ["skip", "raise"])
 def test_nonfinite_loss_on_one_rank_is_decided_by_all(synthetic_root, tmp_path, mode):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     script = Path(__file__).with_name("ddp_nonfinite_script.py")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script), str(synthetic_root), str(tmp_path), mode]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(script),
+        str(synthetic_root),
+        str(tmp_path),
+        mode,
+    ]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)  # a hang would time out
     assert finished.returncode == 0, finished.stderr[-3000:]
     results = [json.loads((tmp_path / f"{mode}{r}.json").read_text()) for r in (0, 1)]

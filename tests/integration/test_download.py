@@ -40,12 +40,21 @@ def test_interrupted_transfer_resumes_with_range(server, release, tmp_path, monk
     server.faults[name] = ["cut"]
     root = tmp_path / "isic"
     monkeypatch.setattr("isicseg.data.download.RETRIES", 0)  # the next run resumes (with retries, the same run does)
-    with pytest.raises(DownloadError, match=r"The transfer of .*ISIC-2017_Training_Data.zip broke off .*run the same command again to resume"):
+    with pytest.raises(
+        DownloadError,
+        match=r"The transfer of .*ISIC-2017_Training_Data.zip broke off .*run the same command again to resume",
+    ):
         download_isic2017(root, ["train"], parts=["images"], mirror=server.url, checksums=md5)
     partial = root / (name + ".part")
     size = (files / name).stat().st_size
-    assert partial.stat().st_size == size // 2 and not (root / name).exists() and not (root / "ISIC-2017_Training_Data").exists()
-    assert download_isic2017(root, ["train"], parts=["images"], mirror=server.url, checksums=md5, keep_archives=True) == [name]
+    assert (
+        partial.stat().st_size == size // 2
+        and not (root / name).exists()
+        and not (root / "ISIC-2017_Training_Data").exists()
+    )
+    assert download_isic2017(
+        root, ["train"], parts=["images"], mirror=server.url, checksums=md5, keep_archives=True
+    ) == [name]
     assert server.requests[-1] == (name, f"bytes={size // 2}-")
     assert (root / name).read_bytes() == (files / name).read_bytes()  # the same bytes
     for image in (data / "ISIC-2017_Training_Data").glob("*.jpg"):
@@ -56,10 +65,15 @@ def test_wrong_checksum_is_refused_and_leaves_no_file(server, release, tmp_path)
     _, md5, _ = release
     wrong = {**md5, "ISIC-2017_Validation_Part1_GroundTruth.zip": "0" * 32}
     root = tmp_path / "isic"
-    with pytest.raises(DownloadError, match=r"ISIC-2017_Validation_Part1_GroundTruth.zip from .* has MD5 [0-9a-f]{32}, but 0{32} was expected.*may have changed upstream.*--no-verify"):
+    with pytest.raises(
+        DownloadError,
+        match=r"ISIC-2017_Validation_Part1_GroundTruth.zip from .* has MD5 [0-9a-f]{32}, but 0{32} was expected.*may have changed upstream.*--no-verify",
+    ):
         download_isic2017(root, ["validation"], parts=["masks"], mirror=server.url, checksums=wrong)
     assert not root.exists()  # made by the call and left empty: removed
-    assert download_isic2017(root, ["validation"], parts=["masks"], mirror=server.url, checksums=wrong, verify=False)  # skipping the check works
+    assert download_isic2017(
+        root, ["validation"], parts=["masks"], mirror=server.url, checksums=wrong, verify=False
+    )  # skipping the check works
 
 
 def test_progress_is_logged_with_bytes_rate_and_eta(server, release, tmp_path, monkeypatch, caplog):
@@ -87,9 +101,15 @@ def test_member_escaping_the_root_is_refused(release, tmp_path):
             z.writestr("ISIC-2017_Validation_Data/ISIC_0000001.jpg", b"x")
             z.writestr(f"{prefix}isicseg-escaped-{label}.txt", b"gotcha")
         root = tmp_path / f"isic-{label}"
-        with pytest.raises(DatasetError, match=r"holds a member named '.*isicseg-escaped-.*', which would be written outside the data root"):
+        with pytest.raises(
+            DatasetError,
+            match=r"holds a member named '.*isicseg-escaped-.*', which would be written outside the data root",
+        ):
             download_isic2017(root, ["validation"], parts=["images"], mirror=evil.as_uri(), verify=False)
-        assert not (tmp_path / f"isicseg-escaped-{label}.txt").exists() and not Path(f"/tmp/isicseg-escaped-{label}.txt").exists()
+        assert (
+            not (tmp_path / f"isicseg-escaped-{label}.txt").exists()
+            and not Path(f"/tmp/isicseg-escaped-{label}.txt").exists()
+        )
         assert not (root / "ISIC-2017_Validation_Data").exists()
 
 
@@ -105,7 +125,9 @@ def test_http_404_names_url_status_and_what_to_do(server, tmp_path):
 def test_file_mirror_and_dataset_download_flag(release, tmp_path, monkeypatch):
     files, md5, _ = release
     root = tmp_path / "isic"
-    assert download_isic2017(root, ["validation"], mirror=files.as_uri(), checksums=md5) == []  # read in place, nothing fetched
+    assert (
+        download_isic2017(root, ["validation"], mirror=files.as_uri(), checksums=md5) == []
+    )  # read in place, nothing fetched
     assert len(ISIC2017Dataset(root, "validation")) == 3 and not list(root.glob("*.zip"))
     monkeypatch.setenv("ISICSEG_MIRROR", str(files))  # a plain folder works too
     monkeypatch.setattr("isicseg.data.download.REPORTED_MD5", md5)
@@ -127,7 +149,9 @@ def test_bad_arguments(tmp_path):
         download_isic2017(tmp_path, ["train"], parts=["pictures"], mirror=str(tmp_path))
     with pytest.raises(ConfigError, match=r"Unknown split 'dev'; allowed: train, validation, test"):
         download_isic2017(tmp_path, ["dev"], mirror=str(tmp_path))
-    with pytest.raises(ConfigError, match=r"Mirror 'nowhere-at-all' is neither an http\(s\):// or file:// address nor a folder"):
+    with pytest.raises(
+        ConfigError, match=r"Mirror 'nowhere-at-all' is neither an http\(s\):// or file:// address nor a folder"
+    ):
         download_isic2017(tmp_path, ["train"], mirror="nowhere-at-all")
     bad = tmp_path / "m"
     bad.mkdir()

@@ -39,7 +39,15 @@ def test_evaluate_writes_consistent_files(model, synthetic_root, tmp_path):
     result = evaluate(model, dataset, out_dir=tmp_path)
     per_image = pd.read_csv(tmp_path / "per_image.csv", dtype={"image_id": str})
     assert list(per_image["image_id"]) == dataset.image_ids
-    for column in ("jaccard", "dice", "thresholded_jaccard", "pixel_accuracy", "pixel_sensitivity", "pixel_specificity", "box_iou"):
+    for column in (
+        "jaccard",
+        "dice",
+        "thresholded_jaccard",
+        "pixel_accuracy",
+        "pixel_sensitivity",
+        "pixel_specificity",
+        "box_iou",
+    ):
         assert per_image[column].between(0, 1).all(), column
     submission = pd.read_csv(tmp_path / "classification.csv", dtype={"image_id": str})
     assert list(submission.columns) == ["image_id", "melanoma", "seborrheic_keratosis"]
@@ -51,9 +59,13 @@ def test_evaluate_writes_consistent_files(model, synthetic_root, tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["n_images"] == 4 and set(summary) >= {"part1", "part3", "reference_report", "coco", "intervals"}
     low, high = summary["intervals"]["jaccard"]
-    assert low <= summary["part1"]["jaccard"] <= high and summary["intervals"]["method"].startswith("stratified percentile bootstrap")
+    assert low <= summary["part1"]["jaccard"] <= high and summary["intervals"]["method"].startswith(
+        "stratified percentile bootstrap"
+    )
     assert summary == result.summary.to_dict() and Summary.from_dict(summary).to_dict() == summary
-    rescored = score_submission(tmp_path / "masks", tmp_path / "classification.csv", data_root=synthetic_root, split="test").to_dict()
+    rescored = score_submission(
+        tmp_path / "masks", tmp_path / "classification.csv", data_root=synthetic_root, split="test"
+    ).to_dict()
     expected = result.summary.to_dict()
     assert_same(rescored["part1"], expected["part1"])
     assert_same(rescored["part3"], expected["part3"])
@@ -71,25 +83,37 @@ def test_perfect_submission_scores_one(synthetic_root, tmp_path):
     rows = []
     for record in dataset.records:
         Image.open(record.mask_path).save(masks / record.mask_path.name)
-        rows.append({"image_id": record.image_id, "melanoma": float(record.diagnosis == "melanoma"),
-                     "seborrheic_keratosis": float(record.diagnosis == "seborrheic_keratosis")})
+        rows.append(
+            {
+                "image_id": record.image_id,
+                "melanoma": float(record.diagnosis == "melanoma"),
+                "seborrheic_keratosis": float(record.diagnosis == "seborrheic_keratosis"),
+            }
+        )
     pd.DataFrame(rows).to_csv(tmp_path / "c.csv", index=False)
     summary = score_submission(masks, tmp_path / "c.csv", data_root=synthetic_root, split="test")
     assert summary.jaccard == 1.0 and summary.segmentation["thresholded_jaccard"] == 1.0
     assert summary.label_scheme is None and summary.reference_report is None  # files carry no labels or boxes
     for category in ("melanoma", "seborrheic_keratosis"):
         both = {record.diagnosis == category for record in dataset.records} == {True, False}
-        assert summary.categories[category].auc == (1.0 if both else pytest.approx(float("nan"), nan_ok=True))  # AUC needs both classes
+        assert summary.categories[category].auc == (
+            1.0 if both else pytest.approx(float("nan"), nan_ok=True)
+        )  # AUC needs both classes
     only = score_submission(masks, tmp_path / "c.csv", data_root=synthetic_root, split="test", categories=["melanoma"])
     assert list(only.categories) == ["melanoma"] and only.mean_auc == only.auc("melanoma")
     pd.DataFrame(rows).drop(columns="seborrheic_keratosis").to_csv(tmp_path / "mel.csv", index=False)
-    assert score_submission(masks, tmp_path / "mel.csv", data_root=synthetic_root, split="test", categories=["melanoma"]).auc("melanoma") == only.auc("melanoma")
+    assert score_submission(
+        masks, tmp_path / "mel.csv", data_root=synthetic_root, split="test", categories=["melanoma"]
+    ).auc("melanoma") == only.auc("melanoma")
 
 
 def test_score_submission_errors(synthetic_root, tmp_path):
     from isicseg.exceptions import ConfigError, DatasetError
 
-    with pytest.raises(DatasetError, match=r"The submission lacks 4 of 4 masks, e.g. .*_segmentation.png; expected one ISIC_nnnnnnn_segmentation.png per image of .*Test.*Part3_GroundTruth.csv"):
+    with pytest.raises(
+        DatasetError,
+        match=r"The submission lacks 4 of 4 masks, e.g. .*_segmentation.png; expected one ISIC_nnnnnnn_segmentation.png per image of .*Test.*Part3_GroundTruth.csv",
+    ):
         score_submission(tmp_path, None, data_root=synthetic_root, split="test")
     with pytest.raises(DatasetError, match=r"mask folder .*nowhere does not exist or is not a folder"):
         score_submission(tmp_path / "nowhere", None, data_root=synthetic_root, split="test")
@@ -101,7 +125,9 @@ def test_score_submission_errors(synthetic_root, tmp_path):
     pd.DataFrame({"image_id": dataset.image_ids, "melanoma": 0.5}).to_csv(tmp_path / "c.csv", index=False)
     with pytest.raises(DatasetError, match=r"c.csv has no column seborrheic_keratosis; it has melanoma"):
         score_submission(masks, tmp_path / "c.csv", data_root=synthetic_root, split="test")
-    with pytest.raises(ConfigError, match=r"categories must be some of melanoma, seborrheic_keratosis .*got \['nevus'\]"):
+    with pytest.raises(
+        ConfigError, match=r"categories must be some of melanoma, seborrheic_keratosis .*got \['nevus'\]"
+    ):
         score_submission(masks, tmp_path / "c.csv", data_root=synthetic_root, split="test", categories=["nevus"])
 
 
@@ -118,10 +144,17 @@ def test_cli_evaluate_and_predict_on_real_files(model, tmp_path, capsys):
     weights = tmp_path / "model.pt"
     config = model.identity.replace(label_scheme="three_class").to_dict()
     torch.save({"model": model.state_dict(), "model_config": config}, weights)
-    assert main(["evaluate", str(weights), "--data", str(MINI_ROOT), "--split", "validation", "--out", str(tmp_path / "ev")]) == 0
+    assert (
+        main(
+            ["evaluate", str(weights), "--data", str(MINI_ROOT), "--split", "validation", "--out", str(tmp_path / "ev")]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "ISIC Part 1" in out and "seborrheic_keratosis" in out and "COCO" in out
-    rescored = score_submission(tmp_path / "ev" / "masks", tmp_path / "ev" / "classification.csv", data_root=MINI_ROOT, split="validation")
+    rescored = score_submission(
+        tmp_path / "ev" / "masks", tmp_path / "ev" / "classification.csv", data_root=MINI_ROOT, split="validation"
+    )
     summary = json.loads((tmp_path / "ev" / "summary.json").read_text())
     assert rescored.jaccard == pytest.approx(summary["part1"]["jaccard"])
 
@@ -133,9 +166,26 @@ def test_cli_evaluate_and_predict_on_real_files(model, tmp_path, capsys):
         mask = Image.open(tmp_path / "pr" / "masks" / f"{image_id}_segmentation.png")
         assert mask.size == Image.open(images / f"{image_id}.jpg").size
         assert (tmp_path / "pr" / "overlays" / f"{image_id}.png").is_file()
-    assert main(["predict", str(weights), str(images), "--out", str(tmp_path / "fast"), "--precision", "bf16", "--channels-last"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(weights),
+                str(images),
+                "--out",
+                str(tmp_path / "fast"),
+                "--precision",
+                "bf16",
+                "--channels-last",
+            ]
+        )
+        == 0
+    )
     fast = pd.read_csv(tmp_path / "fast" / "predictions.csv", dtype={"image_id": str})
-    assert list(fast["image_id"]) == list(predictions["image_id"]) and len(list((tmp_path / "fast" / "masks").iterdir())) == 4
+    assert (
+        list(fast["image_id"]) == list(predictions["image_id"])
+        and len(list((tmp_path / "fast" / "masks").iterdir())) == 4
+    )
 
 
 def test_cli_errors(tmp_path, capsys, model):
@@ -145,9 +195,24 @@ def test_cli_errors(tmp_path, capsys, model):
     assert "nothing.jpg does not exist; expected an image file or a folder of images" in capsys.readouterr().err
     assert main(["predict", str(weights), str(MINI_ROOT / "ISIC-2017_Training_Data")]) == 2
     assert "is a plain state dict; pass num_classes=" in capsys.readouterr().err
-    args = ["predict", str(weights), str(MINI_ROOT / "ISIC-2017_Training_Data"), "--num-classes", "4", "--backbone", "resnet18_fpn", "--label-scheme", "binary", "--out", str(tmp_path / "p")]
+    args = [
+        "predict",
+        str(weights),
+        str(MINI_ROOT / "ISIC-2017_Training_Data"),
+        "--num-classes",
+        "4",
+        "--backbone",
+        "resnet18_fpn",
+        "--label-scheme",
+        "binary",
+        "--out",
+        str(tmp_path / "p"),
+    ]
     assert main(args) == 2
-    assert "Label scheme 'binary' has 3 classes (background included); num_classes=4 was asked for" in capsys.readouterr().err
+    assert (
+        "Label scheme 'binary' has 3 classes (background included); num_classes=4 was asked for"
+        in capsys.readouterr().err
+    )
 
 
 def test_overlays_show_the_worst_then_the_best_by_jaccard(model, synthetic_root):
@@ -161,7 +226,9 @@ def test_overlays_show_the_worst_then_the_best_by_jaccard(model, synthetic_root)
     ranked = sorted(rows, key=lambda r: r["jaccard"])
     expected = [ranked[0], ranked[1], ranked[-1]]  # two worst (the odd one goes to the worst), one best
     assert [o.title.split(" ")[0] for o in overlays] == [r["image_id"] for r in expected]
-    assert [float(o.title.rsplit("J=", 1)[1]) for o in overlays] == [pytest.approx(r["jaccard"], abs=0.005) for r in expected]
+    assert [float(o.title.rsplit("J=", 1)[1]) for o in overlays] == [
+        pytest.approx(r["jaccard"], abs=0.005) for r in expected
+    ]
 
 
 @pytest.mark.slow

@@ -14,8 +14,20 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_finetune_example_runs(tmp_path):
-    command = [sys.executable, str(ROOT / "examples" / "finetune.py"), "--out", str(tmp_path), "--epochs", "1",
-               "--image-size", "64", "--synthetic-images", "8", "--batch-size", "4"]
+    command = [
+        sys.executable,
+        str(ROOT / "examples" / "finetune.py"),
+        "--out",
+        str(tmp_path),
+        "--epochs",
+        "1",
+        "--image-size",
+        "64",
+        "--synthetic-images",
+        "8",
+        "--batch-size",
+        "4",
+    ]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert "ISIC Part 1" in finished.stdout

@@ -33,12 +33,27 @@ def trained(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TORCH_HOME", str(home))
         patch.setattr(torch.hub, "_hub_dir", None)
-        model = build_mask_rcnn(3, backbone="resnet18_fpn", min_size=64, max_size=96, classifier="lesion_crop", label_scheme="binary", **FEW_PROPOSALS)
+        model = build_mask_rcnn(
+            3,
+            backbone="resnet18_fpn",
+            min_size=64,
+            max_size=96,
+            classifier="lesion_crop",
+            label_scheme="binary",
+            **FEW_PROPOSALS,
+        )
     with torch.no_grad():
         model.classifier.weight.normal_(0, 0.05)
         model.classifier.bias.copy_(torch.tensor([0.3, -0.3]))
     checkpoint = folder / "best.pt"
-    torch.save({"model": model.state_dict(), "model_config": model.identity.to_dict(), "run_config": {"eval": {"tta": True, "postprocess": True}}}, checkpoint)
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "model_config": model.identity.to_dict(),
+            "run_config": {"eval": {"tta": True, "postprocess": True}},
+        },
+        checkpoint,
+    )
     rng = np.random.default_rng(0)
     images = []
     for index, (height, width) in enumerate(SIZES):
@@ -63,10 +78,14 @@ def _run(path, fmt, image: torch.Tensor) -> list[np.ndarray]:
 def test_exported_model_gives_predicts_boxes_scores_masks_and_probabilities_on_two_image_sizes(trained, tmp_path, fmt):
     model, checkpoint, images = trained
     out = export_model(checkpoint, tmp_path / f"model.{fmt}", format=fmt)
-    answers = list(predict(model, images, config=InferenceConfig(batch_size=1)))  # one image a pass, as the graph (GroupNorm sees the padding of a batch)
+    answers = list(
+        predict(model, images, config=InferenceConfig(batch_size=1))
+    )  # one image a pass, as the graph (GroupNorm sees the padding of a batch)
     assert [a.mask.shape for a in answers] == list(SIZES)
     for path, answer in zip(images, answers):
-        image = torch.from_numpy(read_image(path, 64)).permute(2, 0, 1).float().div(255)  # the input rule: shorter side min_size
+        image = (
+            torch.from_numpy(read_image(path, 64)).permute(2, 0, 1).float().div(255)
+        )  # the input rule: shorter side min_size
         boxes, labels, scores, masks, class_scores = _run(out, fmt, image)
         reference = answer.detections
         assert len(scores) == len(reference["scores"]) > 0
@@ -117,7 +136,9 @@ def test_a_file_that_is_not_an_isicseg_checkpoint_is_refused(trained, tmp_path):
 
 @pytest.mark.parametrize("opset", [11, 21, True])
 def test_an_unsupported_opset_is_refused_naming_the_allowed_ones(trained, tmp_path, opset):
-    with pytest.raises(ConfigError, match=rf"ONNX opset {opset!r} is not supported; choose one of {ONNX_OPSETS[0]}..{ONNX_OPSETS[-1]}"):
+    with pytest.raises(
+        ConfigError, match=rf"ONNX opset {opset!r} is not supported; choose one of {ONNX_OPSETS[0]}..{ONNX_OPSETS[-1]}"
+    ):
         export_model(trained[1], tmp_path / "model.onnx", opset=opset)
 
 
@@ -148,9 +169,13 @@ def test_the_deploy_pages_numpy_answer_rule_and_clean_up_are_isicsegs(monkeypatc
     monkeypatch.setenv("MPLBACKEND", "agg")
     page = runpy.run_path(str(Path(__file__).parents[2] / "examples" / "gallery" / "plot_deploy_onnxruntime.py"))
     outputs, names, size = page["outputs"], page["metadata"]["outputs"], page["original_size"]
-    expected = answer_from_detections({k: torch.from_numpy(v) for k, v in zip(names, outputs)}, "binary", image_id="x", original_size=size)
+    expected = answer_from_detections(
+        {k: torch.from_numpy(v) for k, v in zip(names, outputs)}, "binary", image_id="x", original_size=size
+    )
     mask, box, probabilities = page["answer"](outputs, names, size)
-    assert mask.shape == expected.mask.shape and (mask != expected.mask).mean() < 0.002  # Pillow's and torch's bilinear differ at a few edge pixels
+    assert (
+        mask.shape == expected.mask.shape and (mask != expected.mask).mean() < 0.002
+    )  # Pillow's and torch's bilinear differ at a few edge pixels
     np.testing.assert_allclose(box, expected.box, rtol=1e-5)
     assert probabilities["melanoma"] == pytest.approx(expected.probabilities["melanoma"])
     rng = np.random.default_rng(1)

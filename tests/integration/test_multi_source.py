@@ -18,10 +18,45 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def test_train_reads_every_data_root_and_keeps_validation_on_the_first(tmp_path, capsys):
     ham = write_ham(tmp_path / "ham")
-    args = ["train", "--data", str(MINI_ROOT), "--data", str(ham), "--out", str(tmp_path / "runs"), "--name", "both",
-            "--backbone", "resnet18_fpn", "--pretrained", "none", "--classifier", "none", "--proposals", "few", "--image-size", "64",
-            "--epochs", "1", "--batch-size", "2", "--label-scheme", "three_class", "--source-shares", "0.5,0.5", "--epoch-items", "4",
-            "--eval-split", "", "--optimizer", "adamw", "--lr", "1e-4", "--warmup-steps", "0"]
+    args = [
+        "train",
+        "--data",
+        str(MINI_ROOT),
+        "--data",
+        str(ham),
+        "--out",
+        str(tmp_path / "runs"),
+        "--name",
+        "both",
+        "--backbone",
+        "resnet18_fpn",
+        "--pretrained",
+        "none",
+        "--classifier",
+        "none",
+        "--proposals",
+        "few",
+        "--image-size",
+        "64",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "2",
+        "--label-scheme",
+        "three_class",
+        "--source-shares",
+        "0.5,0.5",
+        "--epoch-items",
+        "4",
+        "--eval-split",
+        "",
+        "--optimizer",
+        "adamw",
+        "--lr",
+        "1e-4",
+        "--warmup-steps",
+        "0",
+    ]
     assert main(args) == 0, capsys.readouterr().err
     run = tmp_path / "runs" / "both"
     config = json.loads((run / "config.json").read_text())
@@ -37,8 +72,26 @@ def test_train_reads_every_data_root_and_keeps_validation_on_the_first(tmp_path,
 def test_a_root_of_no_known_kind_is_refused_naming_what_it_holds(tmp_path, capsys):
     (tmp_path / "photos").mkdir()
     (tmp_path / "photos" / "a.jpg").write_bytes(b"x")
-    assert main(["train", "--data", str(MINI_ROOT), "--data", str(tmp_path / "photos"), "--out", str(tmp_path / "runs"), "--name", "x",
-                 "--backbone", "resnet18_fpn", "--pretrained", "none"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(MINI_ROOT),
+                "--data",
+                str(tmp_path / "photos"),
+                "--out",
+                str(tmp_path / "runs"),
+                "--name",
+                "x",
+                "--backbone",
+                "resnet18_fpn",
+                "--pretrained",
+                "none",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert f"Data root {tmp_path / 'photos'} is neither ISIC 2017" in err and "it holds a.jpg" in err
 
@@ -55,22 +108,61 @@ def test_the_gpu_recipe_takes_several_data_roots_and_trains_two_steps_on_the_cpu
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setattr(torch.hub, "_hub_dir", None)
     torch.manual_seed(0)
-    coco = BACKBONES.get("resnet50_fpn").build(91, norm_layer=FrozenBatchNorm2d, head_norm_layer=torch.nn.BatchNorm2d, trainable_layers=3).state_dict()
-    for weights, state in ((MaskRCNN_ResNet50_FPN_Weights.COCO_V1, coco), (MobileNet_V2_Weights.IMAGENET1K_V1, mobilenet_v2().state_dict())):
+    coco = (
+        BACKBONES.get("resnet50_fpn")
+        .build(91, norm_layer=FrozenBatchNorm2d, head_norm_layer=torch.nn.BatchNorm2d, trainable_layers=3)
+        .state_dict()
+    )
+    for weights, state in (
+        (MaskRCNN_ResNet50_FPN_Weights.COCO_V1, coco),
+        (MobileNet_V2_Weights.IMAGENET1K_V1, mobilenet_v2().state_dict()),
+    ):
         path = cached_weights_path(weights)
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(state, path)
     ham = write_ham(tmp_path / "ham")
-    args = ["train", "--config", "isic2017_resnet50_coco_gpu", "--data", str(MINI_ROOT), "--data", str(ham), "--out", str(tmp_path / "runs"),
-            "--name", "gpu", "--image-size", "128", "--epochs", "1", "--batch-size", "2", "--source-shares", "0.5,0.5", "--epoch-items", "4",
-            "--num-workers", "0", "--device", "cpu", "--eval-split", ""]
+    args = [
+        "train",
+        "--config",
+        "isic2017_resnet50_coco_gpu",
+        "--data",
+        str(MINI_ROOT),
+        "--data",
+        str(ham),
+        "--out",
+        str(tmp_path / "runs"),
+        "--name",
+        "gpu",
+        "--image-size",
+        "128",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "2",
+        "--source-shares",
+        "0.5,0.5",
+        "--epoch-items",
+        "4",
+        "--num-workers",
+        "0",
+        "--device",
+        "cpu",
+        "--eval-split",
+        "",
+    ]
     assert main(args) == 0, capsys.readouterr().err
     run = tmp_path / "runs" / "gpu"
     config = json.loads((run / "config.json").read_text())
-    assert config["model"]["backbone"] == "resnet50_fpn" and config["model"]["pretrained"] == "coco" and config["trainer"]["optimizer"] == "sgd"
+    assert (
+        config["model"]["backbone"] == "resnet50_fpn"
+        and config["model"]["pretrained"] == "coco"
+        and config["trainer"]["optimizer"] == "sgd"
+    )
     assert config["data"]["extra_roots"] == [str(ham)]
     checkpoint = load_checkpoint(run / "last.pt")
     assert checkpoint["global_step"] == 2
     # the stem is frozen (3 trainable stages): still the COCO file's weights after two SGD steps, so that file was read
     assert torch.equal(checkpoint["model"]["backbone.body.conv1.weight"], coco["backbone.body.conv1.weight"])
-    assert not torch.equal(checkpoint["model"]["backbone.fpn.layer_blocks.0.0.weight"], coco["backbone.fpn.layer_blocks.0.0.weight"])
+    assert not torch.equal(
+        checkpoint["model"]["backbone.fpn.layer_blocks.0.0.weight"], coco["backbone.fpn.layer_blocks.0.0.weight"]
+    )

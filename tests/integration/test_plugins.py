@@ -37,7 +37,9 @@ def run_python(code: str, site: Path) -> subprocess.CompletedProcess:
 
 
 def test_plugin_backbone_usable_by_name(tmp_path):
-    site = install_plugin(tmp_path / "site", "tiny_plugin", "[isicseg.backbones]\ntiny_convnet = tiny_plugin:TINY_CONVNET\n", PLUGIN)
+    site = install_plugin(
+        tmp_path / "site", "tiny_plugin", "[isicseg.backbones]\ntiny_convnet = tiny_plugin:TINY_CONVNET\n", PLUGIN
+    )
     code = """
 import sys, torch
 import isicseg
@@ -56,9 +58,32 @@ print(type(model.backbone).__name__, ",".join(sorted(out)), out["masks"].shape[-
 
 @pytest.mark.slow
 def test_plugin_backbone_from_the_cli(tmp_path, synthetic_root):
-    site = install_plugin(tmp_path / "site", "tiny_plugin", "[isicseg.backbones]\ntiny_convnet = tiny_plugin:TINY_CONVNET\n", PLUGIN)
-    args = ["train", "--data", str(synthetic_root), "--out", str(tmp_path / "runs"), "--name", "p", "--backbone", "tiny_convnet",
-            "--pretrained", "none", "--epochs", "1", "--image-size", "64", "--subset", "4", "--batch-size", "2", "--proposals", "few"]
+    site = install_plugin(
+        tmp_path / "site", "tiny_plugin", "[isicseg.backbones]\ntiny_convnet = tiny_plugin:TINY_CONVNET\n", PLUGIN
+    )
+    args = [
+        "train",
+        "--data",
+        str(synthetic_root),
+        "--out",
+        str(tmp_path / "runs"),
+        "--name",
+        "p",
+        "--backbone",
+        "tiny_convnet",
+        "--pretrained",
+        "none",
+        "--epochs",
+        "1",
+        "--image-size",
+        "64",
+        "--subset",
+        "4",
+        "--batch-size",
+        "2",
+        "--proposals",
+        "few",
+    ]
     finished = run_python(f"import sys; from isicseg.cli import main; sys.exit(main({args!r}))", site)
     assert finished.returncode == 0, finished.stderr[-3000:]
     config = json.loads((tmp_path / "runs" / "p" / "config.json").read_text())
@@ -71,7 +96,10 @@ def test_broken_plugin_warns_and_never_breaks(tmp_path, monkeypatch):
     install_plugin(tmp_path / "site", "good_plugin", "[isicseg.widgets]\ngood = json:dumps\n")
     monkeypatch.syspath_prepend(str(site))
     registry = Registry("widgets")
-    with pytest.warns(PluginWarning, match=r"Could not load isicseg plugin 'bad' \(no_such_module:THING\) from group 'isicseg.widgets': ModuleNotFoundError"):
+    with pytest.warns(
+        PluginWarning,
+        match=r"Could not load isicseg plugin 'bad' \(no_such_module:THING\) from group 'isicseg.widgets': ModuleNotFoundError",
+    ):
         names = registry.names()
     assert names == ["good"] and registry.get("good") is json.dumps
     with warnings.catch_warnings():

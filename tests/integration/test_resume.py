@@ -28,7 +28,11 @@ def test_kill_9_then_resume_gives_identical_weights(synthetic_root, tmp_path):
     finished = run(str(synthetic_root), str(whole), "3")
     assert finished.returncode == 0, finished.stderr[-2000:]
 
-    process = subprocess.Popen([sys.executable, str(SCRIPT), str(synthetic_root), str(broken), "3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, str(SCRIPT), str(synthetic_root), str(broken), "3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     last = broken / "last.pt"
     deadline = time.time() + 300
     while not last.exists() and time.time() < deadline and process.poll() is None:
@@ -48,9 +52,13 @@ def test_kill_9_then_resume_gives_identical_weights(synthetic_root, tmp_path):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
     # the resumed run's history and best checkpoint match too
     def history(folder):  # every number of every epoch, but its wall-clock time
-        return [{k: v for k, v in row.items() if k not in ("epoch_seconds", "val_seconds")} for row in json.loads((folder / "history.json").read_text())]
+        return [
+            {k: v for k, v in row.items() if k not in ("epoch_seconds", "val_seconds")}
+            for row in json.loads((folder / "history.json").read_text())
+        ]
 
     assert len(history(whole)) == 3 and history(whole) == history(broken)
     assert load_checkpoint(whole / "best.pt")["epoch"] == load_checkpoint(broken / "best.pt")["epoch"]

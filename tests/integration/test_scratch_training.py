@@ -44,7 +44,9 @@ def test_scratch_model_predicts_well_in_eval_mode(tmp_path, backbone, floor):
         for i in range(len(ds)):
             image, target = ds[i]
             (out,) = model([image])
-            predicted = out["masks"][0, 0] > 0.5 if len(out["scores"]) else torch.zeros(image.shape[-2:], dtype=torch.bool)
+            predicted = (
+                out["masks"][0, 0] > 0.5 if len(out["scores"]) else torch.zeros(image.shape[-2:], dtype=torch.bool)
+            )
             scores.append(jaccard_index(predicted, target["masks"][0]))
     mean = sum(scores) / len(scores)
     assert mean > floor, f"{backbone}: eval-mode mean Jaccard {mean:.3f}: eval predictions collapsed"

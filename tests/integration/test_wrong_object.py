@@ -18,15 +18,25 @@ pytestmark = [pytest.mark.integration]
 def test_wrong_object_scores_every_detection_and_sorts_failures(tmp_path, capsys):
     script = import_benchmark("wrong_object")
     torch.manual_seed(0)
-    model = build_mask_rcnn(3, backbone="resnet18_fpn", min_size=64, max_size=96, label_scheme="binary", **FEW_PROPOSALS)
+    model = build_mask_rcnn(
+        3, backbone="resnet18_fpn", min_size=64, max_size=96, label_scheme="binary", **FEW_PROPOSALS
+    )
     path = tmp_path / "model.pt"
     torch.save({"model": model.state_dict(), "model_config": model.identity.to_dict()}, path)
-    table = script.main([str(path), "--data", str(MINI_ROOT), "--split", "train", "--sizes", "96", "--out", str(tmp_path / "t.csv")])
-    assert sorted(set(table["size"])) == [64, 96] and (table.groupby("size").size() == 4).all()  # 4 training images, two sizes
+    table = script.main(
+        [str(path), "--data", str(MINI_ROOT), "--split", "train", "--sizes", "96", "--out", str(tmp_path / "t.csv")]
+    )
+    assert (
+        sorted(set(table["size"])) == [64, 96] and (table.groupby("size").size() == 4).all()
+    )  # 4 training images, two sizes
     assert (table["best jaccard"] >= table["answer jaccard"]).all() and table["lesion share"].between(0, 1).all()
-    assert ((table["best rank"] >= 1) | (table["detections"] == 0)).all() and (table["best rank"] <= table["detections"]).all()
+    assert ((table["best rank"] >= 1) | (table["detections"] == 0)).all() and (
+        table["best rank"] <= table["detections"]
+    ).all()
     kinds = script.kinds(table[table["size"] == 64])
     assert kinds["under 0.5"] == kinds["wrong pick"] + kinds["found, poorly outlined"] + kinds["missed"]
-    assert kinds["images"] == 4 and np.isclose(kinds["mean answer jaccard"], table[table["size"] == 64]["answer jaccard"].mean())
+    assert kinds["images"] == 4 and np.isclose(
+        kinds["mean answer jaccard"], table[table["size"] == 64]["answer jaccard"].mean()
+    )
     assert "input 64 px (shorter side) (as trained)" in capsys.readouterr().out
     assert (tmp_path / "t.csv").is_file()

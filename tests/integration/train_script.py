@@ -1,6 +1,6 @@
 """A training run driven by the integration tests in a separate process.
 
-    python train_script.py DATA_ROOT OUT_DIR EPOCHS [RESUME]
+python train_script.py DATA_ROOT OUT_DIR EPOCHS [RESUME]
 """
 
 import sys
@@ -19,7 +19,9 @@ train = ISIC2017Dataset(root, "train", image_size=64, subset=6, transforms=get_t
 val = ISIC2017Dataset(root, "validation", image_size=64, subset=2)
 torch.manual_seed(0)
 model = build_mask_rcnn(3, backbone="resnet18_fpn", min_size=64, max_size=86, **FEW_PROPOSALS)
-config = TrainerConfig(epochs=epochs, batch_size=2, optimizer="sgd", lr=0.005, warmup_steps=3, schedule="cosine", out_dir=out, seed=7)
+config = TrainerConfig(
+    epochs=epochs, batch_size=2, optimizer="sgd", lr=0.005, warmup_steps=3, schedule="cosine", out_dir=out, seed=7
+)
 callbacks = [ModelCheckpoint(monitor="val_loss", mode="min"), EarlyStopping(monitor="val_loss", patience=10)]
 Trainer(config, callbacks=callbacks).fit(model, train, val, resume=resume)
 torch.save(model.state_dict(), f"{out}/final.pt")

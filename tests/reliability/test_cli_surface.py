@@ -27,7 +27,9 @@ VAL = str(MINI_ROOT / "ISIC-2017_Validation_Data")
 def place(tmp_path_factory):
     """A folder of things a user points the command line at."""
     here = tmp_path_factory.mktemp("surface")
-    model = build_mask_rcnn(3, backbone="resnet18_fpn", min_size=64, max_size=96, label_scheme="binary", **FEW_PROPOSALS)
+    model = build_mask_rcnn(
+        3, backbone="resnet18_fpn", min_size=64, max_size=96, label_scheme="binary", **FEW_PROPOSALS
+    )
     torch.save({"model": model.state_dict(), "model_config": model.identity.to_dict()}, here / "w.pt")
     (here / "login.pt").write_text("<html>please log in</html>")
     (here / "afile").write_text("mine")
@@ -57,24 +59,73 @@ TABLE = [
     (["predict", "{p}/w.pt", VAL, "--out", "{p}/o1", "--image-size", "0"], "image_size must be a positive int"),
     (["predict", "{p}/w.pt", VAL, "--out", "{p}/o1", "--label-scheme", "four"], "four"),
     # evaluate
-    (["evaluate", "{p}/w.pt", "--data", "{p}/afile", "--split", "validation", "--out", "{p}/o2"], "is a file, not a folder"),
+    (
+        ["evaluate", "{p}/w.pt", "--data", "{p}/afile", "--split", "validation", "--out", "{p}/o2"],
+        "is a file, not a folder",
+    ),
     (["evaluate", "{p}/w.pt", "--data", "{p}/nowhere", "--split", "validation", "--out", "{p}/o2"], "does not exist"),
     (["evaluate", "{p}/w.pt", "--data", str(MINI_ROOT), "--split", "test", "--out", "{p}/o2"], "does not exist"),
-    (["evaluate", "{p}/w.pt", "--data", str(MINI_ROOT), "--split", "validation", "--out", "{p}/o2", "--image-size", "0"], "image_size must be a positive int"),
-    (["evaluate", "{p}/w.pt", "--data", str(MINI_ROOT), "--split", "validation", "--out", "{p}/o2", "--device", "meta"], "device 'meta' is not a device name"),
-    (["evaluate", "{p}/w.pt", "--data", str(MINI_ROOT), "--split", "validation", "--out", "{p}/full"], "evaluate would mix its results"),
+    (
+        [
+            "evaluate",
+            "{p}/w.pt",
+            "--data",
+            str(MINI_ROOT),
+            "--split",
+            "validation",
+            "--out",
+            "{p}/o2",
+            "--image-size",
+            "0",
+        ],
+        "image_size must be a positive int",
+    ),
+    (
+        [
+            "evaluate",
+            "{p}/w.pt",
+            "--data",
+            str(MINI_ROOT),
+            "--split",
+            "validation",
+            "--out",
+            "{p}/o2",
+            "--device",
+            "meta",
+        ],
+        "device 'meta' is not a device name",
+    ),
+    (
+        ["evaluate", "{p}/w.pt", "--data", str(MINI_ROOT), "--split", "validation", "--out", "{p}/full"],
+        "evaluate would mix its results",
+    ),
     # train
     (["train", "--config", "{p}/deep.json", "--data", str(MINI_ROOT), "--out", "{p}/runs"], "nested too deeply"),
-    (["train", "--config", "{p}/list.json", "--data", str(MINI_ROOT), "--out", "{p}/runs"], "holds a JSON list; expected a JSON object"),
-    (["train", "--config", "{p}/notjson.json", "--data", str(MINI_ROOT), "--out", "{p}/runs"], "Could not read Run config"),
+    (
+        ["train", "--config", "{p}/list.json", "--data", str(MINI_ROOT), "--out", "{p}/runs"],
+        "holds a JSON list; expected a JSON object",
+    ),
+    (
+        ["train", "--config", "{p}/notjson.json", "--data", str(MINI_ROOT), "--out", "{p}/runs"],
+        "Could not read Run config",
+    ),
     (["train", "--config", "{p}/typo.json", "--data", str(MINI_ROOT), "--out", "{p}/runs"], "epoch"),
-    (["train", "--config", "{p}/outdir.json", "--data", str(MINI_ROOT), "--out", "{p}/runs"], "which isicseg train does not use"),
+    (
+        ["train", "--config", "{p}/outdir.json", "--data", str(MINI_ROOT), "--out", "{p}/runs"],
+        "which isicseg train does not use",
+    ),
     (["train", "--config", "{p}", "--data", str(MINI_ROOT), "--out", "{p}/runs"], "is a folder; expected a JSON file"),
     (["train", "--config", "nosuchrecipe", "--data", str(MINI_ROOT), "--out", "{p}/runs"], "is no recipe name"),
-    (["train", "--data", str(MINI_ROOT), "--lr", "1e308", "--out", "{p}/runs"], "TrainerConfig.lr must be a float in (0, 10]"),
+    (
+        ["train", "--data", str(MINI_ROOT), "--lr", "1e308", "--out", "{p}/runs"],
+        "TrainerConfig.lr must be a float in (0, 10]",
+    ),
     (["train", "--data", str(MINI_ROOT), "--lr", "-1", "--out", "{p}/runs"], "TrainerConfig.lr must be"),
     (["train", "--data", str(MINI_ROOT), "--device", "meta", "--out", "{p}/runs"], "TrainerConfig.device must be"),
-    (["train", "--data", str(MINI_ROOT), "--epochs", "0", "--out", "{p}/runs"], "TrainerConfig.epochs must be an int >= 1"),
+    (
+        ["train", "--data", str(MINI_ROOT), "--epochs", "0", "--out", "{p}/runs"],
+        "TrainerConfig.epochs must be an int >= 1",
+    ),
     (["train", "--data", "{p}/afile", "--out", "{p}/runs", "--name", "f"], "is a file, not a folder"),
     (["train", "--out", "{p}/runs", "--name", "none", "--resume"], "does not exist; start the run without --resume"),
     (["train", "--out", "{p}/runs", "--resume"], "--resume needs --name"),
@@ -84,7 +135,10 @@ TABLE = [
     (["synth", "{p}/s", "--height", "100000"], "image_size must be (height, width), each an int in 16..4096"),
     (["download", "{p}/afile"], "is a file; isicseg download fills a folder there"),
     (["download", "{p}/d", "--mirror", "{p}/nowhere"], "is neither an http(s):// or file:// address nor a folder"),
-    (["download", "{p}/d", "--split", "validation", "--parts", "labels", "--mirror", "file:///nowhere"], "no such file"),
+    (
+        ["download", "{p}/d", "--split", "validation", "--parts", "labels", "--mirror", "file:///nowhere"],
+        "no such file",
+    ),
     (["demo", "--out", "{p}/demo", "--train-images", "0"], "--train-images must be an int >= 1"),
     (["demo", "--out", "{p}/demo", "--epochs", "-1"], "TrainerConfig.epochs must be an int >= 1"),
     (["demo", "--out", "{p}/demo", "--image-size", "5"], "image"),
@@ -102,7 +156,10 @@ def test_a_bad_command_line_is_one_clear_line(place, capsys, args, words):
     assert lines[0].startswith(f"isicseg {argv[0]}: error: ") and "Traceback" not in err
     assert words in err
     assert len(lines) == 1 or "Expected layout:" in lines[0]  # a missing-data message shows the layout below its line
-    assert sorted(p.name for p in place.iterdir()) == before or argv[0] in ("train", "demo")  # nothing was left in the place
+    assert sorted(p.name for p in place.iterdir()) == before or argv[0] in (
+        "train",
+        "demo",
+    )  # nothing was left in the place
     if argv[0] == "demo":
         assert not (place / "demo").exists()  # flags are checked before the demo writes data
 

@@ -29,7 +29,10 @@ def earlier(weights, tmp_path):
     """An output folder holding the results of an earlier predict and an evaluate, plus a user's note."""
     out = tmp_path / "out"
     assert main(["predict", str(weights), str(IMAGES), "--out", str(out / "pr")]) == 0
-    assert main(["evaluate", str(weights), "--data", str(MINI_ROOT), "--split", "validation", "--out", str(out / "ev")]) == 0
+    assert (
+        main(["evaluate", str(weights), "--data", str(MINI_ROOT), "--split", "validation", "--out", str(out / "ev")])
+        == 0
+    )
     (out / "pr" / "notes.txt").write_text("mine")
     return out
 
@@ -39,17 +42,37 @@ def test_overwrite_with_weights_that_cannot_be_loaded_keeps_the_earlier_results(
     bad = tmp_path / "bad.pt"
     bad.write_text("<html>login</html>")
     assert main(["predict", str(bad), str(IMAGES), "--out", str(earlier / "pr"), "--overwrite"]) == 2
-    assert main(["evaluate", str(bad), "--data", str(MINI_ROOT), "--split", "validation", "--out", str(earlier / "ev"), "--overwrite"]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                str(bad),
+                "--data",
+                str(MINI_ROOT),
+                "--split",
+                "validation",
+                "--out",
+                str(earlier / "ev"),
+                "--overwrite",
+            ]
+        )
+        == 2
+    )
     assert "bad.pt could not be loaded" in capsys.readouterr().err
     assert snapshot(earlier) == before
 
 
-def test_an_unreadable_image_mid_run_keeps_the_earlier_results_and_leaves_no_partial_files(earlier, weights, tmp_path, capsys):
+def test_an_unreadable_image_mid_run_keeps_the_earlier_results_and_leaves_no_partial_files(
+    earlier, weights, tmp_path, capsys
+):
     before = snapshot(earlier)
     inputs = tmp_path / "inputs"
     shutil.copytree(IMAGES, inputs)
     (inputs / "ISIC_9999999.jpg").write_bytes(b"\xff\xd8 not really a jpeg")  # sorts last: read after the others
-    assert main(["predict", str(weights), str(inputs), "--out", str(earlier / "pr"), "--overwrite", "--batch-size", "1"]) == 2
+    assert (
+        main(["predict", str(weights), str(inputs), "--out", str(earlier / "pr"), "--overwrite", "--batch-size", "1"])
+        == 2
+    )
     err = capsys.readouterr().err
     assert "ISIC_9999999.jpg is not a readable image file" in err and "Traceback" not in err
     assert snapshot(earlier) == before  # no staging folder left either
@@ -80,7 +103,22 @@ def test_inputs_inside_a_folder_the_command_replaces_are_refused(earlier, weight
     root = earlier / "pr" / "masks" / "data"
     shutil.copytree(MINI_ROOT, root)
     before = snapshot(earlier)
-    assert main(["evaluate", str(weights), "--data", str(root), "--split", "validation", "--out", str(earlier / "pr"), "--overwrite"]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                str(weights),
+                "--data",
+                str(root),
+                "--split",
+                "validation",
+                "--out",
+                str(earlier / "pr"),
+                "--overwrite",
+            ]
+        )
+        == 2
+    )
     assert "which evaluate replaces with its results" in capsys.readouterr().err
     assert snapshot(earlier) == before
 
@@ -96,7 +134,12 @@ def test_overwrite_replaces_only_what_the_command_writes(earlier, weights):
 
 def test_synth_with_bad_flags_changes_nothing(tmp_path, capsys):
     root = tmp_path / "data"
-    assert main(["synth", str(root), "--train", "2", "--validation", "0", "--test", "0", "--height", "32", "--width", "32"]) == 0
+    assert (
+        main(
+            ["synth", str(root), "--train", "2", "--validation", "0", "--test", "0", "--height", "32", "--width", "32"]
+        )
+        == 0
+    )
     before = snapshot(root)
     assert main(["synth", str(root), "--train", "2", "--height", "32", "--width", "999999", "--overwrite"]) == 2
     assert "image_size must be (height, width), each an int in 16..4096; got (32, 999999)" in capsys.readouterr().err
@@ -127,12 +170,17 @@ def test_staging_rolls_back_when_the_swap_fails_half_way(tmp_path, monkeypatch):
 def test_output_folder_that_is_a_file_or_unlistable_is_refused(tmp_path):
     target = tmp_path / "file"
     target.write_text("mine")
-    with pytest.raises(ConfigError, match=r"--out .*file is a file; test writes a folder there"), staged_output(target, ["a"], overwrite=True, command="test"):
+    with (
+        pytest.raises(ConfigError, match=r"--out .*file is a file; test writes a folder there"),
+        staged_output(target, ["a"], overwrite=True, command="test"),
+    ):
         pass
     assert target.read_text() == "mine"
 
 
-def test_a_full_disk_while_writing_masks_is_one_line_and_keeps_the_earlier_results(earlier, weights, monkeypatch, capsys):
+def test_a_full_disk_while_writing_masks_is_one_line_and_keeps_the_earlier_results(
+    earlier, weights, monkeypatch, capsys
+):
     import errno
 
     import isicseg.evaluation.submission as submission

@@ -19,7 +19,10 @@ from ..helpers import snapshot
 from ..release_server import Server, zip_folder
 
 IMAGES, MASKS, LABELS, GROUPS = (
-    "ISIC2018_Task3_Training_Input", "HAM10000_segmentations_lesion_tschandl", "ISIC2018_Task3_Training_GroundTruth", "ISIC2018_Task3_Training_LesionGroupings.csv",
+    "ISIC2018_Task3_Training_Input",
+    "HAM10000_segmentations_lesion_tschandl",
+    "ISIC2018_Task3_Training_GroundTruth",
+    "ISIC2018_Task3_Training_LesionGroupings.csv",
 )
 COUNT = sum(count for _, _, count in LESIONS)
 
@@ -51,11 +54,18 @@ def ham_server(ham_release):
     running.close()
 
 
-def test_the_downloaded_root_is_read_by_the_ham10000_reader_and_a_rerun_fetches_nothing(ham_release, ham_server, tmp_path):
+def test_the_downloaded_root_is_read_by_the_ham10000_reader_and_a_rerun_fetches_nothing(
+    ham_release, ham_server, tmp_path
+):
     files, md5 = ham_release
     root = tmp_path / "ham"
     fetched = download_ham10000(root, mirror=ham_server.url, checksums=md5)
-    assert fetched == [f"{LABELS}.zip", GROUPS, f"{IMAGES}.zip", f"{MASKS}.zip"]  # labels first: they verify the folders
+    assert fetched == [
+        f"{LABELS}.zip",
+        GROUPS,
+        f"{IMAGES}.zip",
+        f"{MASKS}.zip",
+    ]  # labels first: they verify the folders
     assert not any(root.glob("*.zip")) and not any(root.glob("*.part"))
     dataset = HAM10000Dataset(root, label_scheme="binary")
     assert len(dataset) == COUNT and dataset.left_out == {"no mask": 0, "diagnosis left out": 0}
@@ -82,7 +92,12 @@ def test_without_a_mirror_each_file_comes_from_its_official_host(ham_release, tm
         monkeypatch.setattr("isicseg.data.download.ISIC2018_ARCHIVE", server.url + "2018/")
         monkeypatch.setattr("isicseg.data.download.HAM10000_MASKS_URL", server.url + "api/access/datafile/3838943")
         download_ham10000(tmp_path / "ham", checksums=md5)
-        assert server.names() == [f"2018/{LABELS}.zip", f"2018/{GROUPS}", f"2018/{IMAGES}.zip", "api/access/datafile/3838943"]
+        assert server.names() == [
+            f"2018/{LABELS}.zip",
+            f"2018/{GROUPS}",
+            f"2018/{IMAGES}.zip",
+            "api/access/datafile/3838943",
+        ]
     finally:
         server.close()
     assert len(HAM10000Dataset(tmp_path / "ham")) == COUNT
@@ -102,7 +117,10 @@ def test_the_reader_downloads_what_is_missing_when_asked(ham_release, ham_server
 def test_the_masks_md5_is_checked_and_a_bad_file_never_gets_its_final_name(ham_release, ham_server, tmp_path):
     files, md5 = ham_release
     root = tmp_path / "ham"
-    with pytest.raises(DownloadError, match=rf"{MASKS}.zip from .* has MD5 {md5[MASKS + '.zip']}, but 0+ was expected \(the value the Dataverse record publishes\)"):
+    with pytest.raises(
+        DownloadError,
+        match=rf"{MASKS}.zip from .* has MD5 {md5[MASKS + '.zip']}, but 0+ was expected \(the value the Dataverse record publishes\)",
+    ):
         download_ham10000(root, parts=["masks"], mirror=ham_server.url, checksums={f"{MASKS}.zip": "0" * 32})
     assert not (root / MASKS).exists() and not any(root.glob("*.zip*"))
 
@@ -114,10 +132,14 @@ def test_a_truncated_groupings_csv_is_refused_by_its_row_count(ham_release, tmp_
     lines = (mirror / GROUPS).read_text().splitlines()
     (mirror / GROUPS).write_text("\n".join(lines[:-3]) + "\n")
     root = tmp_path / "ham"
-    with pytest.raises(DatasetError, match=rf"Mirror file .*{GROUPS} lists {COUNT - 3} images, but HAM10000 has {COUNT} .*--no-verify"):
+    with pytest.raises(
+        DatasetError, match=rf"Mirror file .*{GROUPS} lists {COUNT - 3} images, but HAM10000 has {COUNT} .*--no-verify"
+    ):
         download_ham10000(root, parts=["labels"], mirror=str(mirror), checksums=md5)
     assert not (root / GROUPS).exists()
-    assert download_ham10000(root, parts=["labels"], mirror=str(mirror), checksums=md5, verify=False) == []  # read in place from the folder
+    assert (
+        download_ham10000(root, parts=["labels"], mirror=str(mirror), checksums=md5, verify=False) == []
+    )  # read in place from the folder
     assert (root / GROUPS).is_file()
 
 
@@ -162,13 +184,28 @@ def test_cli_download_ham10000_checks_the_result(ham_release, ham_server, tmp_pa
     assert out.endswith(f"Checked {root}: ham10000 {COUNT} images\nOK\n")
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["download", "ham10000", "{p}/ham", "--split", "train"], "HAM10000 has one split and no superpixels: --split and --keep-superpixels are for isic2017 only."),
-    (["download", "ham10000", "{p}/ham", "--keep-superpixels"], "--split and --keep-superpixels are for isic2017 only"),
-    (["download", "ham1000", "{p}/ham"], "isicseg download takes [DATASET] ROOT; got 'ham1000 {p}/ham'. DATASET is one of isic2017, ham10000"),
-    (["download", "ham10000", "{p}/a", "{p}/b"], "isicseg download takes [DATASET] ROOT"),
-    (["download", "ham10000", "{p}/ham", "--parts", "labels", "--mirror", "file:///nowhere"], "ISIC2018_Task3_Training_GroundTruth.zip failed"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["download", "ham10000", "{p}/ham", "--split", "train"],
+            "HAM10000 has one split and no superpixels: --split and --keep-superpixels are for isic2017 only.",
+        ),
+        (
+            ["download", "ham10000", "{p}/ham", "--keep-superpixels"],
+            "--split and --keep-superpixels are for isic2017 only",
+        ),
+        (
+            ["download", "ham1000", "{p}/ham"],
+            "isicseg download takes [DATASET] ROOT; got 'ham1000 {p}/ham'. DATASET is one of isic2017, ham10000",
+        ),
+        (["download", "ham10000", "{p}/a", "{p}/b"], "isicseg download takes [DATASET] ROOT"),
+        (
+            ["download", "ham10000", "{p}/ham", "--parts", "labels", "--mirror", "file:///nowhere"],
+            "ISIC2018_Task3_Training_GroundTruth.zip failed",
+        ),
+    ],
+)
 def test_cli_download_ham10000_refuses_bad_command_lines_in_one_line(tmp_path, capsys, argv, message):
     before = snapshot(tmp_path)
     assert main([a.format(p=tmp_path) for a in argv]) == 2

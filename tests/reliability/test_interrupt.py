@@ -16,15 +16,40 @@ from isicseg.cli import main
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-TINY = ["--image-size", "64", "--backbone", "resnet18_fpn", "--pretrained", "none", "--proposals", "few", "--subset", "8",
-        "--batch-size", "2", "--optimizer", "adamw", "--lr", "0.0005", "--warmup-steps", "1", "--val-split", "", "--eval-split", ""]
+TINY = [
+    "--image-size",
+    "64",
+    "--backbone",
+    "resnet18_fpn",
+    "--pretrained",
+    "none",
+    "--proposals",
+    "few",
+    "--subset",
+    "8",
+    "--batch-size",
+    "2",
+    "--optimizer",
+    "adamw",
+    "--lr",
+    "0.0005",
+    "--warmup-steps",
+    "1",
+    "--val-split",
+    "",
+    "--eval-split",
+    "",
+]
 
 
 @pytest.fixture(scope="module")
 def whole(synthetic_root, tmp_path_factory):
     """The last.pt of an uninterrupted 3-epoch run."""
     out = tmp_path_factory.mktemp("whole")
-    assert main(["train", "--data", str(synthetic_root), "--out", str(out), "--name", "whole", "--epochs", "3", *TINY]) == 0
+    assert (
+        main(["train", "--data", str(synthetic_root), "--out", str(out), "--name", "whole", "--epochs", "3", *TINY])
+        == 0
+    )
     saved = json.loads((out / "whole" / "config.json").read_text())["data"]
     assert saved["val_split"] is None and saved["eval_split"] is None  # "--val-split ''" means none
     assert not (out / "whole" / "evaluation").exists()
@@ -38,11 +63,30 @@ KILL_DELAYS = [round(random.Random(seed).uniform(0.0, 1.5), 2) for seed in (0, 1
 
 @pytest.mark.parametrize("sig, delay", [(signal.SIGINT, 0.0), *((signal.SIGKILL, d) for d in KILL_DELAYS)])
 def test_interrupted_run_resumes_to_the_uninterrupted_result(synthetic_root, tmp_path, whole, sig, delay):
-    command = [sys.executable, "-m", "isicseg.cli", "train", "--data", str(synthetic_root), "--out", str(tmp_path), "--name", "cut", "--epochs", "3", *TINY]
+    command = [
+        sys.executable,
+        "-m",
+        "isicseg.cli",
+        "train",
+        "--data",
+        str(synthetic_root),
+        "--out",
+        str(tmp_path),
+        "--name",
+        "cut",
+        "--epochs",
+        "3",
+        *TINY,
+    ]
     # a child of a background job inherits an ignored SIGINT (and Python then installs no
     # KeyboardInterrupt handler): give it the default disposition, as a terminal would
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     last = tmp_path / "cut" / "last.pt"
     deadline = time.monotonic() + 600
     while not last.exists() and process.poll() is None and time.monotonic() < deadline:
@@ -81,7 +125,10 @@ def test_interrupt_outside_training_says_so(monkeypatch, capsys, tmp_path):
     assert capsys.readouterr().err.strip() == "isicseg check: interrupted. Run the command again to finish it."
     monkeypatch.setattr(cli, "_cmd_predict", interrupted)
     assert main(["predict", "w.pt", str(tmp_path), "--out", str(tmp_path / "out")]) == 130
-    assert capsys.readouterr().err.strip() == f"isicseg predict: interrupted. Earlier results in {tmp_path / 'out'} are as they were; no new result was kept."
+    assert (
+        capsys.readouterr().err.strip()
+        == f"isicseg predict: interrupted. Earlier results in {tmp_path / 'out'} are as they were; no new result was kept."
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -128,4 +175,7 @@ def test_interrupt_before_the_first_epoch_says_nothing_was_saved(monkeypatch, ca
 
     monkeypatch.setattr(cli, "_cmd_train", interrupted)
     assert main(["train", "--out", str(tmp_path), "--name", "r"]) == 130
-    assert capsys.readouterr().err.strip() == "isicseg train: interrupted. No epoch had finished, so nothing was saved; start the run again."
+    assert (
+        capsys.readouterr().err.strip()
+        == "isicseg train: interrupted. No epoch had finished, so nothing was saved; start the run again."
+    )

@@ -12,7 +12,6 @@ from isicseg import ISIC2017Dataset, load_model
 from isicseg.cli import main
 from isicseg.evaluation import evaluate
 from isicseg.exceptions import ConfigError, DatasetError, WeightsError
-from isicseg.inference import predict
 
 from ..conftest import MINI_ROOT
 
@@ -55,22 +54,31 @@ def test_library_evaluate_replaces_the_masks_of_an_earlier_run_only_with_overwri
         evaluate(load_model(weights), dataset, out_dir=tmp_path, figures=False)
     assert (tmp_path / "masks" / "ISIC_9999999_segmentation.png").read_bytes() == b"old"
     evaluate(load_model(weights), dataset, out_dir=tmp_path, figures=False, overwrite=True)
-    assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == [f"{i}_segmentation.png" for i in dataset.image_ids]
+    assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == [
+        f"{i}_segmentation.png" for i in dataset.image_ids
+    ]
 
 
 def test_predict_refuses_inputs_sharing_a_name(weights, tmp_path, capsys):
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
         shutil.copy(IMAGES / "ISIC_0000062.jpg", tmp_path / folder / "lesion.jpg")
-    assert main(["predict", str(weights), str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "out")]) == 2
+    assert (
+        main(["predict", str(weights), str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "out")]) == 2
+    )
     err = capsys.readouterr().err
     assert "1 image names are used by more than one input file, e.g. 'lesion'" in err
     assert str(tmp_path / "a" / "lesion.jpg") in err and str(tmp_path / "b" / "lesion.jpg") in err
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize(("value", "message"), [("-1", "InferenceConfig.batch_size must be an int >= 1; got -1."),
-                                              ("0", "InferenceConfig.batch_size must be an int >= 1; got 0.")])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("-1", "InferenceConfig.batch_size must be an int >= 1; got -1."),
+        ("0", "InferenceConfig.batch_size must be an int >= 1; got 0."),
+    ],
+)
 def test_batch_size_must_be_positive(weights, tmp_path, capsys, value, message):
     out = tmp_path / "o"
     assert main(["predict", str(weights), str(IMAGES), "--batch-size", value, "--out", str(out)]) == 2
@@ -81,7 +89,9 @@ def test_batch_size_must_be_positive(weights, tmp_path, capsys, value, message):
 
 
 def test_loading_a_trained_model_with_another_class_count_is_refused(weights):
-    with pytest.raises(WeightsError, match=r"for a model with 4 classes \(background included\), but num_classes=3 was asked for"):
+    with pytest.raises(
+        WeightsError, match=r"for a model with 4 classes \(background included\), but num_classes=3 was asked for"
+    ):
         load_model(weights, num_classes=3)
 
 
@@ -90,7 +100,13 @@ def test_two_files_for_one_image_id_are_a_problem(tmp_path):
     shutil.copytree(MINI_ROOT, root)
     image = next((root / "ISIC-2017_Validation_Data").glob("*.jpg"))
     shutil.copy(image, image.with_suffix(".JPG"))
-    with warnings.catch_warnings(record=True) as caught, pytest.raises(DatasetError, match=rf"Image {image.stem} has 2 files in .*: {image.stem}.JPG, {image.name}; which one is meant is unclear"):
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        pytest.raises(
+            DatasetError,
+            match=rf"Image {image.stem} has 2 files in .*: {image.stem}.JPG, {image.name}; which one is meant is unclear",
+        ),
+    ):
         warnings.simplefilter("always")
         ISIC2017Dataset(root, "validation")
     assert not [w for w in caught if "rows for images that are not in" in str(w.message)]
@@ -100,10 +116,39 @@ def test_synth_refuses_nothing_to_write_and_a_used_root(tmp_path, capsys):
     root = tmp_path / "synthetic"
     assert main(["synth", str(root), "--train", "0", "--validation", "0", "--test", "0"]) == 2
     assert "at least one of them > 0" in capsys.readouterr().err and not root.exists()
-    assert main(["synth", str(root), "--train", "3", "--validation", "0", "--test", "0", "--height", "32", "--width", "32"]) == 0
-    assert main(["synth", str(root), "--train", "2", "--validation", "0", "--test", "0", "--height", "32", "--width", "32"]) == 2
+    assert (
+        main(
+            ["synth", str(root), "--train", "3", "--validation", "0", "--test", "0", "--height", "32", "--width", "32"]
+        )
+        == 0
+    )
+    assert (
+        main(
+            ["synth", str(root), "--train", "2", "--validation", "0", "--test", "0", "--height", "32", "--width", "32"]
+        )
+        == 2
+    )
     assert "synth would mix its results" in capsys.readouterr().err
-    assert main(["synth", str(root), "--train", "2", "--validation", "0", "--test", "0", "--height", "32", "--width", "32", "--overwrite"]) == 0
+    assert (
+        main(
+            [
+                "synth",
+                str(root),
+                "--train",
+                "2",
+                "--validation",
+                "0",
+                "--test",
+                "0",
+                "--height",
+                "32",
+                "--width",
+                "32",
+                "--overwrite",
+            ]
+        )
+        == 0
+    )
     assert len(ISIC2017Dataset(root, "train")) == 2  # the third image of the first run is gone
 
 

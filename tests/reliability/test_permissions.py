@@ -40,16 +40,41 @@ def test_check_lists_unreadable_csv_and_folder(shared_tmp):
         path.chmod(0o755 if path.is_dir() else 0o644)
     (root / "ISIC-2017_Training_Part3_GroundTruth.csv").chmod(0)
     (root / "ISIC-2017_Validation_Data").chmod(0)
-    command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "isicseg.cli", "check", str(root)]
+    command = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        sys.executable,
+        "-m",
+        "isicseg.cli",
+        "check",
+        str(root),
+    ]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert "Traceback" not in finished.stderr, finished.stderr[-2000:]
     assert finished.returncode == 1
-    assert f"Ground-truth CSV {root / 'ISIC-2017_Training_Part3_GroundTruth.csv'} cannot be read (Permission denied)" in finished.stdout
-    assert f"The validation split's image folder {root / 'ISIC-2017_Validation_Data'} cannot be listed (Permission denied)" in finished.stdout
+    assert (
+        f"Ground-truth CSV {root / 'ISIC-2017_Training_Part3_GroundTruth.csv'} cannot be read (Permission denied)"
+        in finished.stdout
+    )
+    assert (
+        f"The validation split's image folder {root / 'ISIC-2017_Validation_Data'} cannot be listed (Permission denied)"
+        in finished.stdout
+    )
 
 
 def _as_nobody(*args: str) -> subprocess.CompletedProcess:
-    command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "isicseg.cli", *args]
+    command = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        sys.executable,
+        "-m",
+        "isicseg.cli",
+        *args,
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=300)
 
 
@@ -61,7 +86,9 @@ def test_read_only_output_folders_are_one_line_and_keep_what_is_there(shared_tmp
 
     from ..helpers import snapshot
 
-    model = build_mask_rcnn(3, backbone="resnet18_fpn", min_size=64, max_size=96, label_scheme="binary", **FEW_PROPOSALS)
+    model = build_mask_rcnn(
+        3, backbone="resnet18_fpn", min_size=64, max_size=96, label_scheme="binary", **FEW_PROPOSALS
+    )
     weights = shared_tmp / "w.pt"
     torch.save({"model": model.state_dict(), "model_config": model.identity.to_dict()}, weights)
     weights.chmod(0o644)
@@ -75,8 +102,23 @@ def test_read_only_output_folders_are_one_line_and_keep_what_is_there(shared_tmp
     images = str(MINI_ROOT / "ISIC-2017_Validation_Data")
     finished = _as_nobody("predict", str(weights), images, "--out", str(out), "--overwrite")
     assert finished.returncode == 2 and "Traceback" not in finished.stderr, finished.stderr[-2000:]
-    assert finished.stderr.strip() == f"isicseg predict: error: Cannot write into output folder {out} (Permission denied); nothing was changed there."
-    finished = _as_nobody("train", "--data", str(MINI_ROOT), "--out", str(out), "--name", "r", "--backbone", "resnet18_fpn", "--pretrained", "none")
+    assert (
+        finished.stderr.strip()
+        == f"isicseg predict: error: Cannot write into output folder {out} (Permission denied); nothing was changed there."
+    )
+    finished = _as_nobody(
+        "train",
+        "--data",
+        str(MINI_ROOT),
+        "--out",
+        str(out),
+        "--name",
+        "r",
+        "--backbone",
+        "resnet18_fpn",
+        "--pretrained",
+        "none",
+    )
     assert finished.returncode == 2 and "Traceback" not in finished.stderr, finished.stderr[-2000:]
     assert finished.stderr.startswith(f"isicseg train: error: Permission denied: {out / 'r'}.")
     finished = _as_nobody("synth", str(out / "masks"), "--overwrite")

@@ -21,8 +21,13 @@ def test_predict_cli_errors(tmp_path, capsys):
     empty.mkdir()
     assert main(["predict", str(weights), str(empty)]) == 2
     assert f"No image file (.jpg, .jpeg, .png, .tif, .tiff, .bmp, .webp) found in {empty}" in capsys.readouterr().err
-    assert main(["predict", str(weights), str(MINI_ROOT / "ISIC-2017_Validation_Data"), "--out", str(tmp_path / "o")]) == 2
-    assert "five.pt does not name its label scheme (a plain state dict); pass --label-scheme (binary or three_class)" in capsys.readouterr().err
+    assert (
+        main(["predict", str(weights), str(MINI_ROOT / "ISIC-2017_Validation_Data"), "--out", str(tmp_path / "o")]) == 2
+    )
+    assert (
+        "five.pt does not name its label scheme (a plain state dict); pass --label-scheme (binary or three_class)"
+        in capsys.readouterr().err
+    )
 
 
 def test_an_unexpected_error_is_one_line_that_says_it_is_internal(monkeypatch, capsys, tmp_path):
@@ -34,7 +39,9 @@ def test_an_unexpected_error_is_one_line_that_says_it_is_internal(monkeypatch, c
     monkeypatch.setattr(cli, "_cmd_check", broken)
     assert cli.main(["check", str(tmp_path)]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("isicseg check: internal error: ValueError: a plugin's own complaint (not a problem isicseg found in your input; ")
+    assert err.startswith(
+        "isicseg check: internal error: ValueError: a plugin's own complaint (not a problem isicseg found in your input; "
+    )
     assert err.count("\n") == 1 and "ISICSEG_TRACEBACK=1" in err
     monkeypatch.setenv("ISICSEG_TRACEBACK", "1")
     with pytest.raises(ValueError, match="a plugin's own complaint"):  # the traceback, for whoever debugs it
@@ -51,4 +58,7 @@ def test_an_os_error_is_one_line_naming_the_path(monkeypatch, capsys, tmp_path):
     weights = tmp_path / "w.pt"
     assert cli.main(["predict", str(weights), str(tmp_path), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert err == f"isicseg predict: error: Permission denied: {tmp_path / 'out' / 'masks'}. Earlier results in {tmp_path / 'out'} are as they were; no new result was kept.\n"
+    assert (
+        err
+        == f"isicseg predict: error: Permission denied: {tmp_path / 'out' / 'masks'}. Earlier results in {tmp_path / 'out'} are as they were; no new result was kept.\n"
+    )

@@ -8,8 +8,13 @@ CONFTEST = Path(__file__).parents[1] / "conftest.py"
 
 
 def test_a_test_that_seeds_or_draws_leaves_the_global_rngs_as_it_found_them(pytester):
-    guard = CONFTEST.read_text().split("@pytest.fixture(autouse=True)\ndef _rng_left_as_found", 1)[1].split("\n\n\n", 1)[0]
-    pytester.makeconftest("import random\n\nimport numpy as np\nimport pytest\nimport torch\n\n\n@pytest.fixture(autouse=True)\ndef _rng_left_as_found" + guard)
+    guard = (
+        CONFTEST.read_text().split("@pytest.fixture(autouse=True)\ndef _rng_left_as_found", 1)[1].split("\n\n\n", 1)[0]
+    )
+    pytester.makeconftest(
+        "import random\n\nimport numpy as np\nimport pytest\nimport torch\n\n\n@pytest.fixture(autouse=True)\ndef _rng_left_as_found"
+        + guard
+    )
     pytester.makepyfile(
         """
         import random

@@ -17,7 +17,10 @@ def test_demo_data_is_written_once_and_reused(tmp_path):
     _write_demo_data(data, COUNTS)
     images = sorted(split_paths(data, "train").images.glob("*.jpg"))
     assert len(images) == 3 and Image.open(images[0]).size == DEMO_IMAGE_SHAPE[::-1]
-    assert json.loads((data / DEMO_DATA_MARKER).read_text()) == {"counts": COUNTS, "image_shape": list(DEMO_IMAGE_SHAPE)}
+    assert json.loads((data / DEMO_DATA_MARKER).read_text()) == {
+        "counts": COUNTS,
+        "image_shape": list(DEMO_IMAGE_SHAPE),
+    }
     stamp = images[0].stat().st_mtime_ns
     _write_demo_data(data, COUNTS)
     assert images[0].stat().st_mtime_ns == stamp and [p.name for p in tmp_path.iterdir()] == ["synthetic-isic"]

@@ -9,8 +9,8 @@ from scipy import ndimage
 
 from isicseg import build_mask_rcnn
 from isicseg.exceptions import ConfigError
-from isicseg.models import FEW_PROPOSALS
 from isicseg.inference import _flip_back, _fuse, answer_from_detections, clean_mask, detect, upsample_mask
+from isicseg.models import FEW_PROPOSALS
 
 
 def detections(scores, labels, size=(8, 10)):
@@ -20,8 +20,12 @@ def detections(scores, labels, size=(8, 10)):
     for i in range(n):
         masks[i, 0, i : i + 2, i : i + 3] = 0.9
         boxes.append([i, i, i + 3, i + 2])
-    return {"boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4), "labels": torch.tensor(labels, dtype=torch.int64),
-            "scores": torch.tensor(scores), "masks": masks}
+    return {
+        "boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+        "labels": torch.tensor(labels, dtype=torch.int64),
+        "scores": torch.tensor(scores),
+        "masks": masks,
+    }
 
 
 def test_no_detection_gives_empty_answer():
@@ -115,12 +119,16 @@ def _lesion_crop_model(views: int) -> torch.nn.Module:
 def test_tta_runs_a_mirror_invariant_head_once_on_the_fused_box(views, head_calls):
     model = _lesion_crop_model(views)
     calls = []
-    model.classifier.register_forward_hook(lambda module, args, kwargs, out: calls.append(kwargs["boxes"]), with_kwargs=True)
+    model.classifier.register_forward_hook(
+        lambda module, args, kwargs, out: calls.append(kwargs["boxes"]), with_kwargs=True
+    )
     image = torch.rand(3, 64, 80)  # resized to 96 x 120 inside the model: classify scales the box
     with torch.no_grad():
         a, b = detect(model, [image, image.flip(-1)], tta=True)
     assert len(calls) == head_calls and model.classifier.mirror_invariant == (views > 1)
-    assert float(a["class_scores"][1:].max() - a["class_scores"][1:].min()) > 1e-3  # the random regression gives unequal classes
+    assert (
+        float(a["class_scores"][1:].max() - a["class_scores"][1:].min()) > 1e-3
+    )  # the random regression gives unequal classes
     torch.testing.assert_close(a["class_scores"], b["class_scores"], rtol=0, atol=1e-5)  # still mirror-equivariant
     if views > 1:  # the head saw the fused box, mapped into the model's 96 x 120 frame
         torch.testing.assert_close(calls[0][0], a["boxes"][0] * 1.5, rtol=0, atol=1e-4)
@@ -169,9 +177,11 @@ def test_bf16_inference_gives_float32_outputs_close_to_fp32():
 
 @pytest.mark.parametrize("tta", [False, True])
 def test_predict_and_evaluate_see_each_image_once_per_view(synthetic_root, tta):
-    from isicseg import ISIC2017Dataset, InferenceConfig, evaluate, predict
+    from isicseg import InferenceConfig, ISIC2017Dataset, evaluate, predict
 
-    model = build_mask_rcnn(3, backbone="resnet18_fpn", min_size=64, max_size=80, label_scheme="binary", **FEW_PROPOSALS)
+    model = build_mask_rcnn(
+        3, backbone="resnet18_fpn", min_size=64, max_size=80, label_scheme="binary", **FEW_PROPOSALS
+    )
     seen: list[int] = []
     model.register_forward_pre_hook(lambda module, args: seen.append(len(args[0])))
     config = InferenceConfig(batch_size=3, tta=tta)

@@ -51,18 +51,49 @@ def layer_imports(layer: str) -> dict[str, set[str]]:
 def test_imports_are_read_with_relative_levels_resolved():
     found = imports_of(PACKAGE / "engine" / "trainer.py")
     assert "isicseg.ops" in found and "isicseg.engine.config" in found and "isicseg._version" in found
-    assert "isicseg.viz" in imports_of(PACKAGE / "evaluation" / "report.py")  # from .. import viz: a module, not the facade
+    assert "isicseg.viz" in imports_of(
+        PACKAGE / "evaluation" / "report.py"
+    )  # from .. import viz: a module, not the facade
 
 
-@pytest.mark.parametrize(("layer", "forbidden"), [
-    ("engine", ("isicseg.data", "isicseg.evaluation", "isicseg.run", "isicseg.cli", "isicseg.inference")),
-    ("evaluation", ("isicseg.engine", "isicseg.run", "isicseg.cli")),
-    ("metrics", ("isicseg.engine", "isicseg.evaluation", "isicseg.data", "isicseg.models", "isicseg.run", "isicseg.cli")),
-    ("models", ("isicseg.engine", "isicseg.evaluation", "isicseg.run", "isicseg.cli")),
-    ("data", ("isicseg.engine", "isicseg.evaluation", "isicseg.models", "isicseg.inference", "isicseg.run", "isicseg.cli")),
-    ("labels", ("isicseg.data", "isicseg.engine", "isicseg.evaluation", "isicseg.models", "isicseg.inference", "isicseg.run", "isicseg.cli")),
-])
+@pytest.mark.parametrize(
+    ("layer", "forbidden"),
+    [
+        ("engine", ("isicseg.data", "isicseg.evaluation", "isicseg.run", "isicseg.cli", "isicseg.inference")),
+        ("evaluation", ("isicseg.engine", "isicseg.run", "isicseg.cli")),
+        (
+            "metrics",
+            ("isicseg.engine", "isicseg.evaluation", "isicseg.data", "isicseg.models", "isicseg.run", "isicseg.cli"),
+        ),
+        ("models", ("isicseg.engine", "isicseg.evaluation", "isicseg.run", "isicseg.cli")),
+        (
+            "data",
+            (
+                "isicseg.engine",
+                "isicseg.evaluation",
+                "isicseg.models",
+                "isicseg.inference",
+                "isicseg.run",
+                "isicseg.cli",
+            ),
+        ),
+        (
+            "labels",
+            (
+                "isicseg.data",
+                "isicseg.engine",
+                "isicseg.evaluation",
+                "isicseg.models",
+                "isicseg.inference",
+                "isicseg.run",
+                "isicseg.cli",
+            ),
+        ),
+    ],
+)
 def test_a_layer_imports_only_what_lies_below_it(layer, forbidden):
-    breaks = {module: sorted(t for t in targets if t == "isicseg" or t.startswith(forbidden))
-              for module, targets in layer_imports(layer).items()}
+    breaks = {
+        module: sorted(t for t in targets if t == "isicseg" or t.startswith(forbidden))
+        for module, targets in layer_imports(layer).items()
+    }
     assert {m: t for m, t in breaks.items() if t} == {}

@@ -20,7 +20,9 @@ def test_progress_logs_every_n_steps_and_the_last_with_rate_and_eta(caplog):
     with caplog.at_level(logging.INFO, logger="isicseg"):
         for _ in range(5):
             progress.update(loss=0.5)
-    assert [line.split("  ")[:3] for line in progress.lines] == [["work", f"image {n}/5", "loss 0.5"] for n in (2, 4, 5)]
+    assert [line.split("  ")[:3] for line in progress.lines] == [
+        ["work", f"image {n}/5", "loss 0.5"] for n in (2, 4, 5)
+    ]
     assert [r.getMessage() for r in caplog.records if r.name == "isicseg"] == progress.lines
 
 

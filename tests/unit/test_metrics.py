@@ -54,7 +54,14 @@ def test_stacks_give_per_image_arrays_and_torch_works():
     true = torch.tensor([[[1, 0], [0, 0]], [[1, 0], [0, 0]]], dtype=torch.uint8)
     assert M.jaccard_index(pred, true).tolist() == [1.0, 0.25]
     scores = M.segmentation_scores(pred, true)
-    assert set(scores) == {"jaccard", "dice", "thresholded_jaccard", "pixel_accuracy", "pixel_sensitivity", "pixel_specificity"}
+    assert set(scores) == {
+        "jaccard",
+        "dice",
+        "thresholded_jaccard",
+        "pixel_accuracy",
+        "pixel_sensitivity",
+        "pixel_specificity",
+    }
 
 
 def test_shape_mismatch():
@@ -142,7 +149,10 @@ def test_no_cases_give_nan_not_an_error():
     fpr, tpr, thresholds = M.roc_curve([], [])
     assert np.isnan(fpr).all() and np.isnan(tpr).all() and thresholds.tolist() == [np.inf]
     scores = M.binary_classification_scores([], [])
-    assert all(np.isnan(scores[k]) for k in ("auc", "average_precision", "accuracy", "sensitivity", "specificity", "spec_at_sens_89"))
+    assert all(
+        np.isnan(scores[k])
+        for k in ("auc", "average_precision", "accuracy", "sensitivity", "specificity", "spec_at_sens_89")
+    )
 
 
 @pytest.mark.parametrize("sensitivity", [1.5, -0.1, "0.9", True])
@@ -153,8 +163,11 @@ def test_sensitivity_outside_0_1_is_refused(sensitivity):
 
 @pytest.mark.parametrize(
     "boxes, match",
-    [([[0, 0, 1]], r"boxes1 must be \(N, 4\) boxes .*; got shape \(1, 3\)"), ([[0, 0, 1, 1], [1, 2]], r"boxes1 must be \(N, 4\) boxes .* of numbers; got \[\[0, 0, 1, 1\], \[1, 2\]\]"),
-     (np.zeros((2, 2, 4)), r"got shape \(2, 2, 4\)")],
+    [
+        ([[0, 0, 1]], r"boxes1 must be \(N, 4\) boxes .*; got shape \(1, 3\)"),
+        ([[0, 0, 1, 1], [1, 2]], r"boxes1 must be \(N, 4\) boxes .* of numbers; got \[\[0, 0, 1, 1\], \[1, 2\]\]"),
+        (np.zeros((2, 2, 4)), r"got shape \(2, 2, 4\)"),
+    ],
 )
 def test_malformed_boxes_are_refused(boxes, match):
     with pytest.raises(ValueError, match=match):
@@ -176,8 +189,15 @@ def test_masks_with_values_that_are_not_mask_values_are_refused_not_read_as_empt
     from isicseg.exceptions import ConfigError
 
     good = np.array([[0, 1], [1, 0]], np.uint8)
-    for call in (lambda: M.jaccard_index(mask, good), lambda: M.dice_coefficient(mask, good), lambda: M.segmentation_scores(mask, good)):
-        with pytest.raises(ConfigError, match=rf"pred holds values that are not mask values \(e.g. {shown}\): expected booleans, integers 0/1"):
+    for call in (
+        lambda: M.jaccard_index(mask, good),
+        lambda: M.dice_coefficient(mask, good),
+        lambda: M.segmentation_scores(mask, good),
+    ):
+        with pytest.raises(
+            ConfigError,
+            match=rf"pred holds values that are not mask values \(e.g. {shown}\): expected booleans, integers 0/1",
+        ):
             call()
     with pytest.raises(ConfigError, match=r"target holds values that are not mask values"):
         M.jaccard_index(good, mask)
@@ -196,4 +216,8 @@ def test_metric_inputs_that_are_not_arrays_are_refused(bad):
 def test_an_8bit_mask_with_255_and_a_probability_map_are_still_masks():
     eight_bit = np.array([[0, 255], [200, 100]], np.uint8)
     probabilities = np.array([[0.1, 0.9], [0.6, 0.4]], np.float32)
-    assert M.as_binary_mask(eight_bit).tolist() == M.as_binary_mask(probabilities).tolist() == [[False, True], [True, False]]
+    assert (
+        M.as_binary_mask(eight_bit).tolist()
+        == M.as_binary_mask(probabilities).tolist()
+        == [[False, True], [True, False]]
+    )

@@ -13,14 +13,42 @@ import sys
 from pathlib import Path
 
 SNAPSHOT = Path(__file__).with_name("public_api.json")
-MODULES = ["isicseg", "isicseg.data", "isicseg.data.download", "isicseg.models", "isicseg.models.heads", "isicseg.transforms", "isicseg.config", "isicseg.run", "isicseg.engine", "isicseg.callbacks",
-           "isicseg.metrics", "isicseg.evaluation", "isicseg.inference", "isicseg.viz", "isicseg.logs", "isicseg.registry", "isicseg.ops", "isicseg.exceptions", "isicseg.outputs", "isicseg.data.synthetic", "isicseg.data.ham10000", "isicseg.data.splits", "isicseg.data.sources", "isicseg.metrics.intervals", "isicseg.labels"]
+MODULES = [
+    "isicseg",
+    "isicseg.data",
+    "isicseg.data.download",
+    "isicseg.models",
+    "isicseg.models.heads",
+    "isicseg.transforms",
+    "isicseg.config",
+    "isicseg.run",
+    "isicseg.engine",
+    "isicseg.callbacks",
+    "isicseg.metrics",
+    "isicseg.evaluation",
+    "isicseg.inference",
+    "isicseg.viz",
+    "isicseg.logs",
+    "isicseg.registry",
+    "isicseg.ops",
+    "isicseg.exceptions",
+    "isicseg.outputs",
+    "isicseg.data.synthetic",
+    "isicseg.data.ham10000",
+    "isicseg.data.splits",
+    "isicseg.data.sources",
+    "isicseg.metrics.intervals",
+    "isicseg.labels",
+]
 
 
 def describe(obj) -> str:
     if inspect.isclass(obj):
-        members = {name: str(inspect.signature(member)) for name, member in vars(obj).items()
-                   if not name.startswith("_") and inspect.isfunction(member)}
+        members = {
+            name: str(inspect.signature(member))
+            for name, member in vars(obj).items()
+            if not name.startswith("_") and inspect.isfunction(member)
+        }
         init = str(inspect.signature(obj)) if "__init__" in vars(obj) or hasattr(obj, "__dataclass_fields__") else "()"
         return f"class{init} " + json.dumps(members, sort_keys=True)
     if callable(obj):
@@ -46,7 +74,12 @@ def test_public_api_matches_snapshot():
     saved = json.loads(SNAPSHOT.read_text())
     now = current()
     removed = [f"{m}.{n}" for m in saved for n in saved[m] if n not in now.get(m, {})]
-    changed = [f"{m}.{n}: {saved[m][n]} -> {now[m][n]}" for m in saved for n in saved[m] if n in now.get(m, {}) and now[m][n] != saved[m][n]]
+    changed = [
+        f"{m}.{n}: {saved[m][n]} -> {now[m][n]}"
+        for m in saved
+        for n in saved[m]
+        if n in now.get(m, {}) and now[m][n] != saved[m][n]
+    ]
     assert not removed, f"public names removed: {removed}"
     assert not changed, "public signatures changed:\n" + "\n".join(changed)
     added = [f"{m}.{n}" for m in now for n in now[m] if n not in saved.get(m, {})]

@@ -33,7 +33,10 @@ def test_unknown_name_lists_available_and_suggests():
     reg = Registry("backbones")
     for name in ("resnet50_fpn", "resnet50_fpn_v2", "mobilenet_v3_large_fpn"):
         reg.register(name, name)
-    with pytest.raises(UnknownNameError, match=r"^Unknown backbone 'resnet5'. Available: mobilenet_v3_large_fpn, resnet50_fpn, resnet50_fpn_v2. Did you mean 'resnet50_fpn'\?$"):
+    with pytest.raises(
+        UnknownNameError,
+        match=r"^Unknown backbone 'resnet5'. Available: mobilenet_v3_large_fpn, resnet50_fpn, resnet50_fpn_v2. Did you mean 'resnet50_fpn'\?$",
+    ):
         reg.get("resnet5")
     with pytest.raises(KeyError):  # still a KeyError for generic code
         reg.get("zzz")
@@ -49,7 +52,9 @@ def test_label_scheme_registry_and_validation():
     assert get_label_scheme("binary").diagnoses_of(1) == ["nevus", "seborrheic_keratosis"]
     with pytest.raises(UnknownNameError, match="Unknown label_scheme 'binry'. Available: binary, three_class"):
         get_label_scheme("binry")
-    mel = LabelScheme("melanoma_vs_rest", ("background", "other", "melanoma"), {"nevus": 1, "seborrheic_keratosis": 1, "melanoma": 2})
+    mel = LabelScheme(
+        "melanoma_vs_rest", ("background", "other", "melanoma"), {"nevus": 1, "seborrheic_keratosis": 1, "melanoma": 2}
+    )
     LABEL_SCHEMES.register("melanoma_vs_rest", mel)
     try:
         assert get_label_scheme("melanoma_vs_rest").label_of("melanoma") == 2
@@ -60,9 +65,17 @@ def test_label_scheme_registry_and_validation():
 @pytest.mark.parametrize(
     ("names", "labels", "match"),
     [
-        (("benign", "melanoma"), {"nevus": 1, "seborrheic_keratosis": 1, "melanoma": 2}, "must start with 'background'"),
+        (
+            ("benign", "melanoma"),
+            {"nevus": 1, "seborrheic_keratosis": 1, "melanoma": 2},
+            "must start with 'background'",
+        ),
         (("background", "x"), {"nevus": 1, "melanoma": 1}, r"gives no label for \['seborrheic_keratosis'\]"),
-        (("background", "x"), {"nevus": 1, "seborrheic_keratosis": 1, "melanoma": 2}, r"labels \{'melanoma': 2\} are outside 1..1"),
+        (
+            ("background", "x"),
+            {"nevus": 1, "seborrheic_keratosis": 1, "melanoma": 2},
+            r"labels \{'melanoma': 2\} are outside 1..1",
+        ),
     ],
 )
 def test_invalid_schemes(names, labels, match):

@@ -20,7 +20,9 @@ def sample(h=40, w=60):
 
 def test_presets_registered():
     assert list_transforms() == ["eval", "train"]
-    with pytest.raises(UnknownNameError, match="Unknown transform 'training'. Available: eval, train. Did you mean 'train'"):
+    with pytest.raises(
+        UnknownNameError, match="Unknown transform 'training'. Available: eval, train. Did you mean 'train'"
+    ):
         get_transform("training")
 
 

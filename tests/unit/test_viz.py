@@ -21,7 +21,11 @@ def test_overlay_figure_shows_the_image_and_the_masks(tmp_path):
     image = np.full((60, 80, 3), 200, np.uint8)
     mask = np.zeros((60, 80), bool)
     mask[20:40, 30:60] = True
-    path = viz.plot_overlays([viz.Overlay(image, "a", mask, (30, 20, 60, 40), mask, (30, 20, 60, 40), "x")] * 2, tmp_path / "o.png", columns=2)
+    path = viz.plot_overlays(
+        [viz.Overlay(image, "a", mask, (30, 20, 60, 40), mask, (30, 20, 60, 40), "x")] * 2,
+        tmp_path / "o.png",
+        columns=2,
+    )
     pixels = np.asarray(Image.open(path).convert("RGB"))
     assert pixels.shape == (260, 600, 3)  # 2 columns of 3 in x 2.6 in at 100 dpi
     magenta = (pixels[..., 0] > 180) & (pixels[..., 1] < 80) & (pixels[..., 2] > 180)
@@ -45,9 +49,18 @@ def test_draw_overlay_outlines_the_mask_and_box_at_the_drawn_size(tmp_path):
     mask = np.zeros((1200, 1600), bool)
     mask[300:900, 400:1200] = True  # a full-resolution mask; the image was decoded smaller
     image = np.full((600, 800, 3), 128, np.uint8)
-    out = np.asarray(Image.open(draw_overlay(Overlay(image, "ISIC_1", pred_mask=mask, pred_box=(400, 300, 1200, 900), caption="melanoma 0.9"), tmp_path / "o.png")))
+    out = np.asarray(
+        Image.open(
+            draw_overlay(
+                Overlay(image, "ISIC_1", pred_mask=mask, pred_box=(400, 300, 1200, 900), caption="melanoma 0.9"),
+                tmp_path / "o.png",
+            )
+        )
+    )
     assert out.shape == (384, OVERLAY_SIDE, 3)  # 800x600 image fitted into 512 px
     magenta = (out == (255, 0, 255)).all(axis=-1)
-    assert magenta[96, 128:384].mean() > 0.9 and magenta[96:288, 128].mean() > 0.9  # top edge and left edge of the lesion
+    assert (
+        magenta[96, 128:384].mean() > 0.9 and magenta[96:288, 128].mean() > 0.9
+    )  # top edge and left edge of the lesion
     assert not magenta[150:230, 180:330].any()  # inside: the image, untouched
     assert (out[150:230, 180:330] == 128).all() and (out[:14] == 0).any()  # title bar drawn on top

@@ -26,4 +26,13 @@ for _name, _cls in (
 ):
     CALLBACKS.register(_name, _cls)
 
-__all__ = ["CALLBACKS", "Callback", "EarlyStopping", "HistoryLogger", "LearningRateMonitor", "ModelCheckpoint", "ProgressBar", "TensorBoardLogger"]
+__all__ = [
+    "CALLBACKS",
+    "Callback",
+    "EarlyStopping",
+    "HistoryLogger",
+    "LearningRateMonitor",
+    "ModelCheckpoint",
+    "ProgressBar",
+    "TensorBoardLogger",
+]

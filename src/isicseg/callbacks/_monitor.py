@@ -25,5 +25,7 @@ def improved(value: float, best: float | None, mode: str, min_delta: float = 0.0
 def monitored(metrics: dict, monitor: str, owner: str) -> float | None:
     """The monitored value, or an error listing what is logged when it is absent."""
     if monitor not in metrics:
-        raise ConfigError(f"{owner} monitors {monitor!r}, which is not logged. Logged: {', '.join(sorted(metrics)) or '(nothing)'}.")
+        raise ConfigError(
+            f"{owner} monitors {monitor!r}, which is not logged. Logged: {', '.join(sorted(metrics)) or '(nothing)'}."
+        )
     return metrics[monitor]

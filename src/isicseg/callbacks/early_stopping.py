@@ -32,10 +32,14 @@ class EarlyStopping(Callback):
         (True, 0.8, 3)
     """
 
-    def __init__(self, monitor: str = "val_loss", *, mode: Mode = "min", patience: int = 3, min_delta: float = 0.0) -> None:
+    def __init__(
+        self, monitor: str = "val_loss", *, mode: Mode = "min", patience: int = 3, min_delta: float = 0.0
+    ) -> None:
         check_mode(mode)
         if patience < 1 or min_delta < 0:
-            raise ConfigError(f"EarlyStopping needs patience >= 1 and min_delta >= 0; got patience={patience}, min_delta={min_delta}.")
+            raise ConfigError(
+                f"EarlyStopping needs patience >= 1 and min_delta >= 0; got patience={patience}, min_delta={min_delta}."
+            )
         self.monitor, self.mode, self.patience, self.min_delta = monitor, mode, patience, min_delta
         self.best: float | None = None
         self.wait = 0

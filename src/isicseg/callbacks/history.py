@@ -37,7 +37,11 @@ class HistoryLogger(Callback):
         self._write(trainer, trainer.history)
 
     def on_exception(self, trainer: Trainer, exception: BaseException) -> None:
-        if isinstance(exception, CheckpointError) and trainer.history and trainer.history[-1].get("epoch") == trainer.epoch:
+        if (
+            isinstance(exception, CheckpointError)
+            and trainer.history
+            and trainer.history[-1].get("epoch") == trainer.epoch
+        ):
             self._write(trainer, trainer.history[:-1])  # last.pt lacks this epoch: so must the history files
 
     def _write(self, trainer: Trainer, history: list[dict]) -> None:

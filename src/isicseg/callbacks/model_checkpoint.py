@@ -29,7 +29,14 @@ class ModelCheckpoint(Callback):
 
     """
 
-    def __init__(self, monitor: str = "val_jaccard", *, mode: Mode = "max", filename: str = "best.pt", dirpath: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        monitor: str = "val_jaccard",
+        *,
+        mode: Mode = "max",
+        filename: str = "best.pt",
+        dirpath: str | Path | None = None,
+    ) -> None:
         check_mode(mode)
         self.monitor, self.mode, self.filename, self.dirpath = monitor, mode, filename, dirpath
         self.best_score: float | None = None

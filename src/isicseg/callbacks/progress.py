@@ -55,8 +55,13 @@ class ProgressBar(Callback):
         if self._bar_on():
             self._bar = tqdm(total=trainer.batches_per_epoch, desc=what, leave=False)
         else:
-            self._progress = Progress(what, trainer.batches_per_epoch, items_per_step=trainer.config.batch_size,
-                                      every=self.log_every_n_steps, interval=PROGRESS_SECONDS)
+            self._progress = Progress(
+                what,
+                trainer.batches_per_epoch,
+                items_per_step=trainer.config.batch_size,
+                every=self.log_every_n_steps,
+                interval=PROGRESS_SECONDS,
+            )
 
     def on_train_batch_end(self, trainer: Trainer, losses: dict[str, float], batch: Any, batch_idx: int) -> None:
         loss = losses.get("loss", float("nan"))
@@ -71,7 +76,11 @@ class ProgressBar(Callback):
 
     def on_train_epoch_logged(self, trainer: Trainer) -> None:
         if trainer.is_main_process:  # after every callback logged (the learning-rate monitor's lr too)
-            shown = {k: v for k, v in trainer.metrics.items() if k in ("train_loss", "val_loss", "val_jaccard", "val_melanoma_auc", "lr")}
+            shown = {
+                k: v
+                for k, v in trainer.metrics.items()
+                if k in ("train_loss", "val_loss", "val_jaccard", "val_melanoma_auc", "lr")
+            }
             text = "  ".join(f"{k} {v:.4g}" for k, v in shown.items() if isinstance(v, (int, float)))
             logger.info("epoch %d/%d  %s", trainer.epoch + 1, trainer.config.epochs, text)
 

@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..exceptions import ConfigError, DataWarning, DatasetError, DatasetNotFoundError
-from .io import read_image, read_image_size, read_mask
+from ..exceptions import ConfigError, DatasetError, DatasetNotFoundError, DataWarning
 from .ham10000 import find_ham10000_layout
+from .io import read_image, read_image_size, read_mask
 from .layout import SPLITS, scan_split, split_paths
 
 __all__ = ["CheckReport", "check_dataset"]
@@ -37,7 +37,10 @@ class CheckReport:
         return not self.errors and bool(self.counts)
 
     def __str__(self) -> str:
-        lines = [f"Checked {self.root}: " + (", ".join(f"{s} {n} images" for s, n in self.counts.items()) or "no split found")]
+        lines = [
+            f"Checked {self.root}: "
+            + (", ".join(f"{s} {n} images" for s, n in self.counts.items()) or "no split found")
+        ]
         lines += [f"ERROR   {e}" for e in self.errors]
         lines += [f"WARNING {w}" for w in self.warnings]
         lines.append("OK" if self.ok else f"{len(self.errors)} error(s)")
@@ -66,18 +69,24 @@ def check_dataset(root: str | Path, splits: Iterable[str] | None = None, *, deco
         True
     """
     if isinstance(splits, (str, bytes)):
-        raise ConfigError(f"splits must be a list of split names or None; got one string {splits!r} (pass [{splits!r}]).")
+        raise ConfigError(
+            f"splits must be a list of split names or None; got one string {splits!r} (pass [{splits!r}])."
+        )
     root = Path(root)
     report = CheckReport(root)
     if not root.is_dir():
-        report.errors.append(f"Data root {root} is a file, not a folder." if root.exists() else f"Data root {root} does not exist.")
+        report.errors.append(
+            f"Data root {root} is a file, not a folder." if root.exists() else f"Data root {root} does not exist."
+        )
         return report
     if find_ham10000_layout(root) is not None:
         return _check_ham10000(root, report, decode_size)
     if splits is None:
         splits = [s for s in SPLITS if any(root.glob(f"ISIC-2017_{SPLITS[s]}_Data"))]
         if not splits:
-            report.errors.append(f"{root} holds no ISIC-2017_<Training|Validation|Test_v2>_Data folder, and no HAM10000 metadata.")
+            report.errors.append(
+                f"{root} holds no ISIC-2017_<Training|Validation|Test_v2>_Data folder, and no HAM10000 metadata."
+            )
     for split in splits:
         scanned = _scan(report, scan_split, root, split)
         if scanned is None:
@@ -86,7 +95,9 @@ def check_dataset(root: str | Path, splits: Iterable[str] | None = None, *, deco
         report.errors += [str(p) for p in problems]
         report.counts[split] = _check_records(records, report, decode_size)
         if not records and not problems:
-            report.errors.append(f"The {split} split in {root} holds no image (no ISIC_nnnnnnn.jpg in {split_paths(root, split).images}); a split needs at least one.")
+            report.errors.append(
+                f"The {split} split in {root} holds no image (no ISIC_nnnnnnn.jpg in {split_paths(root, split).images}); a split needs at least one."
+            )
     return report
 
 
@@ -129,7 +140,9 @@ def _check_ham10000(root: Path, report: CheckReport, decode_size: int) -> CheckR
     records, problems, left_out = scanned
     report.errors += [str(p) for p in problems]
     if left_out["no mask"]:
-        report.warnings.append(f"{left_out['no mask']} images have no mask (no HAM10000_segmentations_lesion_tschandl/ folder): HAM10000Dataset leaves them out.")
+        report.warnings.append(
+            f"{left_out['no mask']} images have no mask (no HAM10000_segmentations_lesion_tschandl/ folder): HAM10000Dataset leaves them out."
+        )
     report.counts["ham10000"] = _check_records(records, report, decode_size)
     if not records and not problems and not left_out["no mask"]:
         report.errors.append(f"The HAM10000 root {root} holds no image.")

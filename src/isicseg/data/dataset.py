@@ -12,9 +12,9 @@ import torch
 from torchvision import tv_tensors
 
 from ..exceptions import ConfigError, DatasetError
+from ..labels import LabelScheme, get_label_scheme
 from ..ops import masks_to_boxes
 from .io import DEFAULT_MAX_IMAGE_PIXELS, ImageSize, output_size, read_image, read_image_size, read_mask
-from ..labels import LabelScheme, get_label_scheme
 from .layout import Record, Split, scan_split, split_paths
 
 __all__ = ["ISIC2017Dataset", "Target", "make_target"]
@@ -125,8 +125,18 @@ class ISIC2017Dataset(torch.utils.data.Dataset):
         # every option is checked before anything is downloaded or read
         split_paths(root, split)  # validates split
         scheme = get_label_scheme(label_scheme)
-        _check_options(root=root, image_size=image_size, empty_masks=empty_masks, transforms=transforms, subset=subset, seed=seed, binarize_masks=binarize_masks,
-                       max_image_pixels=max_image_pixels, cache_masks=cache_masks, download=download)
+        _check_options(
+            root=root,
+            image_size=image_size,
+            empty_masks=empty_masks,
+            transforms=transforms,
+            subset=subset,
+            seed=seed,
+            binarize_masks=binarize_masks,
+            max_image_pixels=max_image_pixels,
+            cache_masks=cache_masks,
+            download=download,
+        )
         if download:
             from .download import download_isic2017
 
@@ -141,7 +151,11 @@ class ISIC2017Dataset(torch.utils.data.Dataset):
         self.max_image_pixels = max_image_pixels
         records, problems = scan_split(self.root, split)
         if problems:
-            more = f" (and {len(problems) - 1} more problems; `isicseg check {self.root}` lists them all)" if len(problems) > 1 else ""
+            more = (
+                f" (and {len(problems) - 1} more problems; `isicseg check {self.root}` lists them all)"
+                if len(problems) > 1
+                else ""
+            )
             raise DatasetError(f"{problems[0]}{more}")
         self.records: list[Record] = _draw_subset(records, subset, seed)
         self.cache_masks = cache_masks and image_size is not None
@@ -195,7 +209,13 @@ class ISIC2017Dataset(torch.utils.data.Dataset):
         as the ISIC scores compare it (not resized to ``image_size``, never cached)."""
         record = self.records[index]
         size = self.original_size(index)
-        return read_mask(record.mask_path, size, binarize=self.binarize_masks, image_path=record.image_path, max_pixels=self.max_image_pixels).astype(bool)
+        return read_mask(
+            record.mask_path,
+            size,
+            binarize=self.binarize_masks,
+            image_path=record.image_path,
+            max_pixels=self.max_image_pixels,
+        ).astype(bool)
 
     def get_height_and_width(self, index: int) -> tuple[int, int]:
         """``(height, width)`` of item ``index`` before transforms, read without decoding
@@ -231,7 +251,9 @@ class ISIC2017Dataset(torch.utils.data.Dataset):
         )
 
 
-def _check_options(*, root: Any, image_size: Any, empty_masks: Any, transforms: Any, subset: Any, seed: Any, **flags: Any) -> None:
+def _check_options(
+    *, root: Any, image_size: Any, empty_masks: Any, transforms: Any, subset: Any, seed: Any, **flags: Any
+) -> None:
     """Refuse options of the wrong type when the dataset is made, not at its first item."""
     if empty_masks not in ("error", "keep"):
         raise ConfigError(f"empty_masks must be 'error' or 'keep', got {empty_masks!r}.")
@@ -239,7 +261,9 @@ def _check_options(*, root: Any, image_size: Any, empty_masks: Any, transforms: 
     if not isinstance(root, (str, Path)):
         raise ConfigError(f"root must be a folder path (str or Path); got {type(root).__name__} {root!r}.")
     if transforms is not None and not callable(transforms):
-        raise ConfigError(f"transforms must be callable (image, target) -> (image, target), or None; got {type(transforms).__name__} {transforms!r}.")
+        raise ConfigError(
+            f"transforms must be callable (image, target) -> (image, target), or None; got {type(transforms).__name__} {transforms!r}."
+        )
     if subset is not None and (isinstance(subset, bool) or not isinstance(subset, (int, float))):
         raise ConfigError(f"subset must be a count (int), a fraction (float in (0, 1]) or None; got {subset!r}.")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:

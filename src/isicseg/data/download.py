@@ -56,8 +56,23 @@ from ..exceptions import ConfigError, DatasetError, DownloadError
 from .layout import SPLITS, read_ground_truth, split_paths
 
 __all__ = [
-    "BACKOFF", "DEFAULT_MIRROR", "HAM10000_COUNT", "HAM10000_MASKS_URL", "HAM10000_MD5", "HAM10000_PARTS", "ISIC2018_ARCHIVE", "MIRROR_ENV",
-    "OFFICIAL_COUNTS", "REPORTED_MD5", "PARTS", "RETRIES", "RemoteFile", "download_ham10000", "download_isic2017", "ham10000_remote_files", "remote_files",
+    "BACKOFF",
+    "DEFAULT_MIRROR",
+    "HAM10000_COUNT",
+    "HAM10000_MASKS_URL",
+    "HAM10000_MD5",
+    "HAM10000_PARTS",
+    "ISIC2018_ARCHIVE",
+    "MIRROR_ENV",
+    "OFFICIAL_COUNTS",
+    "REPORTED_MD5",
+    "PARTS",
+    "RETRIES",
+    "RemoteFile",
+    "download_ham10000",
+    "download_isic2017",
+    "ham10000_remote_files",
+    "remote_files",
 ]
 
 logger = logging.getLogger("isicseg")
@@ -133,7 +148,11 @@ def remote_files(splits: Iterable[str], parts: Iterable[str]) -> list[RemoteFile
         if split not in SPLITS:
             raise ConfigError(f"Unknown split {split!r}; allowed: {', '.join(SPLITS)}.")
         stem = f"ISIC-2017_{SPLITS[split]}"
-        names = {"images": f"{stem}_Data", "masks": f"{stem}_Part1_GroundTruth", "labels": f"{stem}_Part3_GroundTruth.csv"}
+        names = {
+            "images": f"{stem}_Data",
+            "masks": f"{stem}_Part1_GroundTruth",
+            "labels": f"{stem}_Part3_GroundTruth.csv",
+        }
         files += [RemoteFile(names[p] + ("" if p == "labels" else ".zip"), p, names[p]) for p in PARTS if p in parts]
     return files
 
@@ -146,7 +165,9 @@ class _Progress:
 
         self.name, self.total, self.done, self.every = name, total, done, PROGRESS_EVERY
         self.start, self.last, self.first = time.monotonic(), time.monotonic(), done
-        self.bar = tqdm(total=total, initial=done, unit="B", unit_scale=True, desc=name, disable=not sys.stderr.isatty())
+        self.bar = tqdm(
+            total=total, initial=done, unit="B", unit_scale=True, desc=name, disable=not sys.stderr.isatty()
+        )
 
     def update(self, count: int) -> None:
         self.done += count
@@ -168,7 +189,11 @@ class _Progress:
 
 
 def _http_error(url: str, error: Exception, attempts: int = 1) -> DownloadError:
-    status = f"HTTP {error.code} {error.reason}" if isinstance(error, urllib.error.HTTPError) else f"{type(error).__name__}: {getattr(error, 'reason', error)}"
+    status = (
+        f"HTTP {error.code} {error.reason}"
+        if isinstance(error, urllib.error.HTTPError)
+        else f"{type(error).__name__}: {getattr(error, 'reason', error)}"
+    )
     tried = f" after {attempts} attempts" if attempts > 1 else ""
     return DownloadError(
         f"Downloading {url} failed ({status}){tried}. Check the address and your connection; or download the file by hand "
@@ -215,7 +240,9 @@ def _fetch_once(url: str, dest: Path, *, resume: bool, extracted_too: bool) -> N
     if not resume:
         dest.unlink(missing_ok=True)
     have = dest.stat().st_size if dest.exists() else 0
-    request = urllib.request.Request(url, headers={"User-Agent": "isicseg", **({"Range": f"bytes={have}-"} if have else {})})
+    request = urllib.request.Request(
+        url, headers={"User-Agent": "isicseg", **({"Range": f"bytes={have}-"} if have else {})}
+    )
     try:
         response = urllib.request.urlopen(request, timeout=60)
     except urllib.error.HTTPError as error:
@@ -227,11 +254,20 @@ def _fetch_once(url: str, dest: Path, *, resume: bool, extracted_too: bool) -> N
     except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
         raise _Retry(_http_error(url, error, RETRIES + 1)) from None
     with response:
-        if have and response.status == 206 and not (response.headers.get("Content-Range") or "").startswith(f"bytes {have}-"):
-            logger.info("%s: the server's reply to the range request (Content-Range %r) does not continue the file; starting it again",
-                        dest.name, response.headers.get("Content-Range"))
+        if (
+            have
+            and response.status == 206
+            and not (response.headers.get("Content-Range") or "").startswith(f"bytes {have}-")
+        ):
+            logger.info(
+                "%s: the server's reply to the range request (Content-Range %r) does not continue the file; starting it again",
+                dest.name,
+                response.headers.get("Content-Range"),
+            )
             dest.unlink()
-            raise _Retry(DownloadError(f"The server of {url} answers range requests wrongly; download the file by hand."), 0.0)
+            raise _Retry(
+                DownloadError(f"The server of {url} answers range requests wrongly; download the file by hand."), 0.0
+            )
         resumed = bool(have) and response.status == 206
         if have and not resumed:
             logger.info("%s: the server ignored the range request; starting again", dest.name)
@@ -267,10 +303,12 @@ def _copy_body(response, dest: Path, url: str, have: int, total: int | None) -> 
                 try:
                     chunk = response.read(_CHUNK)
                 except (OSError, http.client.HTTPException) as error:
-                    raise _Retry(DownloadError(
-                        f"The transfer of {url} broke off after {progress.done / 1e6:.1f} MB ({type(error).__name__}: {error}); "
-                        f"run the same command again to resume from {dest}."
-                    )) from None
+                    raise _Retry(
+                        DownloadError(
+                            f"The transfer of {url} broke off after {progress.done / 1e6:.1f} MB ({type(error).__name__}: {error}); "
+                            f"run the same command again to resume from {dest}."
+                        )
+                    ) from None
                 if not chunk:
                     break
                 try:
@@ -282,18 +320,26 @@ def _copy_body(response, dest: Path, url: str, have: int, total: int | None) -> 
     finally:
         progress.close(complete)
     if not complete:
-        raise _Retry(DownloadError(
-            f"The transfer of {url} broke off at {progress.done / 1e6:.1f} of {total / 1e6:.1f} MB; run the same command again to resume from {dest}."
-        ))
+        raise _Retry(
+            DownloadError(
+                f"The transfer of {url} broke off at {progress.done / 1e6:.1f} of {total / 1e6:.1f} MB; run the same command again to resume from {dest}."
+            )
+        )
 
 
 def _write_error(path: Path, error: OSError) -> DownloadError:
     if error.errno == errno.ENOSPC:
-        return DownloadError(f"No space left on device while writing {path}; free some space, then run the same command again to resume.")
-    return DownloadError(f"Cannot write {path} ({error.strerror or error}); check the data root's permissions. Nothing else was changed.")
+        return DownloadError(
+            f"No space left on device while writing {path}; free some space, then run the same command again to resume."
+        )
+    return DownloadError(
+        f"Cannot write {path} ({error.strerror or error}); check the data root's permissions. Nothing else was changed."
+    )
 
 
-def _safe_members(archive: zipfile.ZipFile, archive_path: Path, folder: str, keep_superpixels: bool, release: str = "ISIC 2017") -> list[zipfile.ZipInfo]:
+def _safe_members(
+    archive: zipfile.ZipFile, archive_path: Path, folder: str, keep_superpixels: bool, release: str = "ISIC 2017"
+) -> list[zipfile.ZipInfo]:
     """The members to extract; any member that would escape the data root, or that appears twice, is refused.
 
     (``zipfile`` itself silently rewrites such names and lets a later member overwrite an
@@ -320,7 +366,9 @@ def _safe_members(archive: zipfile.ZipFile, archive_path: Path, folder: str, kee
         seen.add(key)
         chosen.append(member)
     if not chosen:
-        raise DatasetError(f"Archive {archive_path} holds no file under {folder}/; expected the {release} release's layout.")
+        raise DatasetError(
+            f"Archive {archive_path} holds no file under {folder}/; expected the {release} release's layout."
+        )
     return chosen
 
 
@@ -351,7 +399,9 @@ def _extract(archive_path: Path, root: Path, folder: str, keep_superpixels: bool
                     ) from None
     except (zipfile.BadZipFile, EOFError) as error:
         shutil.rmtree(staging, ignore_errors=True)
-        raise DatasetError(f"Archive {archive_path} is not a readable zip file ({error}); delete it and download it again.") from None
+        raise DatasetError(
+            f"Archive {archive_path} is not a readable zip file ({error}); delete it and download it again."
+        ) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -434,7 +484,9 @@ class _ISIC2017(_Release):
                 f"to check it against. Download the labels too (--parts labels ...), or move the folder away to download it afresh."
             )
         ids = read_ground_truth(csv)
-        return ({f"{i}.jpg" for i in ids} if remote.part == "images" else {f"{i}_segmentation.png" for i in ids}), csv.name
+        return (
+            {f"{i}.jpg" for i in ids} if remote.part == "images" else {f"{i}_segmentation.png" for i in ids}
+        ), csv.name
 
 
 def download_isic2017(
@@ -480,8 +532,18 @@ def download_isic2017(
         ...
         isicseg.exceptions.DownloadError: Downloading file:///nowhere/ISIC-2017_Validation_Part3_GroundTruth.csv failed ...
     """
-    remotes = sorted(remote_files(splits, parts), key=lambda r: r.part != "labels")  # CSVs first: they verify the folders
-    job = _Download(Path(root), _resolve_mirror(mirror), REPORTED_MD5 if checksums is None else checksums, verify, keep_archives, keep_superpixels, _ISIC2017())
+    remotes = sorted(
+        remote_files(splits, parts), key=lambda r: r.part != "labels"
+    )  # CSVs first: they verify the folders
+    job = _Download(
+        Path(root),
+        _resolve_mirror(mirror),
+        REPORTED_MD5 if checksums is None else checksums,
+        verify,
+        keep_archives,
+        keep_superpixels,
+        _ISIC2017(),
+    )
     return job.run(remotes)
 
 
@@ -513,8 +575,15 @@ def ham10000_remote_files(parts: Iterable[str] = HAM10000_PARTS) -> list[RemoteF
 
     parts = _checked_parts(parts, HAM10000_PARTS, "HAM10000 part")
     files = {
-        "labels": [RemoteFile(f"{TASK3_LABEL_FOLDER}.zip", "labels", TASK3_LABEL_FOLDER, ISIC2018_ARCHIVE + f"{TASK3_LABEL_FOLDER}.zip"),
-                   RemoteFile(TASK3_GROUPS, "labels", TASK3_GROUPS, ISIC2018_ARCHIVE + TASK3_GROUPS)],
+        "labels": [
+            RemoteFile(
+                f"{TASK3_LABEL_FOLDER}.zip",
+                "labels",
+                TASK3_LABEL_FOLDER,
+                ISIC2018_ARCHIVE + f"{TASK3_LABEL_FOLDER}.zip",
+            ),
+            RemoteFile(TASK3_GROUPS, "labels", TASK3_GROUPS, ISIC2018_ARCHIVE + TASK3_GROUPS),
+        ],
         "images": [RemoteFile(f"{TASK3_IMAGES}.zip", "images", TASK3_IMAGES, ISIC2018_ARCHIVE + f"{TASK3_IMAGES}.zip")],
         "masks": [RemoteFile(f"{MASK_FOLDER}.zip", "masks", MASK_FOLDER, HAM10000_MASKS_URL)],
     }
@@ -536,7 +605,9 @@ class _HAM10000(_Release):
         from .ham10000 import TASK3_COLUMNS, TASK3_GROUPS
         from .layout import read_table
 
-        columns = ("image", "lesion_id") if remote.name == TASK3_GROUPS else TASK3_COLUMNS  # the groupings, or the diagnoses in the labels zip
+        columns = (
+            ("image", "lesion_id") if remote.name == TASK3_GROUPS else TASK3_COLUMNS
+        )  # the groupings, or the diagnoses in the labels zip
         try:
             table = read_table(path, columns)
         except DatasetError as error:
@@ -563,7 +634,9 @@ class _HAM10000(_Release):
         from .layout import read_table
 
         ids = read_table(csv, ("image",))["image"]
-        return ({f"{i}.jpg" for i in ids} if remote.part == "images" else {f"{i}_segmentation.png" for i in ids}), csv.name
+        return (
+            {f"{i}.jpg" for i in ids} if remote.part == "images" else {f"{i}_segmentation.png" for i in ids}
+        ), csv.name
 
 
 def download_ham10000(
@@ -606,7 +679,15 @@ def download_ham10000(
         isicseg.exceptions.DownloadError: Downloading file:///nowhere/ISIC2018_Task3_Training_GroundTruth.zip failed ...
     """
     remotes = ham10000_remote_files(parts)  # labels first: they verify the folders
-    job = _Download(Path(root), _resolve_mirror(mirror, None), HAM10000_MD5 if checksums is None else checksums, verify, keep_archives, False, _HAM10000())
+    job = _Download(
+        Path(root),
+        _resolve_mirror(mirror, None),
+        HAM10000_MD5 if checksums is None else checksums,
+        verify,
+        keep_archives,
+        False,
+        _HAM10000(),
+    )
     return job.run(remotes)
 
 
@@ -617,8 +698,16 @@ def _split_of(remote: RemoteFile) -> str:
 class _Download:
     """One call of a download function: what it fetched, found and extracted."""
 
-    def __init__(self, root: Path, base: str | None, checksums: Mapping[str, str], verify: bool, keep_archives: bool, keep_superpixels: bool,
-                 release: _Release) -> None:
+    def __init__(
+        self,
+        root: Path,
+        base: str | None,
+        checksums: Mapping[str, str],
+        verify: bool,
+        keep_archives: bool,
+        keep_superpixels: bool,
+        release: _Release,
+    ) -> None:
         self.root, self.base, self.checksums, self.verify, self.release = root, base, checksums, verify, release
         self.keep_archives, self.keep_superpixels = keep_archives, keep_superpixels
         self.fetched: list[str] = []
@@ -651,7 +740,9 @@ class _Download:
         if self._complete(remote, target):
             self.present.append(remote.target)
             return
-        url = self.base + urllib.parse.quote(remote.name) if self.base else remote.url  # a mirror holds every file under its name
+        url = (
+            self.base + urllib.parse.quote(remote.name) if self.base else remote.url
+        )  # a mirror holds every file under its name
         archive, downloaded = self._source(remote, url)
         if remote.is_zip:
             count = _extract(archive, self.root, remote.target, self.keep_superpixels, self.release.title)
@@ -676,10 +767,14 @@ class _Download:
         if remote.is_zip and archive.is_file():  # put there by the user, or kept by an earlier call
             self._check(archive, remote, f"{archive} (found in the data root)", keep=True)
             return archive, False
-        local = Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path)) if url.startswith("file://") else None
+        local = (
+            Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path)) if url.startswith("file://") else None
+        )
         if local is not None:
             if not local.is_file():
-                raise DownloadError(f"Downloading {url} failed (no such file {local}). Put {remote.name} in that folder, or choose another --mirror.")
+                raise DownloadError(
+                    f"Downloading {url} failed (no such file {local}). Put {remote.name} in that folder, or choose another --mirror."
+                )
             self._check(local, remote, f"Mirror file {local}", keep=True)
             return local, False  # read in place; nothing to copy
         partial = self.root / (remote.name + ".part")
@@ -705,7 +800,9 @@ class _Download:
                 )
             html = " (it starts like an HTML page: a login or error page?)" if _looks_like_html(path) else ""
             if remote.is_zip and not zipfile.is_zipfile(path):
-                raise DatasetError(f"Archive {path} is not a readable zip file{html}; expected the release's {remote.name} ({what}).")
+                raise DatasetError(
+                    f"Archive {path} is not a readable zip file{html}; expected the release's {remote.name} ({what})."
+                )
             if not remote.is_zip:
                 self.release.check_csv(path, remote, what, html, self.verify)
         except (DownloadError, DatasetError):
@@ -737,7 +834,10 @@ class _Download:
             expected, listed_in = self.release.expected_names(self.root, remote)
             missing = sorted(expected - names)
             if missing:
-                _move_aside(target, f"it lacks {len(missing)} of the {len(expected)} files {listed_in} lists (e.g. {missing[0]})")
+                _move_aside(
+                    target,
+                    f"it lacks {len(missing)} of the {len(expected)} files {listed_in} lists (e.g. {missing[0]})",
+                )
                 return False
         try:
             self.release.check_folder(target, remote, self.verify)

@@ -43,14 +43,22 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from ..exceptions import ConfigError, DataWarning, DatasetError, DatasetNotFoundError
+from ..exceptions import ConfigError, DatasetError, DatasetNotFoundError, DataWarning
+from ..labels import DIAGNOSES, Diagnosis, LabelScheme, get_label_scheme
 from .dataset import ISIC2017Dataset, Target, _check_options
 from .io import DEFAULT_MAX_IMAGE_PIXELS, ImageSize
-from ..labels import DIAGNOSES, Diagnosis, LabelScheme, get_label_scheme
 from .layout import Record, read_table
 from .splits import grouped_holdout, grouped_subset
 
-__all__ = ["HAM10000_DX", "HAM10000Dataset", "HamRecord", "default_diagnosis_map", "find_ham10000_layout", "scan_ham10000", "task3_labels_path"]
+__all__ = [
+    "HAM10000_DX",
+    "HAM10000Dataset",
+    "HamRecord",
+    "default_diagnosis_map",
+    "find_ham10000_layout",
+    "scan_ham10000",
+    "task3_labels_path",
+]
 
 HAM10000_DX = ("mel", "nv", "bkl", "bcc", "akiec", "vasc", "df")
 """HAM10000's diagnosis codes (``dx``)."""
@@ -88,7 +96,15 @@ def default_diagnosis_map(label_scheme: str | LabelScheme) -> dict[str, Diagnosi
     scheme = get_label_scheme(label_scheme)
     others_are_benign = scheme.label_of("nevus") == scheme.label_of("seborrheic_keratosis")
     other: Diagnosis | None = "nevus" if others_are_benign else None  # "nevus" carries the benign label there
-    return {"mel": "melanoma", "nv": "nevus", "bkl": "seborrheic_keratosis", "bcc": other, "akiec": other, "vasc": other, "df": other}
+    return {
+        "mel": "melanoma",
+        "nv": "nevus",
+        "bkl": "seborrheic_keratosis",
+        "bcc": other,
+        "akiec": other,
+        "vasc": other,
+        "df": other,
+    }
 
 
 def task3_labels_path(root: str | Path) -> Path | None:
@@ -122,7 +138,9 @@ def _metadata(root: Path, layout: str) -> pd.DataFrame:
             flags = {code: getattr(row, code) for code in TASK3_COLUMNS[1:]}
             hot = [code for code, value in flags.items() if value.strip() in ("1", "1.0")]
             if len(hot) != 1 or any(v.strip() not in ("0", "0.0", "1", "1.0") for v in flags.values()):
-                raise DatasetError(f"{source}, line {line}: {row.image} has the flags {flags}; expected exactly one 1.0 and the rest 0.0.")
+                raise DatasetError(
+                    f"{source}, line {line}: {row.image} has the flags {flags}; expected exactly one 1.0 and the rest 0.0."
+                )
             rows.append({"image_id": row.image, "dx": hot[0].lower()})
         frame = pd.DataFrame(rows, columns=["image_id", "dx"])
         groups = root / TASK3_GROUPS
@@ -135,10 +153,14 @@ def _metadata(root: Path, layout: str) -> pd.DataFrame:
             frame[column] = ""
     for line, (image_id, dx) in enumerate(zip(frame["image_id"], frame["dx"]), start=2):
         if dx not in HAM10000_DX:
-            raise DatasetError(f"{source}, line {line}: {image_id} has dx {dx!r}; expected one of {', '.join(HAM10000_DX)}.")
+            raise DatasetError(
+                f"{source}, line {line}: {image_id} has dx {dx!r}; expected one of {', '.join(HAM10000_DX)}."
+            )
     repeated = frame["image_id"][frame["image_id"].duplicated()]
     if len(repeated):
-        raise DatasetError(f"{source}: image id {repeated.iloc[0]!r} appears {int((frame['image_id'] == repeated.iloc[0]).sum())} times; each image once.")
+        raise DatasetError(
+            f"{source}: image id {repeated.iloc[0]!r} appears {int((frame['image_id'] == repeated.iloc[0]).sum())} times; each image once."
+        )
     return frame
 
 
@@ -152,11 +174,15 @@ def _image_files(root: Path, layout: str) -> dict[str, Path]:
         try:
             listing = sorted(folder.iterdir())
         except OSError as error:
-            raise DatasetError(f"Image folder {folder} cannot be listed ({error.strerror or error}); check its permissions.") from None
+            raise DatasetError(
+                f"Image folder {folder} cannot be listed ({error.strerror or error}); check its permissions."
+            ) from None
         for path in listing:
             if path.suffix.lower() in (".jpg", ".jpeg") and path.stem.startswith("ISIC_"):
                 if path.stem in files:
-                    raise DatasetError(f"Image {path.stem} has two files, {files[path.stem]} and {path}; which one is meant is unclear. Keep one.")
+                    raise DatasetError(
+                        f"Image {path.stem} has two files, {files[path.stem]} and {path}; which one is meant is unclear. Keep one."
+                    )
                 files[path.stem] = path
     return files
 
@@ -193,7 +219,11 @@ def scan_ham10000(
     for row in frame.itertuples(index=False):
         image = files.get(row.image_id)
         if image is None:
-            problems.append(DatasetError(f"Image {row.image_id} is listed in the metadata of {root} but has no file in its image folders."))
+            problems.append(
+                DatasetError(
+                    f"Image {row.image_id} is listed in the metadata of {root} but has no file in its image folders."
+                )
+            )
             continue
         diagnosis = diagnosis_map[row.dx]
         if diagnosis is None:
@@ -206,19 +236,35 @@ def scan_ham10000(
             else:
                 left_out["no mask"] += 1
             continue
-        records.append(HamRecord(
-            row.image_id, image, mask, diagnosis, lesion_id=row.lesion_id or row.image_id, dx=row.dx, dx_type=_optional(row.dx_type),
-            age=_age(row.age, f"{root} metadata of {row.image_id}"), sex=_optional(row.sex), localization=_optional(row.localization),
-        ))
+        records.append(
+            HamRecord(
+                row.image_id,
+                image,
+                mask,
+                diagnosis,
+                lesion_id=row.lesion_id or row.image_id,
+                dx=row.dx,
+                dx_type=_optional(row.dx_type),
+                age=_age(row.age, f"{root} metadata of {row.image_id}"),
+                sex=_optional(row.sex),
+                localization=_optional(row.localization),
+            )
+        )
     extra = sorted(set(files) - set(frame["image_id"]))
     if extra:
-        warnings.warn(f"{len(extra)} images in {root} are not in its metadata (e.g. {', '.join(extra[:3])}); they are ignored.", DataWarning, stacklevel=3)
+        warnings.warn(
+            f"{len(extra)} images in {root} are not in its metadata (e.g. {', '.join(extra[:3])}); they are ignored.",
+            DataWarning,
+            stacklevel=3,
+        )
     return sorted(records, key=lambda r: r.image_id), problems, left_out
 
 
 def _check_map(diagnosis_map: Mapping[str, Any]) -> dict[str, Diagnosis | None]:
     if not isinstance(diagnosis_map, Mapping):
-        raise ConfigError(f"diagnosis_map must map HAM10000 dx codes to a diagnosis or None; got {type(diagnosis_map).__name__}.")
+        raise ConfigError(
+            f"diagnosis_map must map HAM10000 dx codes to a diagnosis or None; got {type(diagnosis_map).__name__}."
+        )
     unknown = sorted(set(diagnosis_map) - set(HAM10000_DX))
     missing = sorted(set(HAM10000_DX) - set(diagnosis_map))
     bad = {k: v for k, v in diagnosis_map.items() if v is not None and v not in DIAGNOSES}
@@ -280,31 +326,59 @@ class HAM10000Dataset(ISIC2017Dataset):
         download: bool = False,
     ) -> None:
         if split not in ("all", "train", "validation"):
-            raise ConfigError(f"Unknown HAM10000 split {split!r}; allowed: all, train, validation (a lesion-grouped hold-out).")
+            raise ConfigError(
+                f"Unknown HAM10000 split {split!r}; allowed: all, train, validation (a lesion-grouped hold-out)."
+            )
         scheme = get_label_scheme(label_scheme)
         mapping = _check_map(default_diagnosis_map(scheme) if diagnosis_map is None else diagnosis_map)
-        _check_options(root=root, image_size=image_size, empty_masks=empty_masks, transforms=transforms, subset=subset, seed=seed, binarize_masks=binarize_masks,
-                       max_image_pixels=max_image_pixels, cache_masks=cache_masks, download=download)
+        _check_options(
+            root=root,
+            image_size=image_size,
+            empty_masks=empty_masks,
+            transforms=transforms,
+            subset=subset,
+            seed=seed,
+            binarize_masks=binarize_masks,
+            max_image_pixels=max_image_pixels,
+            cache_masks=cache_masks,
+            download=download,
+        )
         if download:
             from .download import download_ham10000
 
             download_ham10000(root)
-        self.root, self.split, self.label_scheme, self.transforms, self.image_size = Path(root), split, scheme, transforms, image_size
+        self.root, self.split, self.label_scheme, self.transforms, self.image_size = (
+            Path(root),
+            split,
+            scheme,
+            transforms,
+            image_size,
+        )
         self.binarize_masks, self.empty_masks, self.max_image_pixels = binarize_masks, empty_masks, max_image_pixels
         self.diagnosis_map = mapping
         if split != "all" and find_ham10000_layout(self.root) == "task3" and not (self.root / TASK3_GROUPS).is_file():
-            raise DatasetError(f"{self.root} has no {TASK3_GROUPS}: without lesion ids a hold-out could put one lesion on both sides; use split='all'.")
+            raise DatasetError(
+                f"{self.root} has no {TASK3_GROUPS}: without lesion ids a hold-out could put one lesion on both sides; use split='all'."
+            )
         records, problems, self.left_out = scan_ham10000(self.root, diagnosis_map=mapping)
         if problems:
-            more = f" (and {len(problems) - 1} more problems; `isicseg check {self.root}` lists them all)" if len(problems) > 1 else ""
+            more = (
+                f" (and {len(problems) - 1} more problems; `isicseg check {self.root}` lists them all)"
+                if len(problems) > 1
+                else ""
+            )
             raise DatasetError(f"{problems[0]}{more}")
         if self.left_out["no mask"]:
             warnings.warn(
                 f"{self.left_out['no mask']} images of {self.root} have no mask ({MASK_FOLDER}/ is not there): they cannot train a "
-                f"detector and are left out.", DataWarning, stacklevel=2,
+                f"detector and are left out.",
+                DataWarning,
+                stacklevel=2,
             )
         if split != "all":
-            kept, held = grouped_holdout([r.lesion_id for r in records], [r.dx for r in records], fraction=val_fraction, seed=split_seed)
+            kept, held = grouped_holdout(
+                [r.lesion_id for r in records], [r.dx for r in records], fraction=val_fraction, seed=split_seed
+            )
             records = [records[i] for i in (held if split == "validation" else kept)]
         if subset is not None:
             if isinstance(subset, float):

@@ -60,8 +60,16 @@ def output_size(width: int, height: int, image_size: ImageSize, *, max_side: int
     if image_size is None:
         return width, height
     one = isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool)
-    values = (image_size,) if one else tuple(image_size) if isinstance(image_size, (tuple, list)) and len(image_size) == 2 else ()
-    if not values or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 < v <= max_side for v in values):
+    values = (
+        (image_size,)
+        if one
+        else tuple(image_size)
+        if isinstance(image_size, (tuple, list)) and len(image_size) == 2
+        else ()
+    )
+    if not values or any(
+        isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 < v <= max_side for v in values
+    ):
         raise ConfigError(f"image_size must be {allowed}; got {image_size!r}.")
     if one:
         scale = int(image_size) / min(width, height)
@@ -79,8 +87,15 @@ def output_size(width: int, height: int, image_size: ImageSize, *, max_side: int
 _PILLOW_LIMIT = threading.Lock()
 
 
-_TURNED = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
-           5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+_TURNED = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 """The transpose that shows an image as its EXIF orientation tag (0x0112) says it was taken."""
 
 
@@ -100,7 +115,9 @@ def _shown_size(image: Image.Image) -> tuple[int, int]:
 
 def _open(path: Path, kind: str, max_pixels: int) -> Image.Image:
     if path.exists() and not path.is_file():
-        raise DatasetError(f"{kind} {path} is not a regular file (a folder, FIFO, socket or device); only regular files are read.")
+        raise DatasetError(
+            f"{kind} {path} is not a regular file (a folder, FIFO, socket or device); only regular files are read."
+        )
     try:
         with warnings.catch_warnings(), _PILLOW_LIMIT:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -115,7 +132,9 @@ def _open(path: Path, kind: str, max_pixels: int) -> Image.Image:
     except FileNotFoundError:
         raise DatasetError(f"{kind} file {path} does not exist.") from None
     except (UnidentifiedImageError, OSError) as error:
-        raise DatasetError(f"{kind} {path} is not a readable image file ({error}); expected a JPEG image or PNG mask.") from None
+        raise DatasetError(
+            f"{kind} {path} is not a readable image file ({error}); expected a JPEG image or PNG mask."
+        ) from None
     width, height = image.size
     if width * height > max_pixels:
         image.close()
@@ -169,7 +188,9 @@ def read_image(
             if orientation != 1:
                 rgb = rgb.transpose(_TURNED[orientation])
         except (OSError, SyntaxError, ValueError) as error:
-            raise DatasetError(f"Image {path} could not be decoded ({error}); the file is corrupt or truncated.") from None
+            raise DatasetError(
+                f"Image {path} could not be decoded ({error}); the file is corrupt or truncated."
+            ) from None
     if strict and is_jpeg:
         _check_jpeg_body(path)
     return np.array(rgb)  # writable, so torch can wrap it without a copy warning
@@ -266,7 +287,9 @@ def read_mask(
                 mask = mask.resize(size, Image.Resampling.NEAREST)
             array = np.asarray(mask)
         except (OSError, SyntaxError, ValueError) as error:
-            raise DatasetError(f"Mask {path} could not be decoded ({error}); the file is corrupt or truncated.") from None
+            raise DatasetError(
+                f"Mask {path} could not be decoded ({error}); the file is corrupt or truncated."
+            ) from None
     present = np.flatnonzero(values)
     if set(present.tolist()) == {0, 1} or present.tolist() == [1]:
         raise DatasetError(

@@ -10,10 +10,19 @@ from typing import Literal
 
 import pandas as pd
 
-from ..exceptions import ConfigError, DataWarning, DatasetError, DatasetNotFoundError
+from ..exceptions import ConfigError, DatasetError, DatasetNotFoundError, DataWarning
 from ..labels import Diagnosis
 
-__all__ = ["Split", "SPLITS", "SplitPaths", "Record", "split_paths", "read_ground_truth", "scan_split", "expected_layout"]
+__all__ = [
+    "Split",
+    "SPLITS",
+    "SplitPaths",
+    "Record",
+    "split_paths",
+    "read_ground_truth",
+    "scan_split",
+    "expected_layout",
+]
 
 Split = Literal["train", "validation", "test"]
 SPLITS: dict[str, str] = {"train": "Training", "validation": "Validation", "test": "Test_v2"}
@@ -91,12 +100,18 @@ def read_table(path: Path, columns: tuple[str, ...], *, what: str = "CSV") -> pd
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
-        raise DatasetError(f"{path} is not a readable CSV file ({error}); expected columns {','.join(columns)}.") from None
+        raise DatasetError(
+            f"{path} is not a readable CSV file ({error}); expected columns {','.join(columns)}."
+        ) from None
     except OSError as error:
-        raise DatasetError(f"{what} {path} cannot be read ({error.strerror or error}); check its permissions.") from None
+        raise DatasetError(
+            f"{what} {path} cannot be read ({error.strerror or error}); check its permissions."
+        ) from None
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise DatasetError(f"{path} lacks the columns {missing}; its header is {list(frame.columns)}, expected {','.join(columns)}.")
+        raise DatasetError(
+            f"{path} lacks the columns {missing}; its header is {list(frame.columns)}, expected {','.join(columns)}."
+        )
     return frame
 
 
@@ -117,7 +132,9 @@ def read_ground_truth(csv: str | Path) -> dict[str, Diagnosis]:
         is_mel = _flag(mel, csv, index, "melanoma")
         is_sk = _flag(sk, csv, index, "seborrheic_keratosis")
         if is_mel and is_sk:
-            raise DatasetError(f"{csv}, line {index}: {image_id} is marked both melanoma and seborrheic_keratosis; at most one may be 1.0.")
+            raise DatasetError(
+                f"{csv}, line {index}: {image_id} is marked both melanoma and seborrheic_keratosis; at most one may be 1.0."
+            )
         if image_id in diagnoses:
             raise DatasetError(f"{csv}, line {index}: image id {image_id!r} appears twice.")
         diagnoses[image_id] = "melanoma" if is_mel else "seborrheic_keratosis" if is_sk else "nevus"
@@ -140,9 +157,13 @@ def scan_split(root: str | Path, split: str) -> tuple[list[Record], list[Dataset
     root = Path(root)
     paths = split_paths(root, split)
     if root.exists() and not root.is_dir():
-        raise DatasetError(f"ISIC 2017 data root {root} is a file, not a folder. Expected layout:\n{expected_layout(root, split)}")
+        raise DatasetError(
+            f"ISIC 2017 data root {root} is a file, not a folder. Expected layout:\n{expected_layout(root, split)}"
+        )
     if not root.is_dir():
-        raise DatasetNotFoundError(f"ISIC 2017 data root {root} does not exist. Expected layout:\n{expected_layout(root, split)}")
+        raise DatasetNotFoundError(
+            f"ISIC 2017 data root {root} does not exist. Expected layout:\n{expected_layout(root, split)}"
+        )
     for what, path in (("image folder", paths.images), ("mask folder", paths.masks)):
         if not path.is_dir():
             raise DatasetNotFoundError(
@@ -157,7 +178,9 @@ def scan_split(root: str | Path, split: str) -> tuple[list[Record], list[Dataset
     try:
         listing = sorted(paths.images.iterdir())
     except OSError as error:
-        raise DatasetError(f"The {split} split's image folder {paths.images} cannot be listed ({error.strerror or error}); check its permissions.") from None
+        raise DatasetError(
+            f"The {split} split's image folder {paths.images} cannot be listed ({error.strerror or error}); check its permissions."
+        ) from None
     for path in listing:
         match = _IMAGE_NAME.match(path.name)
         if match:
@@ -166,10 +189,12 @@ def scan_split(root: str | Path, split: str) -> tuple[list[Record], list[Dataset
     images = {}
     for image_id, files in found.items():
         if len(files) > 1:
-            problems.append(DatasetError(
-                f"Image {image_id} has {len(files)} files in {paths.images}: {', '.join(f.name for f in files)}; "
-                f"which one is meant is unclear. Keep one."
-            ))
+            problems.append(
+                DatasetError(
+                    f"Image {image_id} has {len(files)} files in {paths.images}: {', '.join(f.name for f in files)}; "
+                    f"which one is meant is unclear. Keep one."
+                )
+            )
         else:
             images[image_id] = files[0]
     for image_id in sorted(images):

@@ -23,8 +23,8 @@ from typing import Any, Literal
 import torch
 
 from ..exceptions import ConfigError, DatasetNotFoundError
-from .ham10000 import find_ham10000_layout
 from ..labels import LabelScheme
+from .ham10000 import find_ham10000_layout
 from .layout import SPLITS
 
 __all__ = ["MultiSourceDataset", "data_root_kind", "open_data_root"]
@@ -38,8 +38,13 @@ def data_root_kind(root: str | Path) -> Literal["isic2017", "ham10000"]:
     """
     root = Path(root)
     if not root.is_dir():
-        raise DatasetNotFoundError(f"Data root {root} {'is a file, not a folder' if root.exists() else 'does not exist'}.")
-    if any((root / f"ISIC-2017_{name}_Data").is_dir() or (root / f"ISIC-2017_{name}_Part3_GroundTruth.csv").is_file() for name in SPLITS.values()):
+        raise DatasetNotFoundError(
+            f"Data root {root} {'is a file, not a folder' if root.exists() else 'does not exist'}."
+        )
+    if any(
+        (root / f"ISIC-2017_{name}_Data").is_dir() or (root / f"ISIC-2017_{name}_Part3_GroundTruth.csv").is_file()
+        for name in SPLITS.values()
+    ):
         return "isic2017"
     if find_ham10000_layout(root) is not None:
         return "ham10000"
@@ -59,7 +64,9 @@ def open_data_root(root: str | Path, split: str, **options: Any) -> torch.utils.
     if data_root_kind(root) == "isic2017":
         return ISIC2017Dataset(root, split, **options)
     if split != "train":
-        raise ConfigError(f"{root} is HAM10000, which is only trained on here; validation and evaluation stay on ISIC 2017 (got split {split!r}).")
+        raise ConfigError(
+            f"{root} is HAM10000, which is only trained on here; validation and evaluation stay on ISIC 2017 (got split {split!r})."
+        )
     options.pop("download", None)
     return HAM10000Dataset(root, "all", **options)
 
@@ -91,7 +98,9 @@ class MultiSourceDataset(torch.utils.data.ConcatDataset):
         schemes = {name: getattr(d, "label_scheme", None) for name, d in named.items()}
         missing = [name for name, scheme in schemes.items() if not isinstance(scheme, LabelScheme)]
         if missing:
-            raise ConfigError(f"Every source needs a label_scheme (an ISIC2017Dataset, HAM10000Dataset or alike); {', '.join(missing)} has none.")
+            raise ConfigError(
+                f"Every source needs a label_scheme (an ISIC2017Dataset, HAM10000Dataset or alike); {', '.join(missing)} has none."
+            )
         if len({scheme.name for scheme in schemes.values()}) > 1:
             raise ConfigError(
                 f"The sources have different label schemes ({', '.join(f'{n}: {s.name}' for n, s in schemes.items())}); "

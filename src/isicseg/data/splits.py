@@ -49,7 +49,7 @@ def grouped_folds(groups: Sequence[Hashable], labels: Sequence[Hashable], *, k: 
     rng = np.random.default_rng(seed)
     fold_of: dict[Hashable, int] = {}
     offset = 0
-    for label, members in sorted(_groups_by_label(groups, labels).items(), key=lambda item: str(item[0])):
+    for _label, members in sorted(_groups_by_label(groups, labels).items(), key=lambda item: str(item[0])):
         for position, index in enumerate(rng.permutation(len(members))):
             fold_of[members[index]] = (position + offset) % k
         offset += len(members)  # the next label starts where this one stopped: folds stay balanced in size
@@ -61,7 +61,9 @@ def grouped_folds(groups: Sequence[Hashable], labels: Sequence[Hashable], *, k: 
     return folds
 
 
-def grouped_holdout(groups: Sequence[Hashable], labels: Sequence[Hashable], *, fraction: float, seed: int = 0) -> tuple[list[int], list[int]]:
+def grouped_holdout(
+    groups: Sequence[Hashable], labels: Sequence[Hashable], *, fraction: float, seed: int = 0
+) -> tuple[list[int], list[int]]:
     """``(kept, held_out)`` item indices: about ``fraction`` of each label's groups are held out, whole.
 
     Example:
@@ -74,7 +76,7 @@ def grouped_holdout(groups: Sequence[Hashable], labels: Sequence[Hashable], *, f
     _check_seed(seed)
     rng = np.random.default_rng(seed)
     held_groups: set[Hashable] = set()
-    for label, members in sorted(_groups_by_label(groups, labels).items(), key=lambda item: str(item[0])):
+    for _label, members in sorted(_groups_by_label(groups, labels).items(), key=lambda item: str(item[0])):
         count = int(round(fraction * len(members)))
         held_groups.update(members[i] for i in rng.permutation(len(members))[:count])
     kept = [i for i, group in enumerate(groups) if group not in held_groups]

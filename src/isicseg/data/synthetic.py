@@ -25,7 +25,17 @@ from ..exceptions import ConfigError
 from ..labels import Diagnosis
 from .layout import SPLITS, split_paths
 
-__all__ = ["DEFAULT_NUM_IMAGES", "CLASS_SHARES", "MAX_SYNTHETIC_IMAGES", "MAX_SYNTHETIC_SIDE", "check_num_images", "check_synthetic_size", "render_lesion", "synthetic_names", "write_synthetic_isic"]
+__all__ = [
+    "DEFAULT_NUM_IMAGES",
+    "CLASS_SHARES",
+    "MAX_SYNTHETIC_IMAGES",
+    "MAX_SYNTHETIC_SIDE",
+    "check_num_images",
+    "check_synthetic_size",
+    "render_lesion",
+    "synthetic_names",
+    "write_synthetic_isic",
+]
 
 DEFAULT_NUM_IMAGES = {"train": 120, "validation": 30, "test": 40}
 CLASS_SHARES = {"melanoma": 0.19, "seborrheic_keratosis": 0.13}
@@ -118,7 +128,11 @@ def render_lesion(
         end = bend + rng.normal(0, short / 3, 2)
         t = np.linspace(0, 1, 12)[:, None]
         points = (1 - t) ** 2 * start + 2 * (1 - t) * t * bend + t**2 * end
-        draw.line([tuple(p) for p in points], fill=tuple(int(v) for v in rng.uniform(20, 60, 3)), width=int(rng.integers(1, 3)))
+        draw.line(
+            [tuple(p) for p in points],
+            fill=tuple(int(v) for v in rng.uniform(20, 60, 3)),
+            width=int(rng.integers(1, 3)),
+        )
     image = np.asarray(canvas, dtype=np.float32)
 
     # Dermoscope vignette and sensor noise.
@@ -130,7 +144,9 @@ def render_lesion(
 def _diagnoses(count: int, rng: np.random.Generator) -> list[Diagnosis]:
     n_mel = round(CLASS_SHARES["melanoma"] * count)
     n_sk = round(CLASS_SHARES["seborrheic_keratosis"] * count)
-    labels: list[Diagnosis] = ["melanoma"] * n_mel + ["seborrheic_keratosis"] * n_sk + ["nevus"] * (count - n_mel - n_sk)
+    labels: list[Diagnosis] = (
+        ["melanoma"] * n_mel + ["seborrheic_keratosis"] * n_sk + ["nevus"] * (count - n_mel - n_sk)
+    )
     return [labels[i] for i in rng.permutation(count)]
 
 
@@ -146,7 +162,11 @@ def check_num_images(counts: dict[str, int]) -> None:
     unknown = [s for s in counts if s not in SPLITS]
     if unknown:
         raise ConfigError(f"Unknown splits {unknown} in num_images; allowed: {', '.join(SPLITS)}.")
-    bad = {k: v for k, v in counts.items() if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_SYNTHETIC_IMAGES}
+    bad = {
+        k: v
+        for k, v in counts.items()
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_SYNTHETIC_IMAGES
+    }
     if bad or not any(counts.values()):
         raise ConfigError(
             f"num_images must give each split an int in 0..{MAX_SYNTHETIC_IMAGES:,}, at least one of them > 0; got {dict(counts)!r}."
@@ -169,8 +189,12 @@ def check_synthetic_size(image_size: tuple[int, int]) -> None:
         isicseg.exceptions.ConfigError: image_size must be (height, width), each an int in 16..4096; got (100, 1000000).
     """
     ok = isinstance(image_size, (tuple, list)) and len(image_size) == 2
-    if not ok or any(isinstance(v, bool) or not isinstance(v, int) or not 16 <= v <= MAX_SYNTHETIC_SIDE for v in image_size):
-        raise ConfigError(f"image_size must be (height, width), each an int in 16..{MAX_SYNTHETIC_SIDE}; got {image_size!r}.")
+    if not ok or any(
+        isinstance(v, bool) or not isinstance(v, int) or not 16 <= v <= MAX_SYNTHETIC_SIDE for v in image_size
+    ):
+        raise ConfigError(
+            f"image_size must be (height, width), each an int in 16..{MAX_SYNTHETIC_SIDE}; got {image_size!r}."
+        )
 
 
 def synthetic_names(counts: dict[str, int]) -> tuple[str, ...]:

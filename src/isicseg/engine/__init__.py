@@ -9,4 +9,13 @@ from .trainer import collate as collate
 from .validation import DetectionEvaluator as DetectionEvaluator
 from .validation import Evaluator as Evaluator
 
-__all__ = ["DetectionEvaluator", "EpochBatchSampler", "Evaluator", "Trainer", "TrainerConfig", "collate", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "DetectionEvaluator",
+    "EpochBatchSampler",
+    "Evaluator",
+    "Trainer",
+    "TrainerConfig",
+    "collate",
+    "load_checkpoint",
+    "save_checkpoint",
+]

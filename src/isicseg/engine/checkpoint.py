@@ -53,8 +53,14 @@ def save_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> Path:
         Path(temporary).unlink(missing_ok=True)
         if isinstance(error, (OSError, RuntimeError)):  # torch reports a full disk as "unexpected pos ..."
             kept = f"the previous {path.name} is intact" if path.exists() else f"no {path.name} was written"
-            cause = "No space left on device" if free < 64 * 2**20 or getattr(error, "errno", None) == errno.ENOSPC else f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-            raise CheckpointError(f"{cause} while writing {path} ({free / 2**20:.0f} MB free there); {kept}.") from error
+            cause = (
+                "No space left on device"
+                if free < 64 * 2**20 or getattr(error, "errno", None) == errno.ENOSPC
+                else f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+            )
+            raise CheckpointError(
+                f"{cause} while writing {path} ({free / 2**20:.0f} MB free there); {kept}."
+            ) from error
         raise
     return path
 
@@ -67,7 +73,10 @@ def _ctrl_c_after_the_write() -> Iterator[None]:
     at inline_container.cc ...]``; holding the signal keeps Ctrl-C a Ctrl-C. Outside the
     main thread signals cannot be handled, and nothing changes.
     """
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
         yield
         return
     received: list[int] = []
@@ -90,13 +99,17 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """
     path = Path(path)
     if path.exists() and not path.is_file():
-        raise WeightsError(f"Checkpoint {path} is a {'folder' if path.is_dir() else 'special file'}; expected a checkpoint file (last.pt, best.pt).")
+        raise WeightsError(
+            f"Checkpoint {path} is a {'folder' if path.is_dir() else 'special file'}; expected a checkpoint file (last.pt, best.pt)."
+        )
     if not path.is_file():
         raise WeightsNotFoundError(f"Checkpoint {path} does not exist.")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any failure means the file is unusable
-        raise WeightsError(f"Checkpoint {path} could not be loaded with weights_only=True: {type(error).__name__}: {error}") from None
+        raise WeightsError(
+            f"Checkpoint {path} could not be loaded with weights_only=True: {type(error).__name__}: {error}"
+        ) from None
     if not isinstance(checkpoint, dict) or "model" not in checkpoint:
         raise WeightsError(f"{path} is not an isicseg checkpoint: expected a dict with a 'model' entry.")
     check_weights_digest(checkpoint, path)
@@ -108,7 +121,12 @@ def rng_state() -> dict[str, Any]:
     np_state = np.random.get_state()
     return {
         "python": random.getstate(),
-        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]), "has_gauss": int(np_state[3]), "gauss": float(np_state[4])},
+        "numpy": {
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "gauss": float(np_state[4]),
+        },
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }

@@ -113,10 +113,18 @@ class TrainerConfig:
             (self.num_threads is None or self.num_threads >= 1, "num_threads", "an int >= 1 or None"),
             (self.validate_every >= 0, "validate_every", "an int >= 0"),
             (self.eval_batch_size >= 1, "eval_batch_size", "an int >= 1"),
-            (self.source_shares is None or (all(s > 0 for s in self.source_shares) and abs(sum(self.source_shares) - 1) < 1e-6),
-             "source_shares", "positive shares that sum to 1, or None"),
+            (
+                self.source_shares is None
+                or (all(s > 0 for s in self.source_shares) and abs(sum(self.source_shares) - 1) < 1e-6),
+                "source_shares",
+                "positive shares that sum to 1, or None",
+            ),
             (self.epoch_items is None or self.epoch_items >= 1, "epoch_items", "an int >= 1 or None"),
-            (not (self.balanced_sampling and self.source_shares), "balanced_sampling", "False when source_shares are set (one sampling rule at a time)"),
+            (
+                not (self.balanced_sampling and self.source_shares),
+                "balanced_sampling",
+                "False when source_shares are set (one sampling rule at a time)",
+            ),
             (0 <= self.momentum < 1, "momentum", "a float in [0, 1)"),
             (self.weight_decay >= 0, "weight_decay", "a float >= 0"),
             (0 < self.gamma <= 1, "gamma", "a float in (0, 1]"),
@@ -159,7 +167,11 @@ class TrainerConfig:
         """
         if self.num_workers != "auto":
             return int(self.num_workers)
-        cores = cpu_count if cpu_count is not None else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+        cores = (
+            cpu_count
+            if cpu_count is not None
+            else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+        )
         return 0 if cores <= 4 else min(8, cores // 2)
 
     def resolved_lr(self, world_size: int = 1) -> float:
@@ -169,4 +181,3 @@ class TrainerConfig:
         if self.optimizer == "adamw":
             return 3e-4
         return 0.02 * self.batch_size * self.accumulate * world_size / 16
-

@@ -13,7 +13,17 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-__all__ = ["init_distributed", "is_distributed", "rank", "world_size", "local_rank", "is_main_process", "all_gather_objects", "any_true", "barrier"]
+__all__ = [
+    "init_distributed",
+    "is_distributed",
+    "rank",
+    "world_size",
+    "local_rank",
+    "is_main_process",
+    "all_gather_objects",
+    "any_true",
+    "barrier",
+]
 
 
 def is_distributed() -> bool:

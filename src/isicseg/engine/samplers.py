@@ -74,7 +74,9 @@ class EpochBatchSampler(torch.utils.data.Sampler[list[int]]):
                 raise ConfigError("sampling by shares needs the group (source) of every item.")
             unknown = sorted(map(str, set(shares) - set(groups)))
             if unknown:
-                raise ConfigError(f"shares name groups that no item belongs to: {', '.join(unknown)}; groups present: {', '.join(sorted(map(str, set(groups))))}.")
+                raise ConfigError(
+                    f"shares name groups that no item belongs to: {', '.join(unknown)}; groups present: {', '.join(sorted(map(str, set(groups))))}."
+                )
         self.groups = list(groups) if groups is not None else None
         self.shares = dict(shares) if shares is not None else None
         self.num_draws = num_draws if num_draws is not None else num_items
@@ -145,6 +147,10 @@ class EpochBatchSampler(torch.utils.data.Sampler[list[int]]):
             yield leftovers[start : start + self.batch_size]
 
     def __len__(self) -> int:
-        items = sum(round(share * self.num_draws) for share in self.shares.values()) if self.shares is not None else self.num_items
+        items = (
+            sum(round(share * self.num_draws) for share in self.shares.values())
+            if self.shares is not None
+            else self.num_items
+        )
         shard = -(-items // self.world_size)
         return -(-shard // self.batch_size)

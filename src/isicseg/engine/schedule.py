@@ -51,7 +51,9 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainerConfig, tot
     return SequentialLR(optimizer, [ramp, main], milestones=[warmup])
 
 
-def replay_scheduler(optimizer: torch.optim.Optimizer, config: TrainerConfig, total_steps: int, steps: int) -> LRScheduler:
+def replay_scheduler(
+    optimizer: torch.optim.Optimizer, config: TrainerConfig, total_steps: int, steps: int
+) -> LRScheduler:
     """A fresh schedule over ``total_steps``, advanced by ``steps``, setting the optimizer's rate
     to where it stands then (resuming a run whose length changed, or a 0.1 checkpoint)."""
     for group in optimizer.param_groups:

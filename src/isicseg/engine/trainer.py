@@ -45,7 +45,9 @@ def _pick_device(choice: str) -> torch.device:
 def _check_fit_arguments(model: Any, train_data: Any, val_data: Any) -> None:
     """Refuse what cannot be trained on before anything starts (the first training item is read once)."""
     if not isinstance(model, torch.nn.Module):
-        raise ConfigError(f"Trainer.fit needs a torch.nn.Module as its model (e.g. build_mask_rcnn(...)); got {type(model).__name__}.")
+        raise ConfigError(
+            f"Trainer.fit needs a torch.nn.Module as its model (e.g. build_mask_rcnn(...)); got {type(model).__name__}."
+        )
     for name, data in (("train_data", train_data), ("val_data", val_data)):
         if data is None and name == "val_data":
             continue
@@ -55,7 +57,9 @@ def _check_fit_arguments(model: Any, train_data: Any, val_data: Any) -> None:
                 f"got {type(data).__name__} {str(data)[:60]!r}."
             )
         if len(data) == 0:
-            raise ConfigError(f"Trainer.fit: {name} holds no item; there is nothing to {'train on' if name == 'train_data' else 'validate on'}.")
+            raise ConfigError(
+                f"Trainer.fit: {name} holds no item; there is nothing to {'train on' if name == 'train_data' else 'validate on'}."
+            )
     # items are checked as batches are made (collate): reading one here would run its transforms and use up random numbers
 
 
@@ -97,7 +101,13 @@ class Trainer(ValidationLoop):
         (1, True)
     """
 
-    def __init__(self, config: TrainerConfig | None = None, callbacks: Sequence[Callback] = (), *, evaluator: Evaluator | None = None) -> None:
+    def __init__(
+        self,
+        config: TrainerConfig | None = None,
+        callbacks: Sequence[Callback] = (),
+        *,
+        evaluator: Evaluator | None = None,
+    ) -> None:
         self.config = config or TrainerConfig()
         self.evaluator = evaluator
         callbacks = list(callbacks)
@@ -174,13 +184,25 @@ class Trainer(ValidationLoop):
                 )
             shares = dict(zip(names, self.config.source_shares))
         self.sampler = EpochBatchSampler(
-            n, self.config.batch_size, seed=self.config.seed, labels=labels, aspect_ratios=aspect,
-            balanced=self.config.balanced_sampling, groups=getattr(dataset, "sources", None) if shares else None, shares=shares,
-            num_draws=self.config.epoch_items, rank=dist.rank(), world_size=dist.world_size(),
+            n,
+            self.config.batch_size,
+            seed=self.config.seed,
+            labels=labels,
+            aspect_ratios=aspect,
+            balanced=self.config.balanced_sampling,
+            groups=getattr(dataset, "sources", None) if shares else None,
+            shares=shares,
+            num_draws=self.config.epoch_items,
+            rank=dist.rank(),
+            world_size=dist.world_size(),
         )
         return torch.utils.data.DataLoader(
-            dataset, batch_sampler=self.sampler, collate_fn=collate, num_workers=self.config.resolved_num_workers(),
-            persistent_workers=False, pin_memory=self.device.type == "cuda",
+            dataset,
+            batch_sampler=self.sampler,
+            collate_fn=collate,
+            num_workers=self.config.resolved_num_workers(),
+            persistent_workers=False,
+            pin_memory=self.device.type == "cuda",
         )
 
     # -- checkpoints ---------------------------------------------------------------------------
@@ -289,7 +311,11 @@ class Trainer(ValidationLoop):
         model.to(self.device)
         if config.channels_last:
             model.to(memory_format=torch.channels_last)
-        self.model = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None) if distributed else model
+        self.model = (
+            DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            if distributed
+            else model
+        )
         loader = self._loader(train_data)
         self.batches_per_epoch = len(self.sampler)
         steps_per_epoch = -(-self.batches_per_epoch // config.accumulate)
@@ -311,12 +337,16 @@ class Trainer(ValidationLoop):
             while self.epoch < config.epochs and not self.should_stop:
                 self._train_epoch(loader)
                 self._fit_collected()
-                self.validated_this_epoch = bool(val_data is not None and config.validate_every and (self.epoch + 1) % config.validate_every == 0)
+                self.validated_this_epoch = bool(
+                    val_data is not None and config.validate_every and (self.epoch + 1) % config.validate_every == 0
+                )
                 if self.validated_this_epoch:
                     self.metrics.update(self.validate(self.unwrapped_model, val_data))
                 self.history.append(self.metrics)  # the same dict: what callbacks log below is kept too
                 self._call("on_train_epoch_end")
-                self._call("on_train_epoch_logged")  # every hook above has logged: what is shown does not depend on their order
+                self._call(
+                    "on_train_epoch_logged"
+                )  # every hook above has logged: what is shown does not depend on their order
                 self.should_stop = dist.any_true(self.should_stop, self.device)
                 if self.out_dir is not None:
                     self.save_checkpoint(self.out_dir / "last.pt")
@@ -369,14 +399,19 @@ class Trainer(ValidationLoop):
         for batch_idx, (images, targets) in enumerate(loader):
             self._call("on_train_batch_start", (images, targets), batch_idx)
             images = [image.to(self.device, non_blocking=True) for image in images]
-            targets = [{k: v.to(self.device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in t.items()} for t in targets]
+            targets = [
+                {k: v.to(self.device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in t.items()}
+                for t in targets
+            ]
             last_of_step = (batch_idx + 1) % config.accumulate == 0 or batch_idx + 1 == self.batches_per_epoch
             sync = model.no_sync() if isinstance(model, DistributedDataParallel) and not last_of_step else nullcontext()
             with sync:
                 with self._autocast():
                     loss_dict = model(images, targets)
                 loss = sum(loss_dict.values())
-                stacked = torch.stack([v.detach() for v in loss_dict.values()] + [loss.detach()]).float().cpu()  # one sync
+                stacked = (
+                    torch.stack([v.detach() for v in loss_dict.values()] + [loss.detach()]).float().cpu()
+                )  # one sync
                 values = dict(zip([*loss_dict, "loss"], stacked.tolist()))
                 # decided together: a rank that skipped backward() alone would leave the
                 # others waiting in DDP's gradient all-reduce
@@ -390,7 +425,9 @@ class Trainer(ValidationLoop):
                             f"Loss {cause} at step {self.global_step} (epoch {self.epoch}); "
                             f"components here {values}; images here {ids}. Lower the learning rate, enable grad_clip_norm, "
                             f"or set skip_nonfinite=True.",
-                            losses=values, image_ids=ids, step=self.global_step,
+                            losses=values,
+                            image_ids=ids,
+                            step=self.global_step,
                         )
                     self.skipped_batches += 1
                     self.optimizer.zero_grad(set_to_none=True)

@@ -39,7 +39,9 @@ __all__ = ["Evaluator", "DetectionEvaluator", "ValidationLoop", "register_defaul
 class Evaluator(Protocol):
     """What the Trainer needs of an evaluator."""
 
-    def rows(self, outputs: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[str, Any]], indices: Sequence[int]) -> list[dict[str, Any]]:
+    def rows(
+        self, outputs: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[str, Any]], indices: Sequence[int]
+    ) -> list[dict[str, Any]]:
         """One dict per image: the model's eval-mode ``outputs`` (on the CPU), the dataset's
         ``targets`` and the images' indices in the validation dataset."""
         ...
@@ -57,7 +59,9 @@ def register_default_evaluator(dataset_type: type, factory: Callable[[Any], Eval
     (or a subclass, or a ``Subset`` of one) without ``Trainer(evaluator=...)``; the newest
     registration for a type wins."""
     if not isinstance(dataset_type, type) or not callable(factory):
-        raise ConfigError(f"register_default_evaluator(dataset_type, factory) needs a class and a callable; got {dataset_type!r}, {factory!r}.")
+        raise ConfigError(
+            f"register_default_evaluator(dataset_type, factory) needs a class and a callable; got {dataset_type!r}, {factory!r}."
+        )
     _DEFAULT_EVALUATORS.insert(0, (dataset_type, factory))
 
 
@@ -90,7 +94,9 @@ class DetectionEvaluator:
         {'mask_iou': 1.0, 'box_iou': 1.0}
     """
 
-    def rows(self, outputs: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[str, Any]], indices: Sequence[int]) -> list[dict[str, Any]]:
+    def rows(
+        self, outputs: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[str, Any]], indices: Sequence[int]
+    ) -> list[dict[str, Any]]:
         return [self._row(output, target) for output, target in zip(outputs, targets)]
 
     @staticmethod
@@ -104,7 +110,10 @@ class DetectionEvaluator:
         truth = torch.as_tensor(target["masks"]).bool().any(dim=0)
         union = int((predicted | truth).sum())
         mask_iou = int((predicted & truth).sum()) / union if union else 1.0
-        return {"mask_iou": mask_iou, "box_iou": float(box_iou(output["boxes"][top : top + 1].float(), truth_boxes).max())}
+        return {
+            "mask_iou": mask_iou,
+            "box_iou": float(box_iou(output["boxes"][top : top + 1].float(), truth_boxes).max()),
+        }
 
     def summarize(self, rows: list[dict[str, Any]]) -> dict[str, float]:
         if not rows:
@@ -131,8 +140,9 @@ class ValidationLoop:
                 return float(sum(model([image.to(self.device)], [target]).values()))
 
     @torch.no_grad()
-    def _validation_pass(self, model: torch.nn.Module, dataset: torch.utils.data.Dataset, indices: Sequence[int],
-                         evaluator: Evaluator) -> tuple[float, list[dict[str, Any]]]:
+    def _validation_pass(
+        self, model: torch.nn.Module, dataset: torch.utils.data.Dataset, indices: Sequence[int], evaluator: Evaluator
+    ) -> tuple[float, list[dict[str, Any]]]:
         """Sum of the total loss over ``indices``, and the evaluator's rows of their eval-mode outputs (with ``index``).
 
         Each item is read once, ``eval_batch_size`` at a time, for both its loss and its
@@ -150,11 +160,15 @@ class ValidationLoop:
                 for module in model.modules():
                     if isinstance(module, _BatchNorm):
                         module.eval()
-                total += sum(self._item_loss(model, image, target, index) for (image, target), index in zip(items, chunk))
+                total += sum(
+                    self._item_loss(model, image, target, index) for (image, target), index in zip(items, chunk)
+                )
                 model.eval()
                 with torch.inference_mode(), self._autocast():
                     outputs = _outputs(evaluator, model, [image.to(self.device) for image, _ in items])
-                outputs = [{k: v.float().cpu() if v.is_floating_point() else v.cpu() for k, v in o.items()} for o in outputs]
+                outputs = [
+                    {k: v.float().cpu() if v.is_floating_point() else v.cpu() for k, v in o.items()} for o in outputs
+                ]
                 for index, row in zip(chunk, evaluator.rows(outputs, [t for _, t in items], chunk)):
                     rows.append({**row, "index": index})
         finally:

@@ -101,7 +101,9 @@ def evaluate(
         (['image_id', 'jaccard', 'dice'], 2, ['bbox_map', 'bbox_map50'])
     """
     config = InferenceConfig.or_default(config, "evaluate")
-    resolve_precision(config.precision, resolve_device(device) if device is not None else next(model.parameters()).device)  # before any file is written
+    resolve_precision(
+        config.precision, resolve_device(device) if device is not None else next(model.parameters()).device
+    )  # before any file is written
     identity = getattr(model, "identity", None)
     if identity is not None:
         identity.check_label_scheme(dataset.label_scheme.name)  # a model's labels only mean what they meant in training
@@ -117,15 +119,25 @@ def evaluate(
     return replace(result, out_dir=out)
 
 
-def _evaluate(model: torch.nn.Module, dataset: ISIC2017Dataset, out: Path | None, *, figures: bool, max_overlays: int, **options) -> EvaluationResult:
+def _evaluate(
+    model: torch.nn.Module, dataset: ISIC2017Dataset, out: Path | None, *, figures: bool, max_overlays: int, **options
+) -> EvaluationResult:
     """Predict, score, summarise and (with ``out``) write every file of :func:`evaluate` into ``out``."""
     if out is not None:
         (out / "masks").mkdir()
-    predictions = predict_rows(model, dataset, masks_dir=out / "masks" if out else None, coco=True,
-                               max_overlays=max_overlays if out is not None and figures else 0, **options)
+    predictions = predict_rows(
+        model,
+        dataset,
+        masks_dir=out / "masks" if out else None,
+        coco=True,
+        max_overlays=max_overlays if out is not None and figures else 0,
+        **options,
+    )
     scheme = dataset.label_scheme
     per_image = pd.DataFrame(predictions.rows).drop(columns="index")
-    summary = summarize(per_image, scheme, intervals=True).replace(coco=coco_map(predictions.coco_ground_truth, predictions.coco_detections, class_names=scheme.class_names))
+    summary = summarize(per_image, scheme, intervals=True).replace(
+        coco=coco_map(predictions.coco_ground_truth, predictions.coco_detections, class_names=scheme.class_names)
+    )
     if out is not None:
         per_image.to_csv(out / "per_image.csv", index=False)
         write_classification_csv(per_image, out / "classification.csv")

@@ -12,9 +12,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from .._devices import resolve_device
+from .._devices import resolve_device, resolve_precision
 from ..data.dataset import ISIC2017Dataset
-from .._devices import resolve_precision
 from ..inference import Answer, ImageToAnswer, InferenceConfig, answer_images
 from ..logs import Progress
 from ..ops import collate
@@ -87,7 +86,12 @@ def predict_rows(
     resolve_precision(config.precision, device)
     config.prepare(model)
     indices = list(range(len(dataset))) if indices is None else [int(i) for i in indices]
-    loader = DataLoader(Subset(_untransformed(dataset), indices), batch_size=config.batch_size, num_workers=num_workers, collate_fn=collate)
+    loader = DataLoader(
+        Subset(_untransformed(dataset), indices),
+        batch_size=config.batch_size,
+        num_workers=num_workers,
+        collate_fn=collate,
+    )
     result = Predictions()
     progress = Progress("predict", len(indices), unit="image")
     candidates: list[tuple[float, Any, tuple[Answer, np.ndarray]]] = []
@@ -96,9 +100,13 @@ def predict_rows(
         items = (item for images, targets in loader for item in zip(images, targets))
         for index, (image, target) in zip(indices, items):
             width, height = dataset.original_size(index)
-            yield ImageToAnswer(image, dataset.records[index].image_id, (height, width), (index, image.shape[-2:], target))
+            yield ImageToAnswer(
+                image, dataset.records[index].image_id, (height, width), (index, image.shape[-2:], target)
+            )
 
-    for (index, shape, target), answer in answer_images(model, images(), label_scheme=dataset.label_scheme, config=config, device=device):
+    for (index, shape, target), answer in answer_images(
+        model, images(), label_scheme=dataset.label_scheme, config=config, device=device
+    ):
         record = dataset.records[index]
         truth, row = score_answer(dataset, index, answer)
         result.rows.append({"index": index, **row})
@@ -106,15 +114,36 @@ def predict_rows(
             write_mask_png(answer.mask, masks_dir / f"{record.image_id}_segmentation.png")
         if coco:
             output = answer.detections
-            result.coco_ground_truth.append({"image_id": index + 1, "height": shape[0], "width": shape[1], "boxes": target["boxes"].tolist(),
-                                             "labels": target["labels"].tolist(), "masks": target["masks"].numpy().astype(bool)})
-            result.coco_detections.append({"image_id": index + 1, "boxes": output["boxes"].tolist(), "labels": output["labels"].tolist(),
-                                           "scores": output["scores"].tolist(), "masks": (output["masks"][:, 0] > 0.5).numpy()})
+            result.coco_ground_truth.append(
+                {
+                    "image_id": index + 1,
+                    "height": shape[0],
+                    "width": shape[1],
+                    "boxes": target["boxes"].tolist(),
+                    "labels": target["labels"].tolist(),
+                    "masks": target["masks"].numpy().astype(bool),
+                }
+            )
+            result.coco_detections.append(
+                {
+                    "image_id": index + 1,
+                    "boxes": output["boxes"].tolist(),
+                    "labels": output["labels"].tolist(),
+                    "scores": output["scores"].tolist(),
+                    "masks": (output["masks"][:, 0] > 0.5).numpy(),
+                }
+            )
         if max_overlays:
             candidates.append((row["jaccard"], record, shrink_answer(answer, truth)))
         progress.update()
     candidates.sort(key=lambda c: c[0])  # worst first
     worst = max_overlays - max_overlays // 2
-    chosen = candidates if len(candidates) <= max_overlays else candidates[:worst] + candidates[len(candidates) - max_overlays // 2 :]
-    result.overlays = [overlay_of(record, answer, truth, dataset.label_scheme, jaccard) for jaccard, record, (answer, truth) in chosen]
+    chosen = (
+        candidates
+        if len(candidates) <= max_overlays
+        else candidates[:worst] + candidates[len(candidates) - max_overlays // 2 :]
+    )
+    result.overlays = [
+        overlay_of(record, answer, truth, dataset.label_scheme, jaccard) for jaccard, record, (answer, truth) in chosen
+    ]
     return result

@@ -14,15 +14,20 @@ import torch
 from PIL import Image
 
 from ..data.io import read_image
-from ..labels import LabelScheme
 from ..inference import Answer
+from ..labels import LabelScheme
 from ..ops import masks_to_boxes
 from .summary import CategoryScores, Summary
 
 __all__ = ["format_summary", "write_figures", "overlay_of", "write_answer_overlay"]
 
 _OVERLAY_SIDE = 256
-_COLUMNS = {f.name: label for f, label in zip(dataclasses.fields(CategoryScores), ("auc", "ap", "acc", "sens", "spec", "prec", "sp@82", "sp@89", "sp@95"))}
+_COLUMNS = {
+    f.name: label
+    for f, label in zip(
+        dataclasses.fields(CategoryScores), ("auc", "ap", "acc", "sens", "spec", "prec", "sp@82", "sp@89", "sp@95")
+    )
+}
 
 
 def _fmt(value: Any) -> str:
@@ -34,8 +39,10 @@ def format_summary(summary: Summary) -> str:
     lines = [f"Images: {summary.n_images}   label scheme: {summary.label_scheme or '-'}"]
     if summary.reference_report is not None:
         ref = summary.reference_report
-        lines.append(f"Reference report  mean box IoU {_fmt(ref.mean_box_iou)}  melanoma precision {_fmt(ref.melanoma_precision)}  "
-                     f"melanoma recall {_fmt(ref.melanoma_recall)}")
+        lines.append(
+            f"Reference report  mean box IoU {_fmt(ref.mean_box_iou)}  melanoma precision {_fmt(ref.melanoma_precision)}  "
+            f"melanoma recall {_fmt(ref.melanoma_recall)}"
+        )
     lines.append("ISIC Part 1       " + "  ".join(f"{k} {_fmt(v)}" for k, v in summary.segmentation.items()))
     lines.append(f"ISIC Part 3       mean AUC {_fmt(summary.mean_auc)}")
     lines.append(f"  {'category':<22}" + "".join(f"{label:>10}" for label in _COLUMNS.values()))
@@ -47,7 +54,10 @@ def format_summary(summary: Summary) -> str:
     if summary.coco is not None:
         lines.append("COCO              " + "  ".join(f"{k} {_fmt(v)}" for k, v in summary.coco.items()))
     if summary.intervals:
-        spans = "  ".join(f"{name.replace('_average_precision', ' ap').replace('_auc', ' auc')} {_fmt(low)}-{_fmt(high)}" for name, (low, high) in summary.intervals.items())
+        spans = "  ".join(
+            f"{name.replace('_average_precision', ' ap').replace('_auc', ' auc')} {_fmt(low)}-{_fmt(high)}"
+            for name, (low, high) in summary.intervals.items()
+        )
         lines.append(f"95% intervals     {spans}   ({summary.interval_method})")
     return "\n".join(lines)
 
@@ -58,7 +68,9 @@ def shrink_answer(answer: Answer, truth: np.ndarray) -> tuple[Answer, np.ndarray
     size = (max(1, round(truth.shape[1] * scale)), max(1, round(truth.shape[0] * scale)))
     small = lambda m: np.asarray(Image.fromarray(m.astype(np.uint8)).resize(size, Image.Resampling.NEAREST)) > 0  # noqa: E731
     box = None if answer.box is None else tuple(v * scale for v in answer.box)
-    return Answer(answer.image_id, small(answer.mask), box, answer.label, answer.score, answer.probabilities, {}), small(truth)
+    return Answer(
+        answer.image_id, small(answer.mask), box, answer.label, answer.score, answer.probabilities, {}
+    ), small(truth)
 
 
 def overlay_of(record: Any, answer: Answer, truth: np.ndarray, label_scheme: LabelScheme, jaccard: float):
@@ -78,13 +90,24 @@ def overlay_of(record: Any, answer: Answer, truth: np.ndarray, label_scheme: Lab
     )
 
 
-def write_figures(per_image: pd.DataFrame, label_scheme: LabelScheme, categories: Sequence[str], overlays: list, folder: Path) -> None:
+def write_figures(
+    per_image: pd.DataFrame, label_scheme: LabelScheme, categories: Sequence[str], overlays: list, folder: Path
+) -> None:
     """Jaccard box plot, ROC curves of ``categories``, confusion matrix and (if any) the overlay grid, as PNGs in ``folder``."""
     from .. import viz
 
     viz.plot_jaccard_boxplot(per_image["jaccard"].tolist(), folder / "jaccard_boxplot.png")
-    viz.plot_roc_curves({c: (per_image[f"is_{c}"].tolist(), per_image[f"p_{c}"].tolist()) for c in categories}, folder / "roc_curves.png", band=True)
-    viz.plot_confusion_matrix(per_image["true_label"].tolist(), per_image["predicted_label"].tolist(), class_names=label_scheme.class_names, path=folder / "confusion_matrix.png")
+    viz.plot_roc_curves(
+        {c: (per_image[f"is_{c}"].tolist(), per_image[f"p_{c}"].tolist()) for c in categories},
+        folder / "roc_curves.png",
+        band=True,
+    )
+    viz.plot_confusion_matrix(
+        per_image["true_label"].tolist(),
+        per_image["predicted_label"].tolist(),
+        class_names=label_scheme.class_names,
+        path=folder / "confusion_matrix.png",
+    )
     if overlays:
         viz.plot_overlays(overlays, folder / "overlays.png")
 
@@ -98,5 +121,6 @@ def write_answer_overlay(image_path: Path, answer: Answer, caption: str, path: P
     from ..viz import OVERLAY_SIDE, Overlay, draw_overlay
 
     image = read_image(image_path, OVERLAY_SIDE if min(answer.mask.shape) > OVERLAY_SIDE else None)
-    return draw_overlay(Overlay(image, answer.image_id, pred_mask=answer.mask, pred_box=answer.box, caption=caption), path)
-
+    return draw_overlay(
+        Overlay(image, answer.image_id, pred_mask=answer.mask, pred_box=answer.box, caption=caption), path
+    )

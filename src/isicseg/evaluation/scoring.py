@@ -58,7 +58,9 @@ def score_answer(dataset: ISIC2017Dataset, index: int, answer: Answer) -> tuple[
     """Item ``index``'s true mask at the original size (:meth:`~isicseg.ISIC2017Dataset.true_mask`)
     and the per-image row of ``answer`` to it (:func:`score_row`)."""
     truth = dataset.true_mask(index)
-    return truth, score_row(answer, truth, diagnosis=dataset.records[index].diagnosis, label_scheme=dataset.label_scheme)
+    return truth, score_row(
+        answer, truth, diagnosis=dataset.records[index].diagnosis, label_scheme=dataset.label_scheme
+    )
 
 
 class IsicEvaluator:
@@ -81,14 +83,18 @@ class IsicEvaluator:
             are the Trainer's (``eval_batch_size``, ``channels_last``).
     """
 
-    def __init__(self, dataset: ISIC2017Dataset | torch.utils.data.Subset, *, config: InferenceConfig | None = None) -> None:
+    def __init__(
+        self, dataset: ISIC2017Dataset | torch.utils.data.Subset, *, config: InferenceConfig | None = None
+    ) -> None:
         self.config = InferenceConfig.or_default(config, "IsicEvaluator")
         self._chain: list[Sequence[int]] = []  # the index lists of the Subsets, outermost first
         while isinstance(dataset, torch.utils.data.Subset):
             self._chain.append(dataset.indices)
             dataset = dataset.dataset
         if not isinstance(dataset, ISIC2017Dataset):
-            raise ConfigError(f"IsicEvaluator scores ISIC 2017 or HAM10000 data (or a Subset of it); got {type(dataset).__name__}.")
+            raise ConfigError(
+                f"IsicEvaluator scores ISIC 2017 or HAM10000 data (or a Subset of it); got {type(dataset).__name__}."
+            )
         self.dataset = dataset
 
     def _image(self, index: int) -> int:
@@ -100,14 +106,21 @@ class IsicEvaluator:
         """The model's detections as :func:`~isicseg.evaluate` gets them (model in eval mode)."""
         return detect(model, images, tta=self.config.tta, precision=self.config.precision)
 
-    def rows(self, outputs: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[str, Any]], indices: Sequence[int]) -> list[dict[str, Any]]:
+    def rows(
+        self, outputs: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[str, Any]], indices: Sequence[int]
+    ) -> list[dict[str, Any]]:
         """One row per validation image of the batch."""
         rows = []
         for output, index in zip(outputs, indices):
             image = self._image(index)
             width, height = self.dataset.original_size(image)
-            answer = answer_from_detections(output, self.dataset.label_scheme, image_id=self.dataset.records[image].image_id,
-                                            original_size=(height, width), postprocess=self.config.postprocess)
+            answer = answer_from_detections(
+                output,
+                self.dataset.label_scheme,
+                image_id=self.dataset.records[image].image_id,
+                original_size=(height, width),
+                postprocess=self.config.postprocess,
+            )
             rows.append(score_answer(self.dataset, image, answer)[1])
         return rows
 
@@ -117,7 +130,9 @@ class IsicEvaluator:
         return flat_metrics(summarize(table, self.dataset.label_scheme), prefix="")
 
 
-def coco_map(ground_truth: list[dict[str, Any]], detections: list[dict[str, Any]], *, class_names: Sequence[str]) -> dict[str, float]:
+def coco_map(
+    ground_truth: list[dict[str, Any]], detections: list[dict[str, Any]], *, class_names: Sequence[str]
+) -> dict[str, float]:
     """COCO box and mask mAP with pycocotools.
 
     Args:
@@ -149,11 +164,22 @@ def coco_map(ground_truth: list[dict[str, Any]], detections: list[dict[str, Any]
         images.append({"id": gt["image_id"], "height": gt["height"], "width": gt["width"]})
         for box, label, mask in zip(gt["boxes"], gt["labels"], gt["masks"]):
             annotations.append(
-                {"id": len(annotations) + 1, "image_id": gt["image_id"], "category_id": int(label), "bbox": xywh(box),
-                 "area": float(mask.sum()), "segmentation": rle(mask), "iscrowd": 0}
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": gt["image_id"],
+                    "category_id": int(label),
+                    "bbox": xywh(box),
+                    "area": float(mask.sum()),
+                    "segmentation": rle(mask),
+                    "iscrowd": 0,
+                }
             )
     coco_gt = COCO()
-    coco_gt.dataset = {"images": images, "annotations": annotations, "categories": [{"id": i, "name": n} for i, n in enumerate(class_names) if i]}
+    coco_gt.dataset = {
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": i, "name": n} for i, n in enumerate(class_names) if i],
+    }
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt.createIndex()
     results: dict[str, float] = {}

@@ -33,7 +33,9 @@ def write_mask_png(mask: np.ndarray, path: Path) -> None:
 def write_classification_csv(per_image: pd.DataFrame, path: Path) -> None:
     """Write ``image_id,melanoma,seborrheic_keratosis`` from a per-image table's ``p_*``
     columns (a category the label scheme does not tell apart gets 0)."""
-    submission = pd.DataFrame({"image_id": per_image["image_id"], **{c: per_image[f"p_{c}"].fillna(0.0) for c in CATEGORIES}})
+    submission = pd.DataFrame(
+        {"image_id": per_image["image_id"], **{c: per_image[f"p_{c}"].fillna(0.0) for c in CATEGORIES}}
+    )
     submission.to_csv(path, index=False)
 
 
@@ -68,7 +70,9 @@ def score_submission(
     truth = read_ground_truth(paths.csv)
     masks_dir = Path(masks_dir)
     if not masks_dir.is_dir():
-        raise DatasetError(f"The submission's mask folder {masks_dir} does not exist or is not a folder; expected one mask per image of {paths.csv}.")
+        raise DatasetError(
+            f"The submission's mask folder {masks_dir} does not exist or is not a folder; expected one mask per image of {paths.csv}."
+        )
     absent = [i for i in truth if not (masks_dir / f"{i}_segmentation.png").is_file()]
     if absent:
         raise DatasetError(
@@ -80,9 +84,16 @@ def score_submission(
         gt_path = paths.mask_of(image_id)
         with Image.open(gt_path) as gt_file:
             expected = gt_file.size
-        pred = read_mask(masks_dir / f"{image_id}_segmentation.png", expected, binarize=True, image_path=gt_path).astype(bool)
-        rows.append({"image_id": image_id, **segmentation_row(pred, read_mask(gt_path, binarize=True).astype(bool)),
-                     **{f"is_{c}": int(diagnosis == c) for c in CATEGORIES}})
+        pred = read_mask(
+            masks_dir / f"{image_id}_segmentation.png", expected, binarize=True, image_path=gt_path
+        ).astype(bool)
+        rows.append(
+            {
+                "image_id": image_id,
+                **segmentation_row(pred, read_mask(gt_path, binarize=True).astype(bool)),
+                **{f"is_{c}": int(diagnosis == c) for c in CATEGORIES},
+            }
+        )
     per_image = pd.DataFrame(rows)
     for c in CATEGORIES:
         per_image[f"p_{c}"] = np.nan
@@ -90,7 +101,9 @@ def score_submission(
         probabilities = pd.read_csv(classification_csv, dtype={"image_id": str}).set_index("image_id")
         lacking = [c for c in categories if c not in probabilities.columns]
         if lacking:
-            raise DatasetError(f"{classification_csv} has no column {', '.join(lacking)}; it has {', '.join(map(str, probabilities.columns))}.")
+            raise DatasetError(
+                f"{classification_csv} has no column {', '.join(lacking)}; it has {', '.join(map(str, probabilities.columns))}."
+            )
         missing = sorted(set(per_image["image_id"]) - set(probabilities.index))
         if missing:
             raise DatasetError(f"{classification_csv} has no row for {len(missing)} images (e.g. {missing[0]}).")

@@ -139,7 +139,10 @@ class Summary:
         number = lambda v: nan if v is None else float(v)  # noqa: E731
         part3 = dict(data["part3"])
         mean_auc = number(part3.pop("mean_auc", None))
-        categories = {c: CategoryScores(**{k: number(v) for k, v in s.items()}) if s is not None else None for c, s in part3.items()}
+        categories = {
+            c: CategoryScores(**{k: number(v) for k, v in s.items()}) if s is not None else None
+            for c, s in part3.items()
+        }
         report = data.get("reference_report")
         coco = data.get("coco")
         intervals = dict(data["intervals"]) if data.get("intervals") is not None else None
@@ -150,9 +153,13 @@ class Summary:
             categories=categories,
             mean_auc=mean_auc,
             label_scheme=data.get("label_scheme"),
-            reference_report=ReferenceReport(**{k: number(v) for k, v in report.items()}) if report is not None else None,
+            reference_report=ReferenceReport(**{k: number(v) for k, v in report.items()})
+            if report is not None
+            else None,
             coco={k: number(v) for k, v in coco.items()} if coco is not None else None,
-            intervals={k: (number(v[0]), number(v[1])) for k, v in intervals.items()} if intervals is not None else None,
+            intervals={k: (number(v[0]), number(v[1])) for k, v in intervals.items()}
+            if intervals is not None
+            else None,
             interval_method=method,
         )
 
@@ -173,11 +180,17 @@ def _mean(values: Sequence[float]) -> float:
 def check_categories(categories: Sequence[str]) -> None:
     """Raise :class:`~isicseg.exceptions.ConfigError` unless ``categories`` are ISIC 2017 Part 3 categories."""
     if isinstance(categories, str) or any(c not in CATEGORIES for c in categories):
-        raise ConfigError(f"categories must be some of {', '.join(CATEGORIES)} (or none, for Part 1 only); got {categories!r}.")
+        raise ConfigError(
+            f"categories must be some of {', '.join(CATEGORIES)} (or none, for Part 1 only); got {categories!r}."
+        )
 
 
 def summarize(
-    per_image: pd.DataFrame, label_scheme: str | LabelScheme | None = None, *, categories: Sequence[str] = CATEGORIES, intervals: bool = False
+    per_image: pd.DataFrame,
+    label_scheme: str | LabelScheme | None = None,
+    *,
+    categories: Sequence[str] = CATEGORIES,
+    intervals: bool = False,
 ) -> Summary:
     """Dataset-level scores from a per-image table (the columns :func:`~isicseg.evaluate` writes).
 
@@ -209,14 +222,18 @@ def summarize(
             f"(it has {', '.join(map(str, per_image.columns)) or 'no columns'})."
         )
     segmentation = {c: _mean(per_image[c].tolist()) for c in SEGMENTATION_SCORES}
-    segmentation.update({c: _mean(per_image[c].tolist()) for c in METRICS.names() if c in per_image and c not in SEGMENTATION_SCORES})
+    segmentation.update(
+        {c: _mean(per_image[c].tolist()) for c in METRICS.names() if c in per_image and c not in SEGMENTATION_SCORES}
+    )
     scored: dict[str, CategoryScores | None] = {}
     for category in categories:
         probabilities = per_image[f"p_{category}"].to_numpy(float)
         if np.isnan(probabilities).any() or len(probabilities) == 0:
             scored[category] = None
         else:
-            scored[category] = CategoryScores(**binary_classification_scores(per_image[f"is_{category}"].to_numpy(int), probabilities))
+            scored[category] = CategoryScores(
+                **binary_classification_scores(per_image[f"is_{category}"].to_numpy(int), probabilities)
+            )
     aucs = [s.auc if s is not None else float("nan") for s in scored.values()]
     mean_auc = float(np.mean(aucs)) if aucs else float("nan")
     label_scheme = get_label_scheme(label_scheme) if label_scheme is not None else None
@@ -230,8 +247,14 @@ def summarize(
             melanoma_precision=tp / int(predicted.sum()) if predicted.any() else 0.0,
             melanoma_recall=tp / int(actual.sum()) if actual.any() else float("nan"),
         )
-    summary = Summary(len(per_image), segmentation, scored, mean_auc, label_scheme.name if label_scheme is not None else None, report)
-    return summary.replace(intervals=_intervals(per_image, scored), interval_method=INTERVAL_METHOD) if intervals else summary
+    summary = Summary(
+        len(per_image), segmentation, scored, mean_auc, label_scheme.name if label_scheme is not None else None, report
+    )
+    return (
+        summary.replace(intervals=_intervals(per_image, scored), interval_method=INTERVAL_METHOD)
+        if intervals
+        else summary
+    )
 
 
 def _intervals(per_image: pd.DataFrame, scored: Mapping[str, CategoryScores | None]) -> dict[str, tuple[float, float]]:

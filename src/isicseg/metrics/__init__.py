@@ -21,9 +21,27 @@ class only) the functions return ``nan`` instead of raising, and summaries repor
 missing.
 """
 
-from .classification import roc_auc, roc_curve, average_precision, specificity_at_sensitivity, binary_classification_scores
+from .classification import (
+    average_precision,
+    binary_classification_scores,
+    roc_auc,
+    roc_curve,
+    specificity_at_sensitivity,
+)
 from .detection import box_iou, mask_iou
-from .segmentation import METRICS, SEGMENTATION_SCORES, as_binary_mask, confusion_counts, jaccard_index, dice_coefficient, thresholded_jaccard, pixel_accuracy, pixel_sensitivity, pixel_specificity, segmentation_scores
+from .segmentation import (
+    METRICS,
+    SEGMENTATION_SCORES,
+    as_binary_mask,
+    confusion_counts,
+    dice_coefficient,
+    jaccard_index,
+    pixel_accuracy,
+    pixel_sensitivity,
+    pixel_specificity,
+    segmentation_scores,
+    thresholded_jaccard,
+)
 
 __all__ = [
     "METRICS",

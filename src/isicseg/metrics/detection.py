@@ -15,9 +15,13 @@ __all__ = ["box_iou", "mask_iou"]
 def _boxes(boxes: ArrayLike, name: str) -> torch.Tensor:
     """``boxes`` as an ``(N, 4)`` float tensor; one box may be given as ``(4,)``."""
     try:
-        tensor = torch.as_tensor(np.asarray(boxes, dtype=np.float32) if not isinstance(boxes, torch.Tensor) else boxes, dtype=torch.float32)
+        tensor = torch.as_tensor(
+            np.asarray(boxes, dtype=np.float32) if not isinstance(boxes, torch.Tensor) else boxes, dtype=torch.float32
+        )
     except (TypeError, ValueError) as error:
-        raise ConfigError(f"{name} must be (N, 4) boxes (x1, y1, x2, y2) of numbers; got {boxes!r} ({error}).") from None
+        raise ConfigError(
+            f"{name} must be (N, 4) boxes (x1, y1, x2, y2) of numbers; got {boxes!r} ({error})."
+        ) from None
     if tensor.ndim == 1 and tensor.numel() in (0, 4):
         tensor = tensor.reshape(-1, 4)
     if tensor.ndim != 2 or tensor.shape[1] != 4:
@@ -60,7 +64,9 @@ def mask_iou(masks1: ArrayLike, masks2: ArrayLike) -> torch.Tensor:
     a = torch.from_numpy(as_binary_mask(masks1)).flatten(1).to(torch.float32)
     b = torch.from_numpy(as_binary_mask(masks2)).flatten(1).to(torch.float32)
     if a.shape[1] != b.shape[1]:
-        raise ConfigError(f"masks must share their height and width; got {tuple(_numpy(masks1).shape)} and {tuple(_numpy(masks2).shape)}.")
+        raise ConfigError(
+            f"masks must share their height and width; got {tuple(_numpy(masks1).shape)} and {tuple(_numpy(masks2).shape)}."
+        )
     inter = a @ b.T
     union = a.sum(1)[:, None] + b.sum(1)[None, :] - inter
     return torch.where(union > 0, inter / union.clamp(min=1), torch.zeros_like(inter))

@@ -29,8 +29,17 @@ from .classification import _binary_inputs, roc_auc
 from .segmentation import ArrayLike, _numpy
 
 __all__ = [
-    "CONFIDENCE", "INTERVAL_METHOD", "N_RESAMPLES", "SEED", "AucComparison", "Interval", "bootstrap_interval", "compare_auc",
-    "delong_auc_interval", "mean_interval", "roc_band",
+    "CONFIDENCE",
+    "INTERVAL_METHOD",
+    "N_RESAMPLES",
+    "SEED",
+    "AucComparison",
+    "Interval",
+    "bootstrap_interval",
+    "compare_auc",
+    "delong_auc_interval",
+    "mean_interval",
+    "roc_band",
 ]
 
 N_RESAMPLES = 2000
@@ -84,7 +93,11 @@ def _percentiles(values: np.ndarray, confidence: float) -> tuple[float, float]:
 def _stratified_indices(y: np.ndarray, rng: np.random.Generator, n_resamples: int) -> np.ndarray:
     """``(n_resamples, n)`` indices: positives drawn from positives, negatives from negatives."""
     positives, negatives = np.flatnonzero(y), np.flatnonzero(~y)
-    parts = [group[rng.integers(0, len(group), size=(n_resamples, len(group)))] for group in (positives, negatives) if len(group)]
+    parts = [
+        group[rng.integers(0, len(group), size=(n_resamples, len(group)))]
+        for group in (positives, negatives)
+        if len(group)
+    ]
     return np.concatenate(parts, axis=1) if parts else np.zeros((n_resamples, 0), dtype=int)
 
 
@@ -116,7 +129,9 @@ def bootstrap_interval(
     return Interval(estimate, *_percentiles(values, confidence))
 
 
-def mean_interval(values: ArrayLike, *, n_resamples: int = N_RESAMPLES, confidence: float = CONFIDENCE, seed: int = SEED) -> Interval:
+def mean_interval(
+    values: ArrayLike, *, n_resamples: int = N_RESAMPLES, confidence: float = CONFIDENCE, seed: int = SEED
+) -> Interval:
     """The mean of per-image scores (``nan`` ignored) with its bootstrap interval.
 
     Example:
@@ -150,7 +165,9 @@ def delong_auc_interval(y_true: ArrayLike, scores: ArrayLike, *, confidence: flo
     wins = (positives[:, None] > negatives[None, :]) + 0.5 * (positives[:, None] == negatives[None, :])
     auc = float(wins.mean())
     v10, v01 = wins.mean(axis=1), wins.mean(axis=0)
-    variance = (v10.var(ddof=1) / len(positives) if len(positives) > 1 else 0.0) + (v01.var(ddof=1) / len(negatives) if len(negatives) > 1 else 0.0)
+    variance = (v10.var(ddof=1) / len(positives) if len(positives) > 1 else 0.0) + (
+        v01.var(ddof=1) / len(negatives) if len(negatives) > 1 else 0.0
+    )
     z = NormalDist().inv_cdf(0.5 + confidence / 2)
     half = z * math.sqrt(variance)
     return Interval(auc, max(0.0, auc - half), min(1.0, auc + half))
@@ -192,7 +209,13 @@ def compare_auc(
 
 
 def roc_band(
-    y_true: ArrayLike, scores: ArrayLike, *, points: int = 101, n_resamples: int = N_RESAMPLES, confidence: float = CONFIDENCE, seed: int = SEED
+    y_true: ArrayLike,
+    scores: ArrayLike,
+    *,
+    points: int = 101,
+    n_resamples: int = N_RESAMPLES,
+    confidence: float = CONFIDENCE,
+    seed: int = SEED,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A pointwise bootstrap band of the ROC curve: ``(fpr, tpr_low, tpr_high)`` at ``points`` false-positive rates.
 

@@ -10,7 +10,19 @@ import torch
 from ..exceptions import ConfigError
 from ..registry import Registry
 
-__all__ = ["METRICS", "SEGMENTATION_SCORES", "as_binary_mask", "confusion_counts", "jaccard_index", "dice_coefficient", "thresholded_jaccard", "pixel_accuracy", "pixel_sensitivity", "pixel_specificity", "segmentation_scores"]
+__all__ = [
+    "METRICS",
+    "SEGMENTATION_SCORES",
+    "as_binary_mask",
+    "confusion_counts",
+    "jaccard_index",
+    "dice_coefficient",
+    "thresholded_jaccard",
+    "pixel_accuracy",
+    "pixel_sensitivity",
+    "pixel_specificity",
+    "segmentation_scores",
+]
 
 METRICS: Registry[Any] = Registry("metrics")
 """Per-image segmentation metrics by name, each a function ``f(pred, target) -> float``. Metrics added

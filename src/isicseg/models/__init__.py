@@ -10,4 +10,14 @@ from .identity import ModelIdentity as ModelIdentity
 from .weights import cached_weights_path as cached_weights_path
 from .weights import load_weight_file as load_weight_file
 
-__all__ = ["BACKBONES", "BackboneSpec", "FEW_PROPOSALS", "ModelIdentity", "build_mask_rcnn", "cached_weights_path", "list_backbones", "load_model", "load_weight_file"]
+__all__ = [
+    "BACKBONES",
+    "BackboneSpec",
+    "FEW_PROPOSALS",
+    "ModelIdentity",
+    "build_mask_rcnn",
+    "cached_weights_path",
+    "list_backbones",
+    "load_model",
+    "load_weight_file",
+]

@@ -82,17 +82,27 @@ BACKBONES: Registry[BackboneSpec] = Registry("backbones")
 
 
 def _resnet_fpn(
-    arch: Callable[..., nn.Module], num_classes: int, *, norm_layer: NormLayer, head_norm_layer: NormLayer, trainable_layers: int, **kwargs
+    arch: Callable[..., nn.Module],
+    num_classes: int,
+    *,
+    norm_layer: NormLayer,
+    head_norm_layer: NormLayer,
+    trainable_layers: int,
+    **kwargs,
 ) -> MaskRCNN:
     backbone = _resnet_fpn_extractor(arch(weights=None, norm_layer=norm_layer), trainable_layers)
     return MaskRCNN(backbone, num_classes, **kwargs)
 
 
-def _resnet50_fpn_v2(num_classes: int, *, norm_layer: NormLayer, head_norm_layer: NormLayer, trainable_layers: int, **kwargs) -> MaskRCNN:
+def _resnet50_fpn_v2(
+    num_classes: int, *, norm_layer: NormLayer, head_norm_layer: NormLayer, trainable_layers: int, **kwargs
+) -> MaskRCNN:
     # Same architecture as torchvision's maskrcnn_resnet50_fpn_v2 (Li et al., 2021), with
     # the normalisation of backbone and heads chosen by the caller.
     head_norm = head_norm_layer
-    backbone = _resnet_fpn_extractor(resnet50(weights=None, norm_layer=norm_layer), trainable_layers, norm_layer=head_norm)
+    backbone = _resnet_fpn_extractor(
+        resnet50(weights=None, norm_layer=norm_layer), trainable_layers, norm_layer=head_norm
+    )
     anchors = AnchorGenerator(((32,), (64,), (128,), (256,), (512,)), ((0.5, 1.0, 2.0),) * 5)
     return MaskRCNN(
         backbone,
@@ -110,7 +120,9 @@ def _mobilenet_fpn(
 ) -> MaskRCNN:
     # torchvision's mobilenet_backbone(fpn=True): the last two stages (stride 32) plus a
     # max-pooled level, i.e. 3 feature maps, each given every anchor size.
-    backbone = mobilenet_backbone(backbone_name=name, weights=None, fpn=True, norm_layer=norm_layer, trainable_layers=trainable_layers)
+    backbone = mobilenet_backbone(
+        backbone_name=name, weights=None, fpn=True, norm_layer=norm_layer, trainable_layers=trainable_layers
+    )
     anchors = AnchorGenerator(((32, 64, 128, 256, 512),) * 3, ((0.5, 1.0, 2.0),) * 3)
     return MaskRCNN(backbone, num_classes, rpn_anchor_generator=anchors, **kwargs)
 

@@ -143,8 +143,19 @@ def build_mask_rcnn(
     weights = _resolve_weights(spec, backbone, pretrained, backbone_weights, norm, download)
     sizes = min_size if isinstance(min_size, tuple) else (min_size,)
     scheme = getattr(label_scheme, "name", label_scheme)  # a LabelScheme object or its name
-    identity = ModelIdentity(num_classes, backbone, weights.norm, _trainable_layers(spec, backbone, trainable_layers, weights.source), tuple(sizes),
-                             max_size, classifier, float(classifier_loss_weight), scheme, weights.source, dict(kwargs))
+    identity = ModelIdentity(
+        num_classes,
+        backbone,
+        weights.norm,
+        _trainable_layers(spec, backbone, trainable_layers, weights.source),
+        tuple(sizes),
+        max_size,
+        classifier,
+        float(classifier_loss_weight),
+        scheme,
+        weights.source,
+        dict(kwargs),
+    )
     return _assemble(spec, identity, weights, download)
 
 
@@ -161,13 +172,19 @@ MAX_CLASSES = 10_000
 """Most classes a model may have (LVIS, the largest common detection vocabulary, has 1,203)."""
 
 
-def _check_arguments(num_classes: Any, min_size: Any, max_size: Any, norm: Any, label_scheme: Any, kwargs: dict[str, Any]) -> None:
+def _check_arguments(
+    num_classes: Any, min_size: Any, max_size: Any, norm: Any, label_scheme: Any, kwargs: dict[str, Any]
+) -> None:
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or not 2 <= num_classes <= MAX_CLASSES:
         raise ConfigError(
             f"num_classes must be an int in 2..{MAX_CLASSES:,} that counts the background (e.g. 3 for background, benign, melanoma); got {num_classes!r}."
         )
     sizes = min_size if isinstance(min_size, tuple) else (min_size,)
-    if not sizes or any(isinstance(v, bool) or not isinstance(v, int) or not 16 <= v <= 4096 for v in (*sizes, max_size)) or max_size < max(sizes):
+    if (
+        not sizes
+        or any(isinstance(v, bool) or not isinstance(v, int) or not 16 <= v <= 4096 for v in (*sizes, max_size))
+        or max_size < max(sizes)
+    ):
         raise ConfigError(
             f"min_size must be an int (or tuple of ints) and max_size an int, each in 16..4096, with max_size >= min_size; "
             f"got min_size={min_size!r}, max_size={max_size!r}."
@@ -176,7 +193,9 @@ def _check_arguments(num_classes: Any, min_size: Any, max_size: Any, norm: Any, 
     if unknown:
         hints = {k: difflib.get_close_matches(k, _MASK_RCNN_OPTIONS, n=1) for k in unknown}
         said = ", ".join(f"{k!r}" + (f" (did you mean {hints[k][0]!r}?)" if hints[k] else "") for k in unknown)
-        raise ConfigError(f"Unknown keyword arguments to build_mask_rcnn: {said}. It passes on torchvision MaskRCNN's options: {', '.join(sorted(_MASK_RCNN_OPTIONS))}.")
+        raise ConfigError(
+            f"Unknown keyword arguments to build_mask_rcnn: {said}. It passes on torchvision MaskRCNN's options: {', '.join(sorted(_MASK_RCNN_OPTIONS))}."
+        )
     if norm not in ("auto", "frozen_bn", "bn", "gn"):
         raise ConfigError(f"norm must be one of 'auto', 'frozen_bn', 'bn', 'gn'; got {norm!r}.")
     if label_scheme is not None:
@@ -184,10 +203,14 @@ def _check_arguments(num_classes: Any, min_size: Any, max_size: Any, norm: Any, 
 
         scheme = get_label_scheme(label_scheme)
         if scheme.num_classes != num_classes:
-            raise ConfigError(f"Label scheme {scheme.name!r} has {scheme.num_classes} classes (background included); num_classes={num_classes} was asked for.")
+            raise ConfigError(
+                f"Label scheme {scheme.name!r} has {scheme.num_classes} classes (background included); num_classes={num_classes} was asked for."
+            )
 
 
-def _resolve_weights(spec: BackboneSpec, backbone: str, pretrained: Any, backbone_weights: Any, norm: str, download: bool) -> _Weights:
+def _resolve_weights(
+    spec: BackboneSpec, backbone: str, pretrained: Any, backbone_weights: Any, norm: str, download: bool
+) -> _Weights:
     """Read the weights ``pretrained`` or ``backbone_weights`` name, and settle ``norm``."""
     pretrained = False if pretrained == "none" else pretrained
     backbone_weights = None if backbone_weights == "none" else backbone_weights
@@ -198,22 +221,32 @@ def _resolve_weights(spec: BackboneSpec, backbone: str, pretrained: Any, backbon
         )
     if backbone_weights is not None:
         if norm not in ("auto", "frozen_bn", "bn"):
-            raise ConfigError(f"ImageNet backbone weights need norm='frozen_bn' or 'bn' (they hold BatchNorm statistics); got norm={norm!r}.")
+            raise ConfigError(
+                f"ImageNet backbone weights need norm='frozen_bn' or 'bn' (they hold BatchNorm statistics); got norm={norm!r}."
+            )
         body_state = _imagenet_body_state(spec, backbone, backbone_weights, download)
         return _Weights(None, body_state, f"backbone:{backbone_weights}", "frozen_bn" if norm == "auto" else norm)
     if pretrained is True or pretrained == "coco":
         if spec.coco_weights is None:
             with_coco = [n for n in BACKBONES.names() if BACKBONES.get(n).coco_weights is not None]
-            raise ConfigError(f"Backbone {backbone!r} has no COCO weights; backbones with COCO weights: {', '.join(with_coco)}.")
+            raise ConfigError(
+                f"Backbone {backbone!r} has no COCO weights; backbones with COCO weights: {', '.join(with_coco)}."
+            )
         if norm not in ("auto", "frozen_bn"):
-            raise ConfigError(f"COCO weights need norm='frozen_bn' (their BatchNorm statistics are frozen); got norm={norm!r}.")
+            raise ConfigError(
+                f"COCO weights need norm='frozen_bn' (their BatchNorm statistics are frozen); got norm={norm!r}."
+            )
         return _Weights(load_coco_state_dict(spec.coco_weights, download=download), None, "coco", "frozen_bn")
     if isinstance(pretrained, (str, Path)):
         state, config = load_weight_file(pretrained)
         saved_backbone = config.get("backbone")
         if saved_backbone and saved_backbone != backbone:
-            raise WeightsError(f"Weight file {pretrained} holds a {saved_backbone!r} model, but backbone={backbone!r} was asked for.")
-        return _Weights(state, None, str(pretrained), (config.get("norm") or _detect_norm(state)) if norm == "auto" else norm)
+            raise WeightsError(
+                f"Weight file {pretrained} holds a {saved_backbone!r} model, but backbone={backbone!r} was asked for."
+            )
+        return _Weights(
+            state, None, str(pretrained), (config.get("norm") or _detect_norm(state)) if norm == "auto" else norm
+        )
     if pretrained not in (False, None):
         raise ConfigError(f"pretrained must be 'coco', True, False, None, 'none' or a file path; got {pretrained!r}.")
     if norm == "bn":
@@ -230,7 +263,9 @@ def _trainable_layers(spec: BackboneSpec, backbone: str, trainable_layers: int |
     if trainable_layers is None:
         return 3 if source != "none" else spec.max_trainable_layers
     if not 0 <= trainable_layers <= spec.max_trainable_layers:
-        raise ConfigError(f"trainable_layers must lie in 0..{spec.max_trainable_layers} for {backbone!r}; got {trainable_layers}.")
+        raise ConfigError(
+            f"trainable_layers must lie in 0..{spec.max_trainable_layers} for {backbone!r}; got {trainable_layers}."
+        )
     if source == "none" and trainable_layers < spec.max_trainable_layers:
         raise ConfigError(
             f"Without pretrained weights every backbone layer must train (trainable_layers={spec.max_trainable_layers}); "
@@ -266,19 +301,23 @@ def _assemble(spec: BackboneSpec, identity: ModelIdentity, weights: _Weights, do
     return model
 
 
-def _imagenet_body_state(spec: BackboneSpec, backbone: str, weights: str | Path, download: bool) -> dict[str, torch.Tensor]:
+def _imagenet_body_state(
+    spec: BackboneSpec, backbone: str, weights: str | Path, download: bool
+) -> dict[str, torch.Tensor]:
     """The backbone body's state dict from torchvision's ImageNet file or a local one."""
     if weights == "imagenet":
         if spec.imagenet_weights is None:
             with_imagenet = [n for n in BACKBONES.names() if BACKBONES.get(n).imagenet_weights is not None]
-            raise ConfigError(f"Backbone {backbone!r} has no ImageNet weights; backbones with ImageNet weights: {', '.join(with_imagenet)}.")
+            raise ConfigError(
+                f"Backbone {backbone!r} has no ImageNet weights; backbones with ImageNet weights: {', '.join(with_imagenet)}."
+            )
         state = load_torchvision_state_dict(spec.imagenet_weights, download=download)
     elif isinstance(weights, (str, Path)):
         state, _ = load_weight_file(weights)
     else:
         raise ConfigError(f"backbone_weights must be 'imagenet', None, 'none' or a file path; got {weights!r}.")
     prefix = spec.imagenet_prefix
-    return {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
+    return {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
 
 
 def _load_body(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
@@ -293,7 +332,11 @@ def _load_body(model: nn.Module, state: dict[str, torch.Tensor], source: str) ->
     missing = sorted(needed - set(state))
     mismatched = [k for k in needed & set(state) if state[k].shape != own[k].shape]
     if missing or mismatched:
-        example = missing[:2] if missing else f"{mismatched[0]} is {tuple(state[mismatched[0]].shape)} in the file, {tuple(own[mismatched[0]].shape)} in the model"
+        example = (
+            missing[:2]
+            if missing
+            else f"{mismatched[0]} is {tuple(state[mismatched[0]].shape)} in the file, {tuple(own[mismatched[0]].shape)} in the model"
+        )
         raise WeightsError(
             f"Backbone weights from {source} do not fit the backbone: {len(missing)} tensors missing, {len(mismatched)} of another "
             f"shape (e.g. {example}). Pass the ImageNet classifier file of the same architecture as backbone=."
@@ -360,10 +403,14 @@ def load_model(path: str | Path, **overrides: Any) -> MaskRCNN:
     """
     state, config = load_weight_file(path)
     if "extra" in overrides or "options" in overrides:
-        raise ConfigError("load_model: the MaskRCNN options come from the file; pass identity fields such as num_classes= or backbone=.")
+        raise ConfigError(
+            "load_model: the MaskRCNN options come from the file; pass identity fields such as num_classes= or backbone=."
+        )
     saved_backbone = config.get("backbone")
     if saved_backbone and overrides.get("backbone", saved_backbone) != saved_backbone:
-        raise WeightsError(f"Weight file {path} holds a {saved_backbone!r} model, but backbone={overrides['backbone']!r} was asked for.")
+        raise WeightsError(
+            f"Weight file {path} holds a {saved_backbone!r} model, but backbone={overrides['backbone']!r} was asked for."
+        )
     if "num_classes" in overrides and "label_scheme" not in overrides:
         config.pop("label_scheme", None)  # the saved scheme belongs to the saved class count
     config = {**config, **overrides}
@@ -377,7 +424,14 @@ def load_model(path: str | Path, **overrides: Any) -> MaskRCNN:
     config.setdefault("max_size", 1333)
     config["pretrained"] = str(path)
     identity = ModelIdentity.from_dict(config, source=str(path))
-    _check_arguments(identity.num_classes, identity.min_size, identity.max_size, identity.norm, identity.label_scheme, dict(identity.options))
+    _check_arguments(
+        identity.num_classes,
+        identity.min_size,
+        identity.max_size,
+        identity.norm,
+        identity.label_scheme,
+        dict(identity.options),
+    )
     if identity.classifier is not None:
         HEADS.get(identity.classifier)
     return _assemble(spec, identity, _Weights(state, None, str(path), identity.norm), download=False)

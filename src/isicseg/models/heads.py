@@ -49,7 +49,15 @@ from torchvision.models.detection import MaskRCNN
 from ..exceptions import ConfigError
 from ..registry import Registry
 
-__all__ = ["HEADS", "PooledClassifier", "LesionCropClassifier", "LesionMaskRCNN", "attach_classifier", "list_heads", "fit_logistic"]
+__all__ = [
+    "HEADS",
+    "PooledClassifier",
+    "LesionCropClassifier",
+    "LesionMaskRCNN",
+    "attach_classifier",
+    "list_heads",
+    "fit_logistic",
+]
 
 HEADS: Registry[Callable[[int, int], nn.Module]] = Registry("heads")
 """Lesion classifier heads by name; plugins use the ``isicseg.heads`` entry-point group."""
@@ -135,7 +143,9 @@ class LesionMaskRCNN(MaskRCNN):
         on the boxes it fused).
         """
         if self.training and targets is None:
-            raise ConfigError("In training mode the model needs targets (one dict of boxes, labels and masks per image); got targets=None.")
+            raise ConfigError(
+                "In training mode the model needs targets (one dict of boxes, labels and masks per image); got targets=None."
+            )
         original_sizes = [(int(image.shape[-2]), int(image.shape[-1])) for image in images]
         image_list, targets = self.transform(images, targets)
         body, features = self._backbone(image_list.tensors)
@@ -145,15 +155,27 @@ class LesionMaskRCNN(MaskRCNN):
         if self.training:
             # one lesion per ISIC image: its label and box; an image without an instance is ignored
             boxes = [t["boxes"][0] if len(t["boxes"]) else None for t in targets]
-            labels = torch.stack([t["labels"][0] - 1 if len(t["labels"]) else t["labels"].new_tensor(-1) for t in targets])
+            labels = torch.stack(
+                [t["labels"][0] - 1 if len(t["labels"]) else t["labels"].new_tensor(-1) for t in targets]
+            )
             logits = self.classifier(body, images=image_list.tensors, image_sizes=sizes, boxes=boxes, labels=labels)
             losses = {**proposal_losses, **detector_losses}
             if logits.requires_grad:  # a head fitted in closed form adds no loss
-                loss = F.cross_entropy(logits.float(), labels, ignore_index=-1) if bool((labels >= 0).any()) else logits.sum() * 0
+                loss = (
+                    F.cross_entropy(logits.float(), labels, ignore_index=-1)
+                    if bool((labels >= 0).any())
+                    else logits.sum() * 0
+                )
                 losses["loss_lesion_class"] = loss * self.classifier_loss_weight
             return losses
         top = [d["boxes"][0] if len(d["boxes"]) else None for d in detections]  # sorted by score
-        scores = self._class_scores(self.classifier(body, images=image_list.tensors, image_sizes=sizes, boxes=top, labels=None)) if classify else None
+        scores = (
+            self._class_scores(
+                self.classifier(body, images=image_list.tensors, image_sizes=sizes, boxes=top, labels=None)
+            )
+            if classify
+            else None
+        )
         detections = self.transform.postprocess(detections, image_list.image_sizes, original_sizes)
         for detection, probabilities in zip(detections, scores or ()):
             detection["class_scores"] = probabilities
@@ -178,7 +200,9 @@ class LesionMaskRCNN(MaskRCNN):
             for box, (h, w), (oh, ow) in zip(boxes, sizes, original_sizes)
         ]
         body = self._backbone(image_list.tensors)[0] if getattr(self.classifier, "reads_features", True) else {}
-        return self._class_scores(self.classifier(body, images=image_list.tensors, image_sizes=sizes, boxes=scaled, labels=None))
+        return self._class_scores(
+            self.classifier(body, images=image_list.tensors, image_sizes=sizes, boxes=scaled, labels=None)
+        )
 
 
 def attach_classifier(model: MaskRCNN, head: str, *, loss_weight: float = 1.0) -> LesionMaskRCNN:
@@ -221,4 +245,3 @@ def list_heads() -> list[str]:
 
 
 from .lesion_crop import LesionCropClassifier, fit_logistic  # noqa: E402  (registers "lesion_crop" in HEADS)
-

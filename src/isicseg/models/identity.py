@@ -81,11 +81,15 @@ class ModelIdentity:
         known = {f.name for f in dataclasses.fields(cls)} - {"options"} | {"extra"}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise WeightsError(f"The model description{where} has unknown keys {', '.join(unknown)}; known: {', '.join(sorted(known))}.")
+            raise WeightsError(
+                f"The model description{where} has unknown keys {', '.join(unknown)}; known: {', '.join(sorted(known))}."
+            )
         needed = ("num_classes", "backbone", "norm", "trainable_layers", "min_size", "max_size")
         missing = [k for k in needed if k not in data]
         if missing:
-            raise WeightsError(f"The model description{where} lacks {', '.join(missing)}; it has {', '.join(sorted(data)) or 'nothing'}.")
+            raise WeightsError(
+                f"The model description{where} lacks {', '.join(missing)}; it has {', '.join(sorted(data)) or 'nothing'}."
+            )
         sizes = data["min_size"]
         data["min_size"] = tuple(sizes) if isinstance(sizes, (list, tuple)) else (sizes,)
         data["options"] = dict(data.pop("extra", None) or {})
@@ -107,6 +111,10 @@ class ModelIdentity:
 
         asked = get_label_scheme(scheme)
         if asked.num_classes != self.num_classes:
-            raise ConfigError(f"Label scheme {asked.name!r} has {asked.num_classes} classes (background included) but the model has {self.num_classes}.")
+            raise ConfigError(
+                f"Label scheme {asked.name!r} has {asked.num_classes} classes (background included) but the model has {self.num_classes}."
+            )
         if self.label_scheme is not None and asked.name != self.label_scheme:
-            raise ConfigError(f"The model was trained with the {self.label_scheme!r} label scheme, not {asked.name!r}; its labels mean other classes.")
+            raise ConfigError(
+                f"The model was trained with the {self.label_scheme!r} label scheme, not {asked.name!r}; its labels mean other classes."
+            )

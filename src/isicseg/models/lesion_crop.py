@@ -19,7 +19,9 @@ from .weights import load_torchvision_state_dict
 __all__ = ["LesionCropClassifier", "fit_logistic"]
 
 
-def fit_logistic(x: Tensor, y: Tensor, *, num_outputs: int, l2: float = 1.0, max_iter: int = 300) -> tuple[Tensor, Tensor]:
+def fit_logistic(
+    x: Tensor, y: Tensor, *, num_outputs: int, l2: float = 1.0, max_iter: int = 300
+) -> tuple[Tensor, Tensor]:
     """Multinomial logistic regression with an L2 penalty, fitted by L-BFGS.
 
     Minimises ``mean cross-entropy + l2 / 2 * ||weight||^2`` (the bias is not penalised).
@@ -132,8 +134,17 @@ class LesionCropClassifier(nn.Module):
         super().__init__()
         del in_channels
         if views not in _VIEWS:
-            raise ConfigError(f"LesionCropClassifier views must be one of {', '.join(map(str, _VIEWS))}; got {views!r}.")
-        self.crop_size, self.margin, self.jitter, self.l2, self.max_samples, self.views = crop_size, margin, jitter, l2, max_samples, views
+            raise ConfigError(
+                f"LesionCropClassifier views must be one of {', '.join(map(str, _VIEWS))}; got {views!r}."
+            )
+        self.crop_size, self.margin, self.jitter, self.l2, self.max_samples, self.views = (
+            crop_size,
+            margin,
+            jitter,
+            l2,
+            max_samples,
+            views,
+        )
         self.register_buffer("color_power", torch.tensor(float(color_power)))
         self.features = mobilenet_v2(norm_layer=FrozenBatchNorm2d).features[: _STAGES[-1]]
         self.features.requires_grad_(False)
@@ -174,7 +185,9 @@ class LesionCropClassifier(nn.Module):
         rows = []
         for index, ((height, width), box) in enumerate(zip(image_sizes, boxes)):
             zero = torch.zeros((), device=device)
-            whole = torch.stack([zero, zero, zero + width, zero + height])  # traceable: sizes are tensors while exporting
+            whole = torch.stack(
+                [zero, zero, zero + width, zero + height]
+            )  # traceable: sizes are tensors while exporting
             if box is None:
                 crop = whole
             else:
@@ -217,7 +230,13 @@ class LesionCropClassifier(nn.Module):
     def embed(self, images: Tensor, *, image_sizes: list[tuple[int, int]], boxes: list[Tensor | None]) -> Tensor:
         """Pooled features ``(batch, 3456)``: lesion view, then whole image (averaged over
         the dihedral ``views`` in eval mode)."""
-        views = roi_align(images.float(), self._boxes(image_sizes, boxes, images.device), self.crop_size, aligned=True, sampling_ratio=2)
+        views = roi_align(
+            images.float(),
+            self._boxes(image_sizes, boxes, images.device),
+            self.crop_size,
+            aligned=True,
+            sampling_ratio=2,
+        )
         if float(self.color_power) > 0:
             views = self._shades_of_grey(views)
         turns = 1 if self.training else self.views
@@ -249,7 +268,12 @@ class LesionCropClassifier(nn.Module):
         labelled image was seen.
         """
         if self._collected:  # keep one block of at most max_samples rows, the newest
-            self._collected = [(torch.cat([c[0] for c in self._collected])[-self.max_samples :], torch.cat([c[1] for c in self._collected])[-self.max_samples :])]
+            self._collected = [
+                (
+                    torch.cat([c[0] for c in self._collected])[-self.max_samples :],
+                    torch.cat([c[1] for c in self._collected])[-self.max_samples :],
+                )
+            ]
         collected = self._collected
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             gathered: list = [None] * torch.distributed.get_world_size()
@@ -260,5 +284,10 @@ class LesionCropClassifier(nn.Module):
         x, y = torch.cat([c[0] for c in collected]), torch.cat([c[1] for c in collected])
         mean, scale = x.mean(0), x.std(0) + 1e-6
         weight, bias = fit_logistic((x - mean) / scale, y, num_outputs=self.weight.shape[0], l2=self.l2)
-        for buffer, value in ((self.feature_mean, mean), (self.feature_scale, scale), (self.weight, weight), (self.bias, bias)):
+        for buffer, value in (
+            (self.feature_mean, mean),
+            (self.feature_scale, scale),
+            (self.weight, weight),
+            (self.bias, bias),
+        ):
             buffer.copy_(value.to(buffer.device))

@@ -101,9 +101,13 @@ def load_weight_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[st
     """
     path = Path(path)
     if path.exists() and not path.is_file():
-        raise WeightsError(f"Weight file {path} is a {'folder' if path.is_dir() else 'special file'}; expected a .pth state dict or an isicseg checkpoint (a file).")
+        raise WeightsError(
+            f"Weight file {path} is a {'folder' if path.is_dir() else 'special file'}; expected a .pth state dict or an isicseg checkpoint (a file)."
+        )
     if not path.is_file():
-        raise WeightsNotFoundError(f"Weight file {path} does not exist; expected a .pth state dict or an isicseg checkpoint.")
+        raise WeightsNotFoundError(
+            f"Weight file {path} does not exist; expected a .pth state dict or an isicseg checkpoint."
+        )
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - text, HTML or a truncated file fail in many ways (KeyError, UnpicklingError ...)

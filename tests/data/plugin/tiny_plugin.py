@@ -18,7 +18,11 @@ class TinyConvNet(nn.Module):
         layers = []
         channels = 3
         for out in (16, 32, 32):
-            layers += [nn.Conv2d(channels, out, 3, stride=2, padding=1, bias=False), norm_layer(out), nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(channels, out, 3, stride=2, padding=1, bias=False),
+                norm_layer(out),
+                nn.ReLU(inplace=True),
+            ]
             channels = out
         self.body = nn.Sequential(*layers)
 

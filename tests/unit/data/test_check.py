@@ -30,7 +30,12 @@ def test_reports_every_problem_at_once(mini_root):
     assert not report.ok
     assert len(report.errors) == 4
     text = "\n".join(report.errors)
-    for expected in ("ISIC_0000062.jpg could not be decoded", "ISIC_0000094_segmentation.png is 10x10", "ISIC_0000148_segmentation.png is not binary", "ISIC_0014568.jpg has no mask"):
+    for expected in (
+        "ISIC_0000062.jpg could not be decoded",
+        "ISIC_0000094_segmentation.png is 10x10",
+        "ISIC_0000148_segmentation.png is not binary",
+        "ISIC_0014568.jpg has no mask",
+    ):
         assert expected in text
     assert len(report.warnings) == 1 and "ISIC_0000999" in report.warnings[0]
     assert report.counts == {"train": 1, "validation": 1}

@@ -99,7 +99,10 @@ def test_subset_is_seeded(synthetic_root):
     assert set(a.image_ids) <= set(ISIC2017Dataset(synthetic_root, "train").image_ids)
 
 
-@pytest.mark.parametrize(("subset", "match"), [(0, "outside 1..10"), (11, "outside 1..10"), (1.5, r"lie in \(0, 1\]"), ("3", "must be a count")])
+@pytest.mark.parametrize(
+    ("subset", "match"),
+    [(0, "outside 1..10"), (11, "outside 1..10"), (1.5, r"lie in \(0, 1\]"), ("3", "must be a count")],
+)
 def test_subset_errors(synthetic_root, subset, match):
     with pytest.raises(ConfigError, match=match):
         ISIC2017Dataset(synthetic_root, "train", subset=subset)
@@ -120,7 +123,9 @@ def test_empty_mask_error_or_keep(mini_root):
     with pytest.raises(DatasetError, match=r"ISIC_0000062_segmentation.png is empty .* empty_masks='keep'"):
         ISIC2017Dataset(mini_root, "train")[0]
     _, target = ISIC2017Dataset(mini_root, "train", empty_masks="keep")[0]
-    assert target["boxes"].shape == (0, 4) and target["masks"].shape == (0, *size[::-1]) and target["labels"].numel() == 0
+    assert (
+        target["boxes"].shape == (0, 4) and target["masks"].shape == (0, *size[::-1]) and target["labels"].numel() == 0
+    )
 
 
 def test_bad_empty_masks_option(mini_root):
@@ -131,7 +136,9 @@ def test_bad_empty_masks_option(mini_root):
 def test_mask_size_mismatch_names_both_files(mini_root):
     mask_path = split_paths(mini_root, "train").mask_of("ISIC_0000094")
     Image.new("L", (170, 128)).save(mask_path)
-    with pytest.raises(DatasetError, match=r"ISIC_0000094_segmentation.png is 170x128 but its image .*ISIC_0000094.jpg is 171x128"):
+    with pytest.raises(
+        DatasetError, match=r"ISIC_0000094_segmentation.png is 170x128 but its image .*ISIC_0000094.jpg is 171x128"
+    ):
         ISIC2017Dataset(mini_root, "train")[1]
 
 

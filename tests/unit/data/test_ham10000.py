@@ -7,7 +7,7 @@ import pytest
 from isicseg.data import check_dataset
 from isicseg.data.ham10000 import HAM10000Dataset, default_diagnosis_map
 from isicseg.data.splits import grouped_folds, grouped_holdout, grouped_subset
-from isicseg.exceptions import ConfigError, DataWarning, DatasetError, DatasetNotFoundError
+from isicseg.exceptions import ConfigError, DatasetError, DatasetNotFoundError, DataWarning
 
 from ...ham_layout import LESIONS, write_ham
 from ...helpers import SHARED
@@ -25,20 +25,51 @@ def test_dataverse_layout_reads_in_the_detection_contract_with_its_metadata(ham)
     assert image.shape[-2:] == (32, 43) and target["boxes"].shape == (1, 4) and target["masks"].shape == (1, 32, 43)
     assert target["labels"].tolist() == [ds.label_scheme.label_of(ds.records[0].diagnosis)]
     first = ds.records[0]
-    assert (first.lesion_id, first.dx, first.dx_type, first.age, first.sex, first.localization) == ("HAM_0000001", "mel", "histo", 40.0, "female", "back")
-    assert list(ds.metadata.columns) == ["image_id", "lesion_id", "dx", "diagnosis", "dx_type", "age", "sex", "localization"]
+    assert (first.lesion_id, first.dx, first.dx_type, first.age, first.sex, first.localization) == (
+        "HAM_0000001",
+        "mel",
+        "histo",
+        40.0,
+        "female",
+        "back",
+    )
+    assert list(ds.metadata.columns) == [
+        "image_id",
+        "lesion_id",
+        "dx",
+        "diagnosis",
+        "dx_type",
+        "age",
+        "sex",
+        "localization",
+    ]
 
 
 def test_the_diagnosis_map_is_explicit_and_configurable(ham):
     binary = HAM10000Dataset(ham, label_scheme="binary")
     assert binary.class_counts() == {"benign": 12, "melanoma": 3}  # bcc, akiec, vasc, df are benign
     three = HAM10000Dataset(ham, label_scheme="three_class")
-    assert three.class_counts() == {"nevus": 5, "seborrheic_keratosis": 3, "melanoma": 3} and three.left_out["diagnosis left out"] == 4
-    assert default_diagnosis_map("three_class") == {"mel": "melanoma", "nv": "nevus", "bkl": "seborrheic_keratosis", "bcc": None, "akiec": None, "vasc": None, "df": None}
+    assert (
+        three.class_counts() == {"nevus": 5, "seborrheic_keratosis": 3, "melanoma": 3}
+        and three.left_out["diagnosis left out"] == 4
+    )
+    assert default_diagnosis_map("three_class") == {
+        "mel": "melanoma",
+        "nv": "nevus",
+        "bkl": "seborrheic_keratosis",
+        "bcc": None,
+        "akiec": None,
+        "vasc": None,
+        "df": None,
+    }
     only_mel_nv = {**default_diagnosis_map("binary"), "bkl": None, "bcc": None, "akiec": None, "vasc": None, "df": None}
     assert HAM10000Dataset(ham, diagnosis_map=only_mel_nv).class_counts() == {"benign": 5, "melanoma": 3}
-    with pytest.raises(ConfigError, match=r"got unknown codes \['sk'\], missing codes \['bkl'\], bad values \{'mel': 'cancer'\}"):
-        HAM10000Dataset(ham, diagnosis_map={**{k: v for k, v in only_mel_nv.items() if k != "bkl"}, "sk": None, "mel": "cancer"})
+    with pytest.raises(
+        ConfigError, match=r"got unknown codes \['sk'\], missing codes \['bkl'\], bad values \{'mel': 'cancer'\}"
+    ):
+        HAM10000Dataset(
+            ham, diagnosis_map={**{k: v for k, v in only_mel_nv.items() if k != "bkl"}, "sk": None, "mel": "cancer"}
+        )
 
 
 def test_no_lesion_crosses_a_split_a_fold_or_a_subset(ham):
@@ -55,7 +86,9 @@ def test_no_lesion_crosses_a_split_a_fold_or_a_subset(ham):
         kept, held = grouped_holdout(groups, dx, fraction=0.3, seed=seed)
         assert not {groups[i] for i in kept} & {groups[i] for i in held}
         chosen = grouped_subset(groups, 4, seed=seed)
-        assert len(chosen) >= 4 and all(groups.count(groups[i]) == sum(groups[j] == groups[i] for j in chosen) for i in chosen)
+        assert len(chosen) >= 4 and all(
+            groups.count(groups[i]) == sum(groups[j] == groups[i] for j in chosen) for i in chosen
+        )
     sub = HAM10000Dataset(ham, subset=4, seed=1)
     assert all(sub.lesion_ids.count(lesion) == groups.count(lesion) for lesion in set(sub.lesion_ids))
 
@@ -68,7 +101,9 @@ def test_task3_layout_with_and_without_masks_and_groupings(tmp_path):
     bare = write_ham(tmp_path / "bare", layout="task3", masks=False, groupings=False)
     with pytest.raises(DatasetError, match=r"no ISIC2018_Task3_Training_LesionGroupings.csv: without lesion ids"):
         HAM10000Dataset(bare, "train")
-    with pytest.warns(DataWarning, match=r"15 images of .* have no mask .* they cannot train a detector and are left out"):
+    with pytest.warns(
+        DataWarning, match=r"15 images of .* have no mask .* they cannot train a detector and are left out"
+    ):
         assert len(HAM10000Dataset(bare)) == 0
 
 
@@ -77,21 +112,34 @@ def test_bad_files_are_named(tmp_path):
     metadata = root / "HAM10000_metadata.csv"
     text = metadata.read_text()
     metadata.write_text(text.replace(",mel,", ",melanoma,", 1))
-    with pytest.raises(DatasetError, match=rf"{metadata}, line 2: ISIC_0024306 has dx 'melanoma'; expected one of mel, nv, bkl"):
+    with pytest.raises(
+        DatasetError, match=rf"{metadata}, line 2: ISIC_0024306 has dx 'melanoma'; expected one of mel, nv, bkl"
+    ):
         HAM10000Dataset(root)
     metadata.write_text(text + "HAM_0000099,ISIC_0099999,nv,histo,50.0,male,back\n")
-    with pytest.raises(DatasetError, match=r"Image ISIC_0099999 is listed in the metadata of .* but has no file in its image folders"):
+    with pytest.raises(
+        DatasetError, match=r"Image ISIC_0099999 is listed in the metadata of .* but has no file in its image folders"
+    ):
         HAM10000Dataset(root)
     metadata.write_text(text)
     (root / "HAM10000_segmentations_lesion_tschandl" / "ISIC_0024307_segmentation.png").unlink()
-    with pytest.raises(DatasetError, match=r"Image .*ISIC_0024307.jpg has no mask: expected .*ISIC_0024307_segmentation.png"):
+    with pytest.raises(
+        DatasetError, match=r"Image .*ISIC_0024307.jpg has no mask: expected .*ISIC_0024307_segmentation.png"
+    ):
         HAM10000Dataset(root)
     report = check_dataset(root)
-    assert not report.ok and any("ISIC_0024307.jpg has no mask" in e for e in report.errors) and report.counts == {"ham10000": 14}
+    assert (
+        not report.ok
+        and any("ISIC_0024307.jpg has no mask" in e for e in report.errors)
+        and report.counts == {"ham10000": 14}
+    )
     metadata.write_text(text.replace("lesion_id,", "lesion,", 1))
     with pytest.raises(DatasetError, match=r"lacks the columns \['lesion_id'\]"):
         HAM10000Dataset(root)
-    with pytest.raises(DatasetNotFoundError, match=r"holds neither HAM10000_metadata.csv .* nor ISIC2018_Task3_Training_GroundTruth.csv"):
+    with pytest.raises(
+        DatasetNotFoundError,
+        match=r"holds neither HAM10000_metadata.csv .* nor ISIC2018_Task3_Training_GroundTruth.csv",
+    ):
         HAM10000Dataset(tmp_path)
     with pytest.raises(ConfigError, match=r"Unknown HAM10000 split 'test'"):
         HAM10000Dataset(root, "test")
@@ -102,7 +150,10 @@ def test_check_reads_a_good_ham10000_root(ham):
     assert report.ok and report.counts == {"ham10000": 15} and not report.warnings
 
 
-@pytest.mark.skipif(not (SHARED / "ham10000-200").is_dir(), reason="../shared/ham10000-200 is not here (it comes with the project's shared data)")
+@pytest.mark.skipif(
+    not (SHARED / "ham10000-200").is_dir(),
+    reason="../shared/ham10000-200 is not here (it comes with the project's shared data)",
+)
 def test_the_real_ham10000_splits_keep_each_lesion_on_one_side():
     train = HAM10000Dataset(SHARED / "ham10000-200", "train")
     val = HAM10000Dataset(SHARED / "ham10000-200", "validation")

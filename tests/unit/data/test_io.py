@@ -105,7 +105,9 @@ def test_non_binary_mask_is_refused_or_binarized(tmp_path):
     mask[0, :2] = (128, 129)
     mask[1, :] = 255
     path = save(mask, tmp_path / "m.png")
-    with pytest.raises(DatasetError, match=r"m.png is not binary: it holds 2 values other than 0 and 255 \(e.g. \[128, 129\]\)"):
+    with pytest.raises(
+        DatasetError, match=r"m.png is not binary: it holds 2 values other than 0 and 255 \(e.g. \[128, 129\]\)"
+    ):
         read_mask(path)
     out = read_mask(path, binarize=True)
     assert out[0, :2].tolist() == [0, 1] and out[1].all()
@@ -139,7 +141,9 @@ def test_zero_one_mask_is_named_for_what_it_is(tmp_path):
     mask[2:5, 2:5] = 1
     Image.fromarray(mask).save(path)
     for binarize in (False, True):
-        with pytest.raises(DatasetError, match=rf"Mask {path} holds only the values 0 and 1: a 0/1 mask, .*save it with 255 for lesion"):
+        with pytest.raises(
+            DatasetError, match=rf"Mask {path} holds only the values 0 and 1: a 0/1 mask, .*save it with 255 for lesion"
+        ):
             read_mask(path, binarize=binarize)
 
 
@@ -151,7 +155,9 @@ def test_max_image_pixels_above_pillows_own_limit_is_honoured(tmp_path, monkeypa
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow alone would refuse 1200 pixels (> 2 x 100)
     assert read_image_size(path, max_pixels=2000) == (40, 30)
     assert Image.MAX_IMAGE_PIXELS == 100  # Pillow's setting is left as it was
-    with pytest.raises(DatasetError, match=rf"Image {path} is 40x30 = 1,200 pixels, more than the 1,000 allowed \(max_image_pixels\)"):
+    with pytest.raises(
+        DatasetError, match=rf"Image {path} is 40x30 = 1,200 pixels, more than the 1,000 allowed \(max_image_pixels\)"
+    ):
         read_image_size(path, max_pixels=1000)
 
 
@@ -159,7 +165,10 @@ def test_max_image_pixels_above_pillows_own_limit_is_honoured(tmp_path, monkeypa
 def test_image_size_is_bounded_and_typed(image_size):
     from isicseg import ISIC2017Dataset
 
-    with pytest.raises(ConfigError, match=r"image_size must be a positive int, \(height, width\) of positive ints, or None, each at most 16384; got "):
+    with pytest.raises(
+        ConfigError,
+        match=r"image_size must be a positive int, \(height, width\) of positive ints, or None, each at most 16384; got ",
+    ):
         ISIC2017Dataset(MINI_ROOT, "validation", image_size=image_size)
 
 
@@ -167,7 +176,9 @@ def test_output_larger_than_the_bound_is_refused_before_decoding():
     from isicseg.data.io import output_size
 
     assert output_size(1024, 768, np.int64(256)) == (341, 256)
-    with pytest.raises(ConfigError, match=r"image_size 8000 would make a 4000x100 image 320000x8000, more than 16384 pixels a side"):
+    with pytest.raises(
+        ConfigError, match=r"image_size 8000 would make a 4000x100 image 320000x8000, more than 16384 pixels a side"
+    ):
         output_size(4000, 100, 8000)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from isicseg.data.layout import read_ground_truth, scan_split, split_paths
-from isicseg.exceptions import ConfigError, DataWarning, DatasetError, DatasetNotFoundError
+from isicseg.exceptions import ConfigError, DatasetError, DatasetNotFoundError, DataWarning
 
 
 def write_csv(tmp_path, text):
@@ -13,7 +13,10 @@ def write_csv(tmp_path, text):
 
 
 def test_reads_official_values(tmp_path):
-    csv = write_csv(tmp_path, "image_id,melanoma,seborrheic_keratosis\nISIC_0000001,1.0,0.0\nISIC_0000002,0.0,1.0\nISIC_0000003,0,0\n")
+    csv = write_csv(
+        tmp_path,
+        "image_id,melanoma,seborrheic_keratosis\nISIC_0000001,1.0,0.0\nISIC_0000002,0.0,1.0\nISIC_0000003,0,0\n",
+    )
     assert read_ground_truth(csv) == {
         "ISIC_0000001": "melanoma",
         "ISIC_0000002": "seborrheic_keratosis",
@@ -25,11 +28,17 @@ def test_reads_official_values(tmp_path):
     ("text", "match"),
     [
         ("image_id,melanoma\nISIC_0000001,1.0\n", r"lacks the columns \['seborrheic_keratosis'\]"),
-        ("image_id,melanoma,seborrheic_keratosis\nISIC_0000001,yes,0.0\n", r"line 2: column 'melanoma' is 'yes'; expected 0.0 or 1.0"),
+        (
+            "image_id,melanoma,seborrheic_keratosis\nISIC_0000001,yes,0.0\n",
+            r"line 2: column 'melanoma' is 'yes'; expected 0.0 or 1.0",
+        ),
         ("image_id,melanoma,seborrheic_keratosis\nISIC_0000001,0.5,0.0\n", r"is '0.5'; expected 0.0 or 1.0"),
         ("image_id,melanoma,seborrheic_keratosis\nISIC_0000001,,0.0\n", r"is ''; expected"),
         ("image_id,melanoma,seborrheic_keratosis\nISIC_0000001,1.0,1.0\n", r"both melanoma and seborrheic_keratosis"),
-        ("image_id,melanoma,seborrheic_keratosis\nISIC_0000001,1.0,0.0\nISIC_0000001,1.0,0.0\n", r"line 3: image id 'ISIC_0000001' appears twice"),
+        (
+            "image_id,melanoma,seborrheic_keratosis\nISIC_0000001,1.0,0.0\nISIC_0000001,1.0,0.0\n",
+            r"line 3: image id 'ISIC_0000001' appears twice",
+        ),
         ("", r"not a readable CSV"),
     ],
 )
@@ -51,7 +60,9 @@ def test_unknown_split_lists_available(tmp_path):
 
 
 def test_missing_root_shows_layout(tmp_path):
-    with pytest.raises(DatasetNotFoundError, match=r"(?s)does not exist. Expected layout:.*ISIC-2017_Training_Data/ISIC_0000000.jpg"):
+    with pytest.raises(
+        DatasetNotFoundError, match=r"(?s)does not exist. Expected layout:.*ISIC-2017_Training_Data/ISIC_0000000.jpg"
+    ):
         scan_split(tmp_path / "nowhere", "train")
 
 
@@ -65,7 +76,9 @@ def test_missing_split_parts_show_layout(mini_root, missing):
         import shutil
 
         shutil.rmtree(target)
-    with pytest.raises(DatasetNotFoundError, match=r"(?s)validation split's .* does not exist. Expected layout:.*Part3_GroundTruth.csv"):
+    with pytest.raises(
+        DatasetNotFoundError, match=r"(?s)validation split's .* does not exist. Expected layout:.*Part3_GroundTruth.csv"
+    ):
         scan_split(mini_root, "validation")
 
 

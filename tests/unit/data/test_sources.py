@@ -28,7 +28,9 @@ def test_a_root_s_kind_is_recognised_from_its_files(ham, tmp_path):
     with pytest.raises(DatasetNotFoundError, match=r"photos is neither ISIC 2017 .* nor HAM10000 .*; it holds a.jpg"):
         data_root_kind(tmp_path / "photos")
     assert isinstance(open_data_root(ham, "train", label_scheme="three_class"), HAM10000Dataset)
-    with pytest.raises(ConfigError, match=r"is HAM10000, which is only trained on here; validation and evaluation stay on ISIC 2017"):
+    with pytest.raises(
+        ConfigError, match=r"is HAM10000, which is only trained on here; validation and evaluation stay on ISIC 2017"
+    ):
         open_data_root(ham, "validation")
 
 
@@ -38,7 +40,10 @@ def test_the_concatenation_keeps_one_label_scheme_and_each_item_s_source(ham):
     both = MultiSourceDataset({"isic2017": isic, "ham10000": extra})
     assert len(both) == 4 + 11 and both.source_counts() == {"isic2017": 4, "ham10000": 11}
     assert both.labels == isic.labels + extra.labels and both.image_ids[:4] == isic.image_ids
-    assert both.get_height_and_width(5) == extra.get_height_and_width(1) and both[5][1]["image_id"] == extra.records[1].image_id
+    assert (
+        both.get_height_and_width(5) == extra.get_height_and_width(1)
+        and both[5][1]["image_id"] == extra.records[1].image_id
+    )
     with pytest.raises(ConfigError, match=r"different label schemes \(isic2017: three_class, ham10000: binary\)"):
         MultiSourceDataset({"isic2017": isic, "ham10000": HAM10000Dataset(ham)})
 
@@ -69,7 +74,10 @@ def test_source_shares_need_as_many_sources(tmp_path):
     from ...helpers import tiny_model
 
     trainer = Trainer(TrainerConfig(epochs=1, batch_size=2, source_shares=(0.5, 0.5), device="cpu"))
-    with pytest.raises(ConfigError, match=r"source_shares \(0.5, 0.5\) needs a MultiSourceDataset with 2 sources; the training data has no named sources"):
+    with pytest.raises(
+        ConfigError,
+        match=r"source_shares \(0.5, 0.5\) needs a MultiSourceDataset with 2 sources; the training data has no named sources",
+    ):
         trainer.fit(tiny_model(), ISIC2017Dataset(MINI_ROOT, "train", image_size=32))
 
 
@@ -79,10 +87,26 @@ def test_a_run_trains_on_both_sources_and_validates_on_isic_2017_only(ham, tmp_p
 
     seen = []
     isic = ISIC2017Dataset(MINI_ROOT, "train", label_scheme="three_class", image_size=64)
-    extra = HAM10000Dataset(ham, label_scheme="three_class", image_size=64, transforms=lambda image, target: (seen.append(target["image_id"]) or image, target))
+    extra = HAM10000Dataset(
+        ham,
+        label_scheme="three_class",
+        image_size=64,
+        transforms=lambda image, target: (seen.append(target["image_id"]) or image, target),
+    )
     val = ISIC2017Dataset(MINI_ROOT, "validation", label_scheme="three_class", image_size=64)
-    trainer = Trainer(TrainerConfig(epochs=1, batch_size=2, source_shares=(0.5, 0.5), epoch_items=8, optimizer="adamw", lr=1e-4,
-                                    warmup_steps=0, device="cpu", out_dir=str(tmp_path / "run")))
+    trainer = Trainer(
+        TrainerConfig(
+            epochs=1,
+            batch_size=2,
+            source_shares=(0.5, 0.5),
+            epoch_items=8,
+            optimizer="adamw",
+            lr=1e-4,
+            warmup_steps=0,
+            device="cpu",
+            out_dir=str(tmp_path / "run"),
+        )
+    )
     history = trainer.fit(tiny_model(4), MultiSourceDataset({"isic2017": isic, "ham10000": extra}), val)
     assert trainer.global_step == 4 and len(seen) == 4  # 8 items a epoch, half of them HAM10000
     assert set(seen) <= set(extra.image_ids) and "val_jaccard" in history[0]  # validated on ISIC 2017 (its evaluator)

@@ -31,7 +31,11 @@ def test_layout_and_class_shares(tmp_path):
     root = write_synthetic_isic(tmp_path, num_images={"train": 100, "validation": 10, "test": 10}, image_size=(32, 40))
     train = ISIC2017Dataset(root, "train", label_scheme="three_class")
     assert train.class_counts() == {"nevus": 68, "seborrheic_keratosis": 13, "melanoma": 19}
-    ids = set(train.image_ids) | set(ISIC2017Dataset(root, "validation").image_ids) | set(ISIC2017Dataset(root, "test").image_ids)
+    ids = (
+        set(train.image_ids)
+        | set(ISIC2017Dataset(root, "validation").image_ids)
+        | set(ISIC2017Dataset(root, "test").image_ids)
+    )
     assert len(ids) == 120  # ids are unique across splits
 
 

@@ -13,7 +13,14 @@ from ...helpers import tiny_model
 
 
 def test_callbacks_by_name():
-    assert CALLBACKS.names() == ["early_stopping", "history", "lr_monitor", "model_checkpoint", "progress", "tensorboard"]
+    assert CALLBACKS.names() == [
+        "early_stopping",
+        "history",
+        "lr_monitor",
+        "model_checkpoint",
+        "progress",
+        "tensorboard",
+    ]
     assert isinstance(CALLBACKS.get("early_stopping")(patience=2), EarlyStopping)
     with pytest.raises(UnknownNameError, match="Unknown callback 'early_stop'.*Did you mean 'early_stopping'"):
         CALLBACKS.get("early_stop")
@@ -38,7 +45,9 @@ def test_tensorboard_logger_writes_events(synthetic_root, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     train = ISIC2017Dataset(synthetic_root, "train", image_size=64, subset=2)
-    Trainer(TrainerConfig(epochs=2, batch_size=2, warmup_steps=0, out_dir=str(tmp_path)), callbacks=[TensorBoardLogger()]).fit(tiny_model(), train)
+    Trainer(
+        TrainerConfig(epochs=2, batch_size=2, warmup_steps=0, out_dir=str(tmp_path)), callbacks=[TensorBoardLogger()]
+    ).fit(tiny_model(), train)
     events = EventAccumulator(str(tmp_path / "tensorboard"))
     events.Reload()
     losses = events.Scalars("epoch/train_loss")
@@ -48,5 +57,7 @@ def test_tensorboard_logger_writes_events(synthetic_root, tmp_path):
 
 def test_tensorboard_missing_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if tensorboard were absent
-    with pytest.raises(ConfigError, match=r"TensorBoardLogger needs the tensorboard package .*pip install 'isicseg\[tensorboard\]'"):
+    with pytest.raises(
+        ConfigError, match=r"TensorBoardLogger needs the tensorboard package .*pip install 'isicseg\[tensorboard\]'"
+    ):
         TensorBoardLogger()

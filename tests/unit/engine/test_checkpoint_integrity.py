@@ -27,14 +27,20 @@ def _flip_a_weight_byte(path):
 
 def test_a_checkpoint_with_a_flipped_weight_byte_is_refused_by_both_readers(tmp_path):
     model = tiny_model()
-    path = save_checkpoint({"model": model.state_dict(), "model_config": model.identity.replace(label_scheme="binary").to_dict()}, tmp_path / "last.pt")
+    path = save_checkpoint(
+        {"model": model.state_dict(), "model_config": model.identity.replace(label_scheme="binary").to_dict()},
+        tmp_path / "last.pt",
+    )
     stored = torch.load(path, weights_only=True)
     assert stored[DIGEST_KEY] == weights_digest(model.state_dict())
     assert set(load_checkpoint(path)["model"]) == set(model.state_dict())
     load_model(path)  # an intact file loads
     _flip_a_weight_byte(path)
     assert torch.load(path, weights_only=True)  # torch itself does not notice
-    with pytest.raises(WeightsError, match=rf"Checkpoint {path} is damaged: its weights have SHA-256 [0-9a-f]{{16}}\.\.\., but [0-9a-f]{{16}}\.\.\. was stored"):
+    with pytest.raises(
+        WeightsError,
+        match=rf"Checkpoint {path} is damaged: its weights have SHA-256 [0-9a-f]{{16}}\.\.\., but [0-9a-f]{{16}}\.\.\. was stored",
+    ):
         load_checkpoint(path)
     with pytest.raises(WeightsError, match=r"is damaged"):
         load_model(path)
@@ -42,7 +48,10 @@ def test_a_checkpoint_with_a_flipped_weight_byte_is_refused_by_both_readers(tmp_
 
 def test_files_without_a_checksum_still_load(tmp_path):
     model = tiny_model()
-    torch.save({"model": model.state_dict(), "model_config": model.identity.replace(label_scheme="binary").to_dict()}, tmp_path / "other.pt")
+    torch.save(
+        {"model": model.state_dict(), "model_config": model.identity.replace(label_scheme="binary").to_dict()},
+        tmp_path / "other.pt",
+    )
     torch.save(model.state_dict(), tmp_path / "plain.pt")
     assert load_checkpoint(tmp_path / "other.pt")["model"].keys() == model.state_dict().keys()
     assert load_model(tmp_path / "other.pt").identity.label_scheme == "binary"
@@ -57,7 +66,9 @@ def test_the_digest_sees_names_dtypes_shapes_and_values():
         {"a": torch.zeros(2, 3), "b": torch.arange(4) + 1},
     ]
     assert len({weights_digest(base), *map(weights_digest, variants)}) == 5
-    assert weights_digest({"b": torch.arange(4), "a": torch.zeros(2, 3)}) == weights_digest(base)  # key order does not matter
+    assert weights_digest({"b": torch.arange(4), "a": torch.zeros(2, 3)}) == weights_digest(
+        base
+    )  # key order does not matter
     assert weights_digest({"x": torch.zeros(2, dtype=torch.bfloat16)})  # dtypes numpy lacks work too
 
 
@@ -73,11 +84,16 @@ def test_resuming_from_a_checkpoint_that_lacks_entries_or_fits_another_model_is_
 
     trainer = Trainer(TrainerConfig(epochs=1, batch_size=2, out_dir=str(tmp_path / "run"), num_workers=0))
     weights_only = save_checkpoint({"model": tiny_model().state_dict()}, tmp_path / "weights.pt")
-    with pytest.raises(WeightsError, match=rf"Cannot resume from {weights_only}: it lacks 'optimizer', 'scheduler', 'epoch', .* \(it holds 'model', 'model_sha256'\)"):
+    with pytest.raises(
+        WeightsError,
+        match=rf"Cannot resume from {weights_only}: it lacks 'optimizer', 'scheduler', 'epoch', .* \(it holds 'model', 'model_sha256'\)",
+    ):
         trainer.fit(tiny_model(), train_data, resume=weights_only)
     other = tiny_model(num_classes=5).state_dict()
     entries = {"optimizer": {}, "scheduler": {}, "epoch": 0, "global_step": 0, "rng": {}, "callbacks": {}}
     foreign = save_checkpoint({"model": other, **entries}, tmp_path / "foreign.pt")
-    with pytest.raises(WeightsError, match=rf"Cannot resume from {foreign}: its weights or optimizer state do not fit this model \(RuntimeError: .*size mismatch"):
+    with pytest.raises(
+        WeightsError,
+        match=rf"Cannot resume from {foreign}: its weights or optimizer state do not fit this model \(RuntimeError: .*size mismatch",
+    ):
         trainer.fit(tiny_model(), train_data, resume=foreign)
-

@@ -10,8 +10,10 @@ from isicseg.exceptions import ConfigError
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"device": "gpu"}, r"TrainerConfig.device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'; got 'gpu'"),
-     ({"seed": -3}, r"TrainerConfig.seed must be an int >= 0; got -3")],
+    [
+        ({"device": "gpu"}, r"TrainerConfig.device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'; got 'gpu'"),
+        ({"seed": -3}, r"TrainerConfig.seed must be an int >= 0; got -3"),
+    ],
 )
 def test_trainer_settings_checked_when_made(kwargs, match):
     with pytest.raises(ConfigError, match=match):

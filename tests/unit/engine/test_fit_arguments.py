@@ -11,7 +11,11 @@ from ...helpers import tiny_model
     ("model", "data", "match"),
     [
         ("model", None, r"Trainer.fit needs a torch.nn.Module as its model"),
-        (None, [1, 2, 3], r"A dataset item is int '[123]'; expected an \(image, target\) pair whose target is a dict with 'boxes' and 'labels'"),
+        (
+            None,
+            [1, 2, 3],
+            r"A dataset item is int '[123]'; expected an \(image, target\) pair whose target is a dict with 'boxes' and 'labels'",
+        ),
         (None, "images/", r"train_data must be a map-style dataset of \(image, target\) pairs .* got str 'images/'"),
         (None, [], r"train_data holds no item; there is nothing to train on"),
     ],

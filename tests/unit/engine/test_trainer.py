@@ -50,8 +50,17 @@ class FakeMetric(Callback):
 def test_hooks_fire_in_order(data, tmp_path):
     recorder = Recorder()
     Trainer(TrainerConfig(epochs=2, out_dir=str(tmp_path), **FAST), callbacks=[recorder]).fit(tiny_model(), *data)
-    epoch = ["on_train_epoch_start"] + ["on_train_batch_start", "on_train_batch_end"] * 2 + [
-        "on_validation_start", "on_validation_end", "on_train_epoch_end", "on_train_epoch_logged", "on_save_checkpoint"]
+    epoch = (
+        ["on_train_epoch_start"]
+        + ["on_train_batch_start", "on_train_batch_end"] * 2
+        + [
+            "on_validation_start",
+            "on_validation_end",
+            "on_train_epoch_end",
+            "on_train_epoch_logged",
+            "on_save_checkpoint",
+        ]
+    )
     assert recorder.calls == ["on_fit_start", *epoch, *epoch, "on_fit_end"]
 
 
@@ -60,7 +69,9 @@ def test_hooks_fire_in_order(data, tmp_path):
 def test_the_epoch_line_shows_lr_whatever_the_order_of_the_callbacks(data, caplog, progress_first):
     callbacks = [ProgressBar(enable=False), LearningRateMonitor()]
     with caplog.at_level("INFO", logger="isicseg"):
-        Trainer(TrainerConfig(epochs=1, **FAST), callbacks=callbacks if progress_first else callbacks[::-1]).fit(tiny_model(), data[0])
+        Trainer(TrainerConfig(epochs=1, **FAST), callbacks=callbacks if progress_first else callbacks[::-1]).fit(
+            tiny_model(), data[0]
+        )
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch 1/1  train_loss ")]
     assert len(lines) == 1 and re.search(r"  lr [0-9.e-]+$", lines[0]), lines
 
@@ -69,10 +80,20 @@ def test_the_epoch_line_shows_lr_whatever_the_order_of_the_callbacks(data, caplo
 def test_exception_hook_and_nonfinite_loss(data):
     train, _ = data
     recorder = Recorder()
-    poisoned = ISIC2017Dataset(train.root, "train", image_size=64, subset=4, transforms=lambda image, target: (image * float("nan"), target))
-    with pytest.raises(NonFiniteLossError, match=r"Loss is nan at step 0 \(epoch 0\); components here .*images here \['ISIC_") as info:
+    poisoned = ISIC2017Dataset(
+        train.root, "train", image_size=64, subset=4, transforms=lambda image, target: (image * float("nan"), target)
+    )
+    with pytest.raises(
+        NonFiniteLossError, match=r"Loss is nan at step 0 \(epoch 0\); components here .*images here \['ISIC_"
+    ) as info:
         Trainer(TrainerConfig(epochs=1, **FAST), callbacks=[recorder]).fit(tiny_model(), poisoned)
-    assert set(info.value.losses) == {"loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness", "loss_rpn_box_reg"}
+    assert set(info.value.losses) == {
+        "loss_classifier",
+        "loss_box_reg",
+        "loss_mask",
+        "loss_objectness",
+        "loss_rpn_box_reg",
+    }
     assert len(info.value.image_ids) == 2 and info.value.step == 0
     assert recorder.calls[-1] == "on_exception"
     history = Trainer(TrainerConfig(epochs=1, skip_nonfinite=True, **FAST)).fit(tiny_model(), poisoned)
@@ -82,14 +103,18 @@ def test_exception_hook_and_nonfinite_loss(data):
 @pytest.mark.slow
 def test_early_stopping_stops(data):
     stopper = EarlyStopping(monitor="fake", mode="min", patience=2)
-    history = Trainer(TrainerConfig(epochs=10, **FAST), callbacks=[FakeMetric([5, 4, 4, 4.5, 1, 1, 1, 1, 1, 1]), stopper]).fit(tiny_model(), data[0])
+    history = Trainer(
+        TrainerConfig(epochs=10, **FAST), callbacks=[FakeMetric([5, 4, 4, 4.5, 1, 1, 1, 1, 1, 1]), stopper]
+    ).fit(tiny_model(), data[0])
     assert len(history) == 4 and stopper.stopped_epoch == 3 and stopper.best == 4
 
 
 @pytest.mark.slow
 def test_early_stopping_min_delta(data):
     stopper = EarlyStopping(monitor="fake", mode="max", patience=1, min_delta=0.1)
-    history = Trainer(TrainerConfig(epochs=5, **FAST), callbacks=[FakeMetric([0.5, 0.55, 0.9, 0.95, 1.0]), stopper]).fit(tiny_model(), data[0])
+    history = Trainer(
+        TrainerConfig(epochs=5, **FAST), callbacks=[FakeMetric([0.5, 0.55, 0.9, 0.95, 1.0]), stopper]
+    ).fit(tiny_model(), data[0])
     assert len(history) == 2  # 0.55 is not 0.1 better than 0.5
 
 
@@ -97,13 +122,18 @@ def test_early_stopping_min_delta(data):
 def test_best_checkpoint_follows_monitored_metric(data, tmp_path):
     fake = FakeMetric([0.3, 0.9, 0.5])
     checkpoint = ModelCheckpoint(monitor="fake", mode="max")
-    Trainer(TrainerConfig(epochs=3, out_dir=str(tmp_path), **FAST), callbacks=[checkpoint, fake]).fit(tiny_model(), data[0])
+    Trainer(TrainerConfig(epochs=3, out_dir=str(tmp_path), **FAST), callbacks=[checkpoint, fake]).fit(
+        tiny_model(), data[0]
+    )
     best = load_checkpoint(tmp_path / "best.pt")
     assert best["epoch"] == 1 and checkpoint.best_score == 0.9 and checkpoint.best_epoch == 1
     for key, value in fake.snapshots[1].items():
         assert torch.equal(best["model"][key], value), key
     assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 2
-    assert not torch.equal(best["model"]["roi_heads.box_predictor.cls_score.weight"], fake.snapshots[2]["roi_heads.box_predictor.cls_score.weight"])
+    assert not torch.equal(
+        best["model"]["roi_heads.box_predictor.cls_score.weight"],
+        fake.snapshots[2]["roi_heads.box_predictor.cls_score.weight"],
+    )
 
 
 @pytest.mark.slow
@@ -111,27 +141,48 @@ def test_two_model_checkpoints_keep_their_own_best(data, tmp_path):
     fake = FakeMetric([0.3, 0.9, 0.5])
     high = ModelCheckpoint(monitor="fake", mode="max", filename="best_high.pt")
     low = ModelCheckpoint(monitor="fake", mode="min", filename="best_low.pt")
-    Trainer(TrainerConfig(epochs=3, out_dir=str(tmp_path), **FAST), callbacks=[high, low, fake]).fit(tiny_model(), data[0])
+    Trainer(TrainerConfig(epochs=3, out_dir=str(tmp_path), **FAST), callbacks=[high, low, fake]).fit(
+        tiny_model(), data[0]
+    )
     assert (high.best_epoch, low.best_epoch) == (1, 0)
-    assert load_checkpoint(tmp_path / "best_high.pt")["epoch"] == 1 and load_checkpoint(tmp_path / "best_low.pt")["epoch"] == 0
+    assert (
+        load_checkpoint(tmp_path / "best_high.pt")["epoch"] == 1
+        and load_checkpoint(tmp_path / "best_low.pt")["epoch"] == 0
+    )
     states = load_checkpoint(tmp_path / "last.pt")["callbacks"]
     assert states[high.state_key]["best_score"] == 0.9 and states[low.state_key]["best_score"] == 0.3
 
 
 @pytest.mark.slow
 def test_monitoring_an_unlogged_metric_lists_logged_ones(data):
-    with pytest.raises(ConfigError, match=r"EarlyStopping monitors 'val_jacard', which is not logged. Logged: .*train_loss"):
-        Trainer(TrainerConfig(epochs=1, **FAST), callbacks=[EarlyStopping(monitor="val_jacard")]).fit(tiny_model(), *data)
+    with pytest.raises(
+        ConfigError, match=r"EarlyStopping monitors 'val_jacard', which is not logged. Logged: .*train_loss"
+    ):
+        Trainer(TrainerConfig(epochs=1, **FAST), callbacks=[EarlyStopping(monitor="val_jacard")]).fit(
+            tiny_model(), *data
+        )
 
 
 @pytest.mark.slow
 def test_run_folder_files_and_metrics(data, tmp_path):
-    history = Trainer(TrainerConfig(epochs=2, out_dir=str(tmp_path), **FAST), callbacks=[LearningRateMonitor(), ProgressBar(enable=False)]).fit(tiny_model(), *data)
+    history = Trainer(
+        TrainerConfig(epochs=2, out_dir=str(tmp_path), **FAST),
+        callbacks=[LearningRateMonitor(), ProgressBar(enable=False)],
+    ).fit(tiny_model(), *data)
     for name in ("config.json", "history.csv", "history.json", "last.pt", "loss_curve.png"):
         assert (tmp_path / name).is_file(), name
     assert TrainerConfig.from_file(tmp_path / "config.json") == TrainerConfig(epochs=2, out_dir=str(tmp_path), **FAST)
     row = history[-1]
-    for key in ("train_loss", "train_loss_mask", "val_loss", "val_jaccard", "val_dice", "val_melanoma_auc", "val_mean_box_iou", "lr"):
+    for key in (
+        "train_loss",
+        "train_loss_mask",
+        "val_loss",
+        "val_jaccard",
+        "val_dice",
+        "val_melanoma_auc",
+        "val_mean_box_iou",
+        "lr",
+    ):
         assert key in row, key
     assert math.isfinite(row["train_loss"]) and 0 <= row["val_jaccard"] <= 1
     lines = (tmp_path / "history.csv").read_text().splitlines()
@@ -141,7 +192,18 @@ def test_run_folder_files_and_metrics(data, tmp_path):
 @pytest.mark.slow
 def test_schedules_and_accumulation(data):
     lrs = LearningRateMonitor()
-    config = TrainerConfig(epochs=2, batch_size=1, accumulate=2, optimizer="sgd", lr=0.01, warmup_steps=2, warmup_factor=0.1, schedule="step", milestones=(0.5,), gamma=0.1)
+    config = TrainerConfig(
+        epochs=2,
+        batch_size=1,
+        accumulate=2,
+        optimizer="sgd",
+        lr=0.01,
+        warmup_steps=2,
+        warmup_factor=0.1,
+        schedule="step",
+        milestones=(0.5,),
+        gamma=0.1,
+    )
     trainer = Trainer(config, callbacks=[lrs])
     trainer.fit(tiny_model(), data[0])
     assert trainer.global_step == 4  # 4 images / batch 1 / accumulate 2 x 2 epochs
@@ -153,7 +215,18 @@ def test_schedules_and_accumulation(data):
 def test_grad_clipping_bounds_the_update(data):
     model = tiny_model()
     before = {k: v.detach().clone() for k, v in model.named_parameters()}
-    Trainer(TrainerConfig(epochs=1, batch_size=4, optimizer="sgd", lr=1.0, momentum=0.0, weight_decay=0.0, warmup_steps=0, grad_clip_norm=1e-3)).fit(model, data[0])
+    Trainer(
+        TrainerConfig(
+            epochs=1,
+            batch_size=4,
+            optimizer="sgd",
+            lr=1.0,
+            momentum=0.0,
+            weight_decay=0.0,
+            warmup_steps=0,
+            grad_clip_norm=1e-3,
+        )
+    ).fit(model, data[0])
     change = torch.sqrt(sum(((p.detach() - before[k]) ** 2).sum() for k, p in model.named_parameters()))
     assert 0 < float(change) <= 1e-3 * 1.0001  # one SGD step of lr 1 moves by the clipped norm
 
@@ -224,7 +297,9 @@ def test_duplicate_callback_state_keys():
 
 
 @pytest.mark.slow
-def test_full_disk_while_writing_a_checkpoint_keeps_the_previous_one_and_a_matching_history(data, tmp_path, monkeypatch):
+def test_full_disk_while_writing_a_checkpoint_keeps_the_previous_one_and_a_matching_history(
+    data, tmp_path, monkeypatch
+):
     import json
     from collections import namedtuple
 
@@ -244,7 +319,10 @@ def test_full_disk_while_writing_a_checkpoint_keeps_the_previous_one_and_a_match
     monkeypatch.setattr(checkpoint_module.torch, "save", save)
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(checkpoint_module.shutil, "disk_usage", lambda path: usage(10**9, 10**9, 1024))
-    with pytest.raises(CheckpointError, match=rf"No space left on device while writing {tmp_path / 'last.pt'} \(0 MB free there\); the previous last.pt is intact"):
+    with pytest.raises(
+        CheckpointError,
+        match=rf"No space left on device while writing {tmp_path / 'last.pt'} \(0 MB free there\); the previous last.pt is intact",
+    ):
         trainer.fit(tiny_model(), train)
     monkeypatch.setattr(checkpoint_module.torch, "save", real_save)
     assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 0
@@ -261,7 +339,10 @@ def test_other_checkpoint_write_errors_are_named(tmp_path, monkeypatch):
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(checkpoint_module.torch, "save", refuse)
-    with pytest.raises(CheckpointError, match=rf"PermissionError: \[Errno 13\] Permission denied while writing {tmp_path / 'x.pt'} \(\d+ MB free there\); no x.pt was written"):
+    with pytest.raises(
+        CheckpointError,
+        match=rf"PermissionError: \[Errno 13\] Permission denied while writing {tmp_path / 'x.pt'} \(\d+ MB free there\); no x.pt was written",
+    ):
         save_checkpoint({"a": 1}, tmp_path / "x.pt")
     assert list(tmp_path.iterdir()) == []
 
@@ -278,7 +359,9 @@ def test_bf16_and_channels_last_on_cpu(data):
     assert math.isfinite(history[-1]["train_loss"])
     assert conv.weight.dtype == torch.float32  # weights stay fp32 (autocast, not a cast)
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
-    with pytest.raises(ConfigError, match=r"precision 'fp16' needs a CUDA device; got device 'cpu'. On it use 'bf16' or 'fp32'"):
+    with pytest.raises(
+        ConfigError, match=r"precision 'fp16' needs a CUDA device; got device 'cpu'. On it use 'bf16' or 'fp32'"
+    ):
         Trainer(TrainerConfig(epochs=1, precision="fp16", **FAST)).fit(tiny_model(), train)
     seen.clear()
     Trainer(TrainerConfig(epochs=1, **FAST)).fit(model, train)  # "auto" on CPU: fp32
@@ -294,7 +377,9 @@ def test_num_threads_hold_for_the_fit_only(synthetic_root):
 
     before = torch.get_num_threads()
     train = ISIC2017Dataset(synthetic_root, "train", image_size=64, subset=2)
-    Trainer(TrainerConfig(epochs=1, batch_size=2, warmup_steps=0, num_threads=1), callbacks=[Threads()]).fit(tiny_model(), train)
+    Trainer(TrainerConfig(epochs=1, batch_size=2, warmup_steps=0, num_threads=1), callbacks=[Threads()]).fit(
+        tiny_model(), train
+    )
     assert seen == [1] and torch.get_num_threads() == before
 
 
@@ -302,7 +387,9 @@ def test_num_threads_hold_for_the_fit_only(synthetic_root):
 def test_the_schedule_is_torchs_and_matches_its_definition(schedule):
     from isicseg.engine.schedule import build_scheduler, replay_scheduler
 
-    config = TrainerConfig(lr=0.1, warmup_steps=3, warmup_factor=0.1, schedule=schedule, milestones=(0.5, 0.8), gamma=0.1)
+    config = TrainerConfig(
+        lr=0.1, warmup_steps=3, warmup_factor=0.1, schedule=schedule, milestones=(0.5, 0.8), gamma=0.1
+    )
     total = 20
     optimizer = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.1)
     scheduler = build_scheduler(optimizer, config, total)
@@ -332,10 +419,21 @@ def test_the_schedule_is_torchs_and_matches_its_definition(schedule):
 @pytest.mark.slow
 def test_a_run_resumed_with_more_epochs_follows_the_longer_schedule(data, tmp_path):
     """1 epoch, then resumed to 2: epoch 2's rates are those of an uninterrupted 2-epoch run."""
-    config = TrainerConfig(epochs=1, batch_size=1, optimizer="adamw", lr=1e-4, warmup_steps=1, warmup_factor=0.1, schedule="cosine", out_dir=str(tmp_path / "short"))
+    config = TrainerConfig(
+        epochs=1,
+        batch_size=1,
+        optimizer="adamw",
+        lr=1e-4,
+        warmup_steps=1,
+        warmup_factor=0.1,
+        schedule="cosine",
+        out_dir=str(tmp_path / "short"),
+    )
     Trainer(config).fit(tiny_model(), data[0])
     resumed, uninterrupted = LearningRateMonitor(), LearningRateMonitor()
-    Trainer(dataclasses.replace(config, epochs=2), callbacks=[resumed]).fit(tiny_model(), data[0], resume=tmp_path / "short" / "last.pt")
+    Trainer(dataclasses.replace(config, epochs=2), callbacks=[resumed]).fit(
+        tiny_model(), data[0], resume=tmp_path / "short" / "last.pt"
+    )
     Trainer(dataclasses.replace(config, epochs=2, out_dir=None), callbacks=[uninterrupted]).fit(tiny_model(), data[0])
     assert len(resumed.steps) == 4 and len(uninterrupted.steps) == 8  # 4 images at batch 1
     assert resumed.steps == pytest.approx(uninterrupted.steps[4:], rel=1e-12)

@@ -68,7 +68,9 @@ def test_validation_reads_each_item_once_for_its_loss_and_its_answer():
     assert model.training  # left as found
     reads.clear()
     again = Trainer(TrainerConfig(epochs=1, **{**FAST, "eval_batch_size": 3})).validate(model, Counted(3))
-    assert sorted(reads) == [0, 1, 2] and again["val_loss"] == pytest.approx(history[-1]["val_loss"], rel=1e-5)  # batching does not change it
+    assert sorted(reads) == [0, 1, 2] and again["val_loss"] == pytest.approx(
+        history[-1]["val_loss"], rel=1e-5
+    )  # batching does not change it
 
 
 def test_detection_evaluator_by_hand():
@@ -77,15 +79,26 @@ def test_detection_evaluator_by_hand():
     truth = torch.zeros(1, 4, 4, dtype=torch.uint8)
     truth[0, :2, :4] = 1
     outputs = [
-        {"scores": torch.tensor([0.2, 0.8]), "boxes": torch.tensor([[0.0, 0, 4, 4], [0, 0, 2, 2]]), "masks": torch.cat([torch.ones(1, 1, 4, 4), square])},
+        {
+            "scores": torch.tensor([0.2, 0.8]),
+            "boxes": torch.tensor([[0.0, 0, 4, 4], [0, 0, 2, 2]]),
+            "masks": torch.cat([torch.ones(1, 1, 4, 4), square]),
+        },
         {"scores": torch.zeros(0), "boxes": torch.zeros(0, 4), "masks": torch.zeros(0, 1, 4, 4)},
         {"scores": torch.zeros(0), "boxes": torch.zeros(0, 4), "masks": torch.zeros(0, 1, 4, 4)},
     ]
-    targets = [{"boxes": torch.tensor([[0.0, 0, 4, 2]]), "masks": truth}, {"boxes": torch.tensor([[0.0, 0, 4, 2]]), "masks": truth},
-               {"boxes": torch.zeros(0, 4), "masks": torch.zeros(0, 4, 4)}]
+    targets = [
+        {"boxes": torch.tensor([[0.0, 0, 4, 2]]), "masks": truth},
+        {"boxes": torch.tensor([[0.0, 0, 4, 2]]), "masks": truth},
+        {"boxes": torch.zeros(0, 4), "masks": torch.zeros(0, 4, 4)},
+    ]
     evaluator = DetectionEvaluator()
     rows = evaluator.rows(outputs, targets, [0, 1, 2])
-    assert rows == [{"mask_iou": 0.5, "box_iou": 0.5}, {"mask_iou": 0.0, "box_iou": 0.0}, {"mask_iou": 1.0, "box_iou": 1.0}]
+    assert rows == [
+        {"mask_iou": 0.5, "box_iou": 0.5},
+        {"mask_iou": 0.0, "box_iou": 0.0},
+        {"mask_iou": 1.0, "box_iou": 1.0},
+    ]
     assert evaluator.summarize(rows) == {"mask_iou": 0.5, "box_iou": 0.5}
     assert all(math.isnan(v) for v in evaluator.summarize([]).values())  # no validation image
 
@@ -99,11 +112,21 @@ def test_isic_data_gets_the_isic_evaluator_also_as_a_subset_and_a_given_one_wins
     nested = torch.utils.data.Subset(torch.utils.data.Subset(val, [3, 1, 2]), [2, 0])  # images 2 and 3
     evaluator = Trainer().evaluator_for(nested)
     assert type(evaluator) is IsicEvaluator and [evaluator._image(i) for i in (0, 1)] == [2, 3]
-    empty = {"scores": torch.zeros(0), "boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64), "masks": torch.zeros(0, 1, 64, 85)}
+    empty = {
+        "scores": torch.zeros(0),
+        "boxes": torch.zeros(0, 4),
+        "labels": torch.zeros(0, dtype=torch.int64),
+        "masks": torch.zeros(0, 1, 64, 85),
+    }
     rows = evaluator.rows([empty, empty], [{}, {}], [0, 1])
-    assert [r["image_id"] for r in rows] == [val.records[2].image_id, val.records[3].image_id]  # the subset's images, not the first two
+    assert [r["image_id"] for r in rows] == [
+        val.records[2].image_id,
+        val.records[3].image_id,
+    ]  # the subset's images, not the first two
     assert type(Trainer().evaluator_for(torch.utils.data.TensorDataset(torch.zeros(2)))) is DetectionEvaluator
-    with pytest.raises(ConfigError, match=r"IsicEvaluator scores ISIC 2017 or HAM10000 data \(or a Subset of it\); got TensorDataset"):
+    with pytest.raises(
+        ConfigError, match=r"IsicEvaluator scores ISIC 2017 or HAM10000 data \(or a Subset of it\); got TensorDataset"
+    ):
         IsicEvaluator(torch.utils.data.TensorDataset(torch.zeros(2)))
 
 
@@ -112,7 +135,9 @@ def test_engine_imports_neither_data_nor_evaluation():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom):
                 module = ("." * node.level) + (node.module or "")
-                assert not module.startswith(("..data", "..evaluation", "isicseg.data", "isicseg.evaluation")), f"{path.name} imports {module}"
+                assert not module.startswith(("..data", "..evaluation", "isicseg.data", "isicseg.evaluation")), (
+                    f"{path.name} imports {module}"
+                )
             if isinstance(node, ast.Import):
                 assert not any(a.name.startswith(("isicseg.data", "isicseg.evaluation")) for a in node.names), path.name
 
@@ -126,9 +151,13 @@ def test_an_evaluator_with_predict_makes_the_validation_outputs(synthetic_root):
     class Answering(DetectionEvaluator):
         def predict(self, model, images):
             calls.append(len(images))
-            return [{"scores": torch.zeros(0), "boxes": torch.zeros(0, 4), "masks": torch.zeros(0, 1, 4, 4)} for _ in images]
+            return [
+                {"scores": torch.zeros(0), "boxes": torch.zeros(0, 4), "masks": torch.zeros(0, 1, 4, 4)} for _ in images
+            ]
 
-    assert _outputs(Answering(), lambda images: 1 / 0, [torch.zeros(3, 4, 4)] * 2)[0]["scores"].numel() == 0 and calls == [2]
+    assert _outputs(Answering(), lambda images: 1 / 0, [torch.zeros(3, 4, 4)] * 2)[0][
+        "scores"
+    ].numel() == 0 and calls == [2]
     val = ISIC2017Dataset(synthetic_root, "validation", image_size=64, subset=2)
     evaluator = IsicEvaluator(val, config=InferenceConfig(tta=True, postprocess=True))
     assert (evaluator.config.tta, evaluator.config.postprocess, evaluator.config.precision) == (True, True, "fp32")

@@ -13,7 +13,10 @@ def test_summarize_names_the_missing_columns():
     from isicseg.evaluation import summarize
     from isicseg.exceptions import ConfigError
 
-    with pytest.raises(ConfigError, match=r"summarize needs the per-image columns evaluate\(\) writes; this table lacks jaccard, .* \(it has no columns\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"summarize needs the per-image columns evaluate\(\) writes; this table lacks jaccard, .* \(it has no columns\)",
+    ):
         summarize(pd.DataFrame(), "three_class")
     from isicseg.metrics import SEGMENTATION_SCORES
 

@@ -18,7 +18,11 @@ def torch_home(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setattr(torch.hub, "_hub_dir", None)
     called = []
-    monkeypatch.setattr(weights_module, "_download", lambda weights, path: called.append(path) or (_ for _ in ()).throw(urllib.error.URLError("no network")))
+    monkeypatch.setattr(
+        weights_module,
+        "_download",
+        lambda weights, path: called.append(path) or (_ for _ in ()).throw(urllib.error.URLError("no network")),
+    )
     return called
 
 

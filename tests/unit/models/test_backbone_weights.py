@@ -34,7 +34,11 @@ def test_mobilenet_v2_body_is_torchvisions_imagenet_network(imagenet_home):
 
 def test_pretrained_backbone_uses_frozen_batchnorm_and_three_trainable_stages(imagenet_home):
     model = build_mask_rcnn(3, backbone="mobilenet_v2_fpn", backbone_weights="imagenet", **SMALL)
-    assert {type(m) for m in model.backbone.body.modules() if isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, FrozenBatchNorm2d))} == {FrozenBatchNorm2d}
+    assert {
+        type(m)
+        for m in model.backbone.body.modules()
+        if isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, FrozenBatchNorm2d))
+    } == {FrozenBatchNorm2d}
     assert model.identity.norm == "frozen_bn" and model.identity.trainable_layers == 3
     assert model.identity.pretrained == "backbone:imagenet"
     frozen = [name for name, p in model.backbone.body.named_parameters() if not p.requires_grad]
@@ -72,15 +76,24 @@ def test_missing_imagenet_file_says_what_to_do(torch_home):
 
 
 def test_weights_of_another_architecture_refused(imagenet_home):
-    with pytest.raises(WeightsError, match=r"Backbone weights from .*mobilenet_v2-b0353104.pth do not fit the backbone: \d+ tensors missing"):
+    with pytest.raises(
+        WeightsError,
+        match=r"Backbone weights from .*mobilenet_v2-b0353104.pth do not fit the backbone: \d+ tensors missing",
+    ):
         build_mask_rcnn(3, backbone="resnet18_fpn", backbone_weights=imagenet_home, **SMALL)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"backbone_weights": "imagenet", "norm": "gn"}, r"ImageNet backbone weights need norm='frozen_bn' or 'bn'.*got norm='gn'"),
-        ({"backbone_weights": "imagenet", "pretrained": "coco"}, r"Pass either pretrained= .* or backbone_weights= .*not both"),
+        (
+            {"backbone_weights": "imagenet", "norm": "gn"},
+            r"ImageNet backbone weights need norm='frozen_bn' or 'bn'.*got norm='gn'",
+        ),
+        (
+            {"backbone_weights": "imagenet", "pretrained": "coco"},
+            r"Pass either pretrained= .* or backbone_weights= .*not both",
+        ),
         ({"backbone_weights": 3}, r"backbone_weights must be 'imagenet', None, 'none' or a file path; got 3"),
     ],
 )
@@ -92,13 +105,18 @@ def test_backbone_weight_argument_errors(kwargs, match, torch_home):
 def test_backbone_without_imagenet_weights_says_which_have_them(torch_home):
     BACKBONES.register("no_imagenet", BackboneSpec(BACKBONES.get("resnet18_fpn").build))
     try:
-        with pytest.raises(ConfigError, match=r"Backbone 'no_imagenet' has no ImageNet weights; backbones with ImageNet weights: .*mobilenet_v2_fpn"):
+        with pytest.raises(
+            ConfigError,
+            match=r"Backbone 'no_imagenet' has no ImageNet weights; backbones with ImageNet weights: .*mobilenet_v2_fpn",
+        ):
             build_mask_rcnn(3, backbone="no_imagenet", backbone_weights="imagenet", **SMALL)
     finally:
         BACKBONES.unregister("no_imagenet")
 
 
 def test_none_strings_mean_no_weights():
-    model = build_mask_rcnn(3, pretrained="none", backbone_weights="none", classifier="none", backbone="resnet18_fpn", **SMALL)
+    model = build_mask_rcnn(
+        3, pretrained="none", backbone_weights="none", classifier="none", backbone="resnet18_fpn", **SMALL
+    )
     assert model.identity.pretrained == "none" and model.identity.norm == "gn"
     assert not hasattr(model, "classifier")

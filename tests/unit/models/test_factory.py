@@ -13,7 +13,11 @@ LIGHT = {"backbone": "resnet18_fpn", "min_size": 64, "max_size": 96}
 
 
 def norm_types(model):
-    return {type(m) for m in model.backbone.body.modules() if isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, FrozenBatchNorm2d))}
+    return {
+        type(m)
+        for m in model.backbone.body.modules()
+        if isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, FrozenBatchNorm2d))
+    }
 
 
 def test_backbones_registered():
@@ -27,7 +31,9 @@ def test_num_classes_validated(bad):
 
 
 def test_unknown_backbone_lists_available():
-    with pytest.raises(UnknownNameError, match=r"Unknown backbone 'resnet5'. Available: .*resnet50_fpn.*Did you mean 'resnet50_fpn'"):
+    with pytest.raises(
+        UnknownNameError, match=r"Unknown backbone 'resnet5'. Available: .*resnet50_fpn.*Did you mean 'resnet50_fpn'"
+    ):
         build_mask_rcnn(3, backbone="resnet5")
 
 
@@ -38,7 +44,10 @@ def test_unknown_backbone_lists_available():
         ({"norm": "layer"}, r"norm must be one of 'auto', 'frozen_bn', 'bn', 'gn'; got 'layer'"),
         ({"trainable_layers": 7}, r"trainable_layers must lie in 0..5 for 'resnet18_fpn'; got 7"),
         ({"trainable_layers": 3}, r"Without pretrained weights every backbone layer must train"),
-        ({"pretrained": "coco"}, r"Backbone 'resnet18_fpn' has no COCO weights; backbones with COCO weights: resnet50_fpn, resnet50_fpn_v2"),
+        (
+            {"pretrained": "coco"},
+            r"Backbone 'resnet18_fpn' has no COCO weights; backbones with COCO weights: resnet50_fpn, resnet50_fpn_v2",
+        ),
     ],
 )
 def test_argument_errors(kwargs, match):
@@ -93,7 +102,9 @@ def test_min_and_max_size_reach_the_model():
 def coco_like(backbone="resnet50_fpn"):
     """A model of torchvision's COCO shape (91 classes, frozen BN) with recognisable weights."""
     torch.manual_seed(1)
-    model = BACKBONES.get(backbone).build(91, norm_layer=FrozenBatchNorm2d, head_norm_layer=nn.BatchNorm2d, trainable_layers=3)
+    model = BACKBONES.get(backbone).build(
+        91, norm_layer=FrozenBatchNorm2d, head_norm_layer=nn.BatchNorm2d, trainable_layers=3
+    )
     with torch.no_grad():
         model.backbone.fpn.layer_blocks[0][0].weight.fill_(0.125)
     return model.state_dict()
@@ -163,7 +174,10 @@ def test_local_state_dict_and_checkpoint_round_trip(tmp_path):
     assert torch.equal(again.roi_heads.box_predictor.cls_score.weight, source.roi_heads.box_predictor.cls_score.weight)
     assert again.identity.pretrained == str(checkpoint) and again.identity.norm == "gn"
     # a trained model's predictors are its answers: another class count is refused, not re-initialised
-    with pytest.raises(WeightsError, match=rf"Weights from {plain} are for a model with 3 classes \(background included\), but num_classes=5 was asked for"):
+    with pytest.raises(
+        WeightsError,
+        match=rf"Weights from {plain} are for a model with 3 classes \(background included\), but num_classes=5 was asked for",
+    ):
         build_mask_rcnn(5, pretrained=plain, **LIGHT)
 
 
@@ -192,7 +206,9 @@ def test_missing_and_mismatched_files(tmp_path):
     path = tmp_path / "mobile.pth"
     mobile = build_mask_rcnn(3, backbone="mobilenet_v3_large_fpn", min_size=64)
     torch.save({"model": mobile.state_dict(), "model_config": mobile.identity.to_dict()}, path)
-    with pytest.raises(WeightsError, match=r"holds a 'mobilenet_v3_large_fpn' model, but backbone='resnet18_fpn' was asked for"):
+    with pytest.raises(
+        WeightsError, match=r"holds a 'mobilenet_v3_large_fpn' model, but backbone='resnet18_fpn' was asked for"
+    ):
         build_mask_rcnn(3, pretrained=path, **LIGHT)
     torch.save(mobile.state_dict(), path)
     with pytest.raises(WeightsError, match=r"do not fit the model: .*Check backbone= and norm="):
@@ -214,7 +230,10 @@ def test_weights_that_do_not_fit(tmp_path):
     wrong_shape = dict(state)
     wrong_shape["backbone.body.conv1.weight"] = torch.zeros(8, 3, 7, 7)
     torch.save(wrong_shape, tmp_path / "a.pt")
-    with pytest.raises(WeightsError, match=r"1 tensors differ in shape, e.g. backbone.body.conv1.weight is \(8, 3, 7, 7\) in the file but \(64, 3, 7, 7\)"):
+    with pytest.raises(
+        WeightsError,
+        match=r"1 tensors differ in shape, e.g. backbone.body.conv1.weight is \(8, 3, 7, 7\) in the file but \(64, 3, 7, 7\)",
+    ):
         build_mask_rcnn(3, pretrained=tmp_path / "a.pt", **LIGHT)
     missing = {k: v for k, v in state.items() if not k.startswith("backbone.fpn.")}
     torch.save(missing, tmp_path / "b.pt")
@@ -225,11 +244,20 @@ def test_weights_that_do_not_fit(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"min_size": 0}, r"min_size must be an int .* in 16..4096, with max_size >= min_size; got min_size=0, max_size=96"),
+        (
+            {"min_size": 0},
+            r"min_size must be an int .* in 16..4096, with max_size >= min_size; got min_size=0, max_size=96",
+        ),
         ({"min_size": 64.5}, r"got min_size=64.5"),
         ({"min_size": 128, "max_size": 96}, r"got min_size=128, max_size=96"),
-        ({"rpn_pre_nms_top_n_tst": 10}, r"Unknown keyword arguments to build_mask_rcnn: 'rpn_pre_nms_top_n_tst' \(did you mean 'rpn_pre_nms_top_n_test'\?\)"),
-        ({"colour": 1}, r"Unknown keyword arguments to build_mask_rcnn: 'colour'\. It passes on torchvision MaskRCNN's options: .*box_detections_per_img"),
+        (
+            {"rpn_pre_nms_top_n_tst": 10},
+            r"Unknown keyword arguments to build_mask_rcnn: 'rpn_pre_nms_top_n_tst' \(did you mean 'rpn_pre_nms_top_n_test'\?\)",
+        ),
+        (
+            {"colour": 1},
+            r"Unknown keyword arguments to build_mask_rcnn: 'colour'\. It passes on torchvision MaskRCNN's options: .*box_detections_per_img",
+        ),
     ],
 )
 def test_build_mask_rcnn_refuses_bad_sizes_and_unknown_options(kwargs, match):

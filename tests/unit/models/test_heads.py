@@ -40,7 +40,11 @@ def test_training_loss_has_the_head_and_ignores_images_without_lesion():
     assert set(losses) >= {"loss_classifier", "loss_mask", "loss_lesion_class"}
     losses["loss_lesion_class"].backward()
     assert model.classifier.fc.weight.grad.abs().sum() > 0
-    empty = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64), "masks": torch.zeros(0, 64, 64, dtype=torch.uint8)}
+    empty = {
+        "boxes": torch.zeros(0, 4),
+        "labels": torch.zeros(0, dtype=torch.int64),
+        "masks": torch.zeros(0, 64, 64, dtype=torch.uint8),
+    }
     assert float(model([image], [empty])["loss_lesion_class"].detach()) == 0.0
 
 

@@ -41,7 +41,9 @@ def test_init_weights_are_torchvisions_imagenet_features(imagenet_home):
 
 
 def test_missing_imagenet_file_is_a_clear_error(torch_home):
-    with pytest.raises(WeightsNotFoundError, match=r"ImageNet weights mobilenet_v2-b0353104.pth are not in torchvision's cache"):
+    with pytest.raises(
+        WeightsNotFoundError, match=r"ImageNet weights mobilenet_v2-b0353104.pth are not in torchvision's cache"
+    ):
         build_mask_rcnn(3, classifier="lesion_crop", **SMALL)
 
 
@@ -49,16 +51,23 @@ def test_views_follow_the_box():
     torch.manual_seed(0)
     head = LesionCropClassifier(0, 3, crop_size=32).eval()
     images = torch.rand(1, 3, 64, 64)
-    left, right, none = (head.embed(images, image_sizes=[(64, 64)], boxes=[box]) for box in (torch.tensor([0.0, 0, 20, 20]), torch.tensor([40.0, 40, 64, 64]), None))
+    left, right, none = (
+        head.embed(images, image_sizes=[(64, 64)], boxes=[box])
+        for box in (torch.tensor([0.0, 0, 20, 20]), torch.tensor([40.0, 40, 64, 64]), None)
+    )
     half = left.shape[1] // 2
     torch.testing.assert_close(left[:, half:], right[:, half:])  # the whole-image view does not move
     assert not torch.allclose(left[:, :half], right[:, :half])  # the lesion view does
     torch.testing.assert_close(none[:, :half], none[:, half:])  # no box: both views are the whole image
-    torch.testing.assert_close(head.embed(images, image_sizes=[(64, 64)], boxes=[None]), none)  # eval: no jitter, deterministic
+    torch.testing.assert_close(
+        head.embed(images, image_sizes=[(64, 64)], boxes=[None]), none
+    )  # eval: no jitter, deterministic
 
 
 def _normalised(rgb: torch.Tensor) -> torch.Tensor:
-    return (rgb - torch.tensor([0.485, 0.456, 0.406])[:, None, None]) / torch.tensor([0.229, 0.224, 0.225])[:, None, None]
+    return (rgb - torch.tensor([0.485, 0.456, 0.406])[:, None, None]) / torch.tensor([0.229, 0.224, 0.225])[
+        :, None, None
+    ]
 
 
 def test_shades_of_grey_balances_each_image_and_is_saved_with_the_model():
@@ -67,7 +76,10 @@ def test_shades_of_grey_balances_each_image_and_is_saved_with_the_model():
     scene = torch.rand(2, 3, 32, 32) * 0.4 + 0.1
     cast = scene * torch.tensor([1.6, 1.0, 0.7])[:, None, None]  # a reddish illuminant, no pixel clipped
     views = _normalised(torch.stack([cast[0], cast[0], cast[1], cast[1]]))  # (lesion, whole) of two images
-    rgb = head._shades_of_grey(views) * torch.tensor([0.229, 0.224, 0.225])[:, None, None] + torch.tensor([0.485, 0.456, 0.406])[:, None, None]
+    rgb = (
+        head._shades_of_grey(views) * torch.tensor([0.229, 0.224, 0.225])[:, None, None]
+        + torch.tensor([0.485, 0.456, 0.406])[:, None, None]
+    )
     p_means = rgb[1::2].pow(6).mean(dim=(-2, -1)).pow(1 / 6)
     torch.testing.assert_close(p_means, p_means[:, :1].expand(-1, 3), rtol=1e-3, atol=1e-4)  # grey-balanced
     before = cast[1::1].pow(6).mean(dim=(-2, -1)).pow(1 / 6)
@@ -76,10 +88,16 @@ def test_shades_of_grey_balances_each_image_and_is_saved_with_the_model():
     plain = LesionCropClassifier(0, 3, crop_size=32, color_power=0.0).eval()
     plain.features.load_state_dict(head.features.state_dict())
     images = _normalised(cast)
-    assert not torch.allclose(plain.embed(images, image_sizes=[(32, 32)] * 2, boxes=[None, None]), head.eval().embed(images, image_sizes=[(32, 32)] * 2, boxes=[None, None]))
+    assert not torch.allclose(
+        plain.embed(images, image_sizes=[(32, 32)] * 2, boxes=[None, None]),
+        head.eval().embed(images, image_sizes=[(32, 32)] * 2, boxes=[None, None]),
+    )
     head.load_state_dict(plain.state_dict())  # the checkpoint says how its features were made
     assert float(head.color_power) == 0.0
-    torch.testing.assert_close(head.embed(images, image_sizes=[(32, 32)] * 2, boxes=[None, None]), plain.embed(images, image_sizes=[(32, 32)] * 2, boxes=[None, None]))
+    torch.testing.assert_close(
+        head.embed(images, image_sizes=[(32, 32)] * 2, boxes=[None, None]),
+        plain.embed(images, image_sizes=[(32, 32)] * 2, boxes=[None, None]),
+    )
     older = {k: v for k, v in plain.state_dict().items() if k != "color_power"}
     head.color_power.fill_(6.0)
     head.load_state_dict(older)  # written before colour constancy existed: fitted without it
@@ -96,9 +114,14 @@ def test_eval_features_do_not_change_when_the_image_turns_or_mirrors():
     head = LesionCropClassifier(0, 3, crop_size=32).eval()
     reference = head.embed(image, image_sizes=[(40, 40)], boxes=[box])
     for other, other_box in ((turned, turned_box), (mirrored, mirrored_box)):
-        torch.testing.assert_close(head.embed(other, image_sizes=[(40, 40)], boxes=[other_box]), reference, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(
+            head.embed(other, image_sizes=[(40, 40)], boxes=[other_box]), reference, rtol=1e-4, atol=1e-4
+        )
     head.views = 1
-    one, other = head.embed(turned, image_sizes=[(40, 40)], boxes=[turned_box]), head.embed(image, image_sizes=[(40, 40)], boxes=[box])
+    one, other = (
+        head.embed(turned, image_sizes=[(40, 40)], boxes=[turned_box]),
+        head.embed(image, image_sizes=[(40, 40)], boxes=[box]),
+    )
     assert float((one - other).norm() / other.norm()) > 0.01  # a single view is not invariant
     with pytest.raises(ConfigError, match=r"LesionCropClassifier views must be one of 1, 2, 4, 8; got 3"):
         LesionCropClassifier(0, 3, views=3)
