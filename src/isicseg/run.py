@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from .callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint, ProgressBar
+from .callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, ProgressBar, SaveConfig
 from .config import RunConfig, flat_fields
 from .data import ISIC2017Dataset
 from .data.sources import MultiSourceDataset, data_root_kind, open_data_root
@@ -36,21 +36,6 @@ from .models import FEW_PROPOSALS, build_mask_rcnn
 from .transforms import get_transform
 
 __all__ = ["LOCK_NAME", "build_model", "run_lock", "train_run"]
-
-
-class _RunConfigFiles(Callback):
-    """Write the whole run configuration as ``config.json`` (in place of the Trainer's own,
-    which holds the trainer section only) and store it in every checkpoint."""
-
-    def __init__(self, config: RunConfig) -> None:
-        self.config = config
-
-    def on_fit_start(self, trainer: Trainer) -> None:
-        if trainer.out_dir is not None and trainer.is_main_process:
-            self.config.save(trainer.out_dir / "config.json")
-
-    def on_save_checkpoint(self, trainer: Trainer, checkpoint: dict[str, Any]) -> None:
-        checkpoint["run_config"] = self.config.to_dict()
 
 
 def build_model(config: RunConfig, num_classes: int, *, label_scheme: str | None = None) -> torch.nn.Module:
@@ -276,7 +261,7 @@ def _train_and_evaluate(config: RunConfig, run_dir: Path, *, resume: bool, quiet
         ProgressBar(enable=False if quiet else None),
         LearningRateMonitor(),
         ModelCheckpoint(monitor=monitor, mode=mode),
-        _RunConfigFiles(config),
+        SaveConfig(config, checkpoint_key="run_config"),  # config.json holds the whole run configuration
     ]
     if config.eval.patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.eval.patience))

@@ -16,7 +16,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from .._devices import autocast, resolve_device, resolve_precision
 from .._version import __version__
-from ..callbacks import Callback, HistoryLogger, ModelCheckpoint
+from ..callbacks import Callback, HistoryLogger, ModelCheckpoint, SaveConfig
 from ..exceptions import ConfigError, NonFiniteLossError, WeightsError
 from ..ops import collate
 from . import distributed as dist
@@ -113,6 +113,8 @@ class Trainer(ValidationLoop):
         callbacks = list(callbacks)
         if not any(isinstance(c, HistoryLogger) for c in callbacks):
             callbacks.append(HistoryLogger())
+        if self.config.out_dir and not any(isinstance(c, SaveConfig) for c in callbacks):
+            callbacks.append(SaveConfig())  # config.json: the Trainer's own configuration
         keys = [c.state_key for c in callbacks]
         if len(set(keys)) != len(keys):
             raise ConfigError(f"Two callbacks share a state key ({keys}); give each a distinct state_key.")
@@ -326,7 +328,6 @@ class Trainer(ValidationLoop):
         self.scaler = torch.amp.GradScaler("cuda") if self._precision() == "fp16" else None
         if self.out_dir is not None and self.is_main_process:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            config.save(self.out_dir / "config.json")
         threads = torch.get_num_threads()
         if config.num_threads is not None:
             torch.set_num_threads(config.num_threads)  # for this fit only

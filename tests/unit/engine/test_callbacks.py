@@ -5,8 +5,9 @@ import sys
 import pytest
 
 from isicseg import ISIC2017Dataset
-from isicseg.callbacks import CALLBACKS, EarlyStopping, ModelCheckpoint, TensorBoardLogger
-from isicseg.engine import Trainer, TrainerConfig
+from isicseg.callbacks import CALLBACKS, EarlyStopping, ModelCheckpoint, SaveConfig, TensorBoardLogger
+from isicseg.config import RunConfig
+from isicseg.engine import Trainer, TrainerConfig, load_checkpoint
 from isicseg.exceptions import ConfigError, UnknownNameError
 
 from ...helpers import tiny_model
@@ -19,6 +20,7 @@ def test_callbacks_by_name():
         "lr_monitor",
         "model_checkpoint",
         "progress",
+        "save_config",
         "tensorboard",
     ]
     assert isinstance(CALLBACKS.get("early_stopping")(patience=2), EarlyStopping)
@@ -61,3 +63,29 @@ def test_tensorboard_missing_says_how_to_install(monkeypatch):
         ConfigError, match=r"TensorBoardLogger needs the tensorboard package .*pip install 'isicseg\[tensorboard\]'"
     ):
         TensorBoardLogger()
+
+
+@pytest.mark.slow
+def test_config_json_has_one_writer_the_trainers_own_config_or_the_one_given(synthetic_root, tmp_path):
+    import json
+
+    train = ISIC2017Dataset(synthetic_root, "train", image_size=64, subset=2)
+    fast = {"epochs": 1, "batch_size": 2, "warmup_steps": 0}
+    plain = Trainer(TrainerConfig(**fast, out_dir=str(tmp_path / "plain")))
+    assert sum(isinstance(c, SaveConfig) for c in plain.callbacks) == 1  # added, since none was given
+    plain.fit(tiny_model(), train)
+    assert TrainerConfig.from_file(tmp_path / "plain" / "config.json") == plain.config
+    assert "run_config" not in load_checkpoint(tmp_path / "plain" / "last.pt")
+    run = RunConfig(name="r").replace(epochs=1, lr=0.01)
+    given = Trainer(
+        TrainerConfig(**fast, out_dir=str(tmp_path / "run")), callbacks=[SaveConfig(run, checkpoint_key="run_config")]
+    )
+    assert sum(isinstance(c, SaveConfig) for c in given.callbacks) == 1  # the given one only: no second writer
+    given.fit(tiny_model(), train)
+    assert (
+        json.loads((tmp_path / "run" / "config.json").read_text()) == run.to_dict()
+    )  # the whole run, not the trainer section
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["run_config"] == run.to_dict()
+    assert not any(
+        isinstance(c, SaveConfig) for c in Trainer(TrainerConfig(**fast)).callbacks
+    )  # no folder, nothing to write
