@@ -22,6 +22,7 @@ from ..ops import collate
 from . import distributed as dist
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import TrainerConfig
+from .fitting import fit_closed_form
 from .samplers import EpochBatchSampler
 from .schedule import build_scheduler, replay_scheduler
 from .validation import Evaluator, ValidationLoop
@@ -69,8 +70,9 @@ class Trainer(ValidationLoop):
     The loop, per epoch: set the sampler's epoch; for each batch, forward in train mode,
     sum the losses, check they are finite, backward (scaled under fp16), and every
     ``accumulate`` batches clip, step the optimizer and the per-step learning-rate
-    schedule; then call ``fit_collected()`` on every submodule that has one (heads fitted
-    in closed form, such as :class:`~isicseg.models.heads.LesionCropClassifier`); validate
+    schedule; then fit every submodule fitted in closed form
+    (:class:`~isicseg.engine.fitting.ClosedFormFit`, such as
+    :class:`~isicseg.models.heads.LesionCropClassifier`) on every process's samples; validate
     (loss, then the evaluator's metrics, see :mod:`isicseg.engine.validation`); run the
     callbacks; write ``last.pt``. The engine knows nothing of ISIC: any map-style dataset
     in torchvision's detection contract trains and validates.
@@ -361,15 +363,10 @@ class Trainer(ValidationLoop):
         return self.history
 
     def _fit_collected(self) -> None:
-        """Let submodules fitted in closed form (a ``fit_collected()`` method) fit on what the epoch showed them.
-
-        Their time counts in the epoch's ``epoch_seconds``.
-        """
+        """Let submodules fitted in closed form (:class:`~isicseg.engine.fitting.ClosedFormFit`) fit on what
+        the epoch showed every process. Their time counts in the epoch's ``epoch_seconds``."""
         start = time.perf_counter()
-        for module in self.unwrapped_model.modules():
-            fit = getattr(module, "fit_collected", None)
-            if callable(fit):
-                fit()
+        fit_closed_form(self.unwrapped_model)
         self.metrics["epoch_seconds"] = self.metrics.get("epoch_seconds", 0.0) + time.perf_counter() - start
 
     def _optimizer_step(self) -> None:

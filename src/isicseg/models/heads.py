@@ -28,8 +28,9 @@ and one lesion box per image in its coordinates (the first ground-truth box in t
 the top detection in eval; ``None`` without one). It returns ``(batch, num_classes - 1)``
 logits for the foreground labels 1, 2, ... A head may also have ``init_weights(download)``
 (called when the model starts from scratch, COCO or ImageNet weights, not when a trained
-model is loaded), ``fit_collected()`` (called by the :class:`~isicseg.Trainer` after
-each training epoch, for heads fitted in closed form), ``reads_features = False`` (it
+model is loaded), ``collected_samples()`` and ``fit_samples(samples)`` (a head fitted in
+closed form after each training epoch: the :class:`~isicseg.engine.fitting.ClosedFormFit`
+protocol; the Trainer gathers the samples of every process), ``reads_features = False`` (it
 ignores ``features``, so :meth:`LesionMaskRCNN.classify` need not compute them) and
 ``mirror_invariant = True`` (its answer for a mirrored image and box is the same: with
 ``tta=True``, :func:`~isicseg.inference.detect` then runs it once, on the fused box,

@@ -91,8 +91,8 @@ class LesionCropClassifier(nn.Module):
 
     The regression is not trained by the detector's optimiser: in training mode the head
     keeps the features and labels of the images it sees (the augmented training images,
-    up to ``max_samples``), and :meth:`fit_collected`, which the Trainer calls after each
-    epoch, fits it in closed form (:func:`fit_logistic`). Why this design, with the
+    up to ``max_samples``), and after each epoch the Trainer hands every process's
+    :meth:`collected_samples` to :meth:`fit_samples`, which fits it in closed form (:func:`fit_logistic`). Why this design, with the
     cross-validation that chose it: the "Models" guide. The ImageNet weights come from torchvision's weights API
     (``MobileNet_V2_Weights.IMAGENET1K_V1``, ``TORCH_HOME`` cache).
 
@@ -260,25 +260,23 @@ class LesionCropClassifier(nn.Module):
             self._collected.append((embedding[keep].cpu(), labels[keep].cpu()))
         return (embedding - self.feature_mean) / self.feature_scale @ self.weight.T + self.bias
 
-    def fit_collected(self) -> None:
-        """Fit the logistic regression on the features kept since the model was built.
-
-        With ``torch.distributed`` initialised, every process's features are gathered
-        first, so all processes fit the same regression. Does nothing before any
-        labelled image was seen.
-        """
-        if self._collected:  # keep one block of at most max_samples rows, the newest
+    def collected_samples(self) -> list[tuple[Tensor, Tensor]]:
+        """The features and labels kept in training since the model was built: one block of
+        the newest ``max_samples`` rows at most (empty before any labelled image was seen)."""
+        if self._collected:
             self._collected = [
                 (
                     torch.cat([c[0] for c in self._collected])[-self.max_samples :],
                     torch.cat([c[1] for c in self._collected])[-self.max_samples :],
                 )
             ]
-        collected = self._collected
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            gathered: list = [None] * torch.distributed.get_world_size()
-            torch.distributed.all_gather_object(gathered, collected)
-            collected = [item for part in gathered for item in part]
+        return self._collected
+
+    def fit_samples(self, samples: list[list[tuple[Tensor, Tensor]]]) -> None:
+        """Fit the logistic regression on every process's :meth:`collected_samples` (what the
+        Trainer calls after each epoch; see :class:`~isicseg.engine.fitting.ClosedFormFit`).
+        Does nothing when no labelled image was seen anywhere."""
+        collected = [item for part in samples for item in part]
         if not collected:
             return
         x, y = torch.cat([c[0] for c in collected]), torch.cat([c[1] for c in collected])
@@ -291,3 +289,7 @@ class LesionCropClassifier(nn.Module):
             (self.bias, bias),
         ):
             buffer.copy_(value.to(buffer.device))
+
+    def fit_collected(self) -> None:
+        """Fit on this process's samples alone (outside a Trainer, e.g. in a notebook)."""
+        self.fit_samples([self.collected_samples()])

@@ -8,6 +8,7 @@ from torchvision.models import mobilenet_v2
 
 from isicseg import ISIC2017Dataset, build_mask_rcnn, load_model
 from isicseg.engine import Trainer, TrainerConfig
+from isicseg.engine.fitting import ClosedFormFit
 from isicseg.exceptions import ConfigError, WeightsNotFoundError
 from isicseg.models.heads import LesionCropClassifier, fit_logistic
 
@@ -154,12 +155,17 @@ def test_collects_in_training_fits_on_demand_and_saves_the_fit(tmp_path):
 
 
 class CountingFit(torch.nn.Module):
+    """A closed-form module (ClosedFormFit by its methods alone) that records what the Trainer gave it."""
+
     def __init__(self):
         super().__init__()
-        self.calls = 0
+        self.given = []
 
-    def fit_collected(self):
-        self.calls += 1
+    def collected_samples(self):
+        return {"epoch_rows": len(self.given)}
+
+    def fit_samples(self, samples):
+        self.given.append(samples)
 
 
 @pytest.mark.slow
@@ -168,7 +174,8 @@ def test_trainer_fits_closed_form_modules_after_each_epoch(synthetic_root):
     model.counter = CountingFit()
     train = ISIC2017Dataset(synthetic_root, "train", image_size=64, subset=2)
     Trainer(TrainerConfig(epochs=2, batch_size=2, warmup_steps=0, optimizer="adamw", lr=1e-4)).fit(model, train)
-    assert model.counter.calls == 2
+    assert model.counter.given == [[{"epoch_rows": 0}], [{"epoch_rows": 1}]]  # one process: its own samples, in a list
+    assert isinstance(LesionCropClassifier(0, 3, crop_size=32), ClosedFormFit)
 
 
 @pytest.mark.slow
