@@ -32,17 +32,6 @@ DEMO_DATA_MARKER = ".isicseg-demo.json"
 PREDICT_OUTPUTS = ("masks", "overlays", "predictions.csv")
 
 
-def _positive_int(text: str) -> int:
-    """argparse type: an int >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
-
-
 def _cmd_synth(args: argparse.Namespace) -> int:
     from .data.synthetic import check_num_images, check_synthetic_size, synthetic_names, write_synthetic_isic
     from .outputs import staged_output

@@ -83,6 +83,18 @@ def test_an_empty_evaluation_split_is_one_clear_error(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_evaluate_refuses_a_config_before_anything_is_written(tmp_path):
+    model = build_mask_rcnn(
+        3, backbone="resnet18_fpn", min_size=64, max_size=64, label_scheme="binary", **FEW_PROPOSALS
+    )
+    dataset = ISIC2017Dataset(MINI_ROOT, "train", image_size=64)
+    with pytest.raises(ConfigError, match=r"precision 'fp16' needs a CUDA device; got device 'cpu'"):
+        evaluate(model, dataset, config=InferenceConfig(precision="fp16"), out_dir=tmp_path / "out")
+    with pytest.raises(ConfigError, match=r"evaluate: config must be an isicseg.InferenceConfig; got dict"):
+        evaluate(model, dataset, config={"tta": True}, out_dir=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_archive_member_that_cannot_be_written_is_one_clear_error(tmp_path):
     import zipfile
 
