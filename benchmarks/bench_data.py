@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from isicseg import ISIC2017Dataset
-from isicseg.data.io import output_size
+from isicseg.data.io import resized_height_and_width
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "isic2017-sample"
 
@@ -25,7 +25,8 @@ DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "isic2017-sample
 def naive(record, image_size):
     """What a first script does: decode everything at full size, then resize."""
     image = Image.open(record.image_path).convert("RGB")
-    size = output_size(*image.size, image_size)
+    height, width = resized_height_and_width(image.size[1], image.size[0], image_size)
+    size = (width, height)  # Pillow's order
     pixels = np.asarray(image.resize(size, Image.Resampling.BILINEAR))
     mask = np.asarray(Image.open(record.mask_path).resize(size, Image.Resampling.NEAREST)) > 128
     return pixels, mask

@@ -261,7 +261,7 @@ def mean_box_iou(masks_dir: Path, root: Path, split: str) -> float:
     for image_id in read_ground_truth(paths.csv):
         truth = read_mask(paths.mask_of(image_id), binarize=True).astype(bool)
         pred = read_mask(
-            masks_dir / f"{image_id}_segmentation.png", (truth.shape[1], truth.shape[0]), binarize=True
+            masks_dir / f"{image_id}_segmentation.png", expected_height_and_width=truth.shape, binarize=True
         ).astype(bool)
         if not pred.any():
             values.append(0.0)

@@ -47,7 +47,7 @@ from _holdout import make_holdout_root  # noqa: E402
 
 from isicseg import ISIC2017Dataset  # noqa: E402
 from isicseg.config import RunConfig, resolve_recipe  # noqa: E402
-from isicseg.data.io import read_image, read_image_size  # noqa: E402
+from isicseg.data.io import read_height_and_width, read_image  # noqa: E402
 from isicseg.engine import collate  # noqa: E402
 from isicseg.evaluation import write_mask_png  # noqa: E402
 from isicseg.evaluation.report import write_answer_overlay  # noqa: E402
@@ -138,7 +138,7 @@ def predict_speed(config: RunConfig, images: list[Path], out: Path, rounds: int)
                 for path in images:
                     t0 = time.perf_counter()
                     image = torch.from_numpy(read_image(path, size)).permute(2, 0, 1).float().div_(255)
-                    width, height = read_image_size(path)
+                    original = read_height_and_width(path)
                     t1 = time.perf_counter()
                     output = {
                         k: v.cpu()
@@ -149,7 +149,7 @@ def predict_speed(config: RunConfig, images: list[Path], out: Path, rounds: int)
                         output,
                         "three_class",
                         image_id=path.stem,
-                        original_size=(height, width),
+                        original_height_and_width=original,
                         postprocess=config.eval.postprocess,
                     )
                     t3 = time.perf_counter()

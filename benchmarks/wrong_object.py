@@ -48,7 +48,7 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> float:
 def analyse(model, dataset: ISIC2017Dataset, size: int) -> pd.DataFrame:
     rows = []
     for index, record in enumerate(dataset.records):
-        width, height = dataset.original_size(index)
+        height, width = dataset.original_height_and_width(index)
         truth = read_mask(record.mask_path, binarize=True).astype(bool)
         image = torch.from_numpy(read_image(record.image_path, size)).permute(2, 0, 1).float() / 255
         output = model([image])[0]

@@ -61,17 +61,17 @@ def preprocess(path, shorter_side):
     return np.asarray(resized, dtype=np.float32).transpose(2, 0, 1) / 255, (image.height, image.width)
 
 
-def answer(outputs, names, original_size, threshold=0.5):
+def answer(outputs, names, original_height_and_width, threshold=0.5):
     """The answer rule: top detection's mask at the original size, its box, the category probabilities."""
     out = dict(zip(names, outputs))
-    height, width = original_size
+    height, width = original_height_and_width
     probabilities = (
         {c: float(out["class_scores"][label]) for c, label in metadata["category_labels"].items()}
         if "class_scores" in out
         else {}
     )
     if len(out["scores"]) == 0:
-        return np.zeros(original_size, bool), None, probabilities
+        return np.zeros(original_height_and_width, bool), None, probabilities
     top = int(np.argmax(out["scores"]))
     probability = Image.fromarray(out["masks"][top, 0].astype(np.float32))
     mask = np.asarray(probability.resize((width, height), Image.Resampling.BILINEAR)) > threshold
@@ -115,9 +115,9 @@ def clean_mask(mask):
     return largest | ~np.isin(background, border[border > 0])
 
 
-pixels, original_size = preprocess(image_path, metadata["input"]["input_shorter_side"])
+pixels, original_height_and_width = preprocess(image_path, metadata["input"]["input_shorter_side"])
 outputs = session.run(None, {"image": pixels})
-mask, box, probabilities = answer(outputs, metadata["outputs"], original_size)
+mask, box, probabilities = answer(outputs, metadata["outputs"], original_height_and_width)
 cleaned = clean_mask(mask)
 print(
     f"{len(outputs[2])} detections; melanoma probability {probabilities['melanoma']:.3f}; mask {mask.sum()} px, cleaned {cleaned.sum()} px"

@@ -6,6 +6,7 @@ The public facade re-exports the names most scripts need::
 """
 
 from ._version import __version__ as __version__
+from .checkpoint import read_checkpoint as read_checkpoint
 from .data import HAM10000Dataset as HAM10000Dataset
 from .data import ISIC2017Dataset as ISIC2017Dataset
 from .data import LabelScheme as LabelScheme
@@ -44,6 +45,7 @@ __all__ = [
     "get_transform",
     "list_backbones",
     "load_model",
+    "read_checkpoint",
     "predict",
     "write_synthetic_isic",
     "__version__",

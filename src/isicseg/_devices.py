@@ -56,7 +56,7 @@ def resolve_device(choice: str | torch.device | None, *, auto_index: int = 0) ->
         >>> resolve_device("gpu")
         Traceback (most recent call last):
         ...
-        isicseg.exceptions.ConfigError: device 'gpu' is not a device name; allowed: 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'.
+        isicseg.exceptions.ConfigError: device 'gpu' is not a device name; allowed: 'auto', 'cpu', 'cuda', 'cuda:N' ...
     """
     if choice is None or choice == "auto":
         return torch.device("cuda", auto_index) if torch.cuda.is_available() else torch.device("cpu")
@@ -70,7 +70,8 @@ def resolve_device(choice: str | torch.device | None, *, auto_index: int = 0) ->
             )
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise ConfigError(
-                f"device {str(choice)!r} was asked for, but this machine has {torch.cuda.device_count()} CUDA devices (0..{torch.cuda.device_count() - 1})."
+                f"device {str(choice)!r} was asked for, but this machine has {torch.cuda.device_count()} CUDA "
+                f"devices (0..{torch.cuda.device_count() - 1})."
             )
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ConfigError(

@@ -140,7 +140,8 @@ def run_config(args: argparse.Namespace):
     config = RunConfig.from_file(source) if source else RunConfig()
     if config.trainer.out_dir is not None:
         raise ConfigError(
-            f"{source} sets trainer.out_dir ({config.trainer.out_dir!r}), which isicseg train does not use: a run's folder is "
+            f"{source} sets trainer.out_dir ({config.trainer.out_dir!r}), which isicseg train does not use: a "
+            "run's folder is "
             f"--out/--name (here {args.out}/<name>). Remove trainer.out_dir from the file and pass --out and --name."
         )
     if args.name is None:  # named here, so that an interruption can say which folder to resume

@@ -50,6 +50,8 @@ def check_weights_digest(checkpoint: Mapping, path: str | Path) -> None:
     actual = weights_digest(checkpoint["model"])
     if actual != expected:
         raise WeightsError(
-            f"Checkpoint {path} is damaged: its weights have SHA-256 {actual[:16]}..., but {expected[:16]}... was stored "
-            f"when it was written (flipped bytes on disk or in a copy). Use another copy of the file, or last.pt/best.pt of the run."
+            f"Checkpoint {path} is damaged: its weights have SHA-256 {actual[:16]}..., but {expected[:16]}... was "
+            "stored "
+            "when it was written (flipped bytes on disk or in a copy). Use another copy of the file, or "
+            "last.pt/best.pt of the run."
         )

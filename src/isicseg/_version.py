@@ -1,4 +1,5 @@
-"""The installed version of isicseg, in a module of its own so that any layer can read it without importing the package facade."""
+"""The installed version of isicseg, in a module of its own so that any layer can read it without importing the package
+facade."""
 
 from importlib.metadata import PackageNotFoundError, version
 

@@ -56,7 +56,8 @@ def _cmd_download(args: argparse.Namespace) -> int:
 
     if len(args.target) > 2 or (len(args.target) == 2 and args.target[0] not in DOWNLOADABLE):
         raise ConfigError(
-            f"isicseg download takes [DATASET] ROOT; got {' '.join(args.target)!r}. DATASET is one of {', '.join(DOWNLOADABLE)} (default isic2017)."
+            f"isicseg download takes [DATASET] ROOT; got {' '.join(args.target)!r}. DATASET is one of "
+            f"{', '.join(DOWNLOADABLE)} (default isic2017)."
         )
     dataset, root = (
         (args.target[0], Path(args.target[1])) if len(args.target) == 2 else ("isic2017", Path(args.target[0]))
@@ -138,13 +139,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     summary = result.summary
     evaluation = run_dir / "evaluation"
     print(
-        f"Demo finished in {minutes:.1f} min: test mean Jaccard {summary.jaccard:.3f}, melanoma AUC {summary.auc('melanoma'):.3f}.\n"
+        f"Demo finished in {minutes:.1f} min: test mean Jaccard {summary.jaccard:.3f}, melanoma AUC "
+        f"{summary.auc('melanoma'):.3f}.\n"
         f"  run folder:  {run_dir} (best.pt, last.pt, config.json, history.csv, loss_curve.png, train.log)\n"
         f"  figures:     {evaluation / 'figures'}\n"
         f"  submission:  {evaluation / 'masks'} (ISIC 2017 task 1) and {evaluation / 'classification.csv'} (task 3)\n"
         f"On real ISIC 2017 data (isicseg download isic2017 data/isic2017), evaluate this model with:\n"
-        f"  isicseg evaluate {run_dir / 'best.pt'} --data data/isic2017 --split test --out {out / (run_dir.name + '-isic2017-test')}\n"
-        f"(trained on synthetic images, it is not a lesion model: train one with isicseg train --config isic2017_cpu --data data/isic2017)"
+        f"  isicseg evaluate {run_dir / 'best.pt'} --data data/isic2017 --split test --out "
+        f"{out / (run_dir.name + '-isic2017-test')}\n"
+        "(trained on synthetic images, it is not a lesion model: train one with isicseg train --config "
+        "isic2017_cpu --data data/isic2017)"
     )
     return 0
 
@@ -195,7 +199,8 @@ def _load_for_inference(args: argparse.Namespace):
     model = load_model(args.weights, **overrides)
     if model.identity.label_scheme is None:
         raise ConfigError(
-            f"{args.weights} does not name its label scheme (a plain state dict); pass --label-scheme (binary or three_class)."
+            f"{args.weights} does not name its label scheme (a plain state dict); pass --label-scheme (binary or "
+            "three_class)."
         )
     scheme = get_label_scheme(model.identity.label_scheme)
     return model.to(device), scheme
@@ -316,7 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
         "target",
         nargs="+",
         metavar="[DATASET] ROOT",
-        help="data root to fill, after the dataset: isic2017 (default) or ham10000 (ISIC 2018 Task 3 layout with the lesion masks; CC BY-NC 4.0)",
+        help="data root to fill, after the dataset: isic2017 (default) or ham10000 (ISIC 2018 Task 3 layout with "
+        "the lesion masks; CC BY-NC 4.0)",
     )
     p.add_argument("--split", nargs="+", choices=SPLIT_CHOICES, help="ISIC 2017 splits (default: all three)")
     p.add_argument(
@@ -328,7 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--mirror",
-        help="base URL or folder of the files (default: $ISICSEG_MIRROR or the challenge's bucket); file:///folder for zips downloaded by hand",
+        help="base URL or folder of the files (default: $ISICSEG_MIRROR or the challenge's bucket); file:///folder "
+        "for zips downloaded by hand",
     )
     p.add_argument("--keep-archives", action="store_true", help="keep the zips after extracting them")
     p.add_argument("--keep-superpixels", action="store_true", help="extract the *_superpixels.png files too")
@@ -373,7 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train (and evaluate) a model; writes runs/<name>/")
     p.add_argument(
         "--config",
-        help="JSON run configuration, or a recipe name (isic2017_cpu, isic2017_resnet50_coco_gpu, isic2017_demo); the flags below override it",
+        help="JSON run configuration, or a recipe name (isic2017_cpu, isic2017_resnet50_coco_gpu, isic2017_demo); "
+        "the flags below override it",
     )
     p.add_argument("--out", type=Path, default=Path("runs"), help="parent folder of run folders (default runs)")
     p.add_argument("--name", help="run folder name under --out (default: a timestamp)")
@@ -401,7 +409,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     metadata = read_export_metadata(out)
     print(
         f"Wrote {out} ({args.format}; outputs {', '.join(metadata['outputs'])}; input float32 RGB (3, H, W) in [0, 1], "
-        f"shorter side {metadata['input']['input_shorter_side']}). The answer rule and optional clean-up run outside the graph: see 'Deploying a model'."
+        f"shorter side {metadata['input']['input_shorter_side']}). The answer rule and optional clean-up run "
+        "outside the graph: see 'Deploying a model'."
     )
     return 0
 
@@ -458,12 +467,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print(f"isicseg {args.command}: interrupted. {_interrupted_note(args)}", file=sys.stderr)
             return 130
-        except Exception as error:  # noqa: BLE001 - a bug, here or in a library: say so, without looking like a user error
+        except Exception as error:  # a bug, here or in a library: say so, without looking like a user error
             if os.environ.get(TRACEBACK_ENV) == "1":
                 raise
             first = str(error).strip().splitlines()[0] if str(error).strip() else ""
             print(
-                f"isicseg {args.command}: internal error: {type(error).__name__}: {first} (not a problem isicseg found in "
+                f"isicseg {args.command}: internal error: {type(error).__name__}: {first} (not a problem isicseg "
+                "found in "
                 f"your input; run again with {TRACEBACK_ENV}=1 to see where it happened, and report it)",
                 file=sys.stderr,
             )
@@ -519,12 +529,15 @@ def _interrupted_note(args: argparse.Namespace) -> str:
     last = Path(args.out) / name / "last.pt" if name else None
     if last is None or not last.is_file():
         return "No epoch had finished, so nothing was saved; start the run again."
-    from .engine import load_checkpoint
+    from .checkpoint import read_checkpoint
 
     try:
-        epoch = int(load_checkpoint(last)["epoch"]) + 1
-    except (IsicsegError, KeyError, TypeError, ValueError):
+        epoch = read_checkpoint(last).epoch
+    except IsicsegError:
+        epoch = None
+    if epoch is None:
         return f"{last} is there but cannot be read as a checkpoint; start the run again."
+    epoch += 1
     again = (
         f"isicseg demo --out {args.out} --resume"
         if name == "demo"

@@ -8,7 +8,8 @@ field, its help text from the field's documentation below), so a new field appea
 the CLI, the saved configuration and these docs at once.
 
 Example:
-    >>> config = RunConfig(data=DataConfig(root="data/isic2017", image_size=256), model=ModelConfig(backbone="resnet18_fpn"))
+    >>> config = RunConfig(data=DataConfig(root="data/isic2017", image_size=256),
+    ...     model=ModelConfig(backbone="resnet18_fpn"))
     >>> RunConfig.from_dict(config.to_dict()) == config
     True
     >>> config.replace(epochs=3, tta=True).trainer.epochs
@@ -119,7 +120,8 @@ class ModelConfig:
         check_types(self)
         if self.rois_per_image is not None and self.rois_per_image < 4:
             raise ConfigError(
-                f"ModelConfig.rois_per_image must be an int >= 4 (a quarter are positives) or None; got {self.rois_per_image}."
+                "ModelConfig.rois_per_image must be an int >= 4 (a quarter are positives) or None; got "
+                f"{self.rois_per_image}."
             )
         for name in ("backbone_weights", "classifier"):
             if getattr(self, name) in ("", "none"):
@@ -287,7 +289,8 @@ def resolve_recipe(path_or_name: str | Path) -> Path:
         return shipped
     if path.exists():
         raise ConfigError(
-            f"Config file {path} is a {'folder' if path.is_dir() else 'special file'}; expected a JSON file or a recipe name ({', '.join(list_recipes())})."
+            f"Config file {path} is a {'folder' if path.is_dir() else 'special file'}; expected a JSON file or a "
+            f"recipe name ({', '.join(list_recipes())})."
         )
     raise ConfigError(f"Config file {path} does not exist and is no recipe name; recipes: {', '.join(list_recipes())}.")
 

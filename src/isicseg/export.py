@@ -86,7 +86,8 @@ class ExportGraph(torch.nn.Module):
         transform = model.transform
         if getattr(transform, "fixed_size", None) is not None:
             raise ConfigError(
-                "export: a model with a fixed_size transform is not supported; isicseg models resize by min_size and max_size."
+                "export: a model with a fixed_size transform is not supported; isicseg models resize by min_size "
+                "and max_size."
             )
         self.model = model.eval()
         self.register_buffer(
@@ -113,7 +114,8 @@ class ExportGraph(torch.nn.Module):
         return F.pad(x, (0, pad[1], 0, pad[0])), new[0], new[1]
 
     def forward(self, image: Tensor) -> tuple[Tensor, ...]:
-        """``(boxes, labels, scores, masks)`` and, with a classifier head, ``class_scores``, for a ``(3, H, W)`` image in ``[0, 1]``."""
+        """``(boxes, labels, scores, masks)`` and, with a classifier head, ``class_scores``, for a ``(3, H, W)`` image
+        in ``[0, 1]``."""
         model = self.model
         batch, new_height, new_width = self._resized(image)
         image_list = ImageList(batch, [(new_height, new_width)])
@@ -176,8 +178,10 @@ def export_metadata(
             "max_size": identity.max_size,
         },
         "outputs": _output_names(identity.classifier is not None),
-        "answer_rule": "top-scoring detection: its mask resized (bilinear) to the original image and > 0.5, its box scaled; "
-        "category probabilities from class_scores[label] (without a head: the highest score of a detection with that label)",
+        "answer_rule": "top-scoring detection: its mask resized (bilinear) to the original image and > 0.5, its "
+        "box scaled; "
+        "category probabilities from class_scores[label] (without a head: the highest score of a detection with "
+        "that label)",
         "mask_threshold": 0.5,
         "not_in_graph": {
             "tta": bool(evaluated.get("tta", False)),
@@ -189,28 +193,32 @@ def export_metadata(
 
 def _load(checkpoint: str | Path | torch.nn.Module) -> tuple[torch.nn.Module, dict[str, Any] | None, str]:
     """The model to export, its run configuration (when the checkpoint holds one) and a name for messages."""
-    from .engine.checkpoint import load_checkpoint
+    from .checkpoint import read_checkpoint
     from .models import load_model
 
     if isinstance(checkpoint, torch.nn.Module):
         model, run_config, where = checkpoint, None, "the model"
     else:
         path = Path(checkpoint)
-        stored = load_checkpoint(path)  # a dict with "model" weights, or WeightsError naming the file
-        if not stored.get("model_config"):
+        stored = read_checkpoint(path)  # weights, or WeightsError naming the file
+        if stored.identity is None:
             raise WeightsError(
-                f"{path} is not an isicseg checkpoint: it holds {', '.join(sorted(map(str, stored))[:6])}, not 'model' weights with a "
-                f"'model_config' (the model's identity). Export a last.pt or best.pt that isicseg train wrote."
+                f"{path} is not an isicseg checkpoint: it holds {', '.join(sorted(map(str, stored.contents))[:6])}, "
+                "not 'model' weights with an 'identity' (the model's). Export a last.pt or best.pt that isicseg "
+                "train wrote."
             )
-        model, run_config, where = load_model(path), stored.get("run_config") or stored.get("config"), str(path)
+        run_config = stored.run_config or stored.contents.get("config")
+        model, where = load_model(stored), str(path)
     identity = getattr(model, "identity", None)
     if identity is None or not hasattr(model, "roi_heads"):
         raise ConfigError(
-            f"export: {where} is not an isicseg Mask R-CNN (it has no identity); build it with build_mask_rcnn or load_model."
+            f"export: {where} is not an isicseg Mask R-CNN (it has no identity); build it with build_mask_rcnn or "
+            "load_model."
         )
     if identity.label_scheme is None:
         raise ConfigError(
-            f"export: {where} does not name its label scheme; a consumer could not read its labels. Load it with load_model(path, label_scheme=...) first."
+            f"export: {where} does not name its label scheme; a consumer could not read its labels. Load it with "
+            "load_model(path, label_scheme=...) first."
         )
     return model.cpu().eval(), run_config, where
 
@@ -265,7 +273,8 @@ def export_model(
         raise ConfigError(f"export: format must be one of {', '.join(EXPORT_FORMATS)}; got {format!r}.")
     if format == "onnx" and (isinstance(opset, bool) or opset not in ONNX_OPSETS):
         raise ConfigError(
-            f"export: ONNX opset {opset!r} is not supported; choose one of {ONNX_OPSETS[0]}..{ONNX_OPSETS[-1]} (default {DEFAULT_OPSET})."
+            f"export: ONNX opset {opset!r} is not supported; choose one of {ONNX_OPSETS[0]}..{ONNX_OPSETS[-1]} "
+            f"(default {DEFAULT_OPSET})."
         )
     out = Path(out)
     _check_out(out, overwrite)

@@ -41,7 +41,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from ._devices import PRECISIONS, Precision, autocast, check_precision, resolve_device, resolve_precision
 from ._typed import check_types, to_dict
-from .data.io import output_size, read_image, read_image_size
+from .data.io import read_height_and_width, read_image, resized_height_and_width
 from .exceptions import ConfigError
 from .labels import CATEGORIES, LabelScheme, get_label_scheme
 from .logs import Progress
@@ -106,7 +106,8 @@ def category_probability(
         >>> s, l = torch.tensor([0.9, 0.3]), torch.tensor([1, 2])
         >>> category_probability(s, l, category="melanoma", label_scheme=get_label_scheme("binary"))
         0.30000001192092896
-        >>> category_probability(s, l, category="melanoma", label_scheme=get_label_scheme("binary"), class_scores=torch.tensor([0.0, 0.25, 0.75]))
+        >>> category_probability(s, l, category="melanoma", label_scheme=get_label_scheme("binary"),
+        ...     class_scores=torch.tensor([0.0, 0.25, 0.75]))
         0.75
         >>> category_probability(s, l, category="seborrheic_keratosis", label_scheme=get_label_scheme("binary"))
         nan
@@ -292,7 +293,7 @@ def answer_from_detections(
     label_scheme: str | LabelScheme,
     *,
     image_id: str,
-    original_size: tuple[int, int] | None = None,
+    original_height_and_width: tuple[int, int] | None = None,
     postprocess: bool = False,
 ) -> Answer:
     """Apply the module's rule to one image's detections.
@@ -302,7 +303,7 @@ def answer_from_detections(
             ``masks`` of shape ``(N, 1, H, W)``).
         label_scheme: The label scheme the model was trained with.
         image_id: Identifier of the image.
-        original_size: ``(height, width)`` to return mask and box at; default the
+        original_height_and_width: ``(height, width)`` to return mask and box at; default the
             detections' own size.
         postprocess: Apply :func:`clean_mask` to the mask (at the original size).
 
@@ -310,14 +311,14 @@ def answer_from_detections(
         >>> det = {"boxes": torch.tensor([[1.0, 1.0, 3.0, 3.0]]), "labels": torch.tensor([2]),
         ...        "scores": torch.tensor([0.8]), "masks": torch.zeros(1, 1, 4, 4)}
         >>> det["masks"][0, 0, 1:3, 1:3] = 0.9
-        >>> a = answer_from_detections(det, "binary", image_id="img", original_size=(8, 8))
+        >>> a = answer_from_detections(det, "binary", image_id="img", original_height_and_width=(8, 8))
         >>> a.label, a.box, int(a.mask.sum()), a.probabilities["melanoma"]
         (2, (2.0, 2.0, 6.0, 6.0), 16, 0.800000011920929)
     """
     label_scheme = get_label_scheme(label_scheme)
     masks = detections["masks"]
     height, width = masks.shape[-2:]
-    size = original_size or (height, width)
+    size = original_height_and_width or (height, width)
     scores, labels = detections["scores"].detach().cpu(), detections["labels"].detach().cpu()
     class_scores = detections.get("class_scores")
     class_scores = class_scores.detach().cpu() if class_scores is not None else None
@@ -354,11 +355,12 @@ def check_paths(paths: Iterable[str | Path], *, what: str) -> list[Path]:
         >>> check_paths("photo.jpg", what="images")
         Traceback (most recent call last):
         ...
-        isicseg.exceptions.ConfigError: images must be a list of file paths; got one str, 'photo.jpg' (pass ['photo.jpg']).
+        isicseg.exceptions.ConfigError: images must be a list of file paths; got one str, 'photo.jpg' (pass ...
     """
     if isinstance(paths, (str, bytes, Path)):
         raise ConfigError(
-            f"{what} must be a list of file paths; got one {type(paths).__name__}, {str(paths)!r} (pass [{str(paths)!r}])."
+            f"{what} must be a list of file paths; got one {type(paths).__name__}, {str(paths)!r} (pass "
+            f"[{str(paths)!r}])."
         )
     try:
         items = list(paths)
@@ -412,7 +414,8 @@ def list_image_files(inputs: Iterable[str | Path]) -> tuple[list[Path], list[str
             files.append(item)
         elif item.exists():
             raise ConfigError(
-                f"Input {item} is not a regular file or folder (a FIFO, socket or device); only image files and folders are read."
+                f"Input {item} is not a regular file or folder (a FIFO, socket or device); only image files and "
+                "folders are read."
             )
         else:
             raise ConfigError(f"Input {item} does not exist; expected an image file or a folder of images.")
@@ -425,8 +428,10 @@ def list_image_files(inputs: Iterable[str | Path]) -> tuple[list[Path], list[str
     if clashes:
         stem, paths = next(iter(clashes.items()))
         raise ConfigError(
-            f"{len(clashes)} image names are used by more than one input file, e.g. {stem!r}: {', '.join(map(str, paths))}; "
-            f"their masks ({stem}_segmentation.png) and CSV rows would collide. Rename the files or predict each folder into its own --out."
+            f"{len(clashes)} image names are used by more than one input file, e.g. {stem!r}: "
+            f"{', '.join(map(str, paths))}; "
+            f"their masks ({stem}_segmentation.png) and CSV rows would collide. Rename the files or predict each "
+            "folder into its own --out."
         )
     lines = [
         f"{len(names)} entries {why}: {', '.join(names[:5])}{' ...' if len(names) > 5 else ''}"
@@ -442,13 +447,13 @@ class ImageToAnswer:
     Attributes:
         image: ``(3, H, W)`` float image in ``[0, 1]``, at the size the model reads.
         image_id: The answer's ``image_id``.
-        original_size: ``(height, width)`` the answer's mask and box are given at.
+        original_height_and_width: ``(height, width)`` the answer's mask and box are given at.
         key: Anything the caller wants back beside the answer (an index, a target ...).
     """
 
     image: torch.Tensor
     image_id: str
-    original_size: tuple[int, int]
+    original_height_and_width: tuple[int, int]
     key: Any = None
 
 
@@ -495,7 +500,7 @@ def _answer_batch(
                 output,
                 label_scheme,
                 image_id=item.image_id,
-                original_size=item.original_size,
+                original_height_and_width=item.original_height_and_width,
                 postprocess=config.postprocess,
             ),
         )
@@ -515,7 +520,8 @@ def predict(
     Args:
         model: A Mask R-CNN (put in eval mode here; see :meth:`~isicseg.InferenceConfig.prepare`).
         images: Image files; the file stem is the answer's ``image_id``.
-        config: Batch size, TTA, clean-up, precision, memory format (default: :class:`~isicseg.InferenceConfig`'s defaults).
+        config: Batch size, TTA, clean-up, precision, memory format (default: :class:`~isicseg.InferenceConfig`'s
+        defaults).
         label_scheme: The label scheme the model was trained with (default: the one its
             ``identity`` names; see :class:`~isicseg.models.ModelIdentity`).
         image_size: Decode size (default: the model's ``min_size``, so that large JPEGs
@@ -534,7 +540,8 @@ def predict(
         >>> from isicseg import build_mask_rcnn, write_synthetic_isic
         >>> root = write_synthetic_isic(getfixture("tmp_path"), num_images={"test": 2}, image_size=(64, 80))
         >>> model = build_mask_rcnn(3, backbone="resnet18_fpn", min_size=64, max_size=80)
-        >>> answers = list(predict(model, sorted(root.glob("*_Data/*.jpg")), label_scheme="binary", config=InferenceConfig(tta=True)))
+        >>> answers = list(predict(model, sorted(root.glob("*_Data/*.jpg")), label_scheme="binary",
+        ...     config=InferenceConfig(tta=True)))
         >>> [a.mask.shape for a in answers]
         [(64, 80), (64, 80)]
     """
@@ -544,7 +551,8 @@ def predict(
     if label_scheme is None:
         if identity is None or identity.label_scheme is None:
             raise ConfigError(
-                "predict: the model does not name its label scheme (identity.label_scheme); pass label_scheme='binary' or 'three_class'."
+                "predict: the model does not name its label scheme (identity.label_scheme); pass "
+                "label_scheme='binary' or 'three_class'."
             )
         label_scheme = identity.label_scheme
     elif identity is not None:
@@ -554,7 +562,7 @@ def predict(
     if image_size is None:
         min_size = getattr(getattr(model, "transform", None), "min_size", None)
         image_size = int(min_size[-1]) if min_size else None
-    output_size(64, 64, image_size)  # refuses a bad image_size now, not at the first image
+    resized_height_and_width(64, 64, image_size)  # refuses a bad image_size now, not at the first image
     config.prepare(model)
     return _predict(model, paths, label_scheme, image_size, device, config)
 
@@ -564,9 +572,8 @@ def _predict(model, paths: list[Path], label_scheme, image_size, device, config:
 
     def images() -> Iterator[ImageToAnswer]:
         for path in paths:
-            width, height = read_image_size(path)
             image = torch.from_numpy(read_image(path, image_size, strict=True)).permute(2, 0, 1).float().div_(255)
-            yield ImageToAnswer(image, path.stem, (height, width))
+            yield ImageToAnswer(image, path.stem, read_height_and_width(path))
 
     for _, answer in answer_images(model, images(), label_scheme=label_scheme, config=config, device=device):
         progress.update()

@@ -66,7 +66,8 @@ def collate(batch: Sequence[tuple[Any, dict[str, Any]]]) -> tuple[tuple[Any, ...
             and {"boxes", "labels"} <= set(item[1])
         ):
             raise ConfigError(
-                f"A dataset item is {type(item).__name__} {str(item)[:60]!r}; expected an (image, target) pair whose target is a dict "
+                f"A dataset item is {type(item).__name__} {str(item)[:60]!r}; expected an (image, target) pair "
+                "whose target is a dict "
                 f"with 'boxes' and 'labels' (and 'masks' for Mask R-CNN), torchvision's detection contract."
             )
     return tuple(zip(*batch))  # type: ignore[return-value]

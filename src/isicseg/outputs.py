@@ -81,7 +81,8 @@ def check_output_folder(
     if present and not overwrite:
         raise ConfigError(
             f"Output folder {out} is not empty (holds {', '.join(present[:5])}{' ...' if len(present) > 5 else ''}); "
-            f"{command} would mix its results with those files. Pass --overwrite (overwrite=True) to replace what {command} "
+            f"{command} would mix its results with those files. Pass --overwrite (overwrite=True) to replace what "
+            f"{command} "
             f"writes there ({', '.join(owned)}), or choose another --out."
         )
 

@@ -9,7 +9,8 @@ Built-ins register through the same public decorator that users get::
 
 Third-party packages can add entries without being imported by the user: they declare
 an entry point in the group ``isicseg.<kind>`` (for example ``isicseg.backbones``) whose
-object is registered under the entry point's name (built-ins win a clash). Entry points are loaded lazily, the first time a registry is read, and a
+object is registered under the entry point's name (built-ins win a clash). Entry points are loaded lazily, the first
+time a registry is read, and a
 plugin that fails to load only produces a warning that names it.
 """
 
@@ -100,7 +101,8 @@ class Registry(Generic[T]):
         except (KeyError, TypeError):
             pass
         available = sorted(self._items)
-        message = f"Unknown {self.kind[:-1] if self.kind.endswith('s') else self.kind} {name!r}. Available: {', '.join(available) or '(none)'}."
+        kind = self.kind[:-1] if self.kind.endswith("s") else self.kind
+        message = f"Unknown {kind} {name!r}. Available: {', '.join(available) or '(none)'}."
         close = difflib.get_close_matches(str(name), available, n=1)
         if close:
             message += f" Did you mean {close[0]!r}?"

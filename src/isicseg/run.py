@@ -24,10 +24,11 @@ from typing import Any
 import torch
 
 from .callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, ProgressBar, SaveConfig
+from .checkpoint import read_checkpoint
 from .config import RunConfig, flat_fields
 from .data import ISIC2017Dataset
 from .data.sources import MultiSourceDataset, data_root_kind, open_data_root
-from .engine import Trainer, load_checkpoint
+from .engine import Trainer
 from .engine import distributed as dist
 from .evaluation import EvaluationResult, IsicEvaluator, evaluate, format_summary, metric_names
 from .exceptions import ConfigError
@@ -86,7 +87,8 @@ def _resumable(saved: RunConfig, asked: RunConfig, run_dir: Path) -> RunConfig:
     if refused:
         said = "; ".join(f"{k}: saved {a!r}, asked {b!r}" for k, (a, b) in refused.items())
         raise ConfigError(
-            f"Cannot resume {run_dir} with other settings ({said}): a resumed run continues with those in {run_dir / 'config.json'}. "
+            f"Cannot resume {run_dir} with other settings ({said}): a resumed run continues with those in "
+            f"{run_dir / 'config.json'}. "
             f"Only {', '.join(RESUMABLE)} may change; start a new run (another --name) for the rest."
         )
     return saved.replace(**{k: b for k, (_, b) in changed.items()})
@@ -117,7 +119,8 @@ def run_lock(run_dir: Path) -> Iterator[None]:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             raise ConfigError(
-                f"Run folder {run_dir} is in use by {holder}; two trainings in one folder would overwrite each other's files. "
+                f"Run folder {run_dir} is in use by {holder}; two trainings in one folder would overwrite each "
+                "other's files. "
                 f"Wait for it to finish, or choose another --name."
             ) from None
         handle.seek(0)
@@ -147,7 +150,7 @@ def _with_extra_sources(train: ISIC2017Dataset, data, augment) -> MultiSourceDat
 def _saved_config(run_dir: Path) -> RunConfig:
     """The configuration a run continues with: the one stored in its ``last.pt`` (the truth), which
     ``config.json`` must still match; an edited ``config.json`` is refused, not half-used."""
-    stored = load_checkpoint(run_dir / "last.pt").get("run_config")
+    stored = read_checkpoint(run_dir / "last.pt").run_config
     written = RunConfig.from_file(run_dir / "config.json") if (run_dir / "config.json").is_file() else None
     if stored is None:  # a checkpoint of a plain Trainer run: only the file knows
         if written is None:
@@ -161,8 +164,10 @@ def _saved_config(run_dir: Path) -> RunConfig:
     if edits:
         said = "; ".join(f"{k}: last.pt {a!r}, config.json {b!r}" for k, (a, b) in edits.items())
         raise ConfigError(
-            f"Cannot resume {run_dir}: its config.json was edited after last.pt was written ({said}). A resumed run continues "
-            f"with the settings stored in last.pt: put config.json back as it was, and pass the changes a resumed run allows "
+            f"Cannot resume {run_dir}: its config.json was edited after last.pt was written ({said}). A resumed "
+            "run continues "
+            "with the settings stored in last.pt: put config.json back as it was, and pass the changes a resumed "
+            "run allows "
             f"({', '.join(RESUMABLE)}) as flags; for other settings start a new run."
         )
     return truth
@@ -177,7 +182,8 @@ def _check_monitor(config: RunConfig) -> None:
     if monitor not in known and not monitor.startswith("train_"):
         close = difflib.get_close_matches(monitor, known, n=1)
         raise ConfigError(
-            f"eval.monitor {monitor!r} is not a metric validation logs{f' (did you mean {close[0]!r}?)' if close else ''}; "
+            f"eval.monitor {monitor!r} is not a metric validation "
+            f"logs{f' (did you mean {close[0]!r}?)' if close else ''}; "
             f"allowed: {', '.join(known)}, or a train_* loss."
         )
 
@@ -213,7 +219,8 @@ def train_run(
         )
     elif config.trainer.out_dir is not None and Path(config.trainer.out_dir) != run_dir:
         raise ConfigError(
-            f"config.trainer.out_dir is {config.trainer.out_dir!r}, but train_run writes the run into {run_dir} (runs_dir/name); "
+            f"config.trainer.out_dir is {config.trainer.out_dir!r}, but train_run writes the run into {run_dir} "
+            "(runs_dir/name); "
             f"leave trainer.out_dir unset and choose the folder with runs_dir and name."
         )
     if not config.data.root:
@@ -269,7 +276,8 @@ def _train_and_evaluate(config: RunConfig, run_dir: Path, *, resume: bool, quiet
     with log_file(log):
         if not quiet:
             logger.info("Run %s: %r\nModel: %s", run_dir, train, model.identity)
-        # validation answers as the final evaluation does (one InferenceConfig), so best.pt is chosen by what is reported
+        # validation answers as the final evaluation does (one InferenceConfig), so best.pt is chosen by what is
+        # reported
         evaluator = IsicEvaluator(val, config=config.inference) if val is not None else None
         Trainer(config.trainer, callbacks=callbacks, evaluator=evaluator).fit(
             model, train, val, resume=run_dir / "last.pt" if resume else None
@@ -277,7 +285,7 @@ def _train_and_evaluate(config: RunConfig, run_dir: Path, *, resume: bool, quiet
         result = None
         if dist.is_main_process():
             best = run_dir / ("best.pt" if (run_dir / "best.pt").exists() else "last.pt")
-            model.load_state_dict(load_checkpoint(best)["model"])
+            model.load_state_dict(read_checkpoint(best).weights)
             test = None
             if data.eval_split:
                 try:

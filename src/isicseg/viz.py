@@ -150,7 +150,8 @@ def fit_overlay(panel: Overlay, max_side: int = OVERLAY_SIDE) -> Overlay:
     come with an image decoded at a reduced size); without a mask, boxes are in the image's frame.
 
     Example:
-        >>> panel = Overlay(np.zeros((2000, 3000, 3), np.uint8), "x", pred_mask=np.ones((2000, 3000), bool), pred_box=(0, 0, 3000, 1000))
+        >>> panel = Overlay(np.zeros((2000, 3000, 3), np.uint8), "x", pred_mask=np.ones((2000, 3000), bool),
+        ...     pred_box=(0, 0, 3000, 1000))
         >>> small = fit_overlay(panel)
         >>> small.image.shape, small.pred_mask.shape, small.pred_box
         ((341, 512, 3), (341, 512), (0.0, 0.0, 512.0, 170.5))
@@ -195,7 +196,8 @@ def draw_overlay(panel: Overlay, path: str | Path, *, max_side: int = OVERLAY_SI
 
     Example:
         >>> mask = np.zeros((60, 80), bool); mask[10:40, 20:60] = True
-        >>> out = draw_overlay(Overlay(np.full((60, 80, 3), 128, np.uint8), "x", pred_mask=mask, pred_box=(20, 10, 60, 40)), getfixture("tmp_path") / "o.png")
+        >>> panel = Overlay(np.full((60, 80, 3), 128, np.uint8), "x", pred_mask=mask, pred_box=(20, 10, 60, 40))
+        >>> out = draw_overlay(panel, getfixture("tmp_path") / "o.png")
         >>> from PIL import Image; Image.open(out).size
         (80, 60)
     """

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from isicseg import ISIC2017Dataset
-from isicseg.engine import Trainer, TrainerConfig, load_checkpoint
+from isicseg import ISIC2017Dataset, read_checkpoint
+from isicseg.engine import Trainer, TrainerConfig
 
 from ..helpers import tiny_model
 
@@ -42,9 +42,9 @@ def test_mixed_precision_trains_with_finite_losses(synthetic_root, precision):
 def test_resume_on_gpu_continues_the_run(synthetic_root, tmp_path):
     train = ISIC2017Dataset(synthetic_root, "train", image_size=64, subset=4)
     Trainer(TrainerConfig(epochs=1, out_dir=str(tmp_path), precision="fp16", **FAST)).fit(tiny_model(), train)
-    first = load_checkpoint(tmp_path / "last.pt")
+    first = read_checkpoint(tmp_path / "last.pt").contents
     assert first["scaler"]  # the GradScaler's state is saved
     trainer = Trainer(TrainerConfig(epochs=2, out_dir=str(tmp_path), precision="fp16", **FAST))
     trainer.fit(tiny_model(seed=1), train, resume=tmp_path / "last.pt")
-    assert trainer.epoch == 2 and load_checkpoint(tmp_path / "last.pt")["epoch"] == 1
+    assert trainer.epoch == 2 and read_checkpoint(tmp_path / "last.pt").epoch == 1
     assert trainer.global_step == 2 * first["global_step"]

@@ -24,7 +24,7 @@ SCRIPT = Path(__file__).with_name("ddp_script.py")
 def test_two_gloo_processes_match_one_process(synthetic_root, tmp_path):
     model = tiny_model()
     weights = tmp_path / "weights.pt"
-    torch.save({"model": model.state_dict(), "model_config": model.identity.to_dict()}, weights)
+    torch.save({"model": model.state_dict(), "identity": model.identity.to_dict()}, weights)
     val = ISIC2017Dataset(synthetic_root, "validation", image_size=64)
     single = Trainer(TrainerConfig(device="cpu", eval_batch_size=3)).validate(model, val)
 

@@ -143,7 +143,7 @@ def test_binary_scheme_reports_sk_as_missing(model, synthetic_root, tmp_path):
 def test_cli_evaluate_and_predict_on_real_files(model, tmp_path, capsys):
     weights = tmp_path / "model.pt"
     config = model.identity.replace(label_scheme="three_class").to_dict()
-    torch.save({"model": model.state_dict(), "model_config": config}, weights)
+    torch.save({"model": model.state_dict(), "identity": config}, weights)
     assert (
         main(
             ["evaluate", str(weights), "--data", str(MINI_ROOT), "--split", "validation", "--out", str(tmp_path / "ev")]
@@ -215,14 +215,24 @@ def test_cli_errors(tmp_path, capsys, model):
     )
 
 
-def test_overlays_show_the_worst_then_the_best_by_jaccard(model, synthetic_root):
+def test_overlays_show_the_worst_then_the_best_by_jaccard(model, synthetic_root, tmp_path, monkeypatch):
     from isicseg.evaluation import predict_rows
+    from isicseg.evaluation.report import OverlayPicker
 
     dataset = ISIC2017Dataset(synthetic_root, "test", label_scheme="three_class", image_size=64)
     dataset.transforms = augment = object()  # predict_rows reads without it and leaves the caller's dataset alone
-    predictions = predict_rows(model, dataset, max_overlays=3)
-    assert dataset.transforms is augment
-    rows, overlays = predictions.rows, predictions.overlays
+    picker, seen = OverlayPicker(3), []
+
+    def on_answer(index, answer, truth, row):
+        seen.append((index, answer.image_id, truth.shape, row["image_id"]))
+        picker.add(dataset.records[index], answer, truth, row["jaccard"])
+
+    monkeypatch.chdir(tmp_path)
+    predictions = predict_rows(model, dataset, on_answer=on_answer)
+    assert dataset.transforms is augment and list(tmp_path.iterdir()) == []  # answering writes no file
+    assert [(i, a) for i, a, _, _ in seen] == [(i, r.image_id) for i, r in enumerate(dataset.records)]
+    assert all(shape == dataset.original_height_and_width(i) and a == b for i, a, shape, b in seen)
+    rows, overlays = predictions.rows, picker.overlays(dataset.label_scheme)
     ranked = sorted(rows, key=lambda r: r["jaccard"])
     expected = [ranked[0], ranked[1], ranked[-1]]  # two worst (the odd one goes to the worst), one best
     assert [o.title.split(" ")[0] for o in overlays] == [r["image_id"] for r in expected]

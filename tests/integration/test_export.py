@@ -49,7 +49,7 @@ def trained(tmp_path_factory):
     torch.save(
         {
             "model": model.state_dict(),
-            "model_config": model.identity.to_dict(),
+            "identity": model.identity.to_dict(),
             "run_config": {"eval": {"tta": True, "postprocess": True}},
         },
         checkpoint,
@@ -129,7 +129,7 @@ def test_a_file_that_is_not_an_isicseg_checkpoint_is_refused(trained, tmp_path):
     model, _, _ = trained
     plain = tmp_path / "state_dict.pt"
     torch.save({"model": model.state_dict()}, plain)
-    with pytest.raises(WeightsError, match=rf"{plain} is not an isicseg checkpoint: .*'model_config'"):
+    with pytest.raises(WeightsError, match=rf"{plain} is not an isicseg checkpoint: .*with an 'identity'"):
         export_model(plain, tmp_path / "model.onnx")
     assert not (tmp_path / "model.onnx").exists()
 
@@ -168,9 +168,9 @@ def test_the_deploy_pages_numpy_answer_rule_and_clean_up_are_isicsegs(monkeypatc
 
     monkeypatch.setenv("MPLBACKEND", "agg")
     page = runpy.run_path(str(Path(__file__).parents[2] / "examples" / "gallery" / "plot_deploy_onnxruntime.py"))
-    outputs, names, size = page["outputs"], page["metadata"]["outputs"], page["original_size"]
+    outputs, names, size = page["outputs"], page["metadata"]["outputs"], page["original_height_and_width"]
     expected = answer_from_detections(
-        {k: torch.from_numpy(v) for k, v in zip(names, outputs)}, "binary", image_id="x", original_size=size
+        {k: torch.from_numpy(v) for k, v in zip(names, outputs)}, "binary", image_id="x", original_height_and_width=size
     )
     mask, box, probabilities = page["answer"](outputs, names, size)
     assert (

@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
+from isicseg import read_checkpoint
 from isicseg.cli import main
-from isicseg.engine import load_checkpoint
 
 from ..conftest import MINI_ROOT
 from ..ham_layout import write_ham
@@ -66,7 +66,7 @@ def test_train_reads_every_data_root_and_keeps_validation_on_the_first(tmp_path,
     assert "MultiSourceDataset(isic2017=4, ham10000=11, label_scheme='three_class')" in log
     history = json.loads((run / "history.json").read_text())
     assert "val_jaccard" in history[0]  # validated on the ISIC 2017 validation split
-    assert load_checkpoint(run / "last.pt")["global_step"] == 2  # 4 items an epoch at batch 2, not 15
+    assert read_checkpoint(run / "last.pt").contents["global_step"] == 2  # 4 items an epoch at batch 2, not 15
 
 
 def test_a_root_of_no_known_kind_is_refused_naming_what_it_holds(tmp_path, capsys):
@@ -159,7 +159,7 @@ def test_the_gpu_recipe_takes_several_data_roots_and_trains_two_steps_on_the_cpu
         and config["trainer"]["optimizer"] == "sgd"
     )
     assert config["data"]["extra_roots"] == [str(ham)]
-    checkpoint = load_checkpoint(run / "last.pt")
+    checkpoint = read_checkpoint(run / "last.pt").contents
     assert checkpoint["global_step"] == 2
     # the stem is frozen (3 trainable stages): still the COCO file's weights after two SGD steps, so that file was read
     assert torch.equal(checkpoint["model"]["backbone.body.conv1.weight"], coco["backbone.body.conv1.weight"])

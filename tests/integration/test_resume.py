@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from isicseg.engine import load_checkpoint, save_checkpoint
+from isicseg import read_checkpoint
+from isicseg.engine import save_checkpoint
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SCRIPT = Path(__file__).with_name("train_script.py")
@@ -42,7 +43,7 @@ def test_kill_9_then_resume_gives_identical_weights(synthetic_root, tmp_path):
     process.wait()
     assert process.returncode == -signal.SIGKILL
     assert not (broken / "final.pt").exists()
-    epoch_done = load_checkpoint(last)["epoch"]
+    epoch_done = read_checkpoint(last).epoch
     assert epoch_done < 2
 
     resumed = run(str(synthetic_root), str(broken), "3", str(last))
@@ -61,7 +62,7 @@ def test_kill_9_then_resume_gives_identical_weights(synthetic_root, tmp_path):
         ]
 
     assert len(history(whole)) == 3 and history(whole) == history(broken)
-    assert load_checkpoint(whole / "best.pt")["epoch"] == load_checkpoint(broken / "best.pt")["epoch"]
+    assert read_checkpoint(whole / "best.pt").epoch == read_checkpoint(broken / "best.pt").epoch
 
 
 WRITER = """
@@ -84,16 +85,16 @@ def test_atomic_write_survives_kill(tmp_path):
         time.sleep(delay)
         os.kill(writer.pid, signal.SIGKILL)
         writer.wait()
-        checkpoint = load_checkpoint(path)  # never a torn file
+        checkpoint = read_checkpoint(path).contents  # never a torn file
         assert torch.equal(checkpoint["model"]["w"], torch.full((4_000_000,), float(checkpoint["i"])))
     assert len(list(tmp_path.glob(".ckpt.pt.*.tmp"))) <= 1  # stale temporaries are cleaned by the next write
 
 
-def test_load_checkpoint_errors(tmp_path):
+def test_read_checkpoint_errors(tmp_path):
     from isicseg.exceptions import WeightsError, WeightsNotFoundError
 
-    with pytest.raises(WeightsNotFoundError, match="Checkpoint .*none.pt does not exist"):
-        load_checkpoint(tmp_path / "none.pt")
+    with pytest.raises(WeightsNotFoundError, match=r"Weight file .*none.pt does not exist; expected a .pth state dict"):
+        read_checkpoint(tmp_path / "none.pt")
     torch.save({"weights": 1}, tmp_path / "x.pt")
-    with pytest.raises(WeightsError, match="is not an isicseg checkpoint: expected a dict with a 'model' entry"):
-        load_checkpoint(tmp_path / "x.pt")
+    with pytest.raises(WeightsError, match=r"x.pt holds dict, not a state dict; expected .* with a 'model' entry"):
+        read_checkpoint(tmp_path / "x.pt")

@@ -22,7 +22,7 @@ def test_wrong_object_scores_every_detection_and_sorts_failures(tmp_path, capsys
         3, backbone="resnet18_fpn", min_size=64, max_size=96, label_scheme="binary", **FEW_PROPOSALS
     )
     path = tmp_path / "model.pt"
-    torch.save({"model": model.state_dict(), "model_config": model.identity.to_dict()}, path)
+    torch.save({"model": model.state_dict(), "identity": model.identity.to_dict()}, path)
     table = script.main(
         [str(path), "--data", str(MINI_ROOT), "--split", "train", "--sizes", "96", "--out", str(tmp_path / "t.csv")]
     )

@@ -14,7 +14,7 @@ def weights(tmp_path_factory):
     model = build_mask_rcnn(4, backbone="resnet18_fpn", min_size=64, max_size=96, **FEW_PROPOSALS)
     path = tmp_path_factory.mktemp("model") / "model.pt"
     torch.save(
-        {"model": model.state_dict(), "model_config": model.identity.replace(label_scheme="three_class").to_dict()},
+        {"model": model.state_dict(), "identity": model.identity.replace(label_scheme="three_class").to_dict()},
         path,
     )
     return path

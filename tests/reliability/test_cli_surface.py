@@ -30,7 +30,7 @@ def place(tmp_path_factory):
     model = build_mask_rcnn(
         3, backbone="resnet18_fpn", min_size=64, max_size=96, label_scheme="binary", **FEW_PROPOSALS
     )
-    torch.save({"model": model.state_dict(), "model_config": model.identity.to_dict()}, here / "w.pt")
+    torch.save({"model": model.state_dict(), "identity": model.identity.to_dict()}, here / "w.pt")
     (here / "login.pt").write_text("<html>please log in</html>")
     (here / "afile").write_text("mine")
     (here / "deep.json").write_text("[" * 50_000 + "]" * 50_000)

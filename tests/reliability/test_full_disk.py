@@ -10,8 +10,8 @@ import subprocess
 
 import pytest
 
-from isicseg import ISIC2017Dataset
-from isicseg.engine import Trainer, TrainerConfig, load_checkpoint
+from isicseg import ISIC2017Dataset, read_checkpoint
+from isicseg.engine import Trainer, TrainerConfig
 from isicseg.exceptions import CheckpointError
 
 from ..helpers import tiny_model
@@ -54,6 +54,6 @@ def test_full_disk_keeps_the_previous_checkpoint(synthetic_root, small_disk):
         match=rf"No space left on device while writing {disk / 'last.pt'} \(\d+ MB free there\); the previous last.pt is intact",
     ):
         Trainer(config).fit(model, train)
-    assert load_checkpoint(disk / "last.pt")["epoch"] == 0
+    assert read_checkpoint(disk / "last.pt").epoch == 0
     assert [row["epoch"] for row in json.loads((disk / "history.json").read_text())] == [0]
     assert not list(disk.glob(".last.pt.*.tmp"))

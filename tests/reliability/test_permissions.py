@@ -90,7 +90,7 @@ def test_read_only_output_folders_are_one_line_and_keep_what_is_there(shared_tmp
         3, backbone="resnet18_fpn", min_size=64, max_size=96, label_scheme="binary", **FEW_PROPOSALS
     )
     weights = shared_tmp / "w.pt"
-    torch.save({"model": model.state_dict(), "model_config": model.identity.to_dict()}, weights)
+    torch.save({"model": model.state_dict(), "identity": model.identity.to_dict()}, weights)
     weights.chmod(0o644)
     out = shared_tmp / "results"
     (out / "masks").mkdir(parents=True)

@@ -16,7 +16,7 @@ LIGHT = {"backbone": "resnet18_fpn", "min_size": 64, "max_size": 96}
 def test_predict_cli_errors(tmp_path, capsys):
     model = build_mask_rcnn(5, **LIGHT)
     weights = tmp_path / "five.pt"
-    torch.save({"model": model.state_dict(), "model_config": model.identity.to_dict()}, weights)
+    torch.save({"model": model.state_dict(), "identity": model.identity.to_dict()}, weights)
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["predict", str(weights), str(empty)]) == 2

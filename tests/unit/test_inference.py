@@ -29,7 +29,7 @@ def detections(scores, labels, size=(8, 10)):
 
 
 def test_no_detection_gives_empty_answer():
-    answer = answer_from_detections(detections([], []), "three_class", image_id="x", original_size=(16, 20))
+    answer = answer_from_detections(detections([], []), "three_class", image_id="x", original_height_and_width=(16, 20))
     assert answer.mask.shape == (16, 20) and not answer.mask.any()
     assert answer.box is None and answer.label == 0 and answer.score == 0.0
     assert answer.probabilities == {"melanoma": 0.0, "seborrheic_keratosis": 0.0}
@@ -51,7 +51,7 @@ def test_category_probability_is_max_of_its_label():
 
 
 def test_box_and_mask_scale_to_original_size():
-    answer = answer_from_detections(detections([0.9], [1]), "binary", image_id="x", original_size=(16, 20))
+    answer = answer_from_detections(detections([0.9], [1]), "binary", image_id="x", original_height_and_width=(16, 20))
     assert answer.box == (0.0, 0.0, 6.0, 4.0)
     assert answer.mask.shape == (16, 20) and answer.mask.sum() == 24
 

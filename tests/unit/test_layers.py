@@ -77,17 +77,20 @@ def test_imports_are_read_with_relative_levels_resolved():
                 "isicseg.cli",
             ),
         ),
-        (
-            "labels",
+        *(
             (
-                "isicseg.data",
-                "isicseg.engine",
-                "isicseg.evaluation",
-                "isicseg.models",
-                "isicseg.inference",
-                "isicseg.run",
-                "isicseg.cli",
-            ),
+                low,
+                (
+                    "isicseg.data",
+                    "isicseg.engine",
+                    "isicseg.evaluation",
+                    "isicseg.models",
+                    "isicseg.inference",
+                    "isicseg.run",
+                    "isicseg.cli",
+                ),
+            )
+            for low in ("labels", "identity", "checkpoint")
         ),
     ],
 )

@@ -39,6 +39,8 @@ MODULES = [
     "isicseg.data.sources",
     "isicseg.metrics.intervals",
     "isicseg.labels",
+    "isicseg.checkpoint",
+    "isicseg.identity",
 ]
 
 

@@ -18,7 +18,8 @@ class LearningRateMonitor(Callback):
     Example:
         >>> import torch
         >>> from types import SimpleNamespace
-        >>> trainer = SimpleNamespace(optimizer=torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.01), metrics={})
+        >>> trainer = SimpleNamespace(optimizer=torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.01),
+        ...     metrics={})
         >>> monitor = LearningRateMonitor()
         >>> monitor.on_train_batch_end(trainer, {}, None, 0)
         >>> monitor.on_train_epoch_end(trainer)

@@ -29,7 +29,8 @@ class TensorBoardLogger(Callback):
             from torch.utils.tensorboard import SummaryWriter  # noqa: F401
         except ImportError as error:
             raise ConfigError(
-                f"TensorBoardLogger needs the tensorboard package ({error}); install it with pip install 'isicseg[tensorboard]'."
+                f"TensorBoardLogger needs the tensorboard package ({error}); install it with pip install "
+                "'isicseg[tensorboard]'."
             ) from None
         self.log_dir = log_dir
         self._writer: Any = None

@@ -1,4 +1,5 @@
-"""Reading ISIC 2017 and HAM10000 data: the datasets, label schemes, the official layouts, group-aware splits and synthetic data."""
+"""Reading ISIC 2017 and HAM10000 data: the datasets, label schemes, the official layouts, group-aware splits and
+synthetic data."""
 
 from ..labels import LABEL_SCHEMES as LABEL_SCHEMES
 from ..labels import LabelScheme as LabelScheme

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..exceptions import ConfigError, DatasetError, DatasetNotFoundError, DataWarning
 from .ham10000 import find_ham10000_layout
-from .io import read_image, read_image_size, read_mask
+from .io import read_height_and_width, read_image, read_mask
 from .layout import SPLITS, scan_split, split_paths
 
 __all__ = ["CheckReport", "check_dataset"]
@@ -96,7 +96,8 @@ def check_dataset(root: str | Path, splits: Iterable[str] | None = None, *, deco
         report.counts[split] = _check_records(records, report, decode_size)
         if not records and not problems:
             report.errors.append(
-                f"The {split} split in {root} holds no image (no ISIC_nnnnnnn.jpg in {split_paths(root, split).images}); a split needs at least one."
+                f"The {split} split in {root} holds no image (no ISIC_nnnnnnn.jpg in "
+                f"{split_paths(root, split).images}); a split needs at least one."
             )
     return report
 
@@ -119,9 +120,9 @@ def _check_records(records: list, report: CheckReport, decode_size: int) -> int:
     readable = 0
     for record in records:
         try:
-            size = read_image_size(record.image_path)
+            size = read_height_and_width(record.image_path)
             read_image(record.image_path, decode_size, strict=True)
-            mask = read_mask(record.mask_path, size, image_path=record.image_path)
+            mask = read_mask(record.mask_path, expected_height_and_width=size, image_path=record.image_path)
             if not mask.any():
                 raise DatasetError(f"Mask {record.mask_path} is empty (no pixel is 255).")
             readable += 1
@@ -141,7 +142,8 @@ def _check_ham10000(root: Path, report: CheckReport, decode_size: int) -> CheckR
     report.errors += [str(p) for p in problems]
     if left_out["no mask"]:
         report.warnings.append(
-            f"{left_out['no mask']} images have no mask (no HAM10000_segmentations_lesion_tschandl/ folder): HAM10000Dataset leaves them out."
+            f"{left_out['no mask']} images have no mask (no HAM10000_segmentations_lesion_tschandl/ folder): "
+            "HAM10000Dataset leaves them out."
         )
     report.counts["ham10000"] = _check_records(records, report, decode_size)
     if not records and not problems and not left_out["no mask"]:

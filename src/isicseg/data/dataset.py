@@ -14,7 +14,14 @@ from torchvision import tv_tensors
 from ..exceptions import ConfigError, DatasetError
 from ..labels import LabelScheme, get_label_scheme
 from ..ops import masks_to_boxes
-from .io import DEFAULT_MAX_IMAGE_PIXELS, ImageSize, output_size, read_image, read_image_size, read_mask
+from .io import (
+    DEFAULT_MAX_IMAGE_PIXELS,
+    ImageSize,
+    read_height_and_width,
+    read_image,
+    read_mask,
+    resized_height_and_width,
+)
 from .layout import Record, Split, scan_split, split_paths
 
 __all__ = ["ISIC2017Dataset", "Target", "make_target"]
@@ -167,7 +174,7 @@ class ISIC2017Dataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> tuple[tv_tensors.Image, Target]:
         record = self.records[index]
-        original = self.original_size(index)
+        original = self.original_height_and_width(index)
         pixels = read_image(record.image_path, self.image_size, max_pixels=self.max_image_pixels)
         mask = self._read_mask(index, original)
         if self.empty_masks == "error" and not mask.any():
@@ -188,8 +195,8 @@ class ISIC2017Dataset(torch.utils.data.Dataset):
         record = self.records[index]
         mask = read_mask(
             record.mask_path,
-            original,
-            self.image_size,
+            expected_height_and_width=original,
+            image_size=self.image_size,
             binarize=self.binarize_masks,
             image_path=record.image_path,
             max_pixels=self.max_image_pixels,
@@ -198,20 +205,20 @@ class ISIC2017Dataset(torch.utils.data.Dataset):
             self._masks[index] = (np.packbits(mask), mask.shape)
         return mask
 
-    def original_size(self, index: int) -> tuple[int, int]:
-        """``(width, height)`` of item ``index``'s image file, read from its header."""
+    def original_height_and_width(self, index: int) -> tuple[int, int]:
+        """``(height, width)`` of item ``index``'s image file (as viewers show it), read from its header."""
         if index not in self._sizes:
-            self._sizes[index] = read_image_size(self.records[index].image_path, max_pixels=self.max_image_pixels)
+            path = self.records[index].image_path
+            self._sizes[index] = read_height_and_width(path, max_pixels=self.max_image_pixels)
         return self._sizes[index]
 
     def true_mask(self, index: int) -> np.ndarray:
         """Item ``index``'s ground-truth lesion mask at the original resolution: ``(height, width)`` bool,
         as the ISIC scores compare it (not resized to ``image_size``, never cached)."""
         record = self.records[index]
-        size = self.original_size(index)
         return read_mask(
             record.mask_path,
-            size,
+            expected_height_and_width=self.original_height_and_width(index),
             binarize=self.binarize_masks,
             image_path=record.image_path,
             max_pixels=self.max_image_pixels,
@@ -220,8 +227,7 @@ class ISIC2017Dataset(torch.utils.data.Dataset):
     def get_height_and_width(self, index: int) -> tuple[int, int]:
         """``(height, width)`` of item ``index`` before transforms, read without decoding
         pixels (used for aspect-ratio grouped batching)."""
-        width, height = output_size(*self.original_size(index), self.image_size)
-        return height, width
+        return resized_height_and_width(*self.original_height_and_width(index), self.image_size)
 
     @property
     def image_ids(self) -> list[str]:
@@ -257,12 +263,13 @@ def _check_options(
     """Refuse options of the wrong type when the dataset is made, not at its first item."""
     if empty_masks not in ("error", "keep"):
         raise ConfigError(f"empty_masks must be 'error' or 'keep', got {empty_masks!r}.")
-    output_size(1, 1, image_size)  # validates image_size
+    resized_height_and_width(1, 1, image_size)  # validates image_size
     if not isinstance(root, (str, Path)):
         raise ConfigError(f"root must be a folder path (str or Path); got {type(root).__name__} {root!r}.")
     if transforms is not None and not callable(transforms):
         raise ConfigError(
-            f"transforms must be callable (image, target) -> (image, target), or None; got {type(transforms).__name__} {transforms!r}."
+            "transforms must be callable (image, target) -> (image, target), or None; got "
+            f"{type(transforms).__name__} {transforms!r}."
         )
     if subset is not None and (isinstance(subset, bool) or not isinstance(subset, (int, float))):
         raise ConfigError(f"subset must be a count (int), a fraction (float in (0, 1]) or None; got {subset!r}.")

@@ -196,7 +196,8 @@ def _http_error(url: str, error: Exception, attempts: int = 1) -> DownloadError:
     )
     tried = f" after {attempts} attempts" if attempts > 1 else ""
     return DownloadError(
-        f"Downloading {url} failed ({status}){tried}. Check the address and your connection; or download the file by hand "
+        f"Downloading {url} failed ({status}){tried}. Check the address and your connection; or download the file "
+        "by hand "
         f"(in a browser, from that address), put it in a folder and pass --mirror file:///that/folder "
         f"(or set {MIRROR_ENV})."
     )
@@ -260,7 +261,8 @@ def _fetch_once(url: str, dest: Path, *, resume: bool, extracted_too: bool) -> N
             and not (response.headers.get("Content-Range") or "").startswith(f"bytes {have}-")
         ):
             logger.info(
-                "%s: the server's reply to the range request (Content-Range %r) does not continue the file; starting it again",
+                "%s: the server's reply to the range request (Content-Range %r) does not continue the file; "
+                "starting it again",
                 dest.name,
                 response.headers.get("Content-Range"),
             )
@@ -283,8 +285,10 @@ def _check_free_space(dest: Path, needed: int) -> None:
     free = shutil.disk_usage(dest.parent).free
     if free < needed:
         raise DownloadError(
-            f"Not enough free disk space in {dest.parent}: {dest.name.removesuffix('.part')} needs about {needed / 1e6:,.0f} MB "
-            f"(the download{' and its extracted files' if dest.name.endswith('.zip.part') else ''}), {free / 1e6:,.0f} MB are free. "
+            f"Not enough free disk space in {dest.parent}: {dest.name.removesuffix('.part')} needs about "
+            f"{needed / 1e6:,.0f} MB "
+            f"(the download{' and its extracted files' if dest.name.endswith('.zip.part') else ''}), "
+            f"{free / 1e6:,.0f} MB are free. "
             f"Free some space or choose another data root; nothing was downloaded."
         )
 
@@ -305,7 +309,8 @@ def _copy_body(response, dest: Path, url: str, have: int, total: int | None) -> 
                 except (OSError, http.client.HTTPException) as error:
                     raise _Retry(
                         DownloadError(
-                            f"The transfer of {url} broke off after {progress.done / 1e6:.1f} MB ({type(error).__name__}: {error}); "
+                            f"The transfer of {url} broke off after {progress.done / 1e6:.1f} MB "
+                            f"({type(error).__name__}: {error}); "
                             f"run the same command again to resume from {dest}."
                         )
                     ) from None
@@ -322,7 +327,8 @@ def _copy_body(response, dest: Path, url: str, have: int, total: int | None) -> 
     if not complete:
         raise _Retry(
             DownloadError(
-                f"The transfer of {url} broke off at {progress.done / 1e6:.1f} of {total / 1e6:.1f} MB; run the same command again to resume from {dest}."
+                f"The transfer of {url} broke off at {progress.done / 1e6:.1f} of {total / 1e6:.1f} MB; run the "
+                f"same command again to resume from {dest}."
             )
         )
 
@@ -350,7 +356,8 @@ def _safe_members(
         path = PurePosixPath(member.filename.replace("\\", "/"))
         if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
             raise DatasetError(
-                f"Archive {archive_path} holds a member named {member.filename!r}, which would be written outside the data root; "
+                f"Archive {archive_path} holds a member named {member.filename!r}, which would be written outside "
+                "the data root; "
                 f"refusing to extract it. The file is not the {release} release: delete it and download it again."
             )
         if member.is_dir() or not path.parts or path.parts[0] != folder or path.name.startswith("."):
@@ -387,7 +394,8 @@ def _extract(archive_path: Path, root: Path, folder: str, keep_superpixels: bool
                         shutil.copyfileobj(source, handle, _CHUNK)
                 except (NotImplementedError, RuntimeError) as error:  # Deflate64, encryption ...
                     raise DatasetError(
-                        f"Archive {archive_path}: member {member.filename!r} cannot be read by Python's zipfile ({error}). "
+                        f"Archive {archive_path}: member {member.filename!r} cannot be read by Python's zipfile "
+                        f"({error}). "
                         f"Extract the archive with another tool (7-Zip, unzip) into {root}, or download it again."
                     ) from None
                 except OSError as error:
@@ -443,7 +451,8 @@ def _resolve_mirror(mirror: str | None, default: str | None = DEFAULT_MIRROR) ->
 
 
 class _Release:
-    """What one dataset's release holds and how its files are verified (:func:`download_isic2017`, :func:`download_ham10000`)."""
+    """What one dataset's release holds and how its files are verified (:func:`download_isic2017`,
+    :func:`download_ham10000`)."""
 
     title = ""
     md5_source = "the value a public download script reports"
@@ -453,7 +462,8 @@ class _Release:
         raise NotImplementedError
 
     def expected_names(self, root: Path, remote: RemoteFile) -> tuple[set[str], str]:
-        """The file names the extracted folder of ``remote`` must hold, and the file that lists them; :class:`DownloadError` when that cannot be known."""
+        """The file names the extracted folder of ``remote`` must hold, and the file that lists them;
+        :class:`DownloadError` when that cannot be known."""
         raise NotImplementedError
 
     def check_folder(self, folder: Path, remote: RemoteFile, verify: bool) -> None:
@@ -472,7 +482,8 @@ class _ISIC2017(_Release):
         expected = OFFICIAL_COUNTS.get(split)
         if verify and expected is not None and len(rows) != expected:
             raise DatasetError(
-                f"{what} lists {len(rows)} images, but the official {split} split has {expected} (a truncated or other file); "
+                f"{what} lists {len(rows)} images, but the official {split} split has {expected} (a truncated or "
+                "other file); "
                 f"pass --no-verify (verify=False) for a release of another size."
             )
 
@@ -480,8 +491,10 @@ class _ISIC2017(_Release):
         csv = split_paths(root, _split_of(remote)).csv
         if not csv.is_file():
             raise DownloadError(
-                f"{root / remote.target} is there, but isicseg has no record of extracting it and the split's CSV {csv.name} is not in {root} "
-                f"to check it against. Download the labels too (--parts labels ...), or move the folder away to download it afresh."
+                f"{root / remote.target} is there, but isicseg has no record of extracting it and the split's CSV "
+                f"{csv.name} is not in {root} "
+                "to check it against. Download the labels too (--parts labels ...), or move the folder away to "
+                "download it afresh."
             )
         ids = read_ground_truth(csv)
         return (
@@ -530,7 +543,7 @@ def download_isic2017(
         >>> download_isic2017(getfixture("tmp_path"), ["validation"], parts=["labels"], mirror="file:///nowhere")
         Traceback (most recent call last):
         ...
-        isicseg.exceptions.DownloadError: Downloading file:///nowhere/ISIC-2017_Validation_Part3_GroundTruth.csv failed ...
+        isicseg.exceptions.DownloadError: Downloading file:///nowhere/ISIC-2017_Validation_Part3_GroundTruth.csv ...
     """
     remotes = sorted(
         remote_files(splits, parts), key=lambda r: r.part != "labels"
@@ -628,8 +641,10 @@ class _HAM10000(_Release):
         csv = task3_labels_path(root)
         if csv is None:
             raise DownloadError(
-                f"{root / remote.target} is there, but isicseg has no record of extracting it and {TASK3_LABELS} is not in {root} "
-                f"to check it against. Download the labels too (--parts labels ...), or move the folder away to download it afresh."
+                f"{root / remote.target} is there, but isicseg has no record of extracting it and {TASK3_LABELS} "
+                f"is not in {root} "
+                "to check it against. Download the labels too (--parts labels ...), or move the folder away to "
+                "download it afresh."
             )
         from .layout import read_table
 
@@ -773,7 +788,8 @@ class _Download:
         if local is not None:
             if not local.is_file():
                 raise DownloadError(
-                    f"Downloading {url} failed (no such file {local}). Put {remote.name} in that folder, or choose another --mirror."
+                    f"Downloading {url} failed (no such file {local}). Put {remote.name} in that folder, or choose "
+                    "another --mirror."
                 )
             self._check(local, remote, f"Mirror file {local}", keep=True)
             return local, False  # read in place; nothing to copy
@@ -794,8 +810,11 @@ class _Download:
                 from torchvision.datasets.utils import calculate_md5
 
                 raise DownloadError(
-                    f"{what} has MD5 {calculate_md5(path)}, but {expected} was expected ({self.release.md5_source}); the file may have changed upstream, or the transfer was corrupted. "
-                    f"{'It was left in place: move it away to' if keep else 'It was not kept. Run again to'} download it afresh, "
+                    f"{what} has MD5 {calculate_md5(path)}, but {expected} was expected "
+                    f"({self.release.md5_source}); the file may have changed upstream, or the transfer was "
+                    "corrupted. "
+                    f"{'It was left in place: move it away to' if keep else 'It was not kept. Run again to'} "
+                    "download it afresh, "
                     f"or skip the check with --no-verify (verify=False)."
                 )
             html = " (it starts like an HTML page: a login or error page?)" if _looks_like_html(path) else ""

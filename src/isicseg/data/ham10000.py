@@ -108,7 +108,8 @@ def default_diagnosis_map(label_scheme: str | LabelScheme) -> dict[str, Diagnosi
 
 
 def task3_labels_path(root: str | Path) -> Path | None:
-    """The ISIC 2018 Task 3 labels CSV of ``root``: in the root, or in the folder its official zip extracts to; ``None`` if neither."""
+    """The ISIC 2018 Task 3 labels CSV of ``root``: in the root, or in the folder its official zip extracts to;
+    ``None`` if neither."""
     for path in (Path(root) / TASK3_LABELS, Path(root) / TASK3_LABEL_FOLDER / TASK3_LABELS):
         if path.is_file():
             return path
@@ -139,7 +140,8 @@ def _metadata(root: Path, layout: str) -> pd.DataFrame:
             hot = [code for code, value in flags.items() if value.strip() in ("1", "1.0")]
             if len(hot) != 1 or any(v.strip() not in ("0", "0.0", "1", "1.0") for v in flags.values()):
                 raise DatasetError(
-                    f"{source}, line {line}: {row.image} has the flags {flags}; expected exactly one 1.0 and the rest 0.0."
+                    f"{source}, line {line}: {row.image} has the flags {flags}; expected exactly one 1.0 and the "
+                    "rest 0.0."
                 )
             rows.append({"image_id": row.image, "dx": hot[0].lower()})
         frame = pd.DataFrame(rows, columns=["image_id", "dx"])
@@ -159,7 +161,8 @@ def _metadata(root: Path, layout: str) -> pd.DataFrame:
     repeated = frame["image_id"][frame["image_id"].duplicated()]
     if len(repeated):
         raise DatasetError(
-            f"{source}: image id {repeated.iloc[0]!r} appears {int((frame['image_id'] == repeated.iloc[0]).sum())} times; each image once."
+            f"{source}: image id {repeated.iloc[0]!r} appears {int((frame['image_id'] == repeated.iloc[0]).sum())} "
+            "times; each image once."
         )
     return frame
 
@@ -181,7 +184,8 @@ def _image_files(root: Path, layout: str) -> dict[str, Path]:
             if path.suffix.lower() in (".jpg", ".jpeg") and path.stem.startswith("ISIC_"):
                 if path.stem in files:
                     raise DatasetError(
-                        f"Image {path.stem} has two files, {files[path.stem]} and {path}; which one is meant is unclear. Keep one."
+                        f"Image {path.stem} has two files, {files[path.stem]} and {path}; which one is meant is "
+                        "unclear. Keep one."
                     )
                 files[path.stem] = path
     return files
@@ -203,14 +207,16 @@ def _age(value: str, source: str) -> float | None:
 def scan_ham10000(
     root: str | Path, *, diagnosis_map: Mapping[str, Diagnosis | None]
 ) -> tuple[list[HamRecord], list[DatasetError], dict[str, int]]:
-    """Every HAM10000 image with a mask and a mapped diagnosis, the problems found, and what was left out (by reason)."""
+    """Every HAM10000 image with a mask and a mapped diagnosis, the problems found, and what was left out (by
+    reason)."""
     root = Path(root)
     if root.exists() and not root.is_dir():
         raise DatasetError(f"HAM10000 root {root} is a file, not a folder.")
     layout = find_ham10000_layout(root)
     if layout is None:
         raise DatasetNotFoundError(
-            f"{root} holds neither {METADATA} (the Harvard Dataverse layout) nor {TASK3_LABELS} (the ISIC 2018 Task 3 layout)."
+            f"{root} holds neither {METADATA} (the Harvard Dataverse layout) nor {TASK3_LABELS} (the ISIC 2018 "
+            "Task 3 layout)."
         )
     frame = _metadata(root, layout)
     files = _image_files(root, layout)
@@ -270,14 +276,16 @@ def _check_map(diagnosis_map: Mapping[str, Any]) -> dict[str, Diagnosis | None]:
     bad = {k: v for k, v in diagnosis_map.items() if v is not None and v not in DIAGNOSES}
     if unknown or missing or bad:
         raise ConfigError(
-            f"diagnosis_map must give each of {', '.join(HAM10000_DX)} one of {', '.join(DIAGNOSES)} or None (left out); "
+            f"diagnosis_map must give each of {', '.join(HAM10000_DX)} one of {', '.join(DIAGNOSES)} or None (left "
+            "out); "
             f"got unknown codes {unknown}, missing codes {missing}, bad values {bad}."
         )
     return dict(diagnosis_map)
 
 
 class HAM10000Dataset(ISIC2017Dataset):
-    """HAM10000 images with lesion masks, boxes and diagnoses, in the same contract as :class:`~isicseg.ISIC2017Dataset`.
+    """HAM10000 images with lesion masks, boxes and diagnoses, in the same contract as
+    :class:`~isicseg.ISIC2017Dataset`.
 
     Args:
         root: A HAM10000 root in one of the official layouts (see the module description).
@@ -358,7 +366,8 @@ class HAM10000Dataset(ISIC2017Dataset):
         self.diagnosis_map = mapping
         if split != "all" and find_ham10000_layout(self.root) == "task3" and not (self.root / TASK3_GROUPS).is_file():
             raise DatasetError(
-                f"{self.root} has no {TASK3_GROUPS}: without lesion ids a hold-out could put one lesion on both sides; use split='all'."
+                f"{self.root} has no {TASK3_GROUPS}: without lesion ids a hold-out could put one lesion on both "
+                "sides; use split='all'."
             )
         records, problems, self.left_out = scan_ham10000(self.root, diagnosis_map=mapping)
         if problems:
@@ -370,7 +379,8 @@ class HAM10000Dataset(ISIC2017Dataset):
             raise DatasetError(f"{problems[0]}{more}")
         if self.left_out["no mask"]:
             warnings.warn(
-                f"{self.left_out['no mask']} images of {self.root} have no mask ({MASK_FOLDER}/ is not there): they cannot train a "
+                f"{self.left_out['no mask']} images of {self.root} have no mask ({MASK_FOLDER}/ is not there): "
+                "they cannot train a "
                 f"detector and are left out.",
                 DataWarning,
                 stacklevel=2,
@@ -398,13 +408,15 @@ class HAM10000Dataset(ISIC2017Dataset):
 
     @property
     def metadata(self) -> pd.DataFrame:
-        """A table with one row per item and the columns ``image_id``, ``lesion_id``, ``dx``, ``diagnosis``, ``dx_type``, ``age``, ``sex``, ``localization``."""
+        """A table with one row per item and the columns ``image_id``, ``lesion_id``, ``dx``, ``diagnosis``,
+        ``dx_type``, ``age``, ``sex``, ``localization``."""
         columns = ["image_id", "lesion_id", "dx", "diagnosis", "dx_type", "age", "sex", "localization"]
         return pd.DataFrame([{c: getattr(r, c) for c in columns} for r in self.records], columns=columns)
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}={v}" for k, v in self.class_counts().items())
         return (
-            f"HAM10000Dataset(root={str(self.root)!r}, split={self.split!r}, n={len(self)}, lesions={len(set(self.lesion_ids))}, "
+            f"HAM10000Dataset(root={str(self.root)!r}, split={self.split!r}, n={len(self)}, "
+            f"lesions={len(set(self.lesion_ids))}, "
             f"label_scheme={self.label_scheme.name!r}, classes: {counts}, image_size={self.image_size!r})"
         )

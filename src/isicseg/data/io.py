@@ -7,11 +7,15 @@ decoded in full and resized with nearest neighbour, so they stay binary and equa
 a nearest resize of the full-size mask gives.
 
 Images are read as every viewer shows them: an EXIF orientation tag is applied (the
-sizes reported by :func:`~isicseg.data.io.read_image_size` are those of the turned image), 16-bit PNGs
+sizes reported by :func:`~isicseg.data.io.read_height_and_width` are those of the turned image), 16-bit PNGs
 are scaled to 8 bits (not clipped to white), and only regular files are opened (a FIFO
 named ``*.jpg`` would block a reader forever). Pillow decodes a JPEG whose body is
 damaged without a word; ``strict=True`` also runs libjpeg's own check (through
 torchvision) and refuses such a file.
+
+Sizes are ``(height, width)`` everywhere, as torchvision gives tensor shapes, and every name
+that holds one says so (``height_and_width``); Pillow's ``(width, height)`` stays inside
+this module.
 """
 
 from __future__ import annotations
@@ -28,7 +32,14 @@ from PIL import Image, UnidentifiedImageError
 
 from ..exceptions import ConfigError, DatasetError
 
-__all__ = ["ImageSize", "DEFAULT_MAX_IMAGE_PIXELS", "output_size", "read_image_size", "read_image", "read_mask"]
+__all__ = [
+    "ImageSize",
+    "DEFAULT_MAX_IMAGE_PIXELS",
+    "resized_height_and_width",
+    "read_height_and_width",
+    "read_image",
+    "read_mask",
+]
 
 ImageSize = int | tuple[int, int] | None
 """``None`` keeps the original size; an int is the length of the shorter side (aspect
@@ -43,22 +54,24 @@ MAX_OUTPUT_SIDE = 16384
 """Largest side an image or mask is resized to (a 16384 x 16384 RGB image is 0.8 GB)."""
 
 
-def output_size(width: int, height: int, image_size: ImageSize, *, max_side: int = MAX_OUTPUT_SIDE) -> tuple[int, int]:
-    """The ``(width, height)`` an image of the given size is resized to.
+def resized_height_and_width(
+    height: int, width: int, image_size: ImageSize, *, max_side: int = MAX_OUTPUT_SIDE
+) -> tuple[int, int]:
+    """The ``(height, width)`` an image of ``height`` x ``width`` pixels is resized to.
 
     ``image_size`` is an int (shorter side), ``(height, width)`` or ``None`` (keep the
     size); each value must lie in ``1..max_side``, and so must the resulting sides, so a
     mistyped size cannot ask for gigabytes.
 
     Example:
-        >>> output_size(1024, 768, 256)
-        (341, 256)
-        >>> output_size(1024, 768, (100, 200))
-        (200, 100)
+        >>> resized_height_and_width(768, 1024, 256)
+        (256, 341)
+        >>> resized_height_and_width(768, 1024, (100, 200))
+        (100, 200)
     """
     allowed = f"a positive int, (height, width) of positive ints, or None, each at most {max_side}"
     if image_size is None:
-        return width, height
+        return height, width
     one = isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool)
     values = (
         (image_size,)
@@ -73,15 +86,21 @@ def output_size(width: int, height: int, image_size: ImageSize, *, max_side: int
         raise ConfigError(f"image_size must be {allowed}; got {image_size!r}.")
     if one:
         scale = int(image_size) / min(width, height)
-        size = max(1, round(width * scale)), max(1, round(height * scale))
+        size = max(1, round(height * scale)), max(1, round(width * scale))
     else:
-        size = int(values[1]), int(values[0])
+        size = int(values[0]), int(values[1])
     if max(size) > max_side:
         raise ConfigError(
-            f"image_size {image_size!r} would make a {width}x{height} image {size[0]}x{size[1]}, more than {max_side} pixels a side; "
-            f"choose a smaller image_size."
+            f"image_size {image_size!r} would make a {width}x{height} (width x height) image {size[1]}x{size[0]}, "
+            f"more than {max_side} pixels a side; choose a smaller image_size."
         )
     return size
+
+
+def _pil_size(pil_size: tuple[int, int], image_size: ImageSize) -> tuple[int, int]:
+    """Pillow's ``(width, height)`` after resizing an image of Pillow size ``pil_size`` to ``image_size``."""
+    height, width = resized_height_and_width(pil_size[1], pil_size[0], image_size)
+    return width, height
 
 
 _PILLOW_LIMIT = threading.Lock()
@@ -108,7 +127,7 @@ def _orientation(image: Image.Image) -> int:
 
 
 def _shown_size(image: Image.Image) -> tuple[int, int]:
-    """``(width, height)`` as a viewer shows the image (orientations 5-8 swap the sides)."""
+    """Pillow's ``(width, height)`` as a viewer shows the image (orientations 5-8 swap the sides)."""
     width, height = image.size
     return (height, width) if _orientation(image) in (5, 6, 7, 8) else (width, height)
 
@@ -145,10 +164,11 @@ def _open(path: Path, kind: str, max_pixels: int) -> Image.Image:
     return image
 
 
-def read_image_size(path: str | Path, *, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> tuple[int, int]:
-    """``(width, height)`` of an image, read from its header without decoding pixels."""
+def read_height_and_width(path: str | Path, *, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> tuple[int, int]:
+    """``(height, width)`` of an image as viewers show it, read from its header without decoding pixels."""
     with _open(Path(path), "Image", max_pixels) as image:
-        return _shown_size(image)
+        width, height = _shown_size(image)
+        return height, width
 
 
 def read_image(
@@ -175,7 +195,7 @@ def read_image(
     with _open(path, "Image", max_pixels) as image:
         orientation, is_jpeg = _orientation(image), image.format == "JPEG"
         try:
-            size = output_size(*_shown_size(image), image_size)
+            size = _pil_size(_shown_size(image), image_size)
         except ConfigError as error:  # e.g. a 50000x20 panorama at shorter side 512
             raise DatasetError(f"Image {path}: {error}") from None
         stored = size[::-1] if orientation in (5, 6, 7, 8) else size
@@ -237,16 +257,17 @@ def _check_jpeg_body(path: Path) -> None:
         said = [line.strip() for line in sink.read().decode(errors="replace").splitlines() if line.strip()]
     if error or said:
         raise DatasetError(
-            f"Image {path} is a damaged JPEG: libjpeg reports {(error or said[0])!r}; Pillow would decode it without a word "
+            f"Image {path} is a damaged JPEG: libjpeg reports {(error or said[0])!r}; Pillow would decode it "
+            "without a word "
             f"and its pixels would be wrong. Re-export or re-download the file."
         )
 
 
 def read_mask(
     path: str | Path,
-    expected_size: tuple[int, int] | None = None,
-    image_size: ImageSize = None,
     *,
+    expected_height_and_width: tuple[int, int] | None = None,
+    image_size: ImageSize = None,
     binarize: bool = False,
     image_path: str | Path | None = None,
     max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
@@ -255,8 +276,8 @@ def read_mask(
 
     Args:
         path: An 8-bit single-channel PNG whose pixels are 0 (skin) or 255 (lesion).
-        expected_size: ``(width, height)`` of the mask's image; a mask of another size is
-            an error.
+        expected_height_and_width: ``(height, width)`` of the mask's image; a mask of another
+            size is an error.
         image_size: Output size, as for :func:`read_image` (nearest-neighbour resize).
         binarize: Accept any 8-bit values and treat those > 128 as lesion (the ISIC
             scoring rule) instead of refusing masks with values other than 0 and 255.
@@ -268,11 +289,12 @@ def read_mask(
     """
     path = Path(path)
     with _open(path, "Mask", max_pixels) as mask:
-        if expected_size is not None and mask.size != tuple(expected_size):
+        expected = tuple(expected_height_and_width or ())
+        if expected and mask.size != expected[::-1]:
             of = f" {image_path}" if image_path else ""
             raise DatasetError(
                 f"Mask {path} is {mask.size[0]}x{mask.size[1]} but its image{of} is "
-                f"{expected_size[0]}x{expected_size[1]}; a mask must have its image's size."
+                f"{expected[1]}x{expected[0]} (width x height); a mask must have its image's size."
             )
         if mask.mode not in ("L", "1"):
             raise DatasetError(
@@ -281,7 +303,7 @@ def read_mask(
             )
         try:
             mask = mask.convert("L")
-            size = output_size(*mask.size, image_size)
+            size = _pil_size(mask.size, image_size)
             values = mask.histogram()  # in C, without copying the full-size mask to numpy
             if mask.size != size:
                 mask = mask.resize(size, Image.Resampling.NEAREST)

@@ -133,7 +133,8 @@ def read_ground_truth(csv: str | Path) -> dict[str, Diagnosis]:
         is_sk = _flag(sk, csv, index, "seborrheic_keratosis")
         if is_mel and is_sk:
             raise DatasetError(
-                f"{csv}, line {index}: {image_id} is marked both melanoma and seborrheic_keratosis; at most one may be 1.0."
+                f"{csv}, line {index}: {image_id} is marked both melanoma and seborrheic_keratosis; at most one "
+                "may be 1.0."
             )
         if image_id in diagnoses:
             raise DatasetError(f"{csv}, line {index}: image id {image_id!r} appears twice.")
@@ -171,7 +172,8 @@ def scan_split(root: str | Path, split: str) -> tuple[list[Record], list[Dataset
             )
     if not paths.csv.is_file():
         raise DatasetNotFoundError(
-            f"The {split} split's ground-truth CSV {paths.csv} does not exist. Expected layout:\n{expected_layout(root, split)}"
+            f"The {split} split's ground-truth CSV {paths.csv} does not exist. Expected "
+            f"layout:\n{expected_layout(root, split)}"
         )
     diagnoses = read_ground_truth(paths.csv)
     found: dict[str, list[Path]] = {}
@@ -179,7 +181,8 @@ def scan_split(root: str | Path, split: str) -> tuple[list[Record], list[Dataset
         listing = sorted(paths.images.iterdir())
     except OSError as error:
         raise DatasetError(
-            f"The {split} split's image folder {paths.images} cannot be listed ({error.strerror or error}); check its permissions."
+            f"The {split} split's image folder {paths.images} cannot be listed ({error.strerror or error}); check "
+            "its permissions."
         ) from None
     for path in listing:
         match = _IMAGE_NAME.match(path.name)

@@ -50,8 +50,10 @@ def data_root_kind(root: str | Path) -> Literal["isic2017", "ham10000"]:
         return "ham10000"
     found = sorted(p.name for p in root.iterdir())[:8]
     raise DatasetNotFoundError(
-        f"Data root {root} is neither ISIC 2017 (ISIC-2017_<Split>_Data/ and its CSV) nor HAM10000 (HAM10000_metadata.csv or "
-        f"ISIC2018_Task3_Training_GroundTruth.csv); it holds {', '.join(found) or 'nothing'}{' ...' if len(found) == 8 else ''}."
+        f"Data root {root} is neither ISIC 2017 (ISIC-2017_<Split>_Data/ and its CSV) nor HAM10000 "
+        "(HAM10000_metadata.csv or "
+        "ISIC2018_Task3_Training_GroundTruth.csv); it holds "
+        f"{', '.join(found) or 'nothing'}{' ...' if len(found) == 8 else ''}."
     )
 
 
@@ -65,7 +67,8 @@ def open_data_root(root: str | Path, split: str, **options: Any) -> torch.utils.
         return ISIC2017Dataset(root, split, **options)
     if split != "train":
         raise ConfigError(
-            f"{root} is HAM10000, which is only trained on here; validation and evaluation stay on ISIC 2017 (got split {split!r})."
+            f"{root} is HAM10000, which is only trained on here; validation and evaluation stay on ISIC 2017 (got "
+            f"split {split!r})."
         )
     options.pop("download", None)
     return HAM10000Dataset(root, "all", **options)
@@ -85,7 +88,8 @@ class MultiSourceDataset(torch.utils.data.ConcatDataset):
     Example:
         >>> from isicseg.data.synthetic import write_synthetic_isic
         >>> from isicseg import ISIC2017Dataset
-        >>> root = write_synthetic_isic(getfixture("tmp_path"), num_images={"train": 3, "validation": 2}, image_size=(48, 64))
+        >>> root = write_synthetic_isic(getfixture("tmp_path"), num_images={"train": 3, "validation": 2},
+        ...     image_size=(48, 64))
         >>> both = MultiSourceDataset({"a": ISIC2017Dataset(root, "train"), "b": ISIC2017Dataset(root, "validation")})
         >>> len(both), both.sources, both.source_counts()
         (5, ['a', 'a', 'a', 'b', 'b'], {'a': 3, 'b': 2})
@@ -99,11 +103,13 @@ class MultiSourceDataset(torch.utils.data.ConcatDataset):
         missing = [name for name, scheme in schemes.items() if not isinstance(scheme, LabelScheme)]
         if missing:
             raise ConfigError(
-                f"Every source needs a label_scheme (an ISIC2017Dataset, HAM10000Dataset or alike); {', '.join(missing)} has none."
+                "Every source needs a label_scheme (an ISIC2017Dataset, HAM10000Dataset or alike); "
+                f"{', '.join(missing)} has none."
             )
         if len({scheme.name for scheme in schemes.values()}) > 1:
             raise ConfigError(
-                f"The sources have different label schemes ({', '.join(f'{n}: {s.name}' for n, s in schemes.items())}); "
+                "The sources have different label schemes "
+                f"({', '.join(f'{n}: {s.name}' for n, s in schemes.items())}); "
                 f"their labels would mean different things. Read every source with one label_scheme."
             )
         super().__init__(list(named.values()))

@@ -157,7 +157,7 @@ def check_num_images(counts: dict[str, int]) -> None:
         >>> check_num_images({"train": 0})
         Traceback (most recent call last):
         ...
-        isicseg.exceptions.ConfigError: num_images must give each split an int in 0..100,000, at least one of them > 0; got {'train': 0}.
+        isicseg.exceptions.ConfigError: num_images must give each split an int in 0..100,000, at least one of them ...
     """
     unknown = [s for s in counts if s not in SPLITS]
     if unknown:
@@ -169,7 +169,8 @@ def check_num_images(counts: dict[str, int]) -> None:
     }
     if bad or not any(counts.values()):
         raise ConfigError(
-            f"num_images must give each split an int in 0..{MAX_SYNTHETIC_IMAGES:,}, at least one of them > 0; got {dict(counts)!r}."
+            f"num_images must give each split an int in 0..{MAX_SYNTHETIC_IMAGES:,}, at least one of them > 0; got "
+            f"{dict(counts)!r}."
         )
 
 
@@ -202,7 +203,8 @@ def synthetic_names(counts: dict[str, int]) -> tuple[str, ...]:
 
     Example:
         >>> synthetic_names({"validation": 3, "test": 0})
-        ('ISIC-2017_Validation_Data', 'ISIC-2017_Validation_Part1_GroundTruth', 'ISIC-2017_Validation_Part3_GroundTruth.csv')
+        ('ISIC-2017_Validation_Data', 'ISIC-2017_Validation_Part1_GroundTruth',
+        'ISIC-2017_Validation_Part3_GroundTruth.csv')
     """
     names: list[str] = []
     for split, count in counts.items():

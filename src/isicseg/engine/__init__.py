@@ -1,6 +1,5 @@
 """The training engine: configuration, trainer, checkpoints, sampling, torch.distributed."""
 
-from .checkpoint import load_checkpoint as load_checkpoint
 from .checkpoint import save_checkpoint as save_checkpoint
 from .config import TrainerConfig as TrainerConfig
 from .samplers import EpochBatchSampler as EpochBatchSampler
@@ -16,6 +15,5 @@ __all__ = [
     "Trainer",
     "TrainerConfig",
     "collate",
-    "load_checkpoint",
     "save_checkpoint",
 ]

@@ -1,4 +1,6 @@
-"""Checkpoints: one explicit dict, written atomically with a checksum of its weights, read with ``weights_only=True``."""
+"""Writing checkpoints: one explicit dict, written atomically with a checksum of its weights.
+
+They are read by :func:`isicseg.read_checkpoint`."""
 
 from __future__ import annotations
 
@@ -17,10 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._integrity import DIGEST_KEY, check_weights_digest, weights_digest
-from ..exceptions import CheckpointError, WeightsError, WeightsNotFoundError
+from .._integrity import DIGEST_KEY, weights_digest
+from ..exceptions import CheckpointError
 
-__all__ = ["save_checkpoint", "load_checkpoint", "rng_state", "set_rng_state"]
+__all__ = ["save_checkpoint", "rng_state", "set_rng_state"]
 
 
 def save_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> Path:
@@ -32,7 +34,7 @@ def save_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> Path:
     removed by the next write. Ctrl-C during the write takes effect when the file is
     complete (as a ``KeyboardInterrupt`` then), so an interruption never looks like a
     failed write. A ``model`` state dict is stored with its SHA-256
-    (``model_sha256``), which :func:`load_checkpoint` and :func:`~isicseg.load_model` check.
+    (``model_sha256``), which :func:`~isicseg.read_checkpoint` checks.
     """
     path = Path(path)
     if isinstance(checkpoint.get("model"), dict):
@@ -87,33 +89,6 @@ def _ctrl_c_after_the_write() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
     if received:
         raise KeyboardInterrupt
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only=True``), its weights' checksum checked.
-
-    Raises:
-        WeightsNotFoundError: If the file does not exist.
-        WeightsError: If it cannot be read, is not an isicseg checkpoint, or its weights
-            do not match their stored checksum.
-    """
-    path = Path(path)
-    if path.exists() and not path.is_file():
-        raise WeightsError(
-            f"Checkpoint {path} is a {'folder' if path.is_dir() else 'special file'}; expected a checkpoint file (last.pt, best.pt)."
-        )
-    if not path.is_file():
-        raise WeightsNotFoundError(f"Checkpoint {path} does not exist.")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any failure means the file is unusable
-        raise WeightsError(
-            f"Checkpoint {path} could not be loaded with weights_only=True: {type(error).__name__}: {error}"
-        ) from None
-    if not isinstance(checkpoint, dict) or "model" not in checkpoint:
-        raise WeightsError(f"{path} is not an isicseg checkpoint: expected a dict with a 'model' entry.")
-    check_weights_digest(checkpoint, path)
-    return checkpoint
 
 
 def rng_state() -> dict[str, Any]:

@@ -75,7 +75,8 @@ class EpochBatchSampler(torch.utils.data.Sampler[list[int]]):
             unknown = sorted(map(str, set(shares) - set(groups)))
             if unknown:
                 raise ConfigError(
-                    f"shares name groups that no item belongs to: {', '.join(unknown)}; groups present: {', '.join(sorted(map(str, set(groups))))}."
+                    f"shares name groups that no item belongs to: {', '.join(unknown)}; groups present: "
+                    f"{', '.join(sorted(map(str, set(groups))))}."
                 )
         self.groups = list(groups) if groups is not None else None
         self.shares = dict(shares) if shares is not None else None

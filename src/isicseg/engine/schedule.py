@@ -26,7 +26,8 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainerConfig, tot
     Example:
         >>> model = torch.nn.Linear(1, 1)
         >>> optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
-        >>> scheduler = build_scheduler(optimizer, TrainerConfig(warmup_steps=2, warmup_factor=0.5, schedule="cosine"), 6)
+        >>> scheduler = build_scheduler(optimizer, TrainerConfig(warmup_steps=2, warmup_factor=0.5,
+        ...     schedule="cosine"), 6)
         >>> rates = []
         >>> for _ in range(6):
         ...     rates.append(round(optimizer.param_groups[0]["lr"], 3)); optimizer.step(); scheduler.step()

@@ -17,10 +17,11 @@ from torch.nn.parallel import DistributedDataParallel
 from .._devices import autocast, resolve_device, resolve_precision
 from .._version import __version__
 from ..callbacks import Callback, HistoryLogger, ModelCheckpoint, SaveConfig
+from ..checkpoint import IDENTITY_KEY, read_checkpoint
 from ..exceptions import ConfigError, NonFiniteLossError, WeightsError
 from ..ops import collate
 from . import distributed as dist
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import rng_state, save_checkpoint, set_rng_state
 from .config import TrainerConfig
 from .fitting import fit_closed_form
 from .samplers import EpochBatchSampler
@@ -54,14 +55,17 @@ def _check_fit_arguments(model: Any, train_data: Any, val_data: Any) -> None:
             continue
         if isinstance(data, (str, bytes, Path)) or not (hasattr(data, "__getitem__") and hasattr(data, "__len__")):
             raise ConfigError(
-                f"Trainer.fit: {name} must be a map-style dataset of (image, target) pairs (e.g. ISIC2017Dataset(root, 'train')); "
+                f"Trainer.fit: {name} must be a map-style dataset of (image, target) pairs (e.g. "
+                "ISIC2017Dataset(root, 'train')); "
                 f"got {type(data).__name__} {str(data)[:60]!r}."
             )
         if len(data) == 0:
             raise ConfigError(
-                f"Trainer.fit: {name} holds no item; there is nothing to {'train on' if name == 'train_data' else 'validate on'}."
+                f"Trainer.fit: {name} holds no item; there is nothing to "
+                f"{'train on' if name == 'train_data' else 'validate on'}."
             )
-    # items are checked as batches are made (collate): reading one here would run its transforms and use up random numbers
+    # items are checked as batches are made (collate): reading one here would run its transforms and use up random
+    # numbers
 
 
 class Trainer(ValidationLoop):
@@ -158,7 +162,8 @@ class Trainer(ValidationLoop):
         return autocast(self._precision(), self.device)
 
     def _precision(self) -> str:
-        """The precision in use (see :func:`~isicseg._devices.resolve_precision`): on CPU only an explicit ``"bf16"`` leaves fp32."""
+        """The precision in use (see :func:`~isicseg._devices.resolve_precision`): on CPU only an explicit ``"bf16"``
+        leaves fp32."""
         return resolve_precision(self.config.precision, self.device)
 
     def _build_optimizer(self, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -183,8 +188,10 @@ class Trainer(ValidationLoop):
             names = getattr(dataset, "names", None)
             if names is None or len(names) != len(self.config.source_shares):
                 raise ConfigError(
-                    f"source_shares {self.config.source_shares} needs a MultiSourceDataset with {len(self.config.source_shares)} sources; "
-                    f"the training data has {len(names) if names is not None else 'no named'} sources{f' ({names})' if names else ''}."
+                    f"source_shares {self.config.source_shares} needs a MultiSourceDataset with "
+                    f"{len(self.config.source_shares)} sources; "
+                    f"the training data has {len(names) if names is not None else 'no named'} "
+                    f"sources{f' ({names})' if names else ''}."
                 )
             shares = dict(zip(names, self.config.source_shares))
         self.sampler = EpochBatchSampler(
@@ -216,7 +223,7 @@ class Trainer(ValidationLoop):
         model = self.unwrapped_model
         state = {
             "model": model.state_dict(),
-            "model_config": _identity_dict(model),
+            IDENTITY_KEY: _identity_dict(model),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "total_steps": self.total_steps,
@@ -241,12 +248,14 @@ class Trainer(ValidationLoop):
             save_checkpoint(state, path)
 
     def _restore(self, path: str | Path) -> None:
-        state = load_checkpoint(path)
+        state = read_checkpoint(path).contents
         missing = [key for key in RESUME_ENTRIES if key not in state]
         if missing:
             raise WeightsError(
-                f"Cannot resume from {path}: it lacks {', '.join(map(repr, missing))} (it holds {', '.join(map(repr, sorted(state)))}); "
-                f"a resumable checkpoint is a last.pt written by the Trainer. Load weights with load_model instead, or start a new run."
+                f"Cannot resume from {path}: it lacks {', '.join(map(repr, missing))} (it holds "
+                f"{', '.join(map(repr, sorted(state)))}); "
+                "a resumable checkpoint is a last.pt written by the Trainer. Load weights with load_model "
+                "instead, or start a new run."
             )
         try:
             self.unwrapped_model.load_state_dict(state["model"])
@@ -255,7 +264,8 @@ class Trainer(ValidationLoop):
             first = str(error).strip().splitlines()
             raise WeightsError(
                 f"Cannot resume from {path}: its weights or optimizer state do not fit this model "
-                f"({type(error).__name__}: {' '.join(first[:2])[:300]}). It was written for another model; start a new run."
+                f"({type(error).__name__}: {' '.join(first[:2])[:300]}). It was written for another model; start a "
+                "new run."
             ) from None
         self.global_step = int(state["global_step"])
         if state.get("total_steps") == self.total_steps and "lr_lambdas" not in state["scheduler"]:
@@ -421,7 +431,8 @@ class Trainer(ValidationLoop):
                         cause = "is not finite on another process" if math.isfinite(here) else f"is {here}"
                         raise NonFiniteLossError(
                             f"Loss {cause} at step {self.global_step} (epoch {self.epoch}); "
-                            f"components here {values}; images here {ids}. Lower the learning rate, enable grad_clip_norm, "
+                            f"components here {values}; images here {ids}. Lower the learning rate, enable "
+                            "grad_clip_norm, "
                             f"or set skip_nonfinite=True.",
                             losses=values,
                             image_ids=ids,

@@ -4,7 +4,8 @@ An *evaluator* turns the model's eval-mode outputs on the validation images into
 metrics, in two steps so that distributed validation gives the numbers a single process
 would (an evaluator with a ``predict(model, images)`` method also makes the outputs, e.g.
 with the test-time augmentation the final evaluation uses, so that the checkpoint is
-chosen by the same answers that are reported): :meth:`Evaluator.rows` makes one plain dict per image (on each process, for its
+chosen by the same answers that are reported): :meth:`Evaluator.rows` makes one plain dict per image (on each process,
+for its
 share of the images), the Trainer gathers the rows of all processes in image order, and
 :meth:`Evaluator.summarize` reduces them to named numbers (logged with a ``val_``
 prefix). Each validation batch's outputs are seen once.
@@ -60,7 +61,8 @@ def register_default_evaluator(dataset_type: type, factory: Callable[[Any], Eval
     registration for a type wins."""
     if not isinstance(dataset_type, type) or not callable(factory):
         raise ConfigError(
-            f"register_default_evaluator(dataset_type, factory) needs a class and a callable; got {dataset_type!r}, {factory!r}."
+            "register_default_evaluator(dataset_type, factory) needs a class and a callable; got "
+            f"{dataset_type!r}, {factory!r}."
         )
     _DEFAULT_EVALUATORS.insert(0, (dataset_type, factory))
 
@@ -87,7 +89,8 @@ class DetectionEvaluator:
     nothing is detected, else 0.
 
     Example:
-        >>> output = {"scores": torch.tensor([0.9]), "boxes": torch.tensor([[0.0, 0, 2, 2]]), "masks": torch.ones(1, 1, 2, 2)}
+        >>> output = {"scores": torch.tensor([0.9]), "boxes": torch.tensor([[0.0, 0, 2, 2]]),
+        ...           "masks": torch.ones(1, 1, 2, 2)}
         >>> target = {"boxes": torch.tensor([[0.0, 0, 2, 2]]), "masks": torch.ones(1, 2, 2, dtype=torch.uint8)}
         >>> evaluator = DetectionEvaluator()
         >>> evaluator.summarize(evaluator.rows([output], [target], [0]))
@@ -176,7 +179,8 @@ class ValidationLoop:
         return total, rows
 
     def evaluator_for(self, dataset: torch.utils.data.Dataset) -> Evaluator:
-        """The evaluator used on ``dataset``: the Trainer's, the one registered for its type, or :class:`~isicseg.engine.validation.DetectionEvaluator`."""
+        """The evaluator used on ``dataset``: the Trainer's, the one registered for its type, or
+        :class:`~isicseg.engine.validation.DetectionEvaluator`."""
         if self.evaluator is not None:
             return self.evaluator
         base = _base_dataset(dataset)

@@ -25,9 +25,9 @@ from ..inference import InferenceConfig
 from ..labels import CATEGORIES
 from ..outputs import staged_output
 from .predicting import predict_rows
-from .report import write_figures
+from .report import OverlayPicker, write_figures
 from .scoring import coco_map
-from .submission import write_classification_csv
+from .submission import write_classification_csv, write_mask_png
 from .summary import Summary, summarize
 
 __all__ = ["EVALUATE_OUTPUTS", "EvaluationResult", "evaluate"]
@@ -122,17 +122,22 @@ def evaluate(
 def _evaluate(
     model: torch.nn.Module, dataset: ISIC2017Dataset, out: Path | None, *, figures: bool, max_overlays: int, **options
 ) -> EvaluationResult:
-    """Predict, score, summarise and (with ``out``) write every file of :func:`evaluate` into ``out``."""
+    """Predict, score, summarise and (with ``out``) write every file of :func:`evaluate` into ``out``.
+
+    This is the one place that writes: each submission mask as its answer arrives (full-resolution
+    masks are not all held in memory), then the CSVs, the summary and the figures.
+    """
+    picker = OverlayPicker(max_overlays if out is not None and figures else 0)
     if out is not None:
         (out / "masks").mkdir()
-    predictions = predict_rows(
-        model,
-        dataset,
-        masks_dir=out / "masks" if out else None,
-        coco=True,
-        max_overlays=max_overlays if out is not None and figures else 0,
-        **options,
-    )
+
+    def on_answer(index, answer, truth, row) -> None:
+        record = dataset.records[index]
+        if out is not None:
+            write_mask_png(answer.mask, out / "masks" / f"{record.image_id}_segmentation.png")
+        picker.add(record, answer, truth, row["jaccard"])
+
+    predictions = predict_rows(model, dataset, coco=True, on_answer=on_answer, **options)
     scheme = dataset.label_scheme
     per_image = pd.DataFrame(predictions.rows).drop(columns="index")
     summary = summarize(per_image, scheme, intervals=True).replace(
@@ -144,5 +149,5 @@ def _evaluate(
         (out / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
         if figures:
             plotted = [c for c in CATEGORIES if len(per_image) and not per_image[f"p_{c}"].isna().any()]
-            write_figures(per_image, scheme, plotted, predictions.overlays, out / "figures")
+            write_figures(per_image, scheme, plotted, picker.overlays(scheme), out / "figures")
     return EvaluationResult(per_image, summary, out)

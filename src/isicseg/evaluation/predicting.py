@@ -1,11 +1,14 @@
-"""Predicting over an ISIC dataset: the model's answer and per-image row for each item."""
+"""Predicting over an ISIC dataset: the model's answer and per-image row for each item.
+
+Nothing here writes a file: :func:`~isicseg.evaluate` writes masks, CSVs and figures in
+one place, from the answers this hands it one at a time (``on_answer``).
+"""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,11 +20,9 @@ from ..data.dataset import ISIC2017Dataset
 from ..inference import Answer, ImageToAnswer, InferenceConfig, answer_images
 from ..logs import Progress
 from ..ops import collate
-from .report import overlay_of, shrink_answer
 from .scoring import score_answer
-from .submission import write_mask_png
 
-__all__ = ["Predictions", "predict_rows"]
+__all__ = ["OnAnswer", "Predictions", "predict_rows"]
 
 
 @dataclass
@@ -32,17 +33,22 @@ class Predictions:
         rows: One per-image row per item (with its dataset ``index``), in the order asked.
         coco_ground_truth: The inputs of :func:`~isicseg.evaluation.coco_map` (empty unless ``coco=True``).
         coco_detections: Likewise, the model's detections.
-        overlays: :class:`~isicseg.viz.Overlay` of the worst, then the best images by Jaccard.
     """
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     coco_ground_truth: list[dict[str, Any]] = field(default_factory=list)
     coco_detections: list[dict[str, Any]] = field(default_factory=list)
-    overlays: list[Any] = field(default_factory=list)
+
+
+OnAnswer = Callable[[int, Answer, np.ndarray, dict[str, Any]], None]
+"""``on_answer(index, answer, true_mask, row)``: called by :func:`predict_rows` for each item
+as soon as it is answered and scored, with the full-resolution true mask (so that a
+caller can write or keep what it needs without holding every answer in memory)."""
 
 
 def _untransformed(dataset: ISIC2017Dataset) -> ISIC2017Dataset:
-    """A shallow copy of ``dataset`` that reads images without its ``transforms`` (the caller's object is left alone)."""
+    """A shallow copy of ``dataset`` that reads images without its ``transforms`` (the caller's object is left
+    alone)."""
     view = copy.copy(dataset)
     view.transforms = None
     return view
@@ -56,9 +62,8 @@ def predict_rows(
     indices: Sequence[int] | None = None,
     num_workers: int = 0,
     device: str | torch.device | None = None,
-    masks_dir: Path | None = None,
     coco: bool = False,
-    max_overlays: int = 0,
+    on_answer: OnAnswer | None = None,
 ) -> Predictions:
     """Answer and score some items of ``dataset`` (all by default): the building block of
     :func:`~isicseg.evaluate`.
@@ -77,9 +82,10 @@ def predict_rows(
         indices: Items to predict, in order.
         num_workers: DataLoader worker processes reading images.
         device: Where to run (default: the model's device).
-        masks_dir: If given, each answer's mask is written there as an ISIC submission PNG.
         coco: Also collect the inputs of :func:`~isicseg.evaluation.coco_map`.
-        max_overlays: Overlays to keep: the worst half (rounded up) and the best half by Jaccard.
+        on_answer: Called with each item's index, answer, full-resolution true mask and row
+            (see :data:`OnAnswer`); :func:`~isicseg.evaluate` writes its submission masks and
+            picks its overlays there.
     """
     config = InferenceConfig.or_default(config, "predict_rows")
     device = resolve_device(device) if device is not None else next(model.parameters()).device
@@ -94,24 +100,24 @@ def predict_rows(
     )
     result = Predictions()
     progress = Progress("predict", len(indices), unit="image")
-    candidates: list[tuple[float, Any, tuple[Answer, np.ndarray]]] = []
 
     def images():
         items = (item for images, targets in loader for item in zip(images, targets))
         for index, (image, target) in zip(indices, items):
-            width, height = dataset.original_size(index)
             yield ImageToAnswer(
-                image, dataset.records[index].image_id, (height, width), (index, image.shape[-2:], target)
+                image,
+                dataset.records[index].image_id,
+                dataset.original_height_and_width(index),
+                (index, image.shape[-2:], target),
             )
 
     for (index, shape, target), answer in answer_images(
         model, images(), label_scheme=dataset.label_scheme, config=config, device=device
     ):
-        record = dataset.records[index]
         truth, row = score_answer(dataset, index, answer)
         result.rows.append({"index": index, **row})
-        if masks_dir is not None:
-            write_mask_png(answer.mask, masks_dir / f"{record.image_id}_segmentation.png")
+        if on_answer is not None:
+            on_answer(index, answer, truth, row)
         if coco:
             output = answer.detections
             result.coco_ground_truth.append(
@@ -133,17 +139,5 @@ def predict_rows(
                     "masks": (output["masks"][:, 0] > 0.5).numpy(),
                 }
             )
-        if max_overlays:
-            candidates.append((row["jaccard"], record, shrink_answer(answer, truth)))
         progress.update()
-    candidates.sort(key=lambda c: c[0])  # worst first
-    worst = max_overlays - max_overlays // 2
-    chosen = (
-        candidates
-        if len(candidates) <= max_overlays
-        else candidates[:worst] + candidates[len(candidates) - max_overlays // 2 :]
-    )
-    result.overlays = [
-        overlay_of(record, answer, truth, dataset.label_scheme, jaccard) for jaccard, record, (answer, truth) in chosen
-    ]
     return result

@@ -19,7 +19,7 @@ from ..labels import LabelScheme
 from ..ops import masks_to_boxes
 from .summary import CategoryScores, Summary
 
-__all__ = ["format_summary", "write_figures", "overlay_of", "write_answer_overlay"]
+__all__ = ["OverlayPicker", "format_summary", "write_figures", "overlay_of", "write_answer_overlay"]
 
 _OVERLAY_SIDE = 256
 _COLUMNS = {
@@ -40,7 +40,8 @@ def format_summary(summary: Summary) -> str:
     if summary.reference_report is not None:
         ref = summary.reference_report
         lines.append(
-            f"Reference report  mean box IoU {_fmt(ref.mean_box_iou)}  melanoma precision {_fmt(ref.melanoma_precision)}  "
+            f"Reference report  mean box IoU {_fmt(ref.mean_box_iou)}  melanoma precision "
+            f"{_fmt(ref.melanoma_precision)}  "
             f"melanoma recall {_fmt(ref.melanoma_recall)}"
         )
     lines.append("ISIC Part 1       " + "  ".join(f"{k} {_fmt(v)}" for k, v in summary.segmentation.items()))
@@ -66,11 +67,41 @@ def shrink_answer(answer: Answer, truth: np.ndarray) -> tuple[Answer, np.ndarray
     """Answer and true mask scaled to at most 256 px (what an overlay shows), to keep in memory."""
     scale = _OVERLAY_SIDE / max(truth.shape)
     size = (max(1, round(truth.shape[1] * scale)), max(1, round(truth.shape[0] * scale)))
-    small = lambda m: np.asarray(Image.fromarray(m.astype(np.uint8)).resize(size, Image.Resampling.NEAREST)) > 0  # noqa: E731
+
+    def small(mask: np.ndarray) -> np.ndarray:
+        return np.asarray(Image.fromarray(mask.astype(np.uint8)).resize(size, Image.Resampling.NEAREST)) > 0
+
     box = None if answer.box is None else tuple(v * scale for v in answer.box)
     return Answer(
         answer.image_id, small(answer.mask), box, answer.label, answer.score, answer.probabilities, {}
     ), small(truth)
+
+
+class OverlayPicker:
+    """Picks the images of the overlay grid while answers stream past: the worst half
+    (rounded up) and the best half of ``count`` by Jaccard, each kept shrunk to 256 px.
+
+    Example:
+        >>> picker = OverlayPicker(0)  # no grid: nothing is kept
+        >>> picker.add(None, None, None, 0.5); picker.overlays(None)
+        []
+    """
+
+    def __init__(self, count: int) -> None:
+        self.count = int(count)
+        self._kept: list[tuple[float, Any, tuple[Answer, np.ndarray]]] = []
+
+    def add(self, record: Any, answer: Answer, truth: np.ndarray, jaccard: float) -> None:
+        """Consider one answer (``truth``: its true mask at the original size)."""
+        if self.count:
+            self._kept.append((jaccard, record, shrink_answer(answer, truth)))
+
+    def overlays(self, label_scheme: LabelScheme) -> list[Any]:
+        """The :class:`~isicseg.viz.Overlay` of each chosen image, worst first, then the best."""
+        kept = sorted(self._kept, key=lambda c: c[0])
+        worst = self.count - self.count // 2
+        chosen = kept if len(kept) <= self.count else kept[:worst] + kept[len(kept) - self.count // 2 :]
+        return [overlay_of(record, answer, truth, label_scheme, jaccard) for jaccard, record, (answer, truth) in chosen]
 
 
 def overlay_of(record: Any, answer: Answer, truth: np.ndarray, label_scheme: LabelScheme, jaccard: float):
@@ -93,7 +124,8 @@ def overlay_of(record: Any, answer: Answer, truth: np.ndarray, label_scheme: Lab
 def write_figures(
     per_image: pd.DataFrame, label_scheme: LabelScheme, categories: Sequence[str], overlays: list, folder: Path
 ) -> None:
-    """Jaccard box plot, ROC curves of ``categories``, confusion matrix and (if any) the overlay grid, as PNGs in ``folder``."""
+    """Jaccard box plot, ROC curves of ``categories``, confusion matrix and (if any) the overlay grid, as PNGs in
+    ``folder``."""
     from .. import viz
 
     viz.plot_jaccard_boxplot(per_image["jaccard"].tolist(), folder / "jaccard_boxplot.png")

@@ -113,12 +113,11 @@ class IsicEvaluator:
         rows = []
         for output, index in zip(outputs, indices):
             image = self._image(index)
-            width, height = self.dataset.original_size(image)
             answer = answer_from_detections(
                 output,
                 self.dataset.label_scheme,
                 image_id=self.dataset.records[image].image_id,
-                original_size=(height, width),
+                original_height_and_width=self.dataset.original_height_and_width(image),
                 postprocess=self.config.postprocess,
             )
             rows.append(score_answer(self.dataset, image, answer)[1])

@@ -71,21 +71,26 @@ def score_submission(
     masks_dir = Path(masks_dir)
     if not masks_dir.is_dir():
         raise DatasetError(
-            f"The submission's mask folder {masks_dir} does not exist or is not a folder; expected one mask per image of {paths.csv}."
+            f"The submission's mask folder {masks_dir} does not exist or is not a folder; expected one mask per "
+            f"image of {paths.csv}."
         )
     absent = [i for i in truth if not (masks_dir / f"{i}_segmentation.png").is_file()]
     if absent:
         raise DatasetError(
-            f"The submission lacks {len(absent)} of {len(truth)} masks, e.g. {masks_dir / f'{absent[0]}_segmentation.png'}; "
+            f"The submission lacks {len(absent)} of {len(truth)} masks, e.g. "
+            f"{masks_dir / f'{absent[0]}_segmentation.png'}; "
             f"expected one ISIC_nnnnnnn_segmentation.png per image of {paths.csv}."
         )
     rows = []
     for image_id, diagnosis in truth.items():
         gt_path = paths.mask_of(image_id)
         with Image.open(gt_path) as gt_file:
-            expected = gt_file.size
+            width, height = gt_file.size
         pred = read_mask(
-            masks_dir / f"{image_id}_segmentation.png", expected, binarize=True, image_path=gt_path
+            masks_dir / f"{image_id}_segmentation.png",
+            expected_height_and_width=(height, width),
+            binarize=True,
+            image_path=gt_path,
         ).astype(bool)
         rows.append(
             {
@@ -102,7 +107,8 @@ def score_submission(
         lacking = [c for c in categories if c not in probabilities.columns]
         if lacking:
             raise DatasetError(
-                f"{classification_csv} has no column {', '.join(lacking)}; it has {', '.join(map(str, probabilities.columns))}."
+                f"{classification_csv} has no column {', '.join(lacking)}; it has "
+                f"{', '.join(map(str, probabilities.columns))}."
             )
         missing = sorted(set(per_image["image_id"]) - set(probabilities.index))
         if missing:

@@ -65,7 +65,8 @@ def mask_iou(masks1: ArrayLike, masks2: ArrayLike) -> torch.Tensor:
     b = torch.from_numpy(as_binary_mask(masks2)).flatten(1).to(torch.float32)
     if a.shape[1] != b.shape[1]:
         raise ConfigError(
-            f"masks must share their height and width; got {tuple(_numpy(masks1).shape)} and {tuple(_numpy(masks2).shape)}."
+            f"masks must share their height and width; got {tuple(_numpy(masks1).shape)} and "
+            f"{tuple(_numpy(masks2).shape)}."
         )
     inter = a @ b.T
     union = a.sum(1)[:, None] + b.sum(1)[None, :] - inter

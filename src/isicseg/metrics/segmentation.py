@@ -90,8 +90,10 @@ def as_binary_mask(mask: ArrayLike, *, name: str = "mask") -> np.ndarray:
 
 def _refuse(name: str, value: Any) -> None:
     raise ConfigError(
-        f"{name} holds values that are not mask values (e.g. {value.item() if hasattr(value, 'item') else value}): expected booleans, "
-        f"integers 0/1, an 8-bit mask with 255 for lesion (foreground > 128), or probabilities in [0, 1] (foreground > 0.5)."
+        f"{name} holds values that are not mask values (e.g. {value.item() if hasattr(value, 'item') else value}): "
+        "expected booleans, "
+        "integers 0/1, an 8-bit mask with 255 for lesion (foreground > 128), or probabilities in [0, 1] "
+        "(foreground > 0.5)."
     )
 
 

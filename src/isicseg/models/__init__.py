@@ -1,14 +1,13 @@
 """Mask R-CNN models: the factory, the backbone registry and weight loading."""
 
+from ..identity import ModelIdentity as ModelIdentity
 from .backbones import BACKBONES as BACKBONES
 from .backbones import BackboneSpec as BackboneSpec
 from .backbones import list_backbones as list_backbones
 from .factory import FEW_PROPOSALS as FEW_PROPOSALS
 from .factory import build_mask_rcnn as build_mask_rcnn
 from .factory import load_model as load_model
-from .identity import ModelIdentity as ModelIdentity
 from .weights import cached_weights_path as cached_weights_path
-from .weights import load_weight_file as load_weight_file
 
 __all__ = [
     "BACKBONES",
@@ -19,5 +18,4 @@ __all__ = [
     "cached_weights_path",
     "list_backbones",
     "load_model",
-    "load_weight_file",
 ]

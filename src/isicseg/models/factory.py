@@ -13,11 +13,12 @@ from torch import nn
 from torchvision.models.detection import FasterRCNN, MaskRCNN
 from torchvision.ops.misc import FrozenBatchNorm2d
 
+from ..checkpoint import Checkpoint, read_checkpoint
 from ..exceptions import ConfigError, WeightsError
+from ..identity import ModelIdentity
 from .backbones import BACKBONES, BackboneSpec, group_norm
 from .heads import HEADS, attach_classifier
-from .identity import ModelIdentity
-from .weights import load_coco_state_dict, load_torchvision_state_dict, load_weight_file
+from .weights import load_coco_state_dict, load_torchvision_state_dict
 
 __all__ = ["build_mask_rcnn", "load_model", "Norm", "PREDICTOR_PREFIXES", "FEW_PROPOSALS"]
 
@@ -177,7 +178,8 @@ def _check_arguments(
 ) -> None:
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or not 2 <= num_classes <= MAX_CLASSES:
         raise ConfigError(
-            f"num_classes must be an int in 2..{MAX_CLASSES:,} that counts the background (e.g. 3 for background, benign, melanoma); got {num_classes!r}."
+            f"num_classes must be an int in 2..{MAX_CLASSES:,} that counts the background (e.g. 3 for background, "
+            f"benign, melanoma); got {num_classes!r}."
         )
     sizes = min_size if isinstance(min_size, tuple) else (min_size,)
     if (
@@ -186,7 +188,8 @@ def _check_arguments(
         or max_size < max(sizes)
     ):
         raise ConfigError(
-            f"min_size must be an int (or tuple of ints) and max_size an int, each in 16..4096, with max_size >= min_size; "
+            "min_size must be an int (or tuple of ints) and max_size an int, each in 16..4096, with max_size >= "
+            "min_size; "
             f"got min_size={min_size!r}, max_size={max_size!r}."
         )
     unknown = sorted(set(kwargs) - _MASK_RCNN_OPTIONS)
@@ -194,7 +197,8 @@ def _check_arguments(
         hints = {k: difflib.get_close_matches(k, _MASK_RCNN_OPTIONS, n=1) for k in unknown}
         said = ", ".join(f"{k!r}" + (f" (did you mean {hints[k][0]!r}?)" if hints[k] else "") for k in unknown)
         raise ConfigError(
-            f"Unknown keyword arguments to build_mask_rcnn: {said}. It passes on torchvision MaskRCNN's options: {', '.join(sorted(_MASK_RCNN_OPTIONS))}."
+            f"Unknown keyword arguments to build_mask_rcnn: {said}. It passes on torchvision MaskRCNN's options: "
+            f"{', '.join(sorted(_MASK_RCNN_OPTIONS))}."
         )
     if norm not in ("auto", "frozen_bn", "bn", "gn"):
         raise ConfigError(f"norm must be one of 'auto', 'frozen_bn', 'bn', 'gn'; got {norm!r}.")
@@ -204,7 +208,8 @@ def _check_arguments(
         scheme = get_label_scheme(label_scheme)
         if scheme.num_classes != num_classes:
             raise ConfigError(
-                f"Label scheme {scheme.name!r} has {scheme.num_classes} classes (background included); num_classes={num_classes} was asked for."
+                f"Label scheme {scheme.name!r} has {scheme.num_classes} classes (background included); "
+                f"num_classes={num_classes} was asked for."
             )
 
 
@@ -216,13 +221,15 @@ def _resolve_weights(
     backbone_weights = None if backbone_weights == "none" else backbone_weights
     if backbone_weights is not None and pretrained not in (False, None):
         raise ConfigError(
-            f"Pass either pretrained= (weights of the whole model) or backbone_weights= (the backbone alone), not both; "
+            "Pass either pretrained= (weights of the whole model) or backbone_weights= (the backbone alone), not "
+            "both; "
             f"got pretrained={pretrained!r} and backbone_weights={backbone_weights!r}."
         )
     if backbone_weights is not None:
         if norm not in ("auto", "frozen_bn", "bn"):
             raise ConfigError(
-                f"ImageNet backbone weights need norm='frozen_bn' or 'bn' (they hold BatchNorm statistics); got norm={norm!r}."
+                "ImageNet backbone weights need norm='frozen_bn' or 'bn' (they hold BatchNorm statistics); got "
+                f"norm={norm!r}."
             )
         body_state = _imagenet_body_state(spec, backbone, backbone_weights, download)
         return _Weights(None, body_state, f"backbone:{backbone_weights}", "frozen_bn" if norm == "auto" else norm)
@@ -238,15 +245,15 @@ def _resolve_weights(
             )
         return _Weights(load_coco_state_dict(spec.coco_weights, download=download), None, "coco", "frozen_bn")
     if isinstance(pretrained, (str, Path)):
-        state, config = load_weight_file(pretrained)
-        saved_backbone = config.get("backbone")
-        if saved_backbone and saved_backbone != backbone:
+        stored = read_checkpoint(pretrained)
+        saved = stored.identity
+        if saved is not None and saved.backbone != backbone:
             raise WeightsError(
-                f"Weight file {pretrained} holds a {saved_backbone!r} model, but backbone={backbone!r} was asked for."
+                f"Weight file {pretrained} holds a {saved.backbone!r} model, but backbone={backbone!r} was asked for."
             )
-        return _Weights(
-            state, None, str(pretrained), (config.get("norm") or _detect_norm(state)) if norm == "auto" else norm
-        )
+        if norm == "auto":
+            norm = saved.norm if saved is not None else _detect_norm(stored.weights)
+        return _Weights(stored.weights, None, str(pretrained), norm)
     if pretrained not in (False, None):
         raise ConfigError(f"pretrained must be 'coco', True, False, None, 'none' or a file path; got {pretrained!r}.")
     if norm == "bn":
@@ -268,7 +275,8 @@ def _trainable_layers(spec: BackboneSpec, backbone: str, trainable_layers: int |
         )
     if source == "none" and trainable_layers < spec.max_trainable_layers:
         raise ConfigError(
-            f"Without pretrained weights every backbone layer must train (trainable_layers={spec.max_trainable_layers}); "
+            "Without pretrained weights every backbone layer must train "
+            f"(trainable_layers={spec.max_trainable_layers}); "
             f"got {trainable_layers}, which would freeze random weights."
         )
     return trainable_layers
@@ -309,11 +317,12 @@ def _imagenet_body_state(
         if spec.imagenet_weights is None:
             with_imagenet = [n for n in BACKBONES.names() if BACKBONES.get(n).imagenet_weights is not None]
             raise ConfigError(
-                f"Backbone {backbone!r} has no ImageNet weights; backbones with ImageNet weights: {', '.join(with_imagenet)}."
+                f"Backbone {backbone!r} has no ImageNet weights; backbones with ImageNet weights: "
+                f"{', '.join(with_imagenet)}."
             )
         state = load_torchvision_state_dict(spec.imagenet_weights, download=download)
     elif isinstance(weights, (str, Path)):
-        state, _ = load_weight_file(weights)
+        state = read_checkpoint(weights).weights
     else:
         raise ConfigError(f"backbone_weights must be 'imagenet', None, 'none' or a file path; got {weights!r}.")
     prefix = spec.imagenet_prefix
@@ -335,10 +344,12 @@ def _load_body(model: nn.Module, state: dict[str, torch.Tensor], source: str) ->
         example = (
             missing[:2]
             if missing
-            else f"{mismatched[0]} is {tuple(state[mismatched[0]].shape)} in the file, {tuple(own[mismatched[0]].shape)} in the model"
+            else f"{mismatched[0]} is {tuple(state[mismatched[0]].shape)} in the file, "
+            f"{tuple(own[mismatched[0]].shape)} in the model"
         )
         raise WeightsError(
-            f"Backbone weights from {source} do not fit the backbone: {len(missing)} tensors missing, {len(mismatched)} of another "
+            f"Backbone weights from {source} do not fit the backbone: {len(missing)} tensors missing, "
+            f"{len(mismatched)} of another "
             f"shape (e.g. {example}). Pass the ImageNet classifier file of the same architecture as backbone=."
         )
     body.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
@@ -357,7 +368,8 @@ def _load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str) ->
     if classes in mismatched:  # a trained model's predictors are its answers: never re-initialised silently
         raise WeightsError(
             f"Weights from {source} are for a model with {state[classes].shape[0]} classes (background included), but "
-            f"num_classes={own[classes].shape[0]} was asked for; its box and mask predictors would be replaced by random ones. "
+            f"num_classes={own[classes].shape[0]} was asked for; its box and mask predictors would be replaced by "
+            "random ones. "
             f"Drop num_classes= (--num-classes) to use the file's."
         )
     if mismatched:
@@ -376,16 +388,17 @@ def _load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str) ->
         )
 
 
-def load_model(path: str | Path, **overrides: Any) -> MaskRCNN:
+def load_model(path: str | Path | Checkpoint, **overrides: Any) -> MaskRCNN:
     """Rebuild a model from an isicseg checkpoint (or a state dict plus ``overrides``).
 
-    The architecture comes from the checkpoint's ``model_config`` (the model's
+    The architecture comes from the checkpoint's ``identity`` (the model's
     :class:`~isicseg.models.ModelIdentity`); keyword arguments (fields of the identity,
     or ``build_mask_rcnn``'s names) override it, and are required for a plain state dict
     (at least ``num_classes`` and ``backbone``). The file is read once.
 
     Args:
-        path: Path of an isicseg checkpoint (``last.pt``, ``best.pt``) or state dict.
+        path: Path of an isicseg checkpoint (``last.pt``, ``best.pt``) or state dict, or
+            what :func:`~isicseg.read_checkpoint` read from one.
         **overrides: Identity fields that replace the saved ones.
 
     Raises:
@@ -396,20 +409,24 @@ def load_model(path: str | Path, **overrides: Any) -> MaskRCNN:
         >>> import torch
         >>> model = build_mask_rcnn(3, backbone="resnet18_fpn", min_size=64, label_scheme="binary")
         >>> path = getfixture("tmp_path") / "model.pt"
-        >>> torch.save({"model": model.state_dict(), "model_config": model.identity.to_dict()}, path)
+        >>> torch.save({"model": model.state_dict(), "identity": model.identity.to_dict()}, path)
         >>> loaded = load_model(path)
         >>> loaded.identity.backbone, loaded.identity.label_scheme
         ('resnet18_fpn', 'binary')
     """
-    state, config = load_weight_file(path)
+    stored = path if isinstance(path, Checkpoint) else read_checkpoint(path)
+    path, state = stored.path, stored.weights
+    config = stored.identity.to_dict() if stored.identity is not None else {}
     if "extra" in overrides or "options" in overrides:
         raise ConfigError(
-            "load_model: the MaskRCNN options come from the file; pass identity fields such as num_classes= or backbone=."
+            "load_model: the MaskRCNN options come from the file; pass identity fields such as num_classes= or "
+            "backbone=."
         )
     saved_backbone = config.get("backbone")
     if saved_backbone and overrides.get("backbone", saved_backbone) != saved_backbone:
         raise WeightsError(
-            f"Weight file {path} holds a {saved_backbone!r} model, but backbone={overrides['backbone']!r} was asked for."
+            f"Weight file {path} holds a {saved_backbone!r} model, but backbone={overrides['backbone']!r} was "
+            "asked for."
         )
     if "num_classes" in overrides and "label_scheme" not in overrides:
         config.pop("label_scheme", None)  # the saved scheme belongs to the saved class count

@@ -21,26 +21,18 @@ Two heads come with isicseg:
   *Training on real data*).
 
 Heads are registered in :data:`HEADS` (entry-point group ``isicseg.heads``): a factory
-``factory(in_channels, num_classes) -> nn.Module``. The module is called as
-``head(features, images=..., image_sizes=..., boxes=...)`` with the backbone body's
-feature dict, the batch tensor the detector saw, each image's ``(height, width)`` in it,
-and one lesion box per image in its coordinates (the first ground-truth box in training,
-the top detection in eval; ``None`` without one). It returns ``(batch, num_classes - 1)``
-logits for the foreground labels 1, 2, ... A head may also have ``init_weights(download)``
-(called when the model starts from scratch, COCO or ImageNet weights, not when a trained
-model is loaded), ``collected_samples()`` and ``fit_samples(samples)`` (a head fitted in
-closed form after each training epoch: the :class:`~isicseg.engine.fitting.ClosedFormFit`
-protocol; the Trainer gathers the samples of every process), ``reads_features = False`` (it
-ignores ``features``, so :meth:`LesionMaskRCNN.classify` need not compute them) and
-``mirror_invariant = True`` (its answer for a mirrored image and box is the same: with
-``tta=True``, :func:`~isicseg.inference.detect` then runs it once, on the fused box,
-instead of on each view).
+``factory(in_channels, num_classes)`` returning an ``nn.Module`` that follows
+:class:`LesionHead`, the calling convention written as a :class:`typing.Protocol` (with
+the optional attributes a head may have); :func:`attach_classifier` checks a head against
+it when the model is built.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -52,6 +44,7 @@ from ..registry import Registry
 
 __all__ = [
     "HEADS",
+    "LesionHead",
     "PooledClassifier",
     "LesionCropClassifier",
     "LesionMaskRCNN",
@@ -60,8 +53,68 @@ __all__ = [
     "fit_logistic",
 ]
 
-HEADS: Registry[Callable[[int, int], nn.Module]] = Registry("heads")
-"""Lesion classifier heads by name; plugins use the ``isicseg.heads`` entry-point group."""
+
+@runtime_checkable
+class LesionHead(Protocol):
+    """How :class:`LesionMaskRCNN` calls its lesion classifier head (an ``nn.Module``).
+
+    The head gets the backbone body's feature dict, the batch tensor the detector saw,
+    each image's ``(height, width)`` in it, and one lesion box per image in its
+    coordinates (the first ground-truth box in training, the top detection in eval;
+    ``None`` without one), and in training the images' labels minus one (``-1``: no
+    lesion). It returns ``(batch, num_classes - 1)`` logits for the foreground labels
+    1, 2, ... A returned tensor that does not require grad adds no loss (a head fitted in
+    closed form).
+
+    A head may also have (read with ``getattr``, so every one is optional):
+
+    * ``init_weights(download)``: called when the model starts from scratch, COCO or
+      ImageNet weights, not when a trained model is loaded;
+    * ``collected_samples()`` and ``fit_samples(samples)``: a head fitted in closed form
+      after each training epoch, the :class:`~isicseg.engine.fitting.ClosedFormFit`
+      protocol (the Trainer gathers the samples of every process);
+    * ``reads_features = False``: it ignores ``features``, so :meth:`LesionMaskRCNN.classify`
+      need not compute them;
+    * ``mirror_invariant = True``: its answer for a mirrored image and box is the same,
+      so with ``tta=True`` :func:`~isicseg.inference.detect` runs it once, on the fused
+      box, instead of on each view.
+    """
+
+    def __call__(
+        self,
+        features: dict[str, Tensor],
+        *,
+        images: Tensor,
+        image_sizes: list[tuple[int, int]],
+        boxes: list[Tensor | None],
+        labels: Tensor | None = None,
+    ) -> Tensor: ...
+
+
+HEADS: Registry[Callable[[int, int], LesionHead]] = Registry("heads")
+"""Lesion classifier heads by name, each a factory ``(in_channels, num_classes) -> nn.Module``
+following :class:`LesionHead`; plugins use the ``isicseg.heads`` entry-point group."""
+
+_HEAD_KEYWORDS = ("images", "image_sizes", "boxes", "labels")
+
+
+def _check_head(name: str, head: object) -> nn.Module:
+    """Refuse a head that is not a module, or whose ``forward`` does not take :class:`LesionHead`'s arguments."""
+    if not isinstance(head, nn.Module):
+        raise ConfigError(
+            f"Head {name!r}: its factory returned {type(head).__name__}, not an nn.Module; a head is a module "
+            "called as head(features, images=..., image_sizes=..., boxes=..., labels=...) "
+            "(isicseg.models.heads.LesionHead)."
+        )
+    try:
+        inspect.signature(head.forward).bind({}, **dict.fromkeys(_HEAD_KEYWORDS))
+    except TypeError as error:
+        raise ConfigError(
+            f"Head {name!r}: {type(head).__name__}.forward cannot be called as forward(features, "
+            f"{', '.join(k + '=...' for k in _HEAD_KEYWORDS)}) ({error}); give it those keyword arguments, "
+            f"or **kwargs (isicseg.models.heads.LesionHead)."
+        ) from None
+    return head
 
 
 @HEADS.register("pooled")
@@ -112,11 +165,11 @@ class LesionMaskRCNN(MaskRCNN):
     :func:`attach_classifier`.
 
     Attributes:
-        classifier: The head (see :data:`HEADS`).
+        classifier: The head (a :class:`LesionHead`, see :data:`HEADS`).
         classifier_loss_weight: Factor of ``loss_lesion_class`` in the training loss.
     """
 
-    classifier: nn.Module
+    classifier: nn.Module  # a LesionHead
     classifier_loss_weight: float
 
     def _backbone(self, tensors: Tensor) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
@@ -136,7 +189,9 @@ class LesionMaskRCNN(MaskRCNN):
         probabilities = logits.float().softmax(dim=-1)
         return [torch.cat([p.new_zeros(1), p]) for p in probabilities]
 
-    def forward(self, images: list[Tensor], targets: list[dict[str, Tensor]] | None = None, *, classify: bool = True):  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        self, images: list[Tensor], targets: list[dict[str, Tensor]] | None = None, *, classify: bool = True
+    ):
         """Mask R-CNN's forward pass, with the classifier reading the backbone body's features.
 
         With ``classify=False`` (eval mode only) the head is not run and the outputs have no
@@ -145,7 +200,8 @@ class LesionMaskRCNN(MaskRCNN):
         """
         if self.training and targets is None:
             raise ConfigError(
-                "In training mode the model needs targets (one dict of boxes, labels and masks per image); got targets=None."
+                "In training mode the model needs targets (one dict of boxes, labels and masks per image); got "
+                "targets=None."
             )
         original_sizes = [(int(image.shape[-2]), int(image.shape[-1])) for image in images]
         image_list, targets = self.transform(images, targets)
@@ -228,7 +284,7 @@ def attach_classifier(model: MaskRCNN, head: str, *, loss_weight: float = 1.0) -
         torch.Size([3])
     """
     num_classes = model.roi_heads.box_predictor.cls_score.out_features
-    classifier = HEADS.get(head)(_deepest_channels(model), num_classes)
+    classifier = _check_head(head, HEADS.get(head)(_deepest_channels(model), num_classes))
     model.__class__ = LesionMaskRCNN
     model.classifier = classifier.to(next(model.parameters()).device)
     model.classifier_loss_weight = float(loss_weight)

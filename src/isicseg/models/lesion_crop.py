@@ -65,7 +65,8 @@ _VIEWS = (1, 2, 4, 8)
 
 
 def _dihedral(x: Tensor, k: int) -> Tensor:
-    """View ``k`` (0-7) of the dihedral group: ``k // 2`` quarter turns of the image (even ``k``) or of its mirror image (odd ``k``)."""
+    """View ``k`` (0-7) of the dihedral group: ``k // 2`` quarter turns of the image (even ``k``) or of its mirror
+    image (odd ``k``)."""
     x = x.flip(-1) if k % 2 else x
     turns = k // 2  # torch.rot90 spelled with flips and transposes, which ONNX can export
     if turns == 1:
@@ -92,7 +93,8 @@ class LesionCropClassifier(nn.Module):
     The regression is not trained by the detector's optimiser: in training mode the head
     keeps the features and labels of the images it sees (the augmented training images,
     up to ``max_samples``), and after each epoch the Trainer hands every process's
-    :meth:`collected_samples` to :meth:`fit_samples`, which fits it in closed form (:func:`fit_logistic`). Why this design, with the
+    :meth:`collected_samples` to :meth:`fit_samples`, which fits it in closed form (:func:`fit_logistic`). Why this
+    design, with the
     cross-validation that chose it: the "Models" guide. The ImageNet weights come from torchvision's weights API
     (``MobileNet_V2_Weights.IMAGENET1K_V1``, ``TORCH_HOME`` cache).
 
@@ -114,7 +116,8 @@ class LesionCropClassifier(nn.Module):
     Example:
         >>> head = LesionCropClassifier(0, 3, crop_size=64)
         >>> images = torch.rand(2, 3, 96, 96)
-        >>> head({}, images=images, image_sizes=[(96, 96), (80, 96)], boxes=[torch.tensor([10.0, 10, 50, 60]), None]).shape
+        >>> boxes = [torch.tensor([10.0, 10, 50, 60]), None]
+        >>> head({}, images=images, image_sizes=[(96, 96), (80, 96)], boxes=boxes).shape
         torch.Size([2, 2])
     """
 

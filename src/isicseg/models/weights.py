@@ -1,24 +1,23 @@
-"""Finding and loading weights: torchvision's COCO and ImageNet files, local files and isicseg checkpoints.
+"""Finding torchvision's weights: its COCO and ImageNet files, in its cache or downloaded there.
 
 torchvision's weights (COCO detectors, ImageNet backbones) are looked up where torchvision keeps them,
 ``$TORCH_HOME/hub/checkpoints/<file>`` (``~/.cache/torch`` by default), and downloaded
-there when that is allowed and possible. Every file is read with
-``torch.load(..., weights_only=True)``, so no weight file can run code.
+there when that is allowed and possible. Every file (these, local files, isicseg checkpoints)
+is read by :func:`isicseg.read_checkpoint` with ``weights_only=True``, so no weight file can run code.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import torch
 from torchvision.models import WeightsEnum
 
-from .._integrity import check_weights_digest
-from ..exceptions import WeightsError, WeightsNotFoundError
+from ..checkpoint import read_checkpoint
+from ..exceptions import WeightsNotFoundError
 
-__all__ = ["cached_weights_path", "load_coco_state_dict", "load_torchvision_state_dict", "load_weight_file"]
+__all__ = ["cached_weights_path", "load_coco_state_dict", "load_torchvision_state_dict"]
 
 
 def cached_weights_path(weights: WeightsEnum) -> Path:
@@ -55,7 +54,7 @@ def load_torchvision_state_dict(weights: WeightsEnum, *, download: bool = True) 
         >>> load_torchvision_state_dict(MobileNet_V2_Weights.IMAGENET1K_V1, download=False)
         Traceback (most recent call last):
         ...
-        isicseg.exceptions.WeightsNotFoundError: ImageNet weights mobilenet_v2-b0353104.pth are not in torchvision's cache ...
+        isicseg.exceptions.WeightsNotFoundError: ImageNet weights mobilenet_v2-b0353104.pth are not in ...
     """
     path = cached_weights_path(weights)
     what = "COCO weights" if "COCO" in weights.name else "ImageNet weights" if "IMAGENET" in weights.name else "Weights"
@@ -74,8 +73,7 @@ def load_torchvision_state_dict(weights: WeightsEnum, *, download: bool = True) 
                 f"the file's path instead. To train without pretraining, pass pretrained=False "
                 f"(isicseg then uses GroupNorm so that small batches train well)."
             )
-    state, _ = load_weight_file(path)
-    return state
+    return read_checkpoint(path).weights
 
 
 def load_coco_state_dict(weights: WeightsEnum, *, download: bool = True) -> dict[str, torch.Tensor]:
@@ -85,45 +83,3 @@ def load_coco_state_dict(weights: WeightsEnum, *, download: bool = True) -> dict
         WeightsNotFoundError: When the file is not cached and cannot be downloaded.
     """
     return load_torchvision_state_dict(weights, download=download)
-
-
-def load_weight_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Read a state dict or an isicseg checkpoint from disk.
-
-    Returns:
-        ``(state_dict, model_config)``; ``model_config`` holds the arguments the model
-        was built with when the file is an isicseg checkpoint, and is empty otherwise.
-
-    Raises:
-        WeightsNotFoundError: If the file does not exist.
-        WeightsError: If it is not a weights-only PyTorch file, holds no state dict, or is
-            an isicseg checkpoint whose weights do not match their stored checksum.
-    """
-    path = Path(path)
-    if path.exists() and not path.is_file():
-        raise WeightsError(
-            f"Weight file {path} is a {'folder' if path.is_dir() else 'special file'}; expected a .pth state dict or an isicseg checkpoint (a file)."
-        )
-    if not path.is_file():
-        raise WeightsNotFoundError(
-            f"Weight file {path} does not exist; expected a .pth state dict or an isicseg checkpoint."
-        )
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - text, HTML or a truncated file fail in many ways (KeyError, UnpicklingError ...)
-        raise WeightsError(
-            f"Weight file {path} could not be loaded with weights_only=True ({type(error).__name__}: "
-            f"{str(error).splitlines()[0] if str(error) else ''}). isicseg only loads files that hold tensors "
-            f"and plain containers, never pickled code."
-        ) from None
-    config: dict[str, Any] = {}
-    if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
-        check_weights_digest(obj, path)
-        config = dict(obj.get("model_config") or {})
-        obj = obj["model"]
-    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise WeightsError(
-            f"Weight file {path} holds {type(obj).__name__}, not a state dict; expected a dict of tensors "
-            f"or an isicseg checkpoint with a 'model' entry."
-        )
-    return obj, config

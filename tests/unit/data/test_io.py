@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from isicseg.data.io import output_size, read_image, read_image_size, read_mask
+from isicseg.data.io import read_height_and_width, read_image, read_mask, resized_height_and_width
 from isicseg.exceptions import ConfigError, DatasetError
 
 from ...conftest import MINI_ROOT
@@ -24,17 +24,17 @@ def rgb():
     return (rng.random((60, 80, 3)) * 255).astype(np.uint8)
 
 
-def test_output_size():
-    assert output_size(1024, 768, None) == (1024, 768)
-    assert output_size(1024, 768, 256) == (341, 256)
-    assert output_size(768, 1024, 256) == (256, 341)
-    assert output_size(1024, 768, (100, 200)) == (200, 100)
+def test_resized_height_and_width():
+    assert resized_height_and_width(768, 1024, None) == (768, 1024)
+    assert resized_height_and_width(768, 1024, 256) == (256, 341)
+    assert resized_height_and_width(1024, 768, 256) == (341, 256)
+    assert resized_height_and_width(768, 1024, (100, 200)) == (100, 200)
 
 
 @pytest.mark.parametrize("bad", [0, -3, (0, 10), (1, 2, 3)])
-def test_output_size_rejects_bad_sizes(bad):
+def test_resized_height_and_width_rejects_bad_sizes(bad):
     with pytest.raises(ConfigError, match="image_size must be a positive int"):
-        output_size(10, 10, bad)
+        resized_height_and_width(10, 10, bad)
 
 
 @pytest.mark.parametrize("mode", ["L", "RGBA", "CMYK", "P"])
@@ -74,7 +74,7 @@ def test_not_an_image(tmp_path):
 
 def test_missing_image(tmp_path):
     with pytest.raises(DatasetError, match=r"Image file .*x.jpg does not exist"):
-        read_image_size(tmp_path / "x.jpg")
+        read_height_and_width(tmp_path / "x.jpg")
 
 
 def test_decompression_bomb_is_refused(tmp_path, rgb):
@@ -88,7 +88,7 @@ def test_mask_binary_and_resized_nearest(tmp_path):
     mask[10:50, 20:70] = 255
     mask[0, 0] = 255
     path = save(mask, tmp_path / "m.png")
-    out = read_mask(path, (80, 60), 30)
+    out = read_mask(path, expected_height_and_width=(60, 80), image_size=30)
     expected = np.asarray(Image.fromarray(mask).resize((40, 30), Image.Resampling.NEAREST)) > 128
     assert out.dtype == np.uint8 and set(np.unique(out)) <= {0, 1}
     assert np.array_equal(out.astype(bool), expected)
@@ -96,8 +96,10 @@ def test_mask_binary_and_resized_nearest(tmp_path):
 
 def test_mask_size_must_match_image(tmp_path):
     path = save(np.zeros((60, 80), np.uint8), tmp_path / "m.png")
-    with pytest.raises(DatasetError, match=r"m.png is 80x60 but its image img.jpg is 81x60"):
-        read_mask(path, (81, 60), image_path="img.jpg")
+    with pytest.raises(DatasetError, match=r"m.png is 80x60 but its image img.jpg is 81x60 \(width x height\)"):
+        read_mask(path, expected_height_and_width=(60, 81), image_path="img.jpg")
+    with pytest.raises(TypeError):  # sizes are named where they are passed: (h, w) or (w, h) cannot be mixed up
+        read_mask(path, (60, 80))
 
 
 def test_non_binary_mask_is_refused_or_binarized(tmp_path):
@@ -148,17 +150,15 @@ def test_zero_one_mask_is_named_for_what_it_is(tmp_path):
 
 
 def test_max_image_pixels_above_pillows_own_limit_is_honoured(tmp_path, monkeypatch):
-    from isicseg.data.io import read_image_size
-
     path = tmp_path / "big.png"
     Image.new("L", (40, 30)).save(path)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow alone would refuse 1200 pixels (> 2 x 100)
-    assert read_image_size(path, max_pixels=2000) == (40, 30)
+    assert read_height_and_width(path, max_pixels=2000) == (30, 40)
     assert Image.MAX_IMAGE_PIXELS == 100  # Pillow's setting is left as it was
     with pytest.raises(
         DatasetError, match=rf"Image {path} is 40x30 = 1,200 pixels, more than the 1,000 allowed \(max_image_pixels\)"
     ):
-        read_image_size(path, max_pixels=1000)
+        read_height_and_width(path, max_pixels=1000)
 
 
 @pytest.mark.parametrize("image_size", [10**6, 64.0, True, (1, 2, 3), "256", (100, 0)])
@@ -173,13 +173,12 @@ def test_image_size_is_bounded_and_typed(image_size):
 
 
 def test_output_larger_than_the_bound_is_refused_before_decoding():
-    from isicseg.data.io import output_size
-
-    assert output_size(1024, 768, np.int64(256)) == (341, 256)
+    assert resized_height_and_width(768, 1024, np.int64(256)) == (256, 341)
     with pytest.raises(
-        ConfigError, match=r"image_size 8000 would make a 4000x100 image 320000x8000, more than 16384 pixels a side"
+        ConfigError,
+        match=r"image_size 8000 would make a 4000x100 \(width x height\) image 320000x8000, more than 16384 pixels a side",
     ):
-        output_size(4000, 100, 8000)
+        resized_height_and_width(100, 4000, 8000)
 
 
 def test_a_fifo_named_jpg_is_refused_not_read(tmp_path):
@@ -187,7 +186,7 @@ def test_a_fifo_named_jpg_is_refused_not_read(tmp_path):
 
     fifo = tmp_path / "ISIC_0000001.jpg"
     os.mkfifo(fifo)
-    for read in (read_image, read_image_size, lambda p: read_mask(p)):
+    for read in (read_image, read_height_and_width, lambda p: read_mask(p)):
         with pytest.raises(DatasetError, match=rf"{fifo} is not a regular file \(a folder, FIFO, socket or device\)"):
             read(fifo)
 
@@ -201,7 +200,7 @@ def test_exif_orientation_is_applied(tmp_path, orientation):
     path = tmp_path / "turned.jpg"
     Image.fromarray(stored).save(path, quality=95, exif=exif)
     shown = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))  # what viewers show
-    assert read_image_size(path) == (shown.shape[1], shown.shape[0])
+    assert read_height_and_width(path) == shown.shape[:2]
     image = read_image(path)
     assert image.shape == shown.shape and (orientation == 3 or image.shape[:2] == (60, 40))
     assert np.abs(image.astype(int) - shown.astype(int)).max() <= 2

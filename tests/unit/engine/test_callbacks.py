@@ -4,10 +4,10 @@ import sys
 
 import pytest
 
-from isicseg import ISIC2017Dataset
+from isicseg import ISIC2017Dataset, read_checkpoint
 from isicseg.callbacks import CALLBACKS, EarlyStopping, ModelCheckpoint, SaveConfig, TensorBoardLogger
 from isicseg.config import RunConfig
-from isicseg.engine import Trainer, TrainerConfig, load_checkpoint
+from isicseg.engine import Trainer, TrainerConfig
 from isicseg.exceptions import ConfigError, UnknownNameError
 
 from ...helpers import tiny_model
@@ -75,7 +75,7 @@ def test_config_json_has_one_writer_the_trainers_own_config_or_the_one_given(syn
     assert sum(isinstance(c, SaveConfig) for c in plain.callbacks) == 1  # added, since none was given
     plain.fit(tiny_model(), train)
     assert TrainerConfig.from_file(tmp_path / "plain" / "config.json") == plain.config
-    assert "run_config" not in load_checkpoint(tmp_path / "plain" / "last.pt")
+    assert read_checkpoint(tmp_path / "plain" / "last.pt").run_config is None
     run = RunConfig(name="r").replace(epochs=1, lr=0.01)
     given = Trainer(
         TrainerConfig(**fast, out_dir=str(tmp_path / "run")), callbacks=[SaveConfig(run, checkpoint_key="run_config")]
@@ -85,7 +85,7 @@ def test_config_json_has_one_writer_the_trainers_own_config_or_the_one_given(syn
     assert (
         json.loads((tmp_path / "run" / "config.json").read_text()) == run.to_dict()
     )  # the whole run, not the trainer section
-    assert load_checkpoint(tmp_path / "run" / "last.pt")["run_config"] == run.to_dict()
+    assert read_checkpoint(tmp_path / "run" / "last.pt").run_config == run.to_dict()
     assert not any(
         isinstance(c, SaveConfig) for c in Trainer(TrainerConfig(**fast)).callbacks
     )  # no folder, nothing to write

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from isicseg import load_model
+from isicseg import load_model, read_checkpoint
 from isicseg._integrity import DIGEST_KEY, weights_digest
-from isicseg.engine import load_checkpoint, save_checkpoint
+from isicseg.engine import save_checkpoint
 from isicseg.exceptions import WeightsError
 
 from ...helpers import tiny_model
@@ -25,15 +25,15 @@ def _flip_a_weight_byte(path):
     path.write_bytes(bytes(raw))
 
 
-def test_a_checkpoint_with_a_flipped_weight_byte_is_refused_by_both_readers(tmp_path):
+def test_a_checkpoint_with_a_flipped_weight_byte_is_refused_by_the_reader_and_by_load_model(tmp_path):
     model = tiny_model()
     path = save_checkpoint(
-        {"model": model.state_dict(), "model_config": model.identity.replace(label_scheme="binary").to_dict()},
+        {"model": model.state_dict(), "identity": model.identity.replace(label_scheme="binary").to_dict()},
         tmp_path / "last.pt",
     )
     stored = torch.load(path, weights_only=True)
     assert stored[DIGEST_KEY] == weights_digest(model.state_dict())
-    assert set(load_checkpoint(path)["model"]) == set(model.state_dict())
+    assert set(read_checkpoint(path).weights) == set(model.state_dict())
     load_model(path)  # an intact file loads
     _flip_a_weight_byte(path)
     assert torch.load(path, weights_only=True)  # torch itself does not notice
@@ -41,7 +41,7 @@ def test_a_checkpoint_with_a_flipped_weight_byte_is_refused_by_both_readers(tmp_
         WeightsError,
         match=rf"Checkpoint {path} is damaged: its weights have SHA-256 [0-9a-f]{{16}}\.\.\., but [0-9a-f]{{16}}\.\.\. was stored",
     ):
-        load_checkpoint(path)
+        read_checkpoint(path)
     with pytest.raises(WeightsError, match=r"is damaged"):
         load_model(path)
 
@@ -49,11 +49,11 @@ def test_a_checkpoint_with_a_flipped_weight_byte_is_refused_by_both_readers(tmp_
 def test_files_without_a_checksum_still_load(tmp_path):
     model = tiny_model()
     torch.save(
-        {"model": model.state_dict(), "model_config": model.identity.replace(label_scheme="binary").to_dict()},
+        {"model": model.state_dict(), "identity": model.identity.replace(label_scheme="binary").to_dict()},
         tmp_path / "other.pt",
     )
     torch.save(model.state_dict(), tmp_path / "plain.pt")
-    assert load_checkpoint(tmp_path / "other.pt")["model"].keys() == model.state_dict().keys()
+    assert read_checkpoint(tmp_path / "other.pt").weights.keys() == model.state_dict().keys()
     assert load_model(tmp_path / "other.pt").identity.label_scheme == "binary"
 
 

@@ -7,9 +7,9 @@ import re
 import pytest
 import torch
 
-from isicseg import ISIC2017Dataset
+from isicseg import ISIC2017Dataset, read_checkpoint
 from isicseg.callbacks import Callback, EarlyStopping, HistoryLogger, LearningRateMonitor, ModelCheckpoint, ProgressBar
-from isicseg.engine import Trainer, TrainerConfig, load_checkpoint
+from isicseg.engine import Trainer, TrainerConfig
 from isicseg.exceptions import ConfigError, NonFiniteLossError
 
 from ...helpers import tiny_model
@@ -125,11 +125,11 @@ def test_best_checkpoint_follows_monitored_metric(data, tmp_path):
     Trainer(TrainerConfig(epochs=3, out_dir=str(tmp_path), **FAST), callbacks=[checkpoint, fake]).fit(
         tiny_model(), data[0]
     )
-    best = load_checkpoint(tmp_path / "best.pt")
+    best = read_checkpoint(tmp_path / "best.pt").contents
     assert best["epoch"] == 1 and checkpoint.best_score == 0.9 and checkpoint.best_epoch == 1
     for key, value in fake.snapshots[1].items():
         assert torch.equal(best["model"][key], value), key
-    assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 2
+    assert read_checkpoint(tmp_path / "last.pt").epoch == 2
     assert not torch.equal(
         best["model"]["roi_heads.box_predictor.cls_score.weight"],
         fake.snapshots[2]["roi_heads.box_predictor.cls_score.weight"],
@@ -146,10 +146,9 @@ def test_two_model_checkpoints_keep_their_own_best(data, tmp_path):
     )
     assert (high.best_epoch, low.best_epoch) == (1, 0)
     assert (
-        load_checkpoint(tmp_path / "best_high.pt")["epoch"] == 1
-        and load_checkpoint(tmp_path / "best_low.pt")["epoch"] == 0
+        read_checkpoint(tmp_path / "best_high.pt").epoch == 1 and read_checkpoint(tmp_path / "best_low.pt").epoch == 0
     )
-    states = load_checkpoint(tmp_path / "last.pt")["callbacks"]
+    states = read_checkpoint(tmp_path / "last.pt").contents["callbacks"]
     assert states[high.state_key]["best_score"] == 0.9 and states[low.state_key]["best_score"] == 0.3
 
 
@@ -325,7 +324,7 @@ def test_full_disk_while_writing_a_checkpoint_keeps_the_previous_one_and_a_match
     ):
         trainer.fit(tiny_model(), train)
     monkeypatch.setattr(checkpoint_module.torch, "save", real_save)
-    assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 0
+    assert read_checkpoint(tmp_path / "last.pt").epoch == 0
     assert [row["epoch"] for row in json.loads((tmp_path / "history.json").read_text())] == [0]
     assert not list(tmp_path.glob(".last.pt.*.tmp"))
 

@@ -169,7 +169,7 @@ def test_local_state_dict_and_checkpoint_round_trip(tmp_path):
     for key, value in source.state_dict().items():
         assert torch.equal(value, loaded.state_dict()[key]), key
     checkpoint = tmp_path / "ckpt.pt"
-    torch.save({"model": source.state_dict(), "model_config": source.identity.to_dict(), "epoch": 3}, checkpoint)
+    torch.save({"model": source.state_dict(), "identity": source.identity.to_dict(), "epoch": 3}, checkpoint)
     again = build_mask_rcnn(3, pretrained=checkpoint, **LIGHT)
     assert torch.equal(again.roi_heads.box_predictor.cls_score.weight, source.roi_heads.box_predictor.cls_score.weight)
     assert again.identity.pretrained == str(checkpoint) and again.identity.norm == "gn"
@@ -205,7 +205,7 @@ def test_missing_and_mismatched_files(tmp_path):
         build_mask_rcnn(3, pretrained=tmp_path / "nope.pth", **LIGHT)
     path = tmp_path / "mobile.pth"
     mobile = build_mask_rcnn(3, backbone="mobilenet_v3_large_fpn", min_size=64)
-    torch.save({"model": mobile.state_dict(), "model_config": mobile.identity.to_dict()}, path)
+    torch.save({"model": mobile.state_dict(), "identity": mobile.identity.to_dict()}, path)
     with pytest.raises(
         WeightsError, match=r"holds a 'mobilenet_v3_large_fpn' model, but backbone='resnet18_fpn' was asked for"
     ):

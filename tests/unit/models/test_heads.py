@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from isicseg import build_mask_rcnn, load_model
 from isicseg.data import make_target
 from isicseg.exceptions import ConfigError, UnknownNameError
 from isicseg.inference import answer_from_detections
-from isicseg.models.heads import LesionMaskRCNN, list_heads
+from isicseg.models.heads import HEADS, LesionMaskRCNN, list_heads
 
 SMALL = {"backbone": "resnet18_fpn", "min_size": 64, "max_size": 64}
 
@@ -83,7 +85,7 @@ def test_head_saved_and_loaded_with_the_checkpoint(tmp_path):
     with torch.no_grad():
         model.classifier.fc.bias.copy_(torch.tensor([-2.0, 2.0]))
     path = tmp_path / "best.pt"
-    torch.save({"model": model.state_dict(), "model_config": model.identity.to_dict()}, path)
+    torch.save({"model": model.state_dict(), "identity": model.identity.to_dict()}, path)
     loaded = load_model(path).eval()
     assert isinstance(loaded, LesionMaskRCNN)
     image = torch.rand(3, 64, 64)
@@ -92,3 +94,50 @@ def test_head_saved_and_loaded_with_the_checkpoint(tmp_path):
         got = loaded([image])[0]["class_scores"]
     torch.testing.assert_close(got, expected)
     assert float(got[2]) > 0.9
+
+
+def test_a_head_following_the_protocol_trains_and_answers():
+    from isicseg.models.heads import LesionHead
+
+    class MaxPooled(nn.Module):
+        def __init__(self, in_channels, num_classes):
+            super().__init__()
+            self.linear = nn.Linear(in_channels, num_classes - 1)
+
+        def forward(self, features, *, images, image_sizes, boxes, labels=None):
+            return self.linear(list(features.values())[-1].amax(dim=(2, 3)))
+
+    HEADS.register("test_max_pooled", MaxPooled)
+    try:
+        torch.manual_seed(0)
+        model = build_mask_rcnn(3, backbone="resnet18_fpn", classifier="test_max_pooled", min_size=64, max_size=64)
+        assert isinstance(model.classifier, LesionHead)
+        image = torch.rand(3, 64, 64)
+        target = make_target(np.pad(np.ones((20, 20), np.uint8), 22), 2, image_id="x")
+        losses = model.train()([image], [target])
+        assert losses["loss_lesion_class"].requires_grad and float(losses["loss_lesion_class"].detach()) > 0
+        scores = model.eval()([image])[0]["class_scores"]
+        assert scores.shape == (3,) and float(scores[0]) == 0 and float(scores.sum()) == pytest.approx(1)
+    finally:
+        HEADS.unregister("test_max_pooled")
+
+
+@pytest.mark.parametrize(
+    ("factory", "message"),
+    [
+        (lambda channels, classes: lambda features, **kw: None, r"its factory returned function, not an nn.Module"),
+        (
+            lambda channels, classes: type(
+                "OnlyFeatures", (nn.Module,), {"forward": lambda self, features: features}
+            )(),
+            r"OnlyFeatures.forward cannot be called as forward\(features, images=..., image_sizes=..., boxes=..., labels=...\)",
+        ),
+    ],
+)
+def test_a_head_that_breaks_the_protocol_is_refused_when_the_model_is_built(factory, message):
+    HEADS.register("test_broken", factory)
+    try:
+        with pytest.raises(ConfigError, match=rf"Head 'test_broken': {message}"):
+            build_mask_rcnn(3, backbone="resnet18_fpn", classifier="test_broken", min_size=64, max_size=64)
+    finally:
+        HEADS.unregister("test_broken")

@@ -25,7 +25,7 @@ def test_the_identity_says_how_to_rebuild_and_read_the_model(tmp_path):
     )
     assert identity.image_size == 64 and dict(identity.options) == FEW_PROPOSALS
     path = tmp_path / "model.pt"
-    torch.save({"model": model.state_dict(), "model_config": identity.to_dict()}, path)
+    torch.save({"model": model.state_dict(), "identity": identity.to_dict()}, path)
     loads = []
     real_load = torch.load
     with pytest.MonkeyPatch.context() as patch:
@@ -75,7 +75,7 @@ def test_evaluate_and_predict_read_the_label_scheme_from_the_model(synthetic_roo
 def test_load_model_takes_torchvision_options_only_from_the_file(tmp_path):
     model = build_mask_rcnn(3, label_scheme="binary", **SMALL)
     path = tmp_path / "model.pt"
-    torch.save({"model": model.state_dict(), "model_config": model.identity.to_dict()}, path)
+    torch.save({"model": model.state_dict(), "identity": model.identity.to_dict()}, path)
     with pytest.raises(
         ConfigError,
         match=r"load_model: the MaskRCNN options come from the file; pass identity fields such as num_classes=",

@@ -185,7 +185,7 @@ def test_model_with_the_head_answers_and_reloads_without_the_imagenet_file(image
     with torch.no_grad():
         model.classifier.bias.copy_(torch.tensor([-2.0, 2.0]))
     path = tmp_path / "best.pt"
-    torch.save({"model": model.state_dict(), "model_config": model.identity.to_dict()}, path)
+    torch.save({"model": model.state_dict(), "identity": model.identity.to_dict()}, path)
     imagenet_home.unlink()  # a trained model's file holds the head's weights
     loaded = load_model(path).eval()
     image = torch.rand(3, 64, 64)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..exceptions import ConfigError, WeightsError
+from .exceptions import ConfigError, WeightsError
 
 __all__ = ["ModelIdentity"]
 
@@ -17,7 +17,8 @@ class ModelIdentity:
     """What a model is: how to rebuild it and how to read its answers.
 
     :func:`~isicseg.build_mask_rcnn` sets it as ``model.identity``; every checkpoint
-    carries it (``model_config``, :meth:`to_dict`); :func:`~isicseg.load_model`,
+    carries it under the same name (``identity``, :meth:`to_dict`), and
+    :func:`~isicseg.read_checkpoint` gives it back as this class; :func:`~isicseg.load_model`,
     :func:`~isicseg.evaluate`, :func:`~isicseg.predict` and the ``isicseg`` command read it,
     so a checkpoint alone says how to rebuild and use its model.
 
@@ -63,36 +64,39 @@ class ModelIdentity:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data for a checkpoint's ``model_config`` (``options`` is stored as ``extra``)."""
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "options"}
+        """Plain data for a checkpoint's ``identity`` entry, one key per field."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data["min_size"] = list(self.min_size) if len(self.min_size) > 1 else self.min_size[0]
-        data["extra"] = dict(self.options)
+        data["options"] = dict(self.options)
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str | None = None) -> ModelIdentity:
-        """The identity :meth:`to_dict` wrote (also a 0.1 checkpoint's ``model_config``).
+        """The identity :meth:`to_dict` wrote (also 0.2.0's, whose ``options`` key was ``extra``).
 
         Raises:
             WeightsError: For an unknown key or a missing one (naming ``source``, the file).
         """
         where = f" in {source}" if source else ""
         data = dict(data)
-        known = {f.name for f in dataclasses.fields(cls)} - {"options"} | {"extra"}
+        known = {f.name for f in dataclasses.fields(cls)} | {"extra"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise WeightsError(
-                f"The model description{where} has unknown keys {', '.join(unknown)}; known: {', '.join(sorted(known))}."
+                f"The model description{where} has unknown keys {', '.join(unknown)}; known: "
+                f"{', '.join(sorted(known))}."
             )
         needed = ("num_classes", "backbone", "norm", "trainable_layers", "min_size", "max_size")
         missing = [k for k in needed if k not in data]
         if missing:
             raise WeightsError(
-                f"The model description{where} lacks {', '.join(missing)}; it has {', '.join(sorted(data)) or 'nothing'}."
+                f"The model description{where} lacks {', '.join(missing)}; it has "
+                f"{', '.join(sorted(data)) or 'nothing'}."
             )
         sizes = data["min_size"]
         data["min_size"] = tuple(sizes) if isinstance(sizes, (list, tuple)) else (sizes,)
-        data["options"] = dict(data.pop("extra", None) or {})
+        data["options"] = dict(data.pop("options", None) or data.pop("extra", None) or {})
+        data.pop("extra", None)
         if data.get("classifier_loss_weight") is None:
             data.pop("classifier_loss_weight", None)
         data["pretrained"] = str(data.get("pretrained") or "none")
@@ -107,14 +111,16 @@ class ModelIdentity:
         Raises:
             ConfigError: Naming both schemes and class counts.
         """
-        from ..labels import get_label_scheme
+        from .labels import get_label_scheme
 
         asked = get_label_scheme(scheme)
         if asked.num_classes != self.num_classes:
             raise ConfigError(
-                f"Label scheme {asked.name!r} has {asked.num_classes} classes (background included) but the model has {self.num_classes}."
+                f"Label scheme {asked.name!r} has {asked.num_classes} classes (background included) but the model "
+                f"has {self.num_classes}."
             )
         if self.label_scheme is not None and asked.name != self.label_scheme:
             raise ConfigError(
-                f"The model was trained with the {self.label_scheme!r} label scheme, not {asked.name!r}; its labels mean other classes."
+                f"The model was trained with the {self.label_scheme!r} label scheme, not {asked.name!r}; its "
+                "labels mean other classes."
             )
