@@ -1,7 +1,7 @@
 """Reading weight files: the one reader of checkpoints and state dicts, returning a typed :class:`Checkpoint`.
 
 Every file isicseg loads weights from (``last.pt``, ``best.pt``, a ``.pth`` state dict,
-torchvision's cached downloads) is read by :func:`read_checkpoint`, once, with
+torchvision's cached downloads) is read by :func:`~isicseg.read_checkpoint`, once, with
 ``weights_only=True`` and its weights' checksum checked. Writing is
 :func:`isicseg.engine.save_checkpoint`'s (atomic, with the checksum).
 """
@@ -30,7 +30,7 @@ _OLD_IDENTITY_KEY = "model_config"  # isicseg 0.2.0 wrote the identity under thi
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """What a weight file holds, read once by :func:`read_checkpoint`.
+    """What a weight file holds, read once by :func:`~isicseg.read_checkpoint`.
 
     Attributes:
         path: The file.

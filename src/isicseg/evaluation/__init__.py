@@ -14,7 +14,7 @@ and recall) and COCO-style box and mask mAP from pycocotools.
 """
 
 from .pipeline import EVALUATE_OUTPUTS, EvaluationResult, evaluate
-from .predicting import Predictions, predict_rows
+from .predicting import OnAnswer, Predictions, predict_rows
 from .report import format_summary
 from .scoring import IsicEvaluator, coco_map, score_answer, score_row, segmentation_row
 from .submission import score_submission, write_classification_csv, write_mask_png
@@ -25,6 +25,7 @@ __all__ = [
     "EVALUATE_OUTPUTS",
     "EvaluationResult",
     "IsicEvaluator",
+    "OnAnswer",
     "Predictions",
     "ReferenceReport",
     "Summary",
