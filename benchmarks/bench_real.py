@@ -15,7 +15,14 @@ SPLIT`` when given. Methods:
 * ``recipe``: ``configs/isic2017_cpu.json`` (what ``isicseg train --config`` runs),
   Mask R-CNN with the ``lesion_crop`` classifier head;
 * ``linear_probe_ham``: the linear probe fitted on the training images and all of
-  HAM10000 (``--ham``; ``mel`` is melanoma, ``bkl`` keratosis, the rest benign).
+  HAM10000 (``--ham``; ``mel`` is melanoma, ``bkl`` keratosis, the rest benign);
+* ``recipe_ham``: ``configs/isic2017_ham10000_cpu.json`` (``--ham-config``) on the training
+  images and HAM10000 as a second ``--data`` root: HAM10000's masks train the detector
+  (a quarter of each epoch), the classifier head learns from ISIC 2017 alone.
+
+Every score has its 95% interval (stratified bootstrap, 2000 resamples, seed 0), and when
+both recipes' files are in ``--out`` (``recipe_ham`` run after ``recipe``), a paired comparison on the same held-out images says whether the second
+is better (paired bootstrap of the AUC and mean-Jaccard differences).
 
 **Aspect ratio kept, as users score.** The thumbnails are squashed to 256x256; users score
 whole frames. The held-out images that are also in ``--aspect-data`` (default
@@ -63,6 +70,7 @@ from isicseg.data.io import read_image, read_mask  # noqa: E402
 from isicseg.data.layout import read_ground_truth, split_paths  # noqa: E402
 from isicseg.evaluation import evaluate, score_submission, write_mask_png  # noqa: E402
 from isicseg.metrics import box_iou, roc_auc  # noqa: E402
+from isicseg.metrics.intervals import bootstrap_interval, compare_auc, mean_interval  # noqa: E402
 from isicseg.ops import masks_to_boxes  # noqa: E402
 from isicseg.run import train_run  # noqa: E402
 
@@ -283,9 +291,11 @@ def score(
             data_root=root,
             split=split,
             categories=CATEGORIES if classifies else (),
+            intervals=True,
         )
         row.update(
             jaccard=summary.jaccard,
+            **{"jaccard 95% CI": span(summary.intervals["jaccard"])},
             thresholded_jaccard=summary.segmentation["thresholded_jaccard"],
             dice=summary.segmentation["dice"],
             box_iou=mean_box_iou(folder / "masks", root, split),
@@ -298,8 +308,44 @@ def score(
         for category, short in (("melanoma", "mel"), ("seborrheic_keratosis", "sk")):
             y = np.array([truth[i] == category for i in truth], dtype=int)
             if 0 < y.sum() < len(y):
-                scores = binary_classification_scores(y, probabilities.loc[list(truth), category].to_numpy(float))
+                p = probabilities.loc[list(truth), category].to_numpy(float)
+                scores = binary_classification_scores(y, p)
                 row[f"{short} AUC"], row[f"{short} AP"] = scores["auc"], scores["average_precision"]
+                row[f"{short} AUC 95% CI"] = span(bootstrap_interval(roc_auc, y, p)[1:])
+    return row
+
+
+def span(interval: tuple[float, float]) -> str:
+    return f"{interval[0]:.3f}-{interval[1]:.3f}"
+
+
+def per_image_jaccard(masks_dir: Path, root: Path, split: str) -> pd.Series:
+    paths = split_paths(root, split)
+    values = {}
+    for image_id in read_ground_truth(paths.csv):
+        truth = read_mask(paths.mask_of(image_id), binarize=True).astype(bool)
+        pred = read_mask(masks_dir / f"{image_id}_segmentation.png", binarize=True).astype(bool)
+        union = np.logical_or(truth, pred).sum()
+        values[image_id] = np.logical_and(truth, pred).sum() / union if union else 1.0
+    return pd.Series(values)
+
+
+def compare(a: Path, b: Path, root: Path, split: str) -> dict:
+    """Is the run in folder ``b`` better than the one in ``a`` on the same images? Paired bootstrap."""
+    truth = read_ground_truth(split_paths(root, split).csv)
+    ids = list(truth)
+    row = {}
+    difference = per_image_jaccard(b / "masks", root, split) - per_image_jaccard(a / "masks", root, split)
+    paired = mean_interval(difference.loc[ids].to_numpy(float))
+    row["jaccard difference"] = f"{paired.estimate:+.3f} [{paired.low:+.3f}, {paired.high:+.3f}]"
+    pa = pd.read_csv(a / "classification.csv", dtype={"image_id": str}).set_index("image_id")
+    pb = pd.read_csv(b / "classification.csv", dtype={"image_id": str}).set_index("image_id")
+    for category, short in (("melanoma", "mel"), ("seborrheic_keratosis", "sk")):
+        y = np.array([truth[i] == category for i in ids], dtype=int)
+        result = compare_auc(y, pa.loc[ids, category].to_numpy(float), pb.loc[ids, category].to_numpy(float))
+        row[f"{short} AUC difference"] = (
+            f"{result.difference:+.3f} [{result.low:+.3f}, {result.high:+.3f}], p={result.p_value:.2f}"
+        )
     return row
 
 
@@ -313,12 +359,17 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument(
         "--config", default="isic2017_cpu", help="recipe name or run config file (default isic2017_cpu)"
     )
+    parser.add_argument(
+        "--ham-config",
+        default="isic2017_ham10000_cpu",
+        help="recipe of recipe_ham, trained with --ham as a second data root (default isic2017_ham10000_cpu)",
+    )
     parser.add_argument("--weights", type=Path, default=SHARED / "weights" / "mobilenet_v2-b0353104.pth")
     parser.add_argument(
         "--ham",
         type=Path,
         default=SHARED / "ham10000-200",
-        help="HAM10000 root (Dataverse layout) for linear_probe_ham",
+        help="HAM10000 root (Dataverse layout) for linear_probe_ham and recipe_ham",
     )
     parser.add_argument(
         "--aspect-data",
@@ -334,7 +385,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     )
     parser.add_argument("--out", type=Path, default=Path("runs/bench_real"))
     parser.add_argument(
-        "--methods", nargs="+", default=["threshold", "linear_probe", "linear_probe_ham", "resnet18_scratch", "recipe"]
+        "--methods",
+        nargs="+",
+        default=["threshold", "linear_probe", "linear_probe_ham", "resnet18_scratch", "recipe", "recipe_ham"],
     )
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs (both Mask R-CNN runs)")
     parser.add_argument("--seed", type=int, default=0)
@@ -371,8 +424,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     )
     if aspect_root is not None:
         print(f"Aspect-kept held-out set: {aspect_count} of the held-out images, from {args.aspect_data}")
-    config_path = resolve_recipe(args.config)
-    config = RunConfig.from_file(config_path)
+    config_path, ham_config_path = resolve_recipe(args.config), resolve_recipe(args.ham_config)
+    config, ham_config = RunConfig.from_file(config_path), RunConfig.from_file(ham_config_path)
     # train on the kept images; no validation split, so no model selection on held-out images
     run: dict = {"root": str(train_root), "val_split": None, "eval_split": eval_split}
     if args.epochs:
@@ -383,9 +436,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
 
     rows, aspect_rows = [], []
 
-    def elsewhere(name: str, run_dir: Path, settings: dict) -> None:
+    def elsewhere(name: str, run_dir: Path, run_config: RunConfig) -> None:
         """The aspect-kept and full-resolution rows of one trained model."""
-        run_config = config.replace(**settings)
         for label, other_root, other_split, count in (
             ("aspect-kept 384", aspect_root, "validation", aspect_count),
             ("full resolution", args.sample, "validation", 3),
@@ -449,15 +501,21 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
                     "linear probe + HAM10000", minutes, folder, eval_root, eval_split, segments=False, classifies=True
                 )
             )
-        elif method in ("resnet18_scratch", "recipe"):
+        elif method in ("resnet18_scratch", "recipe", "recipe_ham"):
             settings = {**run, **(scratch if method == "resnet18_scratch" else {}), "name": method}
-            name = "resnet18_fpn scratch" if method == "resnet18_scratch" else f"recipe ({config_path.name})"
-            minutes, run_dir = run_training(config, settings, folder)
+            base, base_path = (ham_config, ham_config_path) if method == "recipe_ham" else (config, config_path)
+            if method == "recipe_ham":
+                settings["extra_roots"] = (str(args.ham),)
+                if args.quick:
+                    settings["epoch_items"] = 48
+            name = "resnet18_fpn scratch" if method == "resnet18_scratch" else f"recipe ({base_path.name})"
+            minutes, run_dir = run_training(base, settings, folder)
             rows.append(score(name, minutes, folder, eval_root, eval_split, segments=True, classifies=True))
-            elsewhere(name, run_dir, settings)
+            elsewhere(name, run_dir, base.replace(**settings))
         else:
             raise SystemExit(
-                f"Unknown method {method!r}; choose from threshold, linear_probe, linear_probe_ham, resnet18_scratch, recipe."
+                f"Unknown method {method!r}; choose from threshold, linear_probe, linear_probe_ham, resnet18_scratch, "
+                "recipe, recipe_ham."
             )
         print(pd.DataFrame(rows[-1:]).to_string(index=False, float_format=lambda v: f"{v:.3f}"), flush=True)
     table = pd.DataFrame(rows)
@@ -471,6 +529,24 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         )
         print(aspect.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         aspect.to_csv(args.out / "aspect_table.csv", index=False)
+    if "recipe_ham" in args.methods and (args.out / "recipe" / "classification.csv").is_file():
+        if "recipe" not in args.methods:
+            print(f"\n(recipe's files are from an earlier run in {args.out}, on the same seeded split)")
+        sets = [("held-out", args.out, eval_root, eval_split)]
+        if aspect_root is not None and aspect_count:
+            sets.append(("aspect-kept 384", args.out, aspect_root, "validation"))
+        paired = []
+        for label, out, other_root, other_split in sets:
+            a, b = (
+                (out / "recipe", out / "recipe_ham")
+                if label == "held-out"
+                else (out / "recipe_aspect-kept", out / "recipe_ham_aspect-kept")
+            )
+            paired.append({"set": label, "B - A": "recipe_ham - recipe", **compare(a, b, other_root, other_split)})
+        comparison = pd.DataFrame(paired)
+        print("\nIs the HAM10000 recipe better? Paired on the same images (difference, 95% interval, p):")
+        print(comparison.to_string(index=False))
+        comparison.to_csv(args.out / "comparison.csv", index=False)
     return table
 
 

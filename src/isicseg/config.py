@@ -54,6 +54,10 @@ class DataConfig:
         extra_roots: Further training data: HAM10000 or ISIC 2017 roots (their kind is
             recognised from their files), trained on with root's train split; validation,
             checkpoint selection and evaluation stay on root (the flag is a second ``--data``).
+        extra_train_classifier: Whether extra_roots' labels train the lesion classifier head
+            too; ``False``: their masks and boxes train the detector only and the head learns
+            from root's images alone (see :class:`~isicseg.data.MultiSourceDataset`'s
+            ``classifier_sources``).
         image_size: Shorter image side for decoding and for the model.
         label_scheme: ``binary`` (benign, melanoma) or ``three_class`` (nevus,
             seborrheic keratosis, melanoma), or a plugin's.
@@ -66,6 +70,7 @@ class DataConfig:
 
     root: str | None = field(default=None, metadata={"flag": "data"})
     extra_roots: tuple[str, ...] = field(default=(), metadata={"flag": None})
+    extra_train_classifier: bool = True
     image_size: int = 512
     label_scheme: str = "binary"
     subset: int | float | None = None

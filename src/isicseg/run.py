@@ -144,7 +144,7 @@ def _with_extra_sources(train: ISIC2017Dataset, data, augment) -> MultiSourceDat
         sources[name] = open_data_root(
             root, "train", label_scheme=data.label_scheme, image_size=data.image_size, transforms=augment
         )
-    return MultiSourceDataset(sources)
+    return MultiSourceDataset(sources, classifier_sources=None if data.extra_train_classifier else ["isic2017"])
 
 
 def _saved_config(run_dir: Path) -> RunConfig:
@@ -188,6 +188,16 @@ def _check_monitor(config: RunConfig) -> None:
         )
 
 
+def _check_source_shares(config: RunConfig) -> None:
+    """A share per data root, before the run folder is made."""
+    shares, roots = config.trainer.source_shares, (config.data.root, *config.data.extra_roots)
+    if shares is not None and len(shares) != len(roots):
+        raise ConfigError(
+            f"source_shares {shares} needs {len(shares)} data roots, one share each (the ISIC 2017 root first); got "
+            f"{len(roots)}: {', '.join(map(str, roots))}. Give one --data per source, or other --source-shares."
+        )
+
+
 def train_run(
     config: RunConfig, *, runs_dir: str | Path = "runs", resume: bool = False, quiet: bool = False
 ) -> tuple[Path, EvaluationResult | None]:
@@ -226,6 +236,7 @@ def train_run(
     if not config.data.root:
         raise ConfigError("A run needs a data root: pass --data ROOT (or data.root in the config file).")
     _check_monitor(config)
+    _check_source_shares(config)
     config = dataclasses.replace(config, name=name, trainer=dataclasses.replace(config.trainer, out_dir=str(run_dir)))
     run_dir.mkdir(parents=True, exist_ok=True)
     with run_lock(run_dir) if dist.is_main_process() else contextlib.nullcontext():

@@ -99,6 +99,11 @@ def test_perfect_submission_scores_one(synthetic_root, tmp_path):
         assert summary.categories[category].auc == (
             1.0 if both else pytest.approx(float("nan"), nan_ok=True)
         )  # AUC needs both classes
+    assert summary.intervals is None  # intervals cost 2000 resamples each: asked for, not by default
+    bounded = score_submission(masks, tmp_path / "c.csv", data_root=synthetic_root, split="test", intervals=True)
+    assert bounded.intervals["jaccard"] == (1.0, 1.0) and bounded.interval_method.startswith("stratified")
+    if {record.diagnosis == "melanoma" for record in dataset.records} == {True, False}:
+        assert bounded.intervals["melanoma_auc"] == (1.0, 1.0)
     only = score_submission(masks, tmp_path / "c.csv", data_root=synthetic_root, split="test", categories=["melanoma"])
     assert list(only.categories) == ["melanoma"] and only.mean_auc == only.auc("melanoma")
     pd.DataFrame(rows).drop(columns="seborrheic_keratosis").to_csv(tmp_path / "mel.csv", index=False)

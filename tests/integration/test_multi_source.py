@@ -166,3 +166,43 @@ def test_the_gpu_recipe_takes_several_data_roots_and_trains_two_steps_on_the_cpu
     assert not torch.equal(
         checkpoint["model"]["backbone.fpn.layer_blocks.0.0.weight"], coco["backbone.fpn.layer_blocks.0.0.weight"]
     )
+
+
+def test_the_ham10000_cpu_recipe_trains_its_detector_on_both_roots_and_two_steps_run(tmp_path, capsys, monkeypatch):
+    """configs/isic2017_ham10000_cpu.json as the guide runs it, on an ImageNet file the test saves itself."""
+    from torchvision.models import MobileNet_V2_Weights, mobilenet_v2
+
+    from isicseg.models.weights import cached_weights_path
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+    torch.manual_seed(0)
+    path = cached_weights_path(MobileNet_V2_Weights.IMAGENET1K_V1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(mobilenet_v2().state_dict(), path)
+    ham = write_ham(tmp_path / "ham")
+    args = ["train", "--config", "isic2017_ham10000_cpu", "--data", str(MINI_ROOT), "--data", str(ham)]
+    args += ["--out", str(tmp_path / "runs"), "--name", "ham", "--image-size", "64", "--epochs", "1"]
+    args += ["--batch-size", "2", "--epoch-items", "4", "--eval-split", "", "--warmup-steps", "0"]
+    assert main(args) == 0, capsys.readouterr().err
+    run = tmp_path / "runs" / "ham"
+    config = json.loads((run / "config.json").read_text())
+    assert config["data"]["extra_roots"] == [str(ham)] and config["data"]["extra_train_classifier"] is False
+    assert config["trainer"]["source_shares"] == [0.75, 0.25] and config["model"]["classifier"] == "lesion_crop"
+    assert (
+        "MultiSourceDataset(isic2017=4, ham10000=11, label_scheme='three_class', classifier_sources=('isic2017',))"
+        in (run / "train.log").read_text()
+    )
+    assert read_checkpoint(run / "last.pt").contents["global_step"] == 2
+    history = json.loads((run / "history.json").read_text())
+    assert 0 <= history[0]["val_jaccard"] <= 1  # validated on ISIC 2017's validation split
+
+
+def test_the_ham10000_cpu_recipe_with_one_root_says_it_needs_two(tmp_path, capsys):
+    args = ["train", "--config", "isic2017_ham10000_cpu", "--data", str(MINI_ROOT), "--out", str(tmp_path / "runs")]
+    assert main(args + ["--name", "one", "--image-size", "64", "--epochs", "1", "--eval-split", ""]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "source_shares (0.75, 0.25) needs 2 data roots, one share each" in err and "Give one --data per source" in err
+    )
+    assert not (tmp_path / "runs" / "one").exists()  # refused before the run folder is made

@@ -25,6 +25,7 @@ from isicseg.exceptions import ConfigError
 CHANGED = {
     "root": "elsewhere",
     "extra_roots": ("more",),
+    "extra_train_classifier": False,
     "image_size": 320,
     "label_scheme": "three_class",
     "subset": 10,

@@ -15,8 +15,9 @@ target set and a CPU budget is fixed.
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -80,6 +81,11 @@ class MultiSourceDataset(torch.utils.data.ConcatDataset):
     Args:
         datasets: ``{source name: dataset}`` (or a list, named ``source0``, ``source1`` ...).
             Each must have a ``label_scheme``, and all the same one.
+        classifier_sources: Sources whose labels train the lesion classifier head (default:
+            all). The targets of the others carry ``train_classifier=False``: their masks,
+            boxes and labels still train the detector, but the classifier head neither
+            learns from nor collects them (an extra set that helps segmentation can hurt
+            the melanoma score; see the "Training on real data" guide).
 
     Attributes:
         names: Source names, in order.
@@ -95,7 +101,12 @@ class MultiSourceDataset(torch.utils.data.ConcatDataset):
         (5, ['a', 'a', 'a', 'b', 'b'], {'a': 3, 'b': 2})
     """
 
-    def __init__(self, datasets: Mapping[str, torch.utils.data.Dataset] | list[torch.utils.data.Dataset]) -> None:
+    def __init__(
+        self,
+        datasets: Mapping[str, torch.utils.data.Dataset] | list[torch.utils.data.Dataset],
+        *,
+        classifier_sources: Collection[str] | None = None,
+    ) -> None:
         named = dict(datasets) if isinstance(datasets, Mapping) else {f"source{i}": d for i, d in enumerate(datasets)}
         if not named:
             raise ConfigError("MultiSourceDataset needs at least one dataset.")
@@ -112,9 +123,27 @@ class MultiSourceDataset(torch.utils.data.ConcatDataset):
                 f"({', '.join(f'{n}: {s.name}' for n, s in schemes.items())}); "
                 f"their labels would mean different things. Read every source with one label_scheme."
             )
+        if classifier_sources is not None:
+            if isinstance(classifier_sources, str):
+                classifier_sources = [classifier_sources]
+            unknown = sorted(set(classifier_sources) - set(named))
+            if unknown:
+                raise ConfigError(
+                    f"classifier_sources names {', '.join(map(repr, unknown))}, which is not a source; the sources "
+                    f"are {', '.join(map(repr, named))}."
+                )
         super().__init__(list(named.values()))
         self.names = list(named)
         self.label_scheme = next(iter(schemes.values()))
+        self.classifier_sources = tuple(self.names if classifier_sources is None else classifier_sources)
+
+    def __getitem__(self, index: int) -> Any:
+        item = super().__getitem__(index)
+        source = self.names[bisect.bisect_right(self.cumulative_sizes, index if index >= 0 else len(self) + index)]
+        if source not in self.classifier_sources:
+            image, target = item
+            item = image, {**target, "train_classifier": torch.tensor(False)}
+        return item
 
     @property
     def sources(self) -> list[str]:
@@ -141,10 +170,13 @@ class MultiSourceDataset(torch.utils.data.ConcatDataset):
 
     def get_height_and_width(self, index: int) -> tuple[int, int]:
         """``(height, width)`` of item ``index`` before transforms (for aspect-ratio grouped batching)."""
-        source = next(i for i, end in enumerate(self.cumulative_sizes) if index < end)
+        source = bisect.bisect_right(self.cumulative_sizes, index)
         start = self.cumulative_sizes[source - 1] if source else 0
         return self.datasets[source].get_height_and_width(index - start)
 
     def __repr__(self) -> str:
         parts = ", ".join(f"{name}={len(d)}" for name, d in zip(self.names, self.datasets))
-        return f"MultiSourceDataset({parts}, label_scheme={self.label_scheme.name!r})"
+        classify = (
+            "" if len(self.classifier_sources) == len(self.names) else f", classifier_sources={self.classifier_sources}"
+        )
+        return f"MultiSourceDataset({parts}, label_scheme={self.label_scheme.name!r}{classify})"

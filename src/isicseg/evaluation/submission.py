@@ -46,6 +46,7 @@ def score_submission(
     data_root: str | Path,
     split: str,
     categories: Sequence[str] = CATEGORIES,
+    intervals: bool = False,
 ) -> Summary:
     """Score ISIC 2017 submission files against the ground truth on disk.
 
@@ -57,6 +58,8 @@ def score_submission(
         data_root: The data root holding the split's ground truth.
         split: ``"train"``, ``"validation"`` or ``"test"``.
         categories: Categories to score in Part 3; the CSV needs a column for each.
+        intervals: Also compute the 95% intervals of the mean Jaccard and of each AUC and
+            average precision (as :func:`~isicseg.evaluation.summarize` does).
 
     Returns:
         The :class:`~isicseg.evaluation.Summary` (no label scheme, reference report or COCO
@@ -115,4 +118,4 @@ def score_submission(
             raise DatasetError(f"{classification_csv} has no row for {len(missing)} images (e.g. {missing[0]}).")
         for c in categories:
             per_image[f"p_{c}"] = probabilities.loc[per_image["image_id"], c].to_numpy(float)
-    return summarize(per_image, categories=categories)
+    return summarize(per_image, categories=categories, intervals=intervals)

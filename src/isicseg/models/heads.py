@@ -210,10 +210,16 @@ class LesionMaskRCNN(MaskRCNN):
         detections, detector_losses = self.roi_heads(features, proposals, image_list.image_sizes, targets)
         sizes = [(int(h), int(w)) for h, w in image_list.image_sizes]
         if self.training:
-            # one lesion per ISIC image: its label and box; an image without an instance is ignored
+            # one lesion per ISIC image: its label and box; an image without an instance, or whose target
+            # says train_classifier=False (a source that trains the detector only), is ignored
             boxes = [t["boxes"][0] if len(t["boxes"]) else None for t in targets]
             labels = torch.stack(
-                [t["labels"][0] - 1 if len(t["labels"]) else t["labels"].new_tensor(-1) for t in targets]
+                [
+                    t["labels"][0] - 1
+                    if len(t["labels"]) and bool(t.get("train_classifier", True))
+                    else t["labels"].new_tensor(-1)
+                    for t in targets
+                ]
             )
             logits = self.classifier(body, images=image_list.tensors, image_sizes=sizes, boxes=boxes, labels=labels)
             losses = {**proposal_losses, **detector_losses}

@@ -117,3 +117,18 @@ def test_sources_without_one_label_scheme_or_no_source_are_refused():
         MultiSourceDataset({})
     with pytest.raises(ConfigError, match=r"Every source needs a label_scheme .*; plain has none"):
         MultiSourceDataset({"isic2017": ISIC2017Dataset(MINI_ROOT, "train"), "plain": [1, 2]})
+
+
+def test_classifier_sources_mark_the_other_sources_items_as_detector_only(ham):
+    isic = ISIC2017Dataset(MINI_ROOT, "train", label_scheme="three_class", image_size=32)
+    extra = HAM10000Dataset(ham, label_scheme="three_class", image_size=32)
+    both = MultiSourceDataset({"isic2017": isic, "ham10000": extra}, classifier_sources=["isic2017"])
+    flags = [bool(both[i][1].get("train_classifier", True)) for i in range(len(both))]
+    assert flags == [True] * len(isic) + [False] * len(extra)
+    assert bool(both[-1][1]["train_classifier"]) is False  # negative indices find their source too
+    _, target = both[len(isic)]
+    assert len(target["boxes"]) == 1 and target["masks"].shape[0] == 1  # the detector still learns from it
+    assert "classifier_sources=('isic2017',)" in repr(both)
+    assert "train_classifier" not in MultiSourceDataset({"isic2017": isic, "ham10000": extra})[len(isic)][1]
+    with pytest.raises(ConfigError, match=r"classifier_sources names 'ham', which is not a source; the sources are"):
+        MultiSourceDataset({"isic2017": isic, "ham10000": extra}, classifier_sources=["ham"])

@@ -50,6 +50,31 @@ def test_training_loss_has_the_head_and_ignores_images_without_lesion():
     assert float(model([image], [empty])["loss_lesion_class"].detach()) == 0.0
 
 
+@pytest.mark.slow
+def test_images_whose_target_says_train_classifier_false_do_not_train_the_head():
+    torch.manual_seed(0)
+    model = build_mask_rcnn(3, classifier="pooled", **SMALL).train()
+    image, target = lesion(0.2, 2)
+    detector_only = {**target, "train_classifier": torch.tensor(False)}
+    assert float(model([image], [detector_only])["loss_lesion_class"].detach()) == 0.0
+    other, other_target = lesion(0.2, 1)
+
+    def head_loss(second: dict) -> float:
+        torch.manual_seed(1)
+        return float(model([image, other], [target, second])["loss_lesion_class"].detach())
+
+    # the second image's label moves the head's loss only when the head may learn from it
+    ignored = head_loss({**other_target, "train_classifier": torch.tensor(False)})
+    ignored_relabelled = head_loss(
+        {**other_target, "labels": target["labels"], "train_classifier": torch.tensor(False)}
+    )
+    assert ignored == pytest.approx(ignored_relabelled, abs=1e-6)
+    assert abs(head_loss(other_target) - ignored) > 1e-3
+    torch.manual_seed(1)
+    mixed = model([image, other], [target, {**other_target, "train_classifier": torch.tensor(False)}])
+    assert float(mixed["loss_mask"].detach()) > 0  # the detector-only image still trains the detector
+
+
 def test_training_without_targets_is_refused():
     model = build_mask_rcnn(3, classifier="pooled", **SMALL).train()
     with pytest.raises(ConfigError, match=r"In training mode the model needs targets .*; got targets=None"):
