@@ -342,6 +342,9 @@ def compare(a: Path, b: Path, root: Path, split: str) -> dict:
     pb = pd.read_csv(b / "classification.csv", dtype={"image_id": str}).set_index("image_id")
     for category, short in (("melanoma", "mel"), ("seborrheic_keratosis", "sk")):
         y = np.array([truth[i] == category for i in ids], dtype=int)
+        if y.all() or not y.any():  # an AUC needs both classes: say so rather than print nan
+            row[f"{short} AUC difference"] = f"undefined ({int(y.sum())} of {len(y)} images are {category})"
+            continue
         result = compare_auc(y, pa.loc[ids, category].to_numpy(float), pb.loc[ids, category].to_numpy(float))
         row[f"{short} AUC difference"] = (
             f"{result.difference:+.3f} [{result.low:+.3f}, {result.high:+.3f}], p={result.p_value:.2f}"

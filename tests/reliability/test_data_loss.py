@@ -210,5 +210,5 @@ def test_an_image_of_impossible_aspect_is_refused_naming_the_file(weights, tmp_p
     Image.new("RGB", (20000, 2)).save(folder / "strip.png")
     assert main(["predict", str(weights), str(folder), "--out", str(tmp_path / "out"), "--image-size", "64"]) == 2
     err = capsys.readouterr().err
-    assert f"Image {folder / 'strip.png'}: image_size 64 would make a 20000x2 image 640000x64" in err
+    assert f"Image {folder / 'strip.png'}: image_size 64 would make a 20000x2 (width x height) image 640000x64" in err
     assert not (tmp_path / "out").exists()  # made for the command, which failed: gone

@@ -202,7 +202,7 @@ def synthetic_names(counts: dict[str, int]) -> tuple[str, ...]:
     """The folders and CSVs :func:`~isicseg.write_synthetic_isic` writes under its root for ``counts``.
 
     Example:
-        >>> synthetic_names({"validation": 3, "test": 0})
+        >>> synthetic_names({"validation": 3, "test": 0})  # doctest: +NORMALIZE_WHITESPACE
         ('ISIC-2017_Validation_Data', 'ISIC-2017_Validation_Part1_GroundTruth',
         'ISIC-2017_Validation_Part3_GroundTruth.csv')
     """

@@ -162,8 +162,8 @@ class TrainerConfig:
         """DataLoader workers: ``num_workers``, or for ``"auto"`` 0 with <= 4 cores, else half the cores up to 8.
 
         Example:
-            >>> TrainerConfig().resolved_num_workers(2), TrainerConfig().resolved_num_workers(16),
-            ...     TrainerConfig(num_workers=3).resolved_num_workers(2)
+            >>> auto, three = TrainerConfig(), TrainerConfig(num_workers=3)
+            >>> auto.resolved_num_workers(2), auto.resolved_num_workers(16), three.resolved_num_workers(2)
             (0, 8, 3)
         """
         if self.num_workers != "auto":
