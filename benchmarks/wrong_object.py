@@ -23,14 +23,15 @@ describes a model's failures, it does not choose a fix.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import tempfile
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _weights import use_weight_file  # noqa: E402
 
 from isicseg import ISIC2017Dataset, load_model
 from isicseg.data.io import read_image, read_mask
@@ -94,11 +95,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--weights", type=Path, default=SHARED / "weights" / "mobilenet_v2-b0353104.pth")
     parser.add_argument("--out", type=Path, help="write the per-image table here (CSV)")
     args = parser.parse_args(argv)
-    if args.weights.is_file():  # a lesion_crop head reads its ImageNet file when built
-        torch_home = Path(tempfile.mkdtemp(prefix="torch_home_"))
-        (torch_home / "hub" / "checkpoints").mkdir(parents=True)
-        shutil.copy(args.weights, torch_home / "hub" / "checkpoints" / args.weights.name)
-        os.environ.setdefault("TORCH_HOME", str(torch_home))
+    use_weight_file(args.weights)
     model = load_model(args.checkpoint).eval()
     trained = max(model.identity.min_size)
     dataset = ISIC2017Dataset(args.data, args.split, label_scheme=model.identity.label_scheme)

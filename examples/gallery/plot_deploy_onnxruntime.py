@@ -21,6 +21,8 @@ What the graph does not do, the consumer does, as :func:`isicseg.predict` does i
    filled. Below in plain numpy.
 4. **Mirror TTA** (``tta``) is not in the graph: a model whose run evaluated with it
    (``metadata["not_in_graph"]["tta"]``) answers here as ``isicseg predict`` without ``--tta``.
+   Nor is the ``central`` answer rule (``metadata["not_in_graph"]["answer_rule"]``): the graph's
+   ``class_scores`` read the top-scoring box, so this page answers as ``--answer-rule top``.
 """
 
 import json

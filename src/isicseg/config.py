@@ -27,7 +27,7 @@ from typing import Any, Literal
 from ._typed import check_types, from_dict, load_json, to_dict
 from .engine.config import TrainerConfig
 from .exceptions import ConfigError
-from .inference import InferenceConfig
+from .inference import AnswerRule, InferenceConfig
 
 __all__ = [
     "DataConfig",
@@ -144,12 +144,15 @@ class EvalConfig:
             (``None``: never).
         tta: Final evaluation averages each image with its mirror image.
         postprocess: Final evaluation keeps the largest mask component, holes filled.
+        answer_rule: Which detection answers for an image in validation and the final
+            evaluation: ``top`` or ``central`` (see :func:`~isicseg.inference.pick_detection`).
     """
 
     monitor: str = "val_jaccard"
     patience: int | None = None
     tta: bool = False
     postprocess: bool = False
+    answer_rule: AnswerRule = "top"
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -207,19 +210,22 @@ class RunConfig:
     def inference(self) -> InferenceConfig:
         """The :class:`~isicseg.InferenceConfig` of the run's validation and final evaluation.
 
-        It takes the ``eval`` section's ``tta`` and ``postprocess``, and the trainer's
+        It takes the ``eval`` section's ``tta``, ``postprocess`` and ``answer_rule``, and the trainer's
         ``eval_batch_size``, ``precision`` and ``channels_last`` (a run answers in the
         precision it trains in).
 
         Example:
-            >>> RunConfig().replace(tta=True, eval_batch_size=8, precision="bf16").inference
-            InferenceConfig(batch_size=8, tta=True, postprocess=False, precision='bf16', channels_last=False)
+            >>> config = RunConfig().replace(tta=True, eval_batch_size=8, precision="bf16")
+            >>> config.inference  # doctest: +NORMALIZE_WHITESPACE
+            InferenceConfig(batch_size=8, tta=True, postprocess=False, precision='bf16', channels_last=False,
+                            answer_rule='top')
         """
         trainer = self.trainer
         return InferenceConfig(
             batch_size=trainer.eval_batch_size,
             tta=self.eval.tta,
             postprocess=self.eval.postprocess,
+            answer_rule=self.eval.answer_rule,
             precision=trainer.precision,
             channels_last=trainer.channels_last,
         )

@@ -186,6 +186,8 @@ def export_metadata(
         "not_in_graph": {
             "tta": bool(evaluated.get("tta", False)),
             "postprocess": bool(evaluated.get("postprocess", False)),
+            # the graph's class_scores read the top-scoring box; "central" picks in the consumer (pick_detection)
+            "answer_rule": str(evaluated.get("answer_rule", "top")),
         },
         "model": identity.to_dict(),
     }

@@ -19,18 +19,21 @@ them (both measured on held-out real lesions; see the "Training on real data" gu
 
 * ``postprocess=True``: keep the largest connected component and fill its holes
   (:func:`clean_mask`), since an ISIC image holds one lesion without holes;
-* ``tta=True``: run the model on the image and on its mirror image, and average the top
-  detection's mask probabilities, box, score and class scores over the two
-  (:func:`detect`).
+* ``tta=True``: run the model on the image and on its mirror image, and average the
+  answering detection's mask probabilities, box, score and class scores over the two
+  (:func:`detect`);
+* ``answer_rule="central"``: prefer detections near the middle of the image to the
+  top-scoring one when it lies far off (:func:`pick_detection`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -54,12 +57,14 @@ __all__ = [
     "PRECISIONS",
     "answer_images",
     "answer_from_detections",
+    "ANSWER_RULES",
     "category_probability",
     "check_precision",
     "clean_mask",
     "IMAGE_SUFFIXES",
     "detect",
     "list_image_files",
+    "pick_detection",
     "predict",
     "upsample_mask",
 ]
@@ -145,6 +150,42 @@ def clean_mask(mask: np.ndarray) -> np.ndarray:
     return ndimage.binary_fill_holes(mask) if count else mask
 
 
+AnswerRule = Literal["top", "central"]
+ANSWER_RULES: tuple[str, ...] = typing.get_args(AnswerRule)
+"""How :func:`pick_detection` chooses the answer among an image's detections."""
+
+
+def pick_detection(detections: dict[str, torch.Tensor], *, rule: str = "top") -> int | None:
+    """The index of the detection that answers for the image (``None`` without detections).
+
+    ``rule="top"`` takes the top-scoring detection. ``rule="central"`` takes the detection
+    whose score minus the distance of its box centre from the image centre is largest; the
+    distance is measured in fractions of the image's width and height (0 at the centre, about
+    0.71 in a corner), the image being the masks' frame. A dermoscopy image is taken with
+    its lesion in view, mostly near the middle, while the objects a detector mistakes for
+    it (dark vignetted corners, hair, ruler marks, bubbles) lie anywhere: a far-off detection
+    must score much higher to win.
+
+    Example:
+        >>> boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [40.0, 40.0, 60.0, 60.0]])  # a corner, the middle
+        >>> det = {"scores": torch.tensor([0.8, 0.5]), "boxes": boxes, "masks": torch.zeros(2, 1, 100, 100)}
+        >>> pick_detection(det), pick_detection(det, rule="central")
+        (0, 1)
+    """
+    if rule not in ANSWER_RULES:
+        raise ConfigError(f"Unknown answer rule {rule!r}; allowed: {', '.join(ANSWER_RULES)}.")
+    scores = detections["scores"].detach()
+    if scores.numel() == 0:
+        return None
+    if rule == "top":
+        return int(torch.argmax(scores))
+    height, width = detections["masks"].shape[-2:]
+    boxes = detections["boxes"].detach().float()
+    off_x = (boxes[:, 0] + boxes[:, 2]) / (2 * width) - 0.5
+    off_y = (boxes[:, 1] + boxes[:, 3]) / (2 * height) - 0.5
+    return int(torch.argmax(scores.float() - torch.hypot(off_x, off_y)))
+
+
 def _flip_back(output: dict[str, torch.Tensor], width: int) -> dict[str, torch.Tensor]:
     """Detections of a mirrored image, mapped back onto the original image."""
     height = output["masks"].shape[-2]
@@ -154,10 +195,10 @@ def _flip_back(output: dict[str, torch.Tensor], width: int) -> dict[str, torch.T
     return {**output, "boxes": boxes, "masks": TF.horizontal_flip(output["masks"])}
 
 
-def _fuse(views: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """One detection: the mean of each view's top detection (views without one are left out)."""
+def _fuse(views: list[dict[str, torch.Tensor]], answer_rule: str = "top") -> dict[str, torch.Tensor]:
+    """One detection: the mean of each view's answering detection (views without one are left out)."""
     tops = [
-        {k: v[int(torch.argmax(view["scores"]))] for k, v in view.items() if k != "class_scores"}
+        {k: v[pick_detection(view, rule=answer_rule)] for k, v in view.items() if k != "class_scores"}
         for view in views
         if len(view["scores"])
     ]
@@ -191,10 +232,14 @@ class InferenceConfig:
             ``auto`` is fp32 on CPU).
         channels_last: Put the model's weights in channels-last memory format before it runs
             (faster convolutions on some CPUs and GPUs).
+        answer_rule: Which detection answers for an image: ``top`` (the top-scoring one) or
+            ``central`` (score minus the distance of the box centre from the image centre; see
+            :func:`~isicseg.inference.pick_detection`).
 
     Example:
-        >>> InferenceConfig(tta=True).replace(batch_size=8)
-        InferenceConfig(batch_size=8, tta=True, postprocess=False, precision='fp32', channels_last=False)
+        >>> InferenceConfig(tta=True).replace(batch_size=8)  # doctest: +NORMALIZE_WHITESPACE
+        InferenceConfig(batch_size=8, tta=True, postprocess=False, precision='fp32', channels_last=False,
+                        answer_rule='top')
         >>> InferenceConfig(batch_size=0)
         Traceback (most recent call last):
         ...
@@ -206,6 +251,7 @@ class InferenceConfig:
     postprocess: bool = False
     precision: Precision = "fp32"
     channels_last: bool = False
+    answer_rule: AnswerRule = "top"
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -244,17 +290,25 @@ def _float32(output: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def detect(
-    model: torch.nn.Module, images: Sequence[torch.Tensor], *, tta: bool = False, precision: str = "fp32"
+    model: torch.nn.Module,
+    images: Sequence[torch.Tensor],
+    *,
+    tta: bool = False,
+    precision: str = "fp32",
+    answer_rule: str = "top",
 ) -> list[dict[str, torch.Tensor]]:
     """The model's detections for a batch of ``(3, H, W)`` images (model in eval mode).
 
     With ``tta``, the model also sees each image mirrored left to right, and the result
-    is one detection per image: the mean of the two views' top detections (mask
-    probabilities, box and score; class scores too). This makes the answer exactly
+    is one detection per image: the mean of the two views' answering detections (mask
+    probabilities, box and score; class scores too), each picked by ``answer_rule`` (see
+    :func:`pick_detection`). This makes the answer exactly
     equivariant to mirroring the input. A head that is mirror-invariant by construction
     (``lesion_crop``, whose eval views include the mirror image) is run once, on the
-    fused box, instead of on each view. Below fp32 (``precision``, one of :data:`PRECISIONS`)
-    the model runs under autocast; the outputs are float32.
+    fused box, instead of on each view. Without ``tta``, a classifier head reads the box
+    that ``answer_rule`` picks (the model's own pass reads the top-scoring one). Below
+    fp32 (``precision``, one of :data:`PRECISIONS`) the model runs under autocast; the
+    outputs are float32.
 
     Example:
         >>> from isicseg import build_mask_rcnn
@@ -272,13 +326,17 @@ def detect(
             return [_float32(output) for output in model(batch, **options)]
 
     if not tta:
-        return run(list(images))
+        outputs = run(list(images))
+        if answer_rule != "top" and outputs and "class_scores" in outputs[0]:
+            _classify_picked(model, images, outputs, answer_rule, precision)
+        return outputs
     # a mirror-invariant head (lesion_crop) would say the same for both views: run it once, on the fused box
     once = bool(getattr(getattr(model, "classifier", None), "mirror_invariant", False))
     options = {"classify": False} if once else {}
     outputs, mirrored = run(list(images), **options), run([image.flip(-1) for image in images], **options)
     fused = [
-        _fuse([output, _flip_back(other, image.shape[-1])]) for image, output, other in zip(images, outputs, mirrored)
+        _fuse([output, _flip_back(other, image.shape[-1])], answer_rule)
+        for image, output, other in zip(images, outputs, mirrored)
     ]
     if once:
         with autocast(precision, device):
@@ -288,6 +346,18 @@ def detect(
     return fused
 
 
+def _classify_picked(model, images, outputs, answer_rule: str, precision: str) -> None:
+    """Where the rule picks another detection than the top-scoring one, the head reads that one's box."""
+    picks = [pick_detection(output, rule=answer_rule) for output in outputs]
+    again = [k for k, pick in enumerate(picks) if pick not in (None, 0)]  # a forward pass reads box 0, the top one
+    if not again:
+        return
+    with autocast(precision, images[0].device):  # precision as detect resolved it
+        scores = model.classify([images[k] for k in again], [outputs[k]["boxes"][picks[k]] for k in again])
+    for k, probabilities in zip(again, scores):
+        outputs[k]["class_scores"] = probabilities.float()
+
+
 def answer_from_detections(
     detections: dict[str, torch.Tensor],
     label_scheme: str | LabelScheme,
@@ -295,6 +365,7 @@ def answer_from_detections(
     image_id: str,
     original_height_and_width: tuple[int, int] | None = None,
     postprocess: bool = False,
+    answer_rule: str = "top",
 ) -> Answer:
     """Apply the module's rule to one image's detections.
 
@@ -306,6 +377,7 @@ def answer_from_detections(
         original_height_and_width: ``(height, width)`` to return mask and box at; default the
             detections' own size.
         postprocess: Apply :func:`clean_mask` to the mask (at the original size).
+        answer_rule: Which detection answers (:func:`pick_detection`'s ``rule``).
 
     Example:
         >>> det = {"boxes": torch.tensor([[1.0, 1.0, 3.0, 3.0]]), "labels": torch.tensor([2]),
@@ -328,7 +400,7 @@ def answer_from_detections(
     }
     if scores.numel() == 0:
         return Answer(image_id, np.zeros(size, dtype=bool), None, 0, 0.0, probabilities, detections)
-    top = int(torch.argmax(scores))
+    top = pick_detection(detections, rule=answer_rule)
     label = int(labels[top]) if class_scores is None else int(torch.argmax(class_scores))
     sy, sx = size[0] / height, size[1] / width
     x1, y1, x2, y2 = detections["boxes"][top].tolist()
@@ -491,6 +563,7 @@ def _answer_batch(
         [item.image.as_subclass(torch.Tensor).to(device) for item in batch],
         tta=config.tta,
         precision=config.precision,
+        answer_rule=config.answer_rule,
     )
     for item, output in zip(batch, outputs):
         output = {k: v.cpu() for k, v in output.items()}
@@ -502,6 +575,7 @@ def _answer_batch(
                 image_id=item.image_id,
                 original_height_and_width=item.original_height_and_width,
                 postprocess=config.postprocess,
+                answer_rule=config.answer_rule,
             ),
         )
 

@@ -121,7 +121,7 @@ def test_the_file_says_what_a_consumer_needs(trained, tmp_path):
     assert metadata["category_labels"] == {"melanoma": 2}
     assert metadata["input"]["input_shorter_side"] == 64 and metadata["input"]["max_size"] == 96
     assert metadata["outputs"] == ["boxes", "labels", "scores", "masks", "class_scores"]
-    assert metadata["not_in_graph"] == {"tta": True, "postprocess": True}
+    assert metadata["not_in_graph"] == {"tta": True, "postprocess": True, "answer_rule": "top"}
     assert metadata["torch_version"] == torch.__version__ and metadata["isicseg_version"]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -40,3 +41,24 @@ def test_wrong_object_scores_every_detection_and_sorts_failures(tmp_path, capsys
     )
     assert "input 64 px (shorter side) (as trained)" in capsys.readouterr().out
     assert (tmp_path / "t.csv").is_file()
+
+
+def test_answer_rules_scores_each_rule_on_the_same_detections(tmp_path, capsys):
+    script = import_benchmark("answer_rules")
+    torch.manual_seed(0)
+    model = build_mask_rcnn(
+        3, backbone="resnet18_fpn", min_size=64, max_size=96, label_scheme="binary", **FEW_PROPOSALS
+    )
+    path = tmp_path / "model.pt"
+    torch.save({"model": model.state_dict(), "identity": model.identity.to_dict()}, path)
+    out = tmp_path / "rules.csv"
+    summary = script.main([str(path), "--isic", str(MINI_ROOT), "--split", "train", "--out", str(out)])
+    table = pd.read_csv(out)
+    assert len(table) == 4 and list(summary["rule"]) == ["top", "central", "oracle", "central - top"]
+    for rule in ("top", "central"):  # no rule beats the best detection the model had
+        assert (table[rule] <= table["oracle"] + 1e-12).all() and table[rule].between(0, 1).all()
+    means = summary.set_index("rule")["mean jaccard"]
+    assert np.isclose(means["top"], table["top"].mean()) and np.isclose(
+        means["central - top"], (table["central"] - table["top"]).mean()
+    )
+    assert "no TTA" in capsys.readouterr().out

@@ -69,6 +69,7 @@ CHANGED = {
     "patience": 3,
     "tta": True,
     "postprocess": True,
+    "answer_rule": "central",
 }
 
 

@@ -9,7 +9,15 @@ from scipy import ndimage
 
 from isicseg import build_mask_rcnn
 from isicseg.exceptions import ConfigError
-from isicseg.inference import _flip_back, _fuse, answer_from_detections, clean_mask, detect, upsample_mask
+from isicseg.inference import (
+    _flip_back,
+    _fuse,
+    answer_from_detections,
+    clean_mask,
+    detect,
+    pick_detection,
+    upsample_mask,
+)
 from isicseg.models import FEW_PROPOSALS
 
 
@@ -42,6 +50,38 @@ def test_top_scoring_detection_gives_mask_box_and_class():
     assert answer.mask.sum() == 6 and answer.mask[1:3, 1:4].all()
     assert answer.probabilities["melanoma"] == np.float32(0.3)
     assert answer.probabilities["seborrheic_keratosis"] == np.float32(0.6)
+
+
+def blobs(scores, places, size=(12, 12)):
+    """Detections whose masks and boxes are 4x4 squares at ``places`` (top-left corners)."""
+    masks = torch.zeros(len(scores), 1, *size)
+    for k, (y, x) in enumerate(places):
+        masks[k, 0, y : y + 4, x : x + 4] = 0.9
+    boxes = torch.tensor([[x, y, x + 4, y + 4] for y, x in places], dtype=torch.float32).reshape(-1, 4)
+    return {"scores": torch.tensor(scores), "masks": masks, "boxes": boxes}
+
+
+def test_pick_detection_top_is_the_highest_score():
+    det = blobs([0.3, 0.8, 0.6], [(0, 0), (4, 4), (8, 8)])
+    assert pick_detection(det) == pick_detection(det, rule="top") == 1
+    assert pick_detection(blobs([], [])) is None and pick_detection(blobs([], []), rule="central") is None
+
+
+def test_pick_detection_central_weighs_the_score_against_the_distance_from_the_middle():
+    # 40 x 60 image (height x width): a corner box at 0.9 and a middle box at 0.5; the corner box's centre
+    # (2, 2) is off by (2/60 - 0.5, 2/40 - 0.5) = (-0.467, -0.45), 0.648 in all
+    det = blobs([0.9, 0.5], [(0, 0), (18, 28)], size=(40, 60))
+    assert pick_detection(det, rule="top") == 0 and pick_detection(det, rule="central") == 1
+    det["scores"] = torch.tensor([1.16, 0.5])  # 1.16 - 0.648 > 0.5 - 0: a far-off box that scores enough wins
+    assert pick_detection(det, rule="central") == 0
+    # distances are fractions of width and height: the same offsets in a transposed image give the same pick
+    transposed = blobs([0.9, 0.5], [(0, 0), (28, 18)], size=(60, 40))
+    assert pick_detection(transposed, rule="central") == 1
+
+
+def test_pick_detection_refuses_an_unknown_rule():
+    with pytest.raises(ConfigError, match=r"Unknown answer rule 'biggest'; allowed: top, central\."):
+        pick_detection(blobs([0.5], [(0, 0)]), rule="biggest")
 
 
 def test_category_probability_is_max_of_its_label():
@@ -194,3 +234,55 @@ def test_predict_and_evaluate_see_each_image_once_per_view(synthetic_root, tta):
     answers = list(predict(model, [r.image_path for r in dataset.records], config=config))
     assert sum(seen) == views * len(dataset) and len(answers) == len(dataset)
     assert [a.image_id for a in answers] == dataset.image_ids
+
+
+class _TwoObjects(torch.nn.Module):
+    """A stand-in detector on 12 x 12 images: an object in a corner (top score) and the lesion in the
+    middle; its head answers with the box's left edge, so a test can tell which box the head read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.classified: list[list] = []
+
+    def forward(self, images, classify=True):
+        outputs = []
+        for image in images:
+            det = blobs([0.7, 0.5], [(0, 0), (4, 5)], size=tuple(image.shape[-2:]))
+            det["labels"] = torch.tensor([1, 2])
+            if classify:
+                det["class_scores"] = self._scores(det["boxes"][0])
+            outputs.append(det)
+        return outputs
+
+    @staticmethod
+    def _scores(box):
+        return torch.tensor([0.0, float(box[0]), 1.0, 1.0])  # background + three classes
+
+    def classify(self, images, boxes):
+        self.classified.append([None if b is None else b.tolist() for b in boxes])
+        return [self._scores(box) for box in boxes]
+
+
+def test_detect_and_answer_follow_the_answer_rule_and_the_head_reads_the_picked_box():
+    model, image = _TwoObjects(), torch.rand(3, 12, 12)
+    top = detect(model, [image])[0]
+    assert model.classified == [] and top["class_scores"][1] == 0.0  # the forward pass read the top box
+    central = detect(model, [image], answer_rule="central")[0]
+    assert model.classified == [[[5.0, 4.0, 9.0, 8.0]]]  # read again, on the middle box
+    assert central["class_scores"][1] == 5.0 and torch.equal(central["scores"], top["scores"])
+    a = answer_from_detections(top, "three_class", image_id="x")
+    b = answer_from_detections(central, "three_class", image_id="x", answer_rule="central")
+    assert (a.box, a.score) == ((0.0, 0.0, 4.0, 4.0), np.float32(0.7))
+    assert (b.box, b.score) == ((5.0, 4.0, 9.0, 8.0), np.float32(0.5))
+    assert a.mask[:4, :4].all() and a.mask.sum() == 16 and b.mask[4:8, 5:9].all() and b.mask.sum() == 16
+
+
+def test_tta_fuses_the_detections_the_rule_picks_in_each_view():
+    model, image = _TwoObjects(), torch.rand(3, 12, 12)
+    fused = detect(model, [image], tta=True, answer_rule="central")[0]
+    # the stand-in answers the mirror image as the image: each view's rule picks the middle box (5, 4, 9, 8),
+    # which the mirrored view maps back to (3, 4, 7, 8); the fused box is their mean
+    assert len(fused["scores"]) == 1 and float(fused["scores"][0]) == pytest.approx(0.5)
+    torch.testing.assert_close(fused["boxes"][0], torch.tensor([4.0, 4.0, 8.0, 8.0]))
+    plain = detect(model, [image], tta=True)[0]
+    torch.testing.assert_close(plain["boxes"][0], torch.tensor([4.0, 0.0, 8.0, 4.0]))  # (0, 0, 4, 4) and (8, 0, 12, 4)

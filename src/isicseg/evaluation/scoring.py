@@ -104,7 +104,9 @@ class IsicEvaluator:
 
     def predict(self, model: torch.nn.Module, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
         """The model's detections as :func:`~isicseg.evaluate` gets them (model in eval mode)."""
-        return detect(model, images, tta=self.config.tta, precision=self.config.precision)
+        return detect(
+            model, images, tta=self.config.tta, precision=self.config.precision, answer_rule=self.config.answer_rule
+        )
 
     def rows(
         self, outputs: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[str, Any]], indices: Sequence[int]
@@ -119,6 +121,7 @@ class IsicEvaluator:
                 image_id=self.dataset.records[image].image_id,
                 original_height_and_width=self.dataset.original_height_and_width(image),
                 postprocess=self.config.postprocess,
+                answer_rule=self.config.answer_rule,
             )
             rows.append(score_answer(self.dataset, image, answer)[1])
         return rows

@@ -176,3 +176,26 @@ def test_the_newest_default_evaluator_for_a_type_wins_and_bad_registrations_are_
     assert Trainer().evaluator_for(data) == "second"
     with pytest.raises(ConfigError, match=r"needs a class and a callable; got 'TensorDataset'"):
         validation.register_default_evaluator("TensorDataset", lambda d: None)
+
+
+def test_isic_evaluator_answers_with_its_configs_answer_rule(synthetic_root):
+    from isicseg.evaluation import IsicEvaluator
+
+    val = ISIC2017Dataset(synthetic_root, "validation", image_size=64, subset=1)
+    _, target = val[0]
+    lesion = target["masks"][0].float()
+    height, width = lesion.shape
+    corner = torch.zeros_like(lesion)
+    corner[:3, :3] = 1  # a far-off object in the corner scores highest
+    assert not (corner.bool() & lesion.bool()).any()
+    output = {
+        "boxes": torch.stack([torch.tensor([0.0, 0, 3, 3]), target["boxes"][0].float()]),
+        "labels": torch.tensor([1, 1]),
+        "scores": torch.tensor([0.7, 0.5]),
+        "masks": torch.stack([corner, lesion])[:, None] * 0.9,
+    }
+    rows = {
+        rule: IsicEvaluator(val, config=InferenceConfig(answer_rule=rule)).rows([output], [target], [0])[0]
+        for rule in ("top", "central")
+    }
+    assert rows["top"]["jaccard"] < 0.05 and rows["central"]["jaccard"] > 0.9
