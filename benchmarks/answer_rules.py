@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
             {
                 "rule": f"{rule} - top",
                 "mean jaccard": paired.estimate,
-                "95% CI": f"{paired.low:+.3f}-{paired.high:+.3f}",
+                "95% CI": f"{paired.low:+.3f} to {paired.high:+.3f}",
                 "under 0.5": int((table[rule] < 0.5).sum() - (table["top"] < 0.5).sum()),
             }
         )
