@@ -56,7 +56,7 @@ class DataConfig:
             checkpoint selection and evaluation stay on root (the flag is a second ``--data``).
         extra_train_classifier: Whether extra_roots' labels train the lesion classifier head
             too; ``False``: their masks and boxes train the detector only and the head learns
-            from root's images alone (see :class:`~isicseg.data.MultiSourceDataset`'s
+            from root's images alone (see :class:`~isicseg.data.sources.MultiSourceDataset`'s
             ``classifier_sources``).
         image_size: Shorter image side for decoding and for the model.
         label_scheme: ``binary`` (benign, melanoma) or ``three_class`` (nevus,

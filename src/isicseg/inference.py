@@ -79,7 +79,7 @@ class Answer:
         mask: ``(H, W)`` bool mask at the original resolution.
         box: ``(x1, y1, x2, y2)`` at the original resolution, or ``None``.
         label: Predicted class label (0 when nothing was detected).
-        score: Score of the top detection (0 when nothing was detected).
+        score: Score of the answering detection (0 when nothing was detected; see :func:`pick_detection`).
         probabilities: Probability of melanoma and of seborrheic keratosis (``nan`` where the label
             scheme cannot tell the category apart).
         detections: The raw detections (``boxes``, ``labels``, ``scores``, ``masks``) at
