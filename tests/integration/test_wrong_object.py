@@ -16,14 +16,20 @@ from ..helpers import import_benchmark
 pytestmark = [pytest.mark.integration]
 
 
-def test_wrong_object_scores_every_detection_and_sorts_failures(tmp_path, capsys):
-    script = import_benchmark("wrong_object")
+@pytest.fixture
+def path(tmp_path):
+    """An untrained binary-scheme model saved as a checkpoint with its identity."""
     torch.manual_seed(0)
     model = build_mask_rcnn(
         3, backbone="resnet18_fpn", min_size=64, max_size=96, label_scheme="binary", **FEW_PROPOSALS
     )
     path = tmp_path / "model.pt"
     torch.save({"model": model.state_dict(), "identity": model.identity.to_dict()}, path)
+    return path
+
+
+def test_wrong_object_scores_every_detection_and_sorts_failures(path, tmp_path, capsys):
+    script = import_benchmark("wrong_object")
     table = script.main(
         [str(path), "--data", str(MINI_ROOT), "--split", "train", "--sizes", "96", "--out", str(tmp_path / "t.csv")]
     )
@@ -43,14 +49,8 @@ def test_wrong_object_scores_every_detection_and_sorts_failures(tmp_path, capsys
     assert (tmp_path / "t.csv").is_file()
 
 
-def test_answer_rules_scores_each_rule_on_the_same_detections(tmp_path, capsys):
+def test_answer_rules_scores_each_rule_on_the_same_detections(path, tmp_path, capsys):
     script = import_benchmark("answer_rules")
-    torch.manual_seed(0)
-    model = build_mask_rcnn(
-        3, backbone="resnet18_fpn", min_size=64, max_size=96, label_scheme="binary", **FEW_PROPOSALS
-    )
-    path = tmp_path / "model.pt"
-    torch.save({"model": model.state_dict(), "identity": model.identity.to_dict()}, path)
     out = tmp_path / "rules.csv"
     summary = script.main([str(path), "--isic", str(MINI_ROOT), "--split", "train", "--out", str(out)])
     table = pd.read_csv(out)
