@@ -9,7 +9,10 @@ from pathlib import Path
 
 
 def use_weight_file(weights: Path) -> None:
-    """Copy ``weights`` into a fresh ``TORCH_HOME/hub/checkpoints/`` unless TORCH_HOME is set (a lesion_crop head reads it)."""
+    """Copy ``weights`` into a fresh temporary ``hub/checkpoints/`` and point TORCH_HOME there, unless it is set already.
+
+    A ``lesion_crop`` head reads the ImageNet file from TORCH_HOME when it is built; a missing file is left to its error.
+    """
     if not weights.is_file():
         return
     torch_home = Path(tempfile.mkdtemp(prefix="torch_home_"))

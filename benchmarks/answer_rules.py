@@ -67,7 +67,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--ham", type=Path, default=SHARED / "ham10000-200", help="HAM10000 root (the default set)")
     parser.add_argument("--isic", type=Path, help="score this ISIC 2017 root's --split instead of HAM10000")
     parser.add_argument("--split", default="train")
-    parser.add_argument("--limit", type=int, default=800, help="images (HAM10000: whole lesions, one image each)")
+    parser.add_argument(
+        "--limit", type=int, default=800, help="images at least (HAM10000: whole lesions, all their images)"
+    )
     parser.add_argument("--weights", type=Path, default=SHARED / "weights" / "mobilenet_v2-b0353104.pth")
     parser.add_argument("--out", type=Path, help="write the per-image table here (CSV)")
     args = parser.parse_args(argv)
@@ -78,7 +80,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         dataset = ISIC2017Dataset(args.isic, args.split, image_size=size, binarize_masks=True)
         dataset = torch.utils.data.Subset(dataset, range(min(args.limit, len(dataset))))
         where = f"{args.isic} ({args.split})"
-    else:  # one image per lesion, lesions drawn by a seeded grouped subset
+    else:  # whole lesions (all their images), drawn by a seeded lesion-grouped subset
         dataset = HAM10000Dataset(args.ham, "all", image_size=size, subset=args.limit, binarize_masks=True)
         where = f"{args.ham} (HAM10000, {len(dataset)} images)"
     table = score_rules(model, dataset)
