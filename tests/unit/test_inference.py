@@ -286,3 +286,26 @@ def test_tta_fuses_the_detections_the_rule_picks_in_each_view():
     torch.testing.assert_close(fused["boxes"][0], torch.tensor([4.0, 4.0, 8.0, 8.0]))
     plain = detect(model, [image], tta=True)[0]
     torch.testing.assert_close(plain["boxes"][0], torch.tensor([4.0, 0.0, 8.0, 4.0]))  # (0, 0, 4, 4) and (8, 0, 12, 4)
+
+
+@pytest.mark.parametrize("tta", [False, True])
+def test_the_prediction_loop_answers_with_the_configs_rule(tta):
+    from isicseg.inference import ImageToAnswer, InferenceConfig, answer_images
+
+    model, image = _TwoObjects(), torch.rand(3, 12, 12)
+    boxes = {}
+    for rule in ("top", "central"):
+        config = InferenceConfig(answer_rule=rule, tta=tta)
+        items = [ImageToAnswer(image, "x", (24, 24))]
+        ((_, answer),) = answer_images(model, items, label_scheme="three_class", config=config, device="cpu")
+        boxes[rule] = answer.box
+    # at twice the size: the corner object (0, 0, 4, 4) against the middle box (5, 4, 9, 8), fused with its mirror
+    expected = (
+        {"top": (8.0, 0.0, 16.0, 8.0), "central": (8.0, 8.0, 16.0, 16.0)}
+        if tta
+        else {
+            "top": (0.0, 0.0, 8.0, 8.0),
+            "central": (10.0, 8.0, 18.0, 16.0),
+        }
+    )
+    assert boxes == expected
