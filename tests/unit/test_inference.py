@@ -309,3 +309,14 @@ def test_the_prediction_loop_answers_with_the_configs_rule(tta):
         }
     )
     assert boxes == expected
+
+
+def test_an_unknown_answer_rule_is_refused_at_the_config_and_on_the_command_line(capsys):
+    from isicseg.cli import main
+    from isicseg.inference import InferenceConfig
+
+    message = "InferenceConfig.answer_rule must be one of 'top', 'central'; got 'best'."
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        InferenceConfig(answer_rule="best")
+    assert main(["evaluate", "missing.pt", "--data", "nowhere", "--answer-rule", "best"]) == 2
+    assert capsys.readouterr().err == f"isicseg evaluate: error: {message}\n"  # one line, before any file is read
