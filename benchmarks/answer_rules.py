@@ -28,6 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _weights import use_weight_file  # noqa: E402
+from wrong_object import jaccard  # noqa: E402
 
 from isicseg import HAM10000Dataset, ISIC2017Dataset, load_model
 from isicseg.inference import pick_detection
@@ -35,11 +36,6 @@ from isicseg.metrics.intervals import mean_interval
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 RULES = ("top", "central")
-
-
-def jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
 
 
 @torch.inference_mode()

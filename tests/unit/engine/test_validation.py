@@ -184,7 +184,6 @@ def test_isic_evaluator_answers_with_its_configs_answer_rule(synthetic_root):
     val = ISIC2017Dataset(synthetic_root, "validation", image_size=64, subset=1)
     _, target = val[0]
     lesion = target["masks"][0].float()
-    height, width = lesion.shape
     corner = torch.zeros_like(lesion)
     corner[:3, :3] = 1  # a far-off object in the corner scores highest
     assert not (corner.bool() & lesion.bool()).any()
