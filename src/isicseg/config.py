@@ -104,7 +104,8 @@ class ModelConfig:
         pretrained: Weights of the whole model: ``coco``, ``none`` or a weight file.
         backbone_weights: Weights of the backbone alone: ``imagenet``, ``None`` or an
             ImageNet classifier file (with ``pretrained`` ``none``).
-        classifier: Lesion classifier head trained jointly (``pooled``), or ``None``;
+        classifier: Lesion classifier head from :data:`~isicseg.models.heads.HEADS`
+            (``lesion_crop``, ``lesion_crop_tuned``, ``pooled`` or a plugin's), or ``None``;
             p(melanoma) then comes from it.
         proposals: ``default``, or ``few`` (fewer RPN proposals and RoIs, see
             :data:`~isicseg.models.factory.FEW_PROPOSALS`: much faster on CPU).

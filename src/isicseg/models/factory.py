@@ -97,7 +97,8 @@ def build_mask_rcnn(
             of a local ImageNet classifier file (e.g. ``mobilenet_v2-b0353104.pth``); or
             ``None``/``"none"``. Not combined with ``pretrained``.
         classifier: Name of a lesion classifier head from
-            :data:`~isicseg.models.heads.HEADS` (``"pooled"``), trained jointly; the
+            :data:`~isicseg.models.heads.HEADS` (``"lesion_crop"``, ``"lesion_crop_tuned"``,
+            ``"pooled"``), trained jointly; the
             model's category probabilities then come from it (see
             :mod:`isicseg.models.heads`). ``None`` keeps plain Mask R-CNN.
         classifier_loss_weight: Factor of the classifier's loss in the training loss.

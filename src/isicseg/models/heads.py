@@ -10,7 +10,7 @@ feature map (what ImageNet classifiers pool) carries far more signal. With
 (entry 0, the background, is 0). :mod:`isicseg.inference` takes category probabilities
 from ``class_scores`` when they are present.
 
-Two heads come with isicseg:
+Three heads come with isicseg:
 
 * ``"pooled"`` (:class:`PooledClassifier`): average-pooled deepest map of the detector's
   own backbone, a linear layer trained by the optimiser with the detector.
@@ -19,6 +19,9 @@ Two heads come with isicseg:
   is fitted in closed form after each training epoch. On real ISIC images this scores
   melanoma far better than a head trained by the detector's optimiser (see the guide
   *Training on real data*).
+* ``"lesion_crop_tuned"``: the same head with the last blocks of its MobileNetV2 and a
+  linear read-out fine-tuned by the detector's optimiser on every labelled lesion it is
+  shown (``loss_lesion_class``) instead of a regression on frozen features.
 
 Heads are registered in :data:`HEADS` (entry-point group ``isicseg.heads``): a factory
 ``factory(in_channels, num_classes)`` returning an ``nn.Module`` that follows

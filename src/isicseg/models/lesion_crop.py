@@ -1,10 +1,15 @@
-"""The ``lesion_crop`` head: a frozen ImageNet MobileNetV2 on the lesion crop and the whole
-image, and a logistic regression on its pooled features fitted in closed form.
+"""The ``lesion_crop`` heads: an ImageNet MobileNetV2 on the lesion crop and the whole image.
+
+``lesion_crop`` keeps the MobileNetV2 frozen and fits a logistic regression on its pooled
+features in closed form; ``lesion_crop_tuned`` fine-tunes its last blocks, with a linear
+layer, by the detector's optimiser.
 
 See :mod:`isicseg.models.heads` for how heads are called and registered.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -16,7 +21,7 @@ from ..exceptions import ConfigError
 from .heads import HEADS
 from .weights import load_torchvision_state_dict
 
-__all__ = ["LesionCropClassifier", "fit_logistic"]
+__all__ = ["LesionCropClassifier", "fit_logistic", "TUNED_BLOCKS"]
 
 
 def fit_logistic(
@@ -62,6 +67,8 @@ _STAGES = (7, 14, 18, 19)  # MobileNetV2 blocks ending at strides 8, 16, 32 and 
 _STAGE_CHANNELS = 32 + 96 + 320 + 1280
 _IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 _VIEWS = (1, 2, 4, 8)
+TUNED_BLOCKS = 5
+"""Blocks of MobileNetV2 the ``lesion_crop_tuned`` head fine-tunes: its stride-32 stage and last convolution."""
 
 
 def _dihedral(x: Tensor, k: int) -> Tensor:
@@ -98,6 +105,16 @@ class LesionCropClassifier(nn.Module):
     cross-validation that chose it: the "Models" guide. The ImageNet weights come from torchvision's weights API
     (``MobileNet_V2_Weights.IMAGENET1K_V1``, ``TORCH_HOME`` cache).
 
+    With ``trainable_blocks=k`` (the ``lesion_crop_tuned`` head: ``k = 5``, the stride-32
+    stage and the last convolution) the head instead **fine-tunes** the last ``k`` blocks
+    of MobileNetV2 on every labelled lesion it is shown: a linear layer (``linear``) on the
+    same pooled features gives the logits, and both are trained by the detector's
+    optimiser through ``loss_lesion_class`` (its BatchNorm layers stay frozen: batches of
+    a few images cannot estimate their statistics). In training each batch's views are
+    seen in one random dihedral view. There is then nothing to fit in closed form
+    (:meth:`collected_samples` stays empty). Measured against the frozen head: the
+    "Training on real data" guide.
+
     Args:
         in_channels: Unused (the head has its own feature extractor); part of the
             :data:`HEADS` factory signature.
@@ -112,6 +129,8 @@ class LesionCropClassifier(nn.Module):
             the model (a buffer), so a checkpoint is read the way it was fitted.
         views: Dihedral views averaged in eval mode, the first ``views`` of: itself, its
             mirror image, then both turned by one, two and three quarter turns (1: none; 8: all).
+        trainable_blocks: Last blocks of MobileNetV2 fine-tuned, with a linear layer, by the
+            optimiser (0: all frozen, the regression fitted in closed form; at most 19).
 
     Example:
         >>> head = LesionCropClassifier(0, 3, crop_size=64)
@@ -133,6 +152,7 @@ class LesionCropClassifier(nn.Module):
         max_samples: int = 20000,
         color_power: float = 6.0,
         views: int = 8,
+        trainable_blocks: int = 0,
     ) -> None:
         super().__init__()
         del in_channels
@@ -150,13 +170,25 @@ class LesionCropClassifier(nn.Module):
         )
         self.register_buffer("color_power", torch.tensor(float(color_power)))
         self.features = mobilenet_v2(norm_layer=FrozenBatchNorm2d).features[: _STAGES[-1]]
+        if not (isinstance(trainable_blocks, int) and 0 <= trainable_blocks <= len(self.features)):
+            raise ConfigError(
+                f"LesionCropClassifier trainable_blocks must be an integer from 0 (all frozen) to "
+                f"{len(self.features)} (all of MobileNetV2's blocks); got {trainable_blocks!r}."
+            )
+        self.trainable_blocks = trainable_blocks
         self.features.requires_grad_(False)
+        if trainable_blocks:
+            self.features[len(self.features) - trainable_blocks :].requires_grad_(True)
         outputs = num_classes - 1
         dim = 2 * _STAGE_CHANNELS
         self.register_buffer("feature_mean", torch.zeros(dim))
         self.register_buffer("feature_scale", torch.ones(dim))
         self.register_buffer("weight", torch.zeros(outputs, dim))
         self.register_buffer("bias", torch.zeros(outputs))
+        if trainable_blocks:
+            self.linear = nn.Linear(dim, outputs)
+            nn.init.zeros_(self.linear.weight)
+            nn.init.zeros_(self.linear.bias)
         self._collected: list[tuple[Tensor, Tensor]] = []
 
     reads_features = False  # it has its own feature extractor
@@ -178,9 +210,9 @@ class LesionCropClassifier(nn.Module):
         self.features.load_state_dict({k: state[f"features.{k}"] for k in own})
 
     def train(self, mode: bool = True) -> LesionCropClassifier:
-        """Set training mode for the head; its frozen feature extractor always stays in eval mode."""
+        """Set training mode for the head; its feature extractor always stays in eval mode."""
         super().train(mode)
-        self.features.eval()  # frozen: no dropout, no statistics; kept in eval mode
+        self.features.eval()  # frozen BatchNorm, no dropout: the same in both modes
         return self
 
     def _boxes(self, image_sizes: list[tuple[int, int]], boxes: list[Tensor | None], device: torch.device) -> Tensor:
@@ -229,10 +261,10 @@ class LesionCropClassifier(nn.Module):
                 pooled.append(x.mean(dim=(-2, -1)))
         return torch.cat(pooled, dim=1)
 
-    @torch.no_grad()
     def embed(self, images: Tensor, *, image_sizes: list[tuple[int, int]], boxes: list[Tensor | None]) -> Tensor:
         """Pooled features ``(batch, 3456)``: lesion view, then whole image (averaged over
-        the dihedral ``views`` in eval mode)."""
+        the dihedral ``views`` in eval mode; one random view per batch in training when
+        fine-tuning). They carry gradients only through trainable blocks, with grad enabled."""
         views = roi_align(
             images.float(),
             self._boxes(image_sizes, boxes, images.device),
@@ -242,9 +274,12 @@ class LesionCropClassifier(nn.Module):
         )
         if float(self.color_power) > 0:
             views = self._shades_of_grey(views)
-        turns = 1 if self.training else self.views
+        if self.training:
+            turns = [int(torch.randint(0, 8, ())) if self.trainable_blocks else 0]
+        else:
+            turns = list(range(self.views))
         with torch.autocast(images.device.type, enabled=False):
-            features = sum(self._pooled(_dihedral(views, k)) for k in range(turns)) / turns
+            features = sum(self._pooled(_dihedral(views.detach(), k)) for k in turns) / len(turns)
         return features.reshape(len(image_sizes), -1)
 
     def forward(
@@ -256,8 +291,12 @@ class LesionCropClassifier(nn.Module):
         boxes: list[Tensor | None],
         labels: Tensor | None = None,
     ) -> Tensor:
-        """Logits ``(batch, num_classes - 1)``; in training, also keeps the features for the fit."""
+        """Logits ``(batch, num_classes - 1)``; in training, also keeps the features for the fit
+        (frozen) or carries the gradient of the trainable blocks (fine-tuning)."""
         embedding = self.embed(images, image_sizes=image_sizes, boxes=boxes)
+        if self.trainable_blocks:
+            return self.linear(embedding)
+        embedding = embedding.detach()
         if self.training and labels is not None:
             keep = labels >= 0
             self._collected.append((embedding[keep].cpu(), labels[keep].cpu()))
@@ -296,3 +335,6 @@ class LesionCropClassifier(nn.Module):
     def fit_collected(self) -> None:
         """Fit on this process's samples alone (outside a Trainer, e.g. in a notebook)."""
         self.fit_samples([self.collected_samples()])
+
+
+HEADS.register("lesion_crop_tuned", partial(LesionCropClassifier, trainable_blocks=TUNED_BLOCKS))

@@ -194,3 +194,92 @@ def test_model_with_the_head_answers_and_reloads_without_the_imagenet_file(image
         got = loaded([image])[0]["class_scores"]
     torch.testing.assert_close(got, expected)
     assert float(got[2]) > 0.9 and float(got[0]) == 0.0
+
+
+def test_trainable_blocks_out_of_range_are_refused_with_the_range():
+    for bad in (-1, 20, 2.5):
+        with pytest.raises(
+            ConfigError,
+            match=rf"trainable_blocks must be an integer from 0 \(all frozen\) to 19 .*; got {bad!r}\.",
+        ):
+            LesionCropClassifier(0, 3, trainable_blocks=bad)
+
+
+def test_frozen_features_carry_no_gradient_even_in_training_with_grad_enabled():
+    head = LesionCropClassifier(0, 3, crop_size=32).train()
+    embedding = head.embed(torch.rand(2, 3, 48, 48), image_sizes=[(48, 48)] * 2, boxes=[None, None])
+    assert torch.is_grad_enabled() and not embedding.requires_grad
+
+
+@pytest.mark.slow
+def test_tuned_head_fine_tunes_its_last_blocks_and_answers_in_eval_mode(imagenet_home):
+    torch.manual_seed(0)
+    head = LesionCropClassifier(0, 3, crop_size=32, trainable_blocks=5)
+    head.init_weights(download=False)  # (random MobileNetV2 features vanish with depth: nothing to tune)
+    head.train()
+    trainable = {name for name, p in head.named_parameters() if p.requires_grad}
+    assert trainable == {
+        name
+        for name, _ in head.named_parameters()
+        if name.startswith(("linear.", *(f"features.{i}." for i in range(14, 19))))
+    }
+    before = {name: p.detach().clone() for name, p in head.named_parameters()}
+    optimizer = torch.optim.AdamW([p for p in head.parameters() if p.requires_grad], lr=1e-3)
+    box = [torch.tensor([12.0, 12, 36, 36])] * 8
+    labels = torch.tensor([0] * 4 + [1] * 4)
+    for _ in range(30):
+        images = torch.cat([coloured((0.9, 0.1, 0.1), 4), coloured((0.1, 0.1, 0.9), 4)])
+        logits = head({}, images=images, image_sizes=[(48, 48)] * 8, boxes=box, labels=labels)
+        assert logits.requires_grad  # the model adds its cross-entropy to the training loss
+        loss = torch.nn.functional.cross_entropy(logits, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    for name, p in head.named_parameters():
+        if name not in trainable:
+            assert torch.equal(p.detach(), before[name]), name  # the early ImageNet blocks stay as they are
+    assert not any(torch.equal(head.state_dict()[n], before[n]) for n in ("linear.weight", "features.18.0.weight"))
+    assert head.collected_samples() == []  # nothing to fit in closed form: the fit leaves it as it is
+    head.fit_collected()
+    head.eval()
+    test = torch.cat([coloured((0.9, 0.1, 0.1), 3), coloured((0.1, 0.1, 0.9), 3)])
+    with torch.no_grad():
+        logits = head({}, images=test, image_sizes=[(48, 48)] * 6, boxes=box[:6])
+    assert logits.argmax(1).tolist() == [0, 0, 0, 1, 1, 1]  # eval mode (eight views), images it never saw
+    fresh = LesionCropClassifier(0, 3, crop_size=32, trainable_blocks=5)
+    fresh.load_state_dict(head.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(fresh.eval()({}, images=test, image_sizes=[(48, 48)] * 6, boxes=box[:6]), logits)
+
+
+@pytest.mark.slow
+def test_model_with_the_tuned_head_trains_it_through_the_lesion_loss(imagenet_home, synthetic_root):
+    torch.manual_seed(0)
+    model = build_mask_rcnn(3, classifier="lesion_crop_tuned", **SMALL)
+    assert model.identity.classifier == "lesion_crop_tuned" and model.classifier.trainable_blocks == 5
+    reference = mobilenet_v2()
+    reference.load_state_dict(torch.load(imagenet_home, weights_only=True))
+    torch.testing.assert_close(model.classifier.features[18][0].weight, reference.features[18][0].weight)
+    train = ISIC2017Dataset(synthetic_root, "train", image_size=64, subset=2)
+    images, targets = zip(*(train[i] for i in range(2)))
+    assert float(model.classifier.linear.weight.detach().abs().max()) == 0.0  # the read-out starts at zero
+    with torch.no_grad():
+        model.classifier.linear.weight.normal_(0, 0.01)  # as after a first step, so the features get a gradient
+    model.train()
+    losses = model(list(images), list(targets))
+    assert losses["loss_lesion_class"].requires_grad and float(losses["loss_lesion_class"].detach()) > 0
+    losses["loss_lesion_class"].backward()
+    assert model.classifier.linear.weight.grad.abs().sum() > 0
+    assert model.classifier.features[18][0].weight.grad.abs().sum() > 0
+    assert model.classifier.features[0][0].weight.grad is None  # ImageNet's early blocks stay as they are
+
+    # the Trainer's optimiser fine-tunes the tail and leaves the early blocks as they were
+    model.zero_grad()
+    before = {name: p.detach().clone() for name, p in model.classifier.named_parameters()}
+    Trainer(TrainerConfig(epochs=1, batch_size=2, warmup_steps=0, optimizer="adamw", lr=1e-3)).fit(
+        model, ISIC2017Dataset(synthetic_root, "train", image_size=64, subset=4)
+    )
+    moved = {name for name, p in model.classifier.named_parameters() if not torch.equal(p.detach(), before[name])}
+    assert {"linear.weight", "features.18.0.weight"} <= moved
+    assert moved <= {name for name, p in model.classifier.named_parameters() if p.requires_grad}
+    assert not any(name.startswith(tuple(f"features.{i}." for i in range(14))) for name in moved)
