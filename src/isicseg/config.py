@@ -27,7 +27,7 @@ from typing import Any, Literal
 from ._typed import check_types, from_dict, load_json, to_dict
 from .engine.config import TrainerConfig
 from .exceptions import ConfigError
-from .inference import AnswerRule, InferenceConfig
+from .inference import AnswerRule, InferenceConfig, check_mask_threshold
 
 __all__ = [
     "DataConfig",
@@ -147,6 +147,8 @@ class EvalConfig:
         postprocess: Final evaluation keeps the largest mask component, holes filled.
         answer_rule: Which detection answers for an image in validation and the final
             evaluation: ``top`` or ``central`` (see :func:`~isicseg.inference.pick_detection`).
+        mask_threshold: Mask probability above which a pixel is lesion, in validation and
+            the final evaluation (strictly between 0 and 1).
     """
 
     monitor: str = "val_jaccard"
@@ -154,11 +156,13 @@ class EvalConfig:
     tta: bool = False
     postprocess: bool = False
     answer_rule: AnswerRule = "top"
+    mask_threshold: float = 0.5
 
     def __post_init__(self) -> None:
         check_types(self)
         if self.patience is not None and self.patience < 1:
             raise ConfigError(f"EvalConfig.patience must be an int >= 1 or None; got {self.patience}.")
+        check_mask_threshold(self.mask_threshold, "EvalConfig")
 
 
 SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "trainer": TrainerConfig, "eval": EvalConfig}
@@ -211,15 +215,15 @@ class RunConfig:
     def inference(self) -> InferenceConfig:
         """The :class:`~isicseg.InferenceConfig` of the run's validation and final evaluation.
 
-        It takes the ``eval`` section's ``tta``, ``postprocess`` and ``answer_rule``, and the trainer's
-        ``eval_batch_size``, ``precision`` and ``channels_last`` (a run answers in the
-        precision it trains in).
+        It takes the ``eval`` section's ``tta``, ``postprocess``, ``answer_rule`` and
+        ``mask_threshold``, and the trainer's ``eval_batch_size``, ``precision`` and
+        ``channels_last`` (a run answers in the precision it trains in).
 
         Example:
             >>> config = RunConfig().replace(tta=True, eval_batch_size=8, precision="bf16")
             >>> config.inference  # doctest: +NORMALIZE_WHITESPACE
             InferenceConfig(batch_size=8, tta=True, postprocess=False, precision='bf16', channels_last=False,
-                            answer_rule='top')
+                            answer_rule='top', mask_threshold=0.5)
         """
         trainer = self.trainer
         return InferenceConfig(
@@ -227,6 +231,7 @@ class RunConfig:
             tta=self.eval.tta,
             postprocess=self.eval.postprocess,
             answer_rule=self.eval.answer_rule,
+            mask_threshold=self.eval.mask_threshold,
             precision=trainer.precision,
             channels_last=trainer.channels_last,
         )

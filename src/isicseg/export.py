@@ -178,11 +178,11 @@ def export_metadata(
             "max_size": identity.max_size,
         },
         "outputs": _output_names(identity.classifier is not None),
-        "answer_rule": "top-scoring detection: its mask resized (bilinear) to the original image and > 0.5, its "
-        "box scaled; "
+        "answer_rule": "top-scoring detection: its mask resized (bilinear) to the original image and > "
+        "mask_threshold, its box scaled; "
         "category probabilities from class_scores[label] (without a head: the highest score of a detection with "
         "that label)",
-        "mask_threshold": 0.5,
+        "mask_threshold": float(evaluated.get("mask_threshold", 0.5)),
         "not_in_graph": {
             "tta": bool(evaluated.get("tta", False)),
             "postprocess": bool(evaluated.get("postprocess", False)),

@@ -14,8 +14,9 @@ The rule (documented in the user guide):
   scores are reported as missing.
 
 Predicted masks are turned into binary masks at the image's original resolution by
-bilinear upsampling of the mask probabilities and a 0.5 threshold. Two options refine
-them (both measured on held-out real lesions; see the "Training on real data" guide):
+bilinear upsampling of the mask probabilities and a threshold (``mask_threshold``, 0.5 by
+default, torchvision's). Options refine them (each measured on real lesions; see the
+"Training on real data" guide):
 
 * ``postprocess=True``: keep the largest connected component and fill its holes
   (:func:`clean_mask`), since an ISIC image holds one lesion without holes;
@@ -23,7 +24,10 @@ them (both measured on held-out real lesions; see the "Training on real data" gu
   answering detection's mask probabilities, box, score and class scores over the two
   (:func:`detect`);
 * ``answer_rule="central"``: prefer detections near the middle of the image to the
-  top-scoring one when it lies far off (:func:`pick_detection`).
+  top-scoring one when it lies far off (:func:`pick_detection`);
+* ``mask_threshold``: where to cut the mask probabilities (0.4 helped on a HAM10000 tuning
+  set and not on held-out ISIC 2017 thumbnails, so the recipes keep 0.5; tune it on your
+  own images with ``benchmarks/mask_threshold.py``).
 """
 
 from __future__ import annotations
@@ -126,13 +130,13 @@ def category_probability(
     return float(chosen.max()) if chosen.numel() else 0.0
 
 
-def upsample_mask(probabilities: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of a ``(H, W)`` probability mask to ``size = (height, width)``, then > 0.5."""
+def upsample_mask(probabilities: torch.Tensor, size: tuple[int, int], threshold: float = 0.5) -> np.ndarray:
+    """Bilinear resize of a ``(H, W)`` probability mask to ``size = (height, width)``, then ``> threshold``."""
     if tuple(probabilities.shape[-2:]) != tuple(size):
         probabilities = F.interpolate(
             probabilities[None, None].float(), size=size, mode="bilinear", align_corners=False
         )[0, 0]
-    return (probabilities > 0.5).cpu().numpy()
+    return (probabilities > threshold).cpu().numpy()
 
 
 def clean_mask(mask: np.ndarray) -> np.ndarray:
@@ -216,6 +220,15 @@ def _fuse(views: list[dict[str, torch.Tensor]], answer_rule: str = "top") -> dic
     return fused
 
 
+def check_mask_threshold(value: float, where: str) -> None:
+    """Refuse a mask threshold outside (0, 1), naming ``where`` it was set."""
+    if not 0.0 < value < 1.0:
+        raise ConfigError(
+            f"{where}.mask_threshold must be a mask probability strictly between 0 and 1 (0.5: torchvision's); "
+            f"got {value!r}."
+        )
+
+
 @dataclass(frozen=True)
 class InferenceConfig:
     """How a model answers: the settings of :func:`~isicseg.predict`, :func:`~isicseg.evaluate`,
@@ -235,11 +248,13 @@ class InferenceConfig:
         answer_rule: Which detection answers for an image: ``top`` (the top-scoring one) or
             ``central`` (score minus the distance of the box centre from the image centre; see
             :func:`~isicseg.inference.pick_detection`).
+        mask_threshold: Mask probability above which a pixel is lesion, after the answering
+            detection's mask is resized to the image (strictly between 0 and 1).
 
     Example:
         >>> InferenceConfig(tta=True).replace(batch_size=8)  # doctest: +NORMALIZE_WHITESPACE
         InferenceConfig(batch_size=8, tta=True, postprocess=False, precision='fp32', channels_last=False,
-                        answer_rule='top')
+                        answer_rule='top', mask_threshold=0.5)
         >>> InferenceConfig(batch_size=0)
         Traceback (most recent call last):
         ...
@@ -252,11 +267,13 @@ class InferenceConfig:
     precision: Precision = "fp32"
     channels_last: bool = False
     answer_rule: AnswerRule = "top"
+    mask_threshold: float = 0.5
 
     def __post_init__(self) -> None:
         check_types(self)
         if self.batch_size < 1:
             raise ConfigError(f"InferenceConfig.batch_size must be an int >= 1; got {self.batch_size!r}.")
+        check_mask_threshold(self.mask_threshold, "InferenceConfig")
 
     def replace(self, **changes: Any) -> InferenceConfig:
         """A copy with ``changes`` (checked like the constructor's arguments)."""
@@ -366,6 +383,7 @@ def answer_from_detections(
     original_height_and_width: tuple[int, int] | None = None,
     postprocess: bool = False,
     answer_rule: str = "top",
+    mask_threshold: float = 0.5,
 ) -> Answer:
     """Apply the module's rule to one image's detections.
 
@@ -378,6 +396,7 @@ def answer_from_detections(
             detections' own size.
         postprocess: Apply :func:`clean_mask` to the mask (at the original size).
         answer_rule: Which detection answers (:func:`pick_detection`'s ``rule``).
+        mask_threshold: Mask probability above which a pixel is lesion (after upsampling).
 
     Example:
         >>> det = {"boxes": torch.tensor([[1.0, 1.0, 3.0, 3.0]]), "labels": torch.tensor([2]),
@@ -404,7 +423,7 @@ def answer_from_detections(
     label = int(labels[top]) if class_scores is None else int(torch.argmax(class_scores))
     sy, sx = size[0] / height, size[1] / width
     x1, y1, x2, y2 = detections["boxes"][top].tolist()
-    mask = upsample_mask(masks[top, 0].detach(), size)
+    mask = upsample_mask(masks[top, 0].detach(), size, mask_threshold)
     return Answer(
         image_id,
         clean_mask(mask) if postprocess else mask,
@@ -576,6 +595,7 @@ def _answer_batch(
                 original_height_and_width=item.original_height_and_width,
                 postprocess=config.postprocess,
                 answer_rule=config.answer_rule,
+                mask_threshold=config.mask_threshold,
             ),
         )
 

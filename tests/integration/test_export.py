@@ -50,7 +50,7 @@ def trained(tmp_path_factory):
         {
             "model": model.state_dict(),
             "identity": model.identity.to_dict(),
-            "run_config": {"eval": {"tta": True, "postprocess": True}},
+            "run_config": {"eval": {"tta": True, "postprocess": True, "mask_threshold": 0.4}},
         },
         checkpoint,
     )
@@ -122,6 +122,7 @@ def test_the_file_says_what_a_consumer_needs(trained, tmp_path):
     assert metadata["input"]["input_shorter_side"] == 64 and metadata["input"]["max_size"] == 96
     assert metadata["outputs"] == ["boxes", "labels", "scores", "masks", "class_scores"]
     assert metadata["not_in_graph"] == {"tta": True, "postprocess": True, "answer_rule": "top"}
+    assert metadata["mask_threshold"] == 0.4  # the run's, which the consumer applies
     assert metadata["torch_version"] == torch.__version__ and metadata["isicseg_version"]
 
 

@@ -62,3 +62,19 @@ def test_answer_rules_scores_each_rule_on_the_same_detections(path, tmp_path, ca
         means["central - top"], (table["central"] - table["top"]).mean()
     )
     assert "no TTA" in capsys.readouterr().out
+
+
+def test_mask_threshold_scores_each_threshold_on_the_same_probabilities(path, tmp_path, capsys):
+    script = import_benchmark("mask_threshold")
+    out = tmp_path / "thresholds.csv"
+    summary = script.main(
+        [str(path), "--isic", str(MINI_ROOT), "--split", "train", "--thresholds", "0.3", "0.7", "--out", str(out)]
+    )
+    table = pd.read_csv(out)
+    assert len(table) == 4 and list(summary["threshold"]) == [0.3, 0.5, 0.7]  # 0.5, the reference, always in
+    for threshold in ("0.3", "0.5", "0.7"):
+        assert table[threshold].between(0, 1).all()
+    means = summary.set_index("threshold")["mean jaccard"]
+    assert np.isclose(means[0.3], table["0.3"].mean()) and np.isclose(means[0.7], table["0.7"].mean())
+    assert summary.set_index("threshold").loc[0.5, "minus 0.5"].startswith("+0.000")
+    assert "tta=True, postprocess=True, answer rule central" in capsys.readouterr().out

@@ -70,6 +70,7 @@ CHANGED = {
     "tta": True,
     "postprocess": True,
     "answer_rule": "central",
+    "mask_threshold": 0.4,
 }
 
 

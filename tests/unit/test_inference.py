@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -100,6 +101,39 @@ def test_upsample_mask_threshold():
     probabilities = torch.tensor([[0.2, 0.8]])
     assert upsample_mask(probabilities, (1, 2)).tolist() == [[False, True]]
     assert upsample_mask(probabilities, (2, 4)).tolist() == [[False, False, True, True]] * 2
+
+
+def test_a_lower_mask_threshold_grows_the_answer_at_the_lesions_blurred_border():
+    det = {
+        "boxes": torch.tensor([[0.0, 0.0, 4.0, 4.0]]),
+        "labels": torch.tensor([1]),
+        "scores": torch.tensor([0.9]),
+        "masks": torch.tensor([[0.9, 0.45, 0.35, 0.1]]).repeat(4, 1)[None, None],
+    }
+    sizes = {
+        threshold: int(answer_from_detections(det, "binary", image_id="x", mask_threshold=threshold).mask.sum())
+        for threshold in (0.3, 0.4, 0.5)
+    }
+    assert sizes == {0.3: 12, 0.4: 8, 0.5: 4}
+    assert upsample_mask(torch.tensor([[0.2, 0.45]]), (1, 2), 0.4).tolist() == [[False, True]]
+
+
+@pytest.mark.parametrize("value", [0.0, 1.0, -0.2, 2.0])
+def test_a_mask_threshold_outside_0_1_is_refused_at_each_config_and_on_the_command_line(value, capsys):
+    from isicseg.cli import main
+    from isicseg.config import EvalConfig
+    from isicseg.inference import InferenceConfig
+
+    message = (
+        "InferenceConfig.mask_threshold must be a mask probability strictly between 0 and 1 (0.5: torchvision's); "
+        f"got {value!r}."
+    )
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        InferenceConfig(mask_threshold=value)
+    with pytest.raises(ConfigError, match=re.escape(message.replace("InferenceConfig", "EvalConfig"))):
+        EvalConfig(mask_threshold=value)
+    assert main(["evaluate", "missing.pt", "--data", "nowhere", "--mask-threshold", str(value)]) == 2
+    assert capsys.readouterr().err == f"isicseg evaluate: error: {message}\n"  # before any file is read
 
 
 def test_postprocess_keeps_largest_component_and_fills_holes():
@@ -309,6 +343,19 @@ def test_the_prediction_loop_answers_with_the_configs_rule(tta):
         }
     )
     assert boxes == expected
+
+
+def test_the_prediction_loop_cuts_masks_at_the_configs_threshold():
+    from isicseg.inference import ImageToAnswer, InferenceConfig, answer_images
+
+    model, image = _TwoObjects(), torch.rand(3, 12, 12)
+    sizes = {}
+    for threshold in (0.2, 0.5, 0.7):
+        config = InferenceConfig(mask_threshold=threshold)
+        items = [ImageToAnswer(image, "x", (24, 24))]  # upsampled twice: the border is blurred
+        ((_, answer),) = answer_images(model, items, label_scheme="three_class", config=config, device="cpu")
+        sizes[threshold] = int(answer.mask.sum())
+    assert sizes[0.2] > sizes[0.5] > sizes[0.7] > 0
 
 
 def test_an_unknown_answer_rule_is_refused_at_the_config_and_on_the_command_line(capsys):

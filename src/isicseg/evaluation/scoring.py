@@ -122,6 +122,7 @@ class IsicEvaluator:
                 original_height_and_width=self.dataset.original_height_and_width(image),
                 postprocess=self.config.postprocess,
                 answer_rule=self.config.answer_rule,
+                mask_threshold=self.config.mask_threshold,
             )
             rows.append(score_answer(self.dataset, image, answer)[1])
         return rows

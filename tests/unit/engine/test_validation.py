@@ -198,3 +198,22 @@ def test_isic_evaluator_answers_with_its_configs_answer_rule(synthetic_root):
         for rule in ("top", "central")
     }
     assert rows["top"]["jaccard"] < 0.05 and rows["central"]["jaccard"] > 0.9
+
+
+def test_isic_evaluator_cuts_masks_at_its_configs_threshold(synthetic_root):
+    from isicseg.evaluation import IsicEvaluator
+
+    val = ISIC2017Dataset(synthetic_root, "validation", image_size=64, subset=1)
+    _, target = val[0]
+    lesion = target["masks"][0].float()
+    output = {
+        "boxes": target["boxes"][:1].float(),
+        "labels": torch.tensor([1]),
+        "scores": torch.tensor([0.9]),
+        "masks": (lesion * 0.45)[None, None],  # the whole lesion at probability 0.45
+    }
+    rows = {
+        threshold: IsicEvaluator(val, config=InferenceConfig(mask_threshold=threshold)).rows([output], [target], [0])[0]
+        for threshold in (0.4, 0.5)
+    }
+    assert rows[0.4]["jaccard"] > 0.9 and rows[0.5]["jaccard"] == 0.0  # (resized to the original size: edges blur)
