@@ -57,8 +57,9 @@ def score_rules(model, dataset) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def main(argv: list[str] | None = None) -> pd.DataFrame:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def tuning_set_parser(description: str) -> argparse.ArgumentParser:
+    """The arguments of a script that scores a checkpoint on the tuning set: which model, which images, where to write."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("--ham", type=Path, default=SHARED / "ham10000-200", help="HAM10000 root (the default set)")
     parser.add_argument("--isic", type=Path, help="score this ISIC 2017 root's --split instead of HAM10000")
@@ -68,7 +69,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     )
     parser.add_argument("--weights", type=Path, default=SHARED / "weights" / "mobilenet_v2-b0353104.pth")
     parser.add_argument("--out", type=Path, help="write the per-image table here (CSV)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def load_tuning_set(args: argparse.Namespace):
+    """The checkpoint's model (eval mode), the tuning set at its input size, the size, and where the images are."""
     use_weight_file(args.weights)
     model = load_model(args.checkpoint).eval()
     size = max(model.identity.min_size)
@@ -79,6 +84,12 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     else:  # whole lesions (all their images), drawn by a seeded lesion-grouped subset
         dataset = HAM10000Dataset(args.ham, "all", image_size=size, subset=args.limit, binarize_masks=True)
         where = f"{args.ham} (HAM10000, {len(dataset)} images)"
+    return model, dataset, size, where
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    args = tuning_set_parser(__doc__.splitlines()[0]).parse_args(argv)
+    model, dataset, size, where = load_tuning_set(args)
     table = score_rules(model, dataset)
     print(f"Answer rules of {args.checkpoint} on {where}, input {size} px (shorter side), no TTA:")
     summary = []

@@ -193,6 +193,50 @@ def finetuned_probabilities(head, body, linear, images, boxes, index: np.ndarray
     return torch.cat(probabilities).numpy()
 
 
+def start_log(weights: Path):
+    """Point TORCH_HOME at a temporary copy of the ImageNet file (always: the script's own), and return a
+    ``log(text)`` that prints the minutes since this call."""
+    torch_home = Path(tempfile.mkdtemp(prefix="torch_home_"))
+    (torch_home / "hub" / "checkpoints").mkdir(parents=True)
+    shutil.copy(weights, torch_home / "hub" / "checkpoints" / weights.name)
+    os.environ["TORCH_HOME"] = str(torch_home)
+    begin = time.perf_counter()
+
+    def log(text: str) -> None:
+        print(f"[{(time.perf_counter() - begin) / 60:5.1f} min] {text}", flush=True)
+
+    return log
+
+
+def fold_zero(data: Path, quick: bool):
+    """Fold 0 of five of the training part of bench_real.py's split of ``data`` (its held-out 20% is never read):
+    every kept image and box, labels (0 benign, 1 melanoma, 2 keratosis), and the indices scored and learnt from."""
+    labels = pd.read_csv(data / "ISIC-2017_Training_Part3_GroundTruth.csv", dtype={"image_id": str})
+    kept, _ = stratified_holdout(labels, 0.2, 0)
+    if quick:
+        _, kept = stratified_holdout(labels[labels["image_id"].isin(kept)].reset_index(drop=True), 200 / len(kept), 1)
+    truth = labels.set_index("image_id").loc[kept]
+    y_isic = np.where(truth["melanoma"] == 1, 1, np.where(truth["seborrheic_keratosis"] == 1, 2, 0))
+    order = np.random.default_rng(0).permutation(len(kept))
+    held, learn = order[0::5], np.setdiff1d(order, order[0::5])  # fold 0, as cv_lesion_head.py's fine-tuning fold
+    isic_images, isic_boxes = load_isic(data, kept)
+    return isic_images, isic_boxes, y_isic, held, learn
+
+
+def auc_table(results: dict[str, np.ndarray], y: np.ndarray, name: str) -> pd.DataFrame:
+    """Melanoma and keratosis AUC with 95% bootstrap intervals of each method's ``(n, 3)`` probabilities."""
+    rows = []
+    for method, p in results.items():
+        row = {name: method}
+        for column, label in (("mel", 1), ("sk", 2)):
+            interval = bootstrap_interval(roc_auc, (y == label).astype(int), p[:, label])
+            row.update(
+                {f"{column} AUC": interval.estimate, f"{column} 95% CI": f"{interval.low:.3f}-{interval.high:.3f}"}
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=SHARED / "isic2017-train-256sq")
@@ -203,24 +247,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--isic-repeats", type=int, default=2)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
-    torch_home = Path(tempfile.mkdtemp(prefix="torch_home_"))
-    (torch_home / "hub" / "checkpoints").mkdir(parents=True)
-    shutil.copy(args.weights, torch_home / "hub" / "checkpoints" / args.weights.name)
-    os.environ["TORCH_HOME"] = str(torch_home)
-    begin = time.perf_counter()
-
-    def log(text: str) -> None:
-        print(f"[{(time.perf_counter() - begin) / 60:5.1f} min] {text}", flush=True)
-
-    labels = pd.read_csv(args.data / "ISIC-2017_Training_Part3_GroundTruth.csv", dtype={"image_id": str})
-    kept, _ = stratified_holdout(labels, 0.2, 0)  # bench_real's split: its held-out 20% is never read
-    if args.quick:
-        _, kept = stratified_holdout(labels[labels["image_id"].isin(kept)].reset_index(drop=True), 200 / len(kept), 1)
-    truth = labels.set_index("image_id").loc[kept]
-    y_isic = np.where(truth["melanoma"] == 1, 1, np.where(truth["seborrheic_keratosis"] == 1, 2, 0))
-    order = np.random.default_rng(0).permutation(len(kept))
-    held, learn = order[0::5], np.setdiff1d(order, order[0::5])  # fold 0, as cv_lesion_head.py's fine-tuning fold
-    isic_images, isic_boxes = load_isic(args.data, kept)
+    log = start_log(args.weights)
+    isic_images, isic_boxes, y_isic, held, learn = fold_zero(args.data, args.quick)
     ham_images, ham_boxes, y_ham = load_ham(args.ham, 400 if args.quick else None)
     log(
         f"ISIC 2017: {len(learn)} to learn from, {len(held)} scored ({int((y_isic[held] == 1).sum())} melanomas); HAM10000: {len(y_ham)} (mel {int((y_ham == 1).sum())}, bkl {int((y_ham == 2).sum())})"
@@ -253,17 +281,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     tuned = finetuned_probabilities(head, body, linear, isic_images, isic_boxes, held, args.size)
     results[f"fine-tuned {args.size} px, ISIC 2017 + HAM10000"] = tuned
     results["mean of fine-tuned and frozen (ISIC 2017)"] = (tuned + results["frozen head, ISIC 2017"]) / 2
-    rows = []
-    for name, p in results.items():
-        row = {"method": name}
-        for column, label in (("mel", 1), ("sk", 2)):
-            truth_k = (y_isic[held] == label).astype(int)
-            interval = bootstrap_interval(roc_auc, truth_k, p[:, label])
-            row.update(
-                {f"{column} AUC": interval.estimate, f"{column} 95% CI": f"{interval.low:.3f}-{interval.high:.3f}"}
-            )
-        rows.append(row)
-    table = pd.DataFrame(rows)
+    table = auc_table(results, y_isic[held], "method")
     log("done")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return table

@@ -26,10 +26,7 @@ and keratosis AUC on the 320 images, with 95% intervals, for:
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -39,13 +36,10 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _holdout import stratified_holdout  # noqa: E402
-from cv_finetune_sources import frozen_probabilities, load_ham, load_isic  # noqa: E402
+from cv_finetune_sources import auc_table, fold_zero, frozen_probabilities, load_ham, start_log  # noqa: E402
 
 from isicseg.engine import TrainerConfig  # noqa: E402
 from isicseg.engine.schedule import build_scheduler  # noqa: E402
-from isicseg.metrics import roc_auc  # noqa: E402
-from isicseg.metrics.intervals import bootstrap_interval  # noqa: E402
 from isicseg.models.heads import HEADS, LesionCropClassifier  # noqa: E402
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
@@ -148,24 +142,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--ham-share", type=float, default=0.25)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
-    torch_home = Path(tempfile.mkdtemp(prefix="torch_home_"))
-    (torch_home / "hub" / "checkpoints").mkdir(parents=True)
-    shutil.copy(args.weights, torch_home / "hub" / "checkpoints" / args.weights.name)
-    os.environ["TORCH_HOME"] = str(torch_home)
-    begin = time.perf_counter()
-
-    def log(text: str) -> None:
-        print(f"[{(time.perf_counter() - begin) / 60:5.1f} min] {text}", flush=True)
-
-    labels = pd.read_csv(args.data / "ISIC-2017_Training_Part3_GroundTruth.csv", dtype={"image_id": str})
-    kept, _ = stratified_holdout(labels, 0.2, 0)  # bench_real's split: its held-out 20% is never read
-    if args.quick:
-        _, kept = stratified_holdout(labels[labels["image_id"].isin(kept)].reset_index(drop=True), 200 / len(kept), 1)
-    truth = labels.set_index("image_id").loc[kept]
-    y_isic = np.where(truth["melanoma"] == 1, 1, np.where(truth["seborrheic_keratosis"] == 1, 2, 0))
-    order = np.random.default_rng(0).permutation(len(kept))
-    held, learn = order[0::5], np.setdiff1d(order, order[0::5])  # fold 0 of cv_finetune_sources.py
-    isic_images, isic_boxes = load_isic(args.data, kept)
+    log = start_log(args.weights)
+    isic_images, isic_boxes, y_isic, held, learn = fold_zero(args.data, args.quick)
     ham_images, ham_boxes, y_ham = load_ham(args.ham, 100 if args.quick else None)
     log(f"ISIC 2017: {len(learn)} to learn from, {len(held)} scored; HAM10000: {len(y_ham)}")
     steps = (40 if args.quick else args.samples) // args.batch_size
@@ -202,16 +180,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
             x_tuned_learn, y_isic[learn], x_tuned_held
         )
         log("  scored")
-    rows = []
-    for name, p in results.items():
-        row = {"head (fold 0, 320 scored)": name}
-        for column, label in (("mel", 1), ("sk", 2)):
-            interval = bootstrap_interval(roc_auc, (y_isic[held] == label).astype(int), p[:, label])
-            row.update(
-                {f"{column} AUC": interval.estimate, f"{column} 95% CI": f"{interval.low:.3f}-{interval.high:.3f}"}
-            )
-        rows.append(row)
-    table = pd.DataFrame(rows)
+    table = auc_table(results, y_isic[held], "head (fold 0, 320 scored)")
     log("done")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return table

@@ -25,14 +25,12 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _weights import use_weight_file  # noqa: E402
+from answer_rules import load_tuning_set, tuning_set_parser  # noqa: E402
 from wrong_object import jaccard  # noqa: E402
 
-from isicseg import HAM10000Dataset, ISIC2017Dataset, load_model
 from isicseg.inference import clean_mask, detect, pick_detection
 from isicseg.metrics.intervals import mean_interval
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 THRESHOLDS = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
 
 
@@ -77,32 +75,14 @@ def summarize(table: pd.DataFrame, thresholds, reference: float = 0.5) -> pd.Dat
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoint", type=Path)
-    parser.add_argument("--ham", type=Path, default=SHARED / "ham10000-200", help="HAM10000 root (the default set)")
-    parser.add_argument("--isic", type=Path, help="score this ISIC 2017 root's --split instead of HAM10000")
-    parser.add_argument("--split", default="train")
-    parser.add_argument(
-        "--limit", type=int, default=800, help="images at least (HAM10000: whole lesions, all their images)"
-    )
+    parser = tuning_set_parser(__doc__.splitlines()[0])
     parser.add_argument("--thresholds", type=float, nargs="+", default=THRESHOLDS)
     parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--postprocess", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--answer-rule", default="central")
-    parser.add_argument("--weights", type=Path, default=SHARED / "weights" / "mobilenet_v2-b0353104.pth")
-    parser.add_argument("--out", type=Path, help="write the per-image table here (CSV)")
     args = parser.parse_args(argv)
     thresholds = sorted({*args.thresholds, 0.5})
-    use_weight_file(args.weights)
-    model = load_model(args.checkpoint).eval()
-    size = max(model.identity.min_size)
-    if args.isic is not None:
-        dataset = ISIC2017Dataset(args.isic, args.split, image_size=size, binarize_masks=True)
-        dataset = torch.utils.data.Subset(dataset, range(min(args.limit, len(dataset))))
-        where = f"{args.isic} ({args.split})"
-    else:  # whole lesions (all their images), drawn by the seeded lesion-grouped subset of answer_rules.py
-        dataset = HAM10000Dataset(args.ham, "all", image_size=size, subset=args.limit, binarize_masks=True)
-        where = f"{args.ham} (HAM10000, {len(dataset)} images)"
+    model, dataset, size, where = load_tuning_set(args)
     table = score_thresholds(
         model, dataset, thresholds, tta=args.tta, postprocess=args.postprocess, answer_rule=args.answer_rule
     )

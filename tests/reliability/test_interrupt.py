@@ -131,8 +131,18 @@ def test_interrupt_outside_training_says_so(monkeypatch, capsys, tmp_path):
     )
 
 
+@pytest.fixture
+def python_ctrl_c():
+    """Python's own Ctrl-C handler, as in a terminal (pytest started by a background job inherits an ignored SIGINT)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_ctrl_c_while_a_checkpoint_is_written_is_a_ctrl_c_and_the_file_is_whole(monkeypatch, tmp_path, seed):
+def test_ctrl_c_while_a_checkpoint_is_written_is_a_ctrl_c_and_the_file_is_whole(
+    monkeypatch, tmp_path, seed, python_ctrl_c
+):
     import os
 
     import isicseg.engine.checkpoint as checkpoint
