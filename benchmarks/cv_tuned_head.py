@@ -17,7 +17,7 @@ and keratosis AUC on the 320 images, with 95% intervals, for:
   share), and once with a longer budget;
 * each tuned head's features with the closed-form regression of ``lesion_crop`` refitted on
   the ISIC 2017 images (fine-tune the features on every source, fit the answer on the
-  target one).
+  target one), alone and beside the frozen features.
 
     python benchmarks/cv_tuned_head.py            # ~35 minutes on 2 quiet cores
     python benchmarks/cv_tuned_head.py --quick    # smoke run (200 + 100 images, 10 steps a head)
@@ -178,6 +178,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         x_tuned_held = head_features(head, held_images, held_boxes, views=8)
         results[f"lesion_crop_tuned, {name}; its features + regression on ISIC 2017"] = frozen_probabilities(
             x_tuned_learn, y_isic[learn], x_tuned_held
+        )
+        results[f"lesion_crop_tuned, {name}; frozen and tuned features + regression on ISIC 2017"] = (
+            frozen_probabilities(
+                torch.cat([x_learn, x_tuned_learn], 1), y_isic[learn], torch.cat([x_held, x_tuned_held], 1)
+            )
         )
         log("  scored")
     table = auc_table(results, y_isic[held], "head (fold 0, 320 scored)")

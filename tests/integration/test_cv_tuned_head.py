@@ -27,9 +27,10 @@ def test_cv_tuned_head_quick(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # the script points it at its own copy; restored after
     table = cv.main(["--quick"])
     names = table["head (fold 0, 320 scored)"].tolist()
-    assert len(names) == 7 and names[0] == "lesion_crop (frozen), ISIC 2017"
-    assert sum(name.startswith("lesion_crop_tuned") for name in names) == 6
-    assert sum(name.endswith("regression on ISIC 2017") for name in names) == 3
+    assert len(names) == 10 and names[0] == "lesion_crop (frozen), ISIC 2017"
+    assert sum(name.startswith("lesion_crop_tuned") for name in names) == 9
+    assert sum(name.endswith("; its features + regression on ISIC 2017") for name in names) == 3
+    assert sum(name.endswith("; frozen and tuned features + regression on ISIC 2017") for name in names) == 3
     for column in ("mel AUC", "sk AUC"):
         assert table[column].between(0, 1).all()
     low_high = table["mel 95% CI"].str.split("-", expand=True).astype(float)
