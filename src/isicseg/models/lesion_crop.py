@@ -181,14 +181,15 @@ class LesionCropClassifier(nn.Module):
             self.features[len(self.features) - trainable_blocks :].requires_grad_(True)
         outputs = num_classes - 1
         dim = 2 * _STAGE_CHANNELS
-        self.register_buffer("feature_mean", torch.zeros(dim))
-        self.register_buffer("feature_scale", torch.ones(dim))
-        self.register_buffer("weight", torch.zeros(outputs, dim))
-        self.register_buffer("bias", torch.zeros(outputs))
-        if trainable_blocks:
+        if trainable_blocks:  # a linear read-out trained by the optimiser
             self.linear = nn.Linear(dim, outputs)
             nn.init.zeros_(self.linear.weight)
             nn.init.zeros_(self.linear.bias)
+        else:  # the regression fitted in closed form, and the standardisation it was fitted on
+            self.register_buffer("feature_mean", torch.zeros(dim))
+            self.register_buffer("feature_scale", torch.ones(dim))
+            self.register_buffer("weight", torch.zeros(outputs, dim))
+            self.register_buffer("bias", torch.zeros(outputs))
         self._collected: list[tuple[Tensor, Tensor]] = []
 
     reads_features = False  # it has its own feature extractor

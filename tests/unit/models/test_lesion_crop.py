@@ -240,6 +240,7 @@ def test_tuned_head_fine_tunes_its_last_blocks_and_answers_in_eval_mode(imagenet
             assert torch.equal(p.detach(), before[name]), name  # the early ImageNet blocks stay as they are
     assert not any(torch.equal(head.state_dict()[n], before[n]) for n in ("linear.weight", "features.18.0.weight"))
     assert head.collected_samples() == []  # nothing to fit in closed form: the fit leaves it as it is
+    assert not {"weight", "bias", "feature_mean", "feature_scale"} & set(head.state_dict())  # no closed-form state
     head.fit_collected()
     head.eval()
     test = torch.cat([coloured((0.9, 0.1, 0.1), 3), coloured((0.1, 0.1, 0.9), 3)])
