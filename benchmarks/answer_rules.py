@@ -74,7 +74,7 @@ def tuning_set_parser(description: str) -> argparse.ArgumentParser:
 
 def load_tuning_set(args: argparse.Namespace):
     """The checkpoint's model (eval mode), the tuning set at its input size, the size, and where the images are."""
-    use_weight_file(args.weights)
+    use_weight_file(args.weights, keep_existing=True)
     model = load_model(args.checkpoint).eval()
     size = max(model.identity.min_size)
     if args.isic is not None:

@@ -49,10 +49,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -63,6 +61,7 @@ from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _holdout import make_combined_root, make_holdout_root, make_subset_root  # noqa: E402
+from _weights import use_weight_file  # noqa: E402
 
 from isicseg import ISIC2017Dataset, load_model  # noqa: E402
 from isicseg.config import RunConfig, resolve_recipe  # noqa: E402
@@ -403,10 +402,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     if not args.weights.is_file():
         raise SystemExit(f"ImageNet MobileNetV2 weights not found at {args.weights}; pass --weights FILE.")
     args.out.mkdir(parents=True, exist_ok=True)
-    torch_home = Path(tempfile.mkdtemp(prefix="torch_home_"))
-    (torch_home / "hub" / "checkpoints").mkdir(parents=True)
-    shutil.copy(args.weights, torch_home / "hub" / "checkpoints" / args.weights.name)
-    os.environ["TORCH_HOME"] = str(torch_home)
+    use_weight_file(args.weights)
 
     if args.eval_data is None:
         root, kept, held = make_holdout_root(

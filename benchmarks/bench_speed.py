@@ -29,11 +29,9 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -44,6 +42,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _holdout import make_holdout_root  # noqa: E402
+from _weights import use_weight_file  # noqa: E402
 
 from isicseg import ISIC2017Dataset  # noqa: E402
 from isicseg.config import RunConfig, resolve_recipe  # noqa: E402
@@ -240,10 +239,7 @@ def main(argv: list[str] | None = None) -> dict[str, pd.DataFrame]:
     has_weights = args.weights.is_file()
     config = RunConfig.from_file(resolve_recipe(args.config))
     if has_weights:
-        torch_home = Path(tempfile.mkdtemp(prefix="torch_home_"))
-        (torch_home / "hub" / "checkpoints").mkdir(parents=True)
-        shutil.copy(args.weights, torch_home / "hub" / "checkpoints" / args.weights.name)
-        os.environ["TORCH_HOME"] = str(torch_home)
+        use_weight_file(args.weights)
     else:
         print(f"No ImageNet file at {args.weights}: random weights (speed only, no quality check).")
         config = config.replace(backbone_weights=None, classifier="pooled")

@@ -8,14 +8,12 @@ small machines.
 
 from __future__ import annotations
 
-import os
-import shutil
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import torch
+from _weights import use_weight_file
 
 from isicseg import ISIC2017Dataset, Trainer, TrainerConfig
 from isicseg.callbacks import Callback
@@ -41,10 +39,7 @@ class StepTimer(Callback):
 
 
 def main() -> dict[int, float]:
-    home = Path(tempfile.mkdtemp(prefix="torch_home_"))
-    (home / "hub" / "checkpoints").mkdir(parents=True)
-    shutil.copy(SHARED / "weights" / "mobilenet_v2-b0353104.pth", home / "hub" / "checkpoints")
-    os.environ["TORCH_HOME"] = str(home)
+    use_weight_file(SHARED / "weights" / "mobilenet_v2-b0353104.pth")
     config = RunConfig.from_file(resolve_recipe("isic2017_cpu"))
     data = ISIC2017Dataset(
         SHARED / "isic2017-train-384",

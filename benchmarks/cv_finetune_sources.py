@@ -23,10 +23,7 @@ map of :func:`isicseg.data.default_diagnosis_map` with ``bkl`` kept as keratosis
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -39,6 +36,7 @@ from torchvision.ops import FrozenBatchNorm2d, roi_align
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _holdout import stratified_holdout  # noqa: E402
+from _weights import use_weight_file  # noqa: E402
 
 from isicseg.data.io import read_image, read_mask  # noqa: E402
 from isicseg.metrics import roc_auc  # noqa: E402
@@ -196,10 +194,7 @@ def finetuned_probabilities(head, body, linear, images, boxes, index: np.ndarray
 def start_log(weights: Path):
     """Point TORCH_HOME at a temporary copy of the ImageNet file (always: the script's own), and return a
     ``log(text)`` that prints the minutes since this call."""
-    torch_home = Path(tempfile.mkdtemp(prefix="torch_home_"))
-    (torch_home / "hub" / "checkpoints").mkdir(parents=True)
-    shutil.copy(weights, torch_home / "hub" / "checkpoints" / weights.name)
-    os.environ["TORCH_HOME"] = str(torch_home)
+    use_weight_file(weights)
     begin = time.perf_counter()
 
     def log(text: str) -> None:

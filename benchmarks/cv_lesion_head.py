@@ -22,10 +22,7 @@ nevus / melanoma / keratosis), printing mean melanoma and keratosis AUC per vari
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -38,6 +35,7 @@ from torchvision.ops import roi_align
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _holdout import stratified_holdout  # noqa: E402
+from _weights import use_weight_file  # noqa: E402
 
 from isicseg.data.io import read_image, read_mask  # noqa: E402
 from isicseg.metrics import roc_auc  # noqa: E402
@@ -276,10 +274,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     args = parser.parse_args(argv)
     if not args.weights.is_file():
         raise SystemExit(f"ImageNet MobileNetV2 weights not found at {args.weights}; pass --weights FILE.")
-    torch_home = Path(tempfile.mkdtemp(prefix="torch_home_"))
-    (torch_home / "hub" / "checkpoints").mkdir(parents=True)
-    shutil.copy(args.weights, torch_home / "hub" / "checkpoints" / args.weights.name)
-    os.environ["TORCH_HOME"] = str(torch_home)
+    use_weight_file(args.weights)
 
     labels = pd.read_csv(args.data / "ISIC-2017_Training_Part3_GroundTruth.csv", dtype={"image_id": str})
     kept, _ = stratified_holdout(labels, 0.2, 0)  # bench_real's split: the held-out 20% is never read

@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--weights", type=Path, default=SHARED / "weights" / "mobilenet_v2-b0353104.pth")
     parser.add_argument("--out", type=Path, help="write the per-image table here (CSV)")
     args = parser.parse_args(argv)
-    use_weight_file(args.weights)
+    use_weight_file(args.weights, keep_existing=True)
     model = load_model(args.checkpoint).eval()
     trained = max(model.identity.min_size)
     dataset = ISIC2017Dataset(args.data, args.split, label_scheme=model.identity.label_scheme)

@@ -38,7 +38,8 @@ from PIL import Image
 from isicseg import build_mask_rcnn, export_model
 from isicseg.data.synthetic import render_lesion
 
-folder = Path(tempfile.mkdtemp())
+workdir = tempfile.TemporaryDirectory()  # removed at the end of the page
+folder = Path(workdir.name)
 model = build_mask_rcnn(
     3, backbone="resnet18_fpn", classifier="pooled", label_scheme="binary", min_size=128, max_size=192
 )
@@ -133,3 +134,4 @@ if box is not None:
 ax.set_title("onnxruntime answer of an untrained model (its mask is noise)", fontsize=9)
 ax.axis("off")
 plt.show()
+workdir.cleanup()

@@ -35,7 +35,8 @@ scores = binary_classification_scores(melanoma.astype(int), p_melanoma)
 print(f"melanoma AUC {scores['auc']:.3f}, specificity at 89% sensitivity {scores['spec_at_sens_89']:.3f}")
 print(f"mean Jaccard {np.mean(jaccard):.3f}")
 
-folder = Path(tempfile.mkdtemp())
+workdir = tempfile.TemporaryDirectory()  # removed at the end of the page
+folder = Path(workdir.name)
 roc = plot_roc_curves(
     {"melanoma": (melanoma, p_melanoma), "seborrheic keratosis": (keratosis, p_keratosis)}, folder / "roc.png"
 )
@@ -46,3 +47,4 @@ for ax, path in zip(axes, (roc, box)):
     ax.axis("off")
 fig.tight_layout()
 plt.show()
+workdir.cleanup()

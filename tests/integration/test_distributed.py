@@ -28,7 +28,7 @@ def test_two_gloo_processes_match_one_process(synthetic_root, tmp_path):
     val = ISIC2017Dataset(synthetic_root, "validation", image_size=64)
     single = Trainer(TrainerConfig(device="cpu", eval_batch_size=3)).validate(model, val)
 
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp_path)}  # torchrun writes its logs there
     command = [
         sys.executable,
         "-m",
@@ -65,7 +65,7 @@ def test_two_gloo_processes_match_one_process(synthetic_root, tmp_path):
 
 @pytest.mark.parametrize("mode", ["skip", "raise"])
 def test_nonfinite_loss_on_one_rank_is_decided_by_all(synthetic_root, tmp_path, mode):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp_path)}  # torchrun writes its logs there
     script = Path(__file__).with_name("ddp_nonfinite_script.py")
     command = [
         sys.executable,

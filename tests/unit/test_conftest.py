@@ -36,3 +36,23 @@ def test_a_test_that_seeds_or_draws_leaves_the_global_rngs_as_it_found_them(pyte
         """
     )
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
+def test_a_passing_tests_temporary_folder_is_removed_and_a_failing_ones_kept(pytestconfig, pytester):
+    # A full run writes ~24 GB under tmp_path (checkpoints, data roots); kept for three sessions it filled CI's disk.
+    policy = pytestconfig.getini("tmp_path_retention_policy")
+    pytester.makeini(f"[pytest]\ntmp_path_retention_policy = {policy}\n")
+    pytester.makepyfile(
+        """
+        def test_passes(tmp_path):
+            (tmp_path / "last.pt").write_bytes(bytes(1000))
+
+        def test_fails(tmp_path):
+            (tmp_path / "last.pt").write_bytes(bytes(1000))
+            assert False
+        """
+    )
+    base = pytester.path / "base"
+    pytester.runpytest(f"--basetemp={base}").assert_outcomes(passed=1, failed=1)
+    assert not (base / "test_passes0").exists()
+    assert (base / "test_fails0" / "last.pt").is_file()
