@@ -72,6 +72,14 @@ def tuning_set_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def print_and_save(result: pd.DataFrame, table: pd.DataFrame, out: Path | None) -> pd.DataFrame:
+    """Print the summary, write the per-image table to ``out`` (CSV) when given, and return the summary."""
+    print(result.to_string(index=False, float_format=lambda v: f"{v:.3f}"), flush=True)
+    if out:
+        table.to_csv(out, index=False)
+    return result
+
+
 def load_tuning_set(args: argparse.Namespace):
     """The checkpoint's model (eval mode), the tuning set at its input size, the size, and where the images are."""
     use_weight_file(args.weights, keep_existing=True)
@@ -114,10 +122,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
             }
         )
     result = pd.DataFrame(summary)
-    print(result.to_string(index=False, float_format=lambda v: f"{v:.3f}"), flush=True)
-    if args.out:
-        table.to_csv(args.out, index=False)
-    return result
+    return print_and_save(result, table, args.out)
 
 
 if __name__ == "__main__":

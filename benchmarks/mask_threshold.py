@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from answer_rules import load_tuning_set, tuning_set_parser  # noqa: E402
+from answer_rules import load_tuning_set, print_and_save, tuning_set_parser  # noqa: E402
 from wrong_object import jaccard  # noqa: E402
 
 from isicseg.inference import clean_mask, detect, pick_detection
@@ -55,15 +55,17 @@ def score_thresholds(model, dataset, thresholds, *, tta: bool, postprocess: bool
     return pd.DataFrame(rows)
 
 
-def summarize(table: pd.DataFrame, thresholds, reference: float = 0.5) -> pd.DataFrame:
+def summarize(table: pd.DataFrame, columns, reference=0.5, key: str = "threshold") -> pd.DataFrame:
+    """One row per column of per-image Jaccards: its mean (95% interval), thresholded mean, images under 0.5,
+    and the paired difference against the ``reference`` column."""
     summary = []
-    for threshold in thresholds:
-        values = table[threshold].to_numpy(float)
+    for column in columns:
+        values = table[column].to_numpy(float)
         interval = mean_interval(values)
         paired = mean_interval(values - table[reference].to_numpy(float))
         summary.append(
             {
-                "threshold": threshold,
+                key: column,
                 "mean jaccard": interval.estimate,
                 "95% CI": f"{interval.low:.3f}-{interval.high:.3f}",
                 "thresholded": float(np.where(values >= 0.65, values, 0.0).mean()),
@@ -91,10 +93,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         f"tta={args.tta}, postprocess={args.postprocess}, answer rule {args.answer_rule}:"
     )
     result = summarize(table, thresholds)
-    print(result.to_string(index=False, float_format=lambda v: f"{v:.3f}"), flush=True)
-    if args.out:
-        table.to_csv(args.out, index=False)
-    return result
+    return print_and_save(result, table, args.out)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import torch
 
 from isicseg import build_mask_rcnn
 from isicseg.models import FEW_PROPOSALS
+from isicseg.ops import masks_to_boxes
 
 from ..conftest import MINI_ROOT
 from ..helpers import import_benchmark
@@ -78,3 +79,32 @@ def test_mask_threshold_scores_each_threshold_on_the_same_probabilities(path, tm
     assert np.isclose(means[0.3], table["0.3"].mean()) and np.isclose(means[0.7], table["0.7"].mean())
     assert summary.set_index("threshold").loc[0.5, "minus 0.5"].startswith("+0.000")
     assert "tta=True, postprocess=True, answer rule central" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flips", ["h", "v", "hv"])
+def test_tta_views_maps_a_flipped_views_detection_back_onto_the_image(flips):
+    script = import_benchmark("tta_views")
+    mask = torch.zeros(1, 1, 12, 20)
+    mask[0, 0, 1:5, 2:9] = 0.9  # an off-centre blob in a wide frame: every flip moves it
+    mask[0, 0, 4:7, 3:4] = 0.7
+    seen = script.flip(mask, flips)
+    assert not torch.equal(seen, mask)
+    detection = {"boxes": masks_to_boxes(seen[:, 0] > 0), "masks": seen, "scores": torch.tensor([0.9])}
+    back = script.flip_back(detection, flips)
+    assert torch.equal(back["masks"], mask)
+    assert back["boxes"].tolist() == masks_to_boxes(mask[:, 0] > 0).tolist() == [[2.0, 1.0, 9.0, 7.0]]
+
+
+def test_tta_views_scores_every_combination_on_the_same_images(path, tmp_path, capsys):
+    script = import_benchmark("tta_views")
+    out = tmp_path / "views.csv"
+    summary = script.main([str(path), "--isic", str(MINI_ROOT), "--split", "train", "--sizes", "48", "--out", str(out)])
+    table = pd.read_csv(out)
+    names = ["mirror", "flips", "mirror 48 px", "mirror, all sizes"]
+    columns = [f"{name}@{threshold}" for name in names for threshold in (0.4, 0.5)]
+    assert list(table.columns) == ["index", *columns] and len(table) == 4
+    assert table[columns].apply(lambda c: c.between(0, 1).all()).all()
+    means = summary.set_index("views@threshold")
+    assert np.isclose(means.loc["flips@0.5", "mean jaccard"], table["flips@0.5"].mean())
+    assert means.loc["mirror@0.5", "minus mirror@0.5"].startswith("+0.000")
+    assert "input 64 px (shorter side), clean-up on, answer rule central" in capsys.readouterr().out
