@@ -232,15 +232,21 @@ def auc_table(results: dict[str, np.ndarray], y: np.ndarray, name: str) -> pd.Da
     return pd.DataFrame(rows)
 
 
-def main(argv: list[str] | None = None) -> pd.DataFrame:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def fold_parser(description: str) -> argparse.ArgumentParser:
+    """The arguments of a script that scores heads on :func:`fold_zero`: the two sets, the ImageNet file, ``--quick``."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data", type=Path, default=SHARED / "isic2017-train-256sq")
     parser.add_argument("--ham", type=Path, default=SHARED / "ham10000-200")
     parser.add_argument("--weights", type=Path, default=SHARED / "weights" / "mobilenet_v2-b0353104.pth")
+    parser.add_argument("--quick", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    parser = fold_parser(__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=160)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--isic-repeats", type=int, default=2)
-    parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     log = start_log(args.weights)
     isic_images, isic_boxes, y_isic, held, learn = fold_zero(args.data, args.quick)

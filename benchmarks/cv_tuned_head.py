@@ -25,7 +25,6 @@ and keratosis AUC on the 320 images, with 95% intervals, for:
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -36,13 +35,18 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
-from cv_finetune_sources import auc_table, fold_zero, frozen_probabilities, load_ham, start_log  # noqa: E402
+from cv_finetune_sources import (  # noqa: E402
+    auc_table,
+    fold_parser,
+    fold_zero,
+    frozen_probabilities,
+    load_ham,
+    start_log,
+)
 
 from isicseg.engine import TrainerConfig  # noqa: E402
 from isicseg.engine.schedule import build_scheduler  # noqa: E402
 from isicseg.models.heads import HEADS, LesionCropClassifier  # noqa: E402
-
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 
 
 def batch_tensor(images: list[torch.Tensor], boxes: torch.Tensor, side: int = 256):
@@ -122,25 +126,23 @@ def head_features(head: LesionCropClassifier, images: list[torch.Tensor], boxes:
     """The head's pooled features over ``views`` dihedral views (at shorter side 256, as the head sees them)."""
     shipped, head.views = head.views, views
     rows = []
-    for part in np.array_split(np.arange(len(images)), max(1, len(images) // 16)):
-        batch, sizes, scaled = batch_tensor([images[i] for i in part], boxes[part])
-        rows.append(head.embed(batch, image_sizes=sizes, boxes=scaled))
-    head.views = shipped
+    try:
+        for part in np.array_split(np.arange(len(images)), max(1, len(images) // 16)):
+            batch, sizes, scaled = batch_tensor([images[i] for i in part], boxes[part])
+            rows.append(head.embed(batch, image_sizes=sizes, boxes=scaled))
+    finally:
+        head.views = shipped
     return torch.cat(rows)
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=SHARED / "isic2017-train-256sq")
-    parser.add_argument("--ham", type=Path, default=SHARED / "ham10000-200")
-    parser.add_argument("--weights", type=Path, default=SHARED / "weights" / "mobilenet_v2-b0353104.pth")
+    parser = fold_parser(__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=4, help="images a step (the CPU recipes' batch)")
     parser.add_argument("--lr", type=float, default=2e-4, help="AdamW learning rate (the CPU recipes')")
     parser.add_argument(
         "--samples", type=int, default=4800, help="labelled lesions seen (the CPU recipes': 3 epochs of 1600)"
     )
     parser.add_argument("--ham-share", type=float, default=0.25)
-    parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     log = start_log(args.weights)
     isic_images, isic_boxes, y_isic, held, learn = fold_zero(args.data, args.quick)
