@@ -60,6 +60,7 @@ from .data.io import read_height_and_width, read_image, resized_height_and_width
 from .exceptions import ConfigError
 from .labels import CATEGORIES, LabelScheme, get_label_scheme
 from .logs import Progress
+from .ops import per_shape
 
 __all__ = [
     "Answer",
@@ -92,7 +93,9 @@ class InferenceConfig:
     ``isicseg predict`` have one flag per field).
 
     Args:
-        batch_size: Images per forward pass.
+        batch_size: Images per forward pass, at most: images of different sizes go through
+            separate passes, so an image's answer never depends on the images beside it
+            (see :func:`~isicseg.ops.per_shape`).
         tta: Also run each image's mirror image and average the two views' top detections
             (see :func:`~isicseg.inference.detect`).
         postprocess: Keep the largest component of each mask, its holes filled (see
@@ -172,6 +175,9 @@ def detect(
 ) -> list[dict[str, torch.Tensor]]:
     """The model's detections for a batch of ``(3, H, W)`` images (model in eval mode).
 
+    Images of different sizes go through separate passes (:func:`~isicseg.ops.per_shape`):
+    an image's detections are those it gets alone, whatever images share its batch.
+
     With ``tta``, the model also sees each image mirrored left to right, and the result
     is one detection per image: the mean of the two views' answering detections (mask
     probabilities, box and score; class scores too), each picked by ``answer_rule`` (see
@@ -196,7 +202,7 @@ def detect(
 
     def run(batch: list[torch.Tensor], **options: bool) -> list[dict[str, torch.Tensor]]:
         with autocast(precision, device):
-            return [_float32(output) for output in model(batch, **options)]
+            return [_float32(output) for output in per_shape(lambda group: model(group, **options), batch)]
 
     if not tta:
         outputs = run(list(images))
@@ -213,7 +219,7 @@ def detect(
     ]
     if once:
         with autocast(precision, device):
-            scores = model.classify(list(images), [f["boxes"][0] if len(f["boxes"]) else None for f in fused])
+            scores = per_shape(model.classify, images, [f["boxes"][0] if len(f["boxes"]) else None for f in fused])
         for f, probabilities in zip(fused, scores):
             f["class_scores"] = probabilities.float()
     return fused
@@ -226,7 +232,7 @@ def _classify_picked(model, images, outputs, answer_rule: str, precision: str) -
     if not again:
         return
     with autocast(precision, images[0].device):  # precision as detect resolved it
-        scores = model.classify([images[k] for k in again], [outputs[k]["boxes"][picks[k]] for k in again])
+        scores = per_shape(model.classify, [images[k] for k in again], [outputs[k]["boxes"][picks[k]] for k in again])
     for k, probabilities in zip(again, scores):
         outputs[k]["class_scores"] = probabilities.float()
 

@@ -10,15 +10,17 @@ returns ``x2 = c1``, one pixel short, and a single-pixel mask gets an empty box)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import torch
 from torchvision.ops import masks_to_boxes as _tv_masks_to_boxes
 
 from .exceptions import ConfigError
 
-__all__ = ["collate", "masks_to_boxes"]
+__all__ = ["collate", "masks_to_boxes", "per_shape"]
+
+_T = TypeVar("_T")
 
 
 def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:
@@ -71,3 +73,37 @@ def collate(batch: Sequence[tuple[Any, dict[str, Any]]]) -> tuple[tuple[Any, ...
                 f"with 'boxes' and 'labels' (and 'masks' for Mask R-CNN), torchvision's detection contract."
             )
     return tuple(zip(*batch))  # type: ignore[return-value]
+
+
+def per_shape(
+    function: Callable[..., Sequence[_T]], images: Sequence[torch.Tensor], *per_image: Sequence[Any]
+) -> list[_T]:
+    """``function(images, *per_image)`` run once per group of images of one shape, results in input order.
+
+    torchvision's detection models pad every image of a batch to the batch's largest size
+    (rounded up to a multiple of 32), and the padding changes the features, the anchors and
+    so the answers near the image's borders: an image's answer would depend on the images
+    beside it. Images of one shape are padded alike whether alone or together, so running
+    each shape as its own batch gives every image the answer it gets alone.
+
+    Args:
+        function: Maps a list of images (and the matching items of each ``per_image``
+            sequence) to one result per image, e.g. an eval-mode detection model.
+        images: Tensors whose ``shape`` groups them.
+        per_image: Sequences as long as ``images`` (boxes, targets ...), split alongside.
+
+    Example:
+        >>> sizes = per_shape(lambda batch: [len(batch)] * len(batch), [torch.zeros(3, 4, 4), torch.zeros(3, 4, 6),
+        ...     torch.zeros(3, 4, 4)])
+        >>> sizes  # the two 4x4 images went together, the 4x6 one alone
+        [2, 1, 2]
+    """
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for k, image in enumerate(images):
+        groups.setdefault(tuple(image.shape), []).append(k)
+    results: list[Any] = [None] * len(images)
+    for members in groups.values():
+        outputs = function([images[k] for k in members], *([items[k] for k in members] for items in per_image))
+        for k, output in zip(members, outputs):
+            results[k] = output
+    return results

@@ -367,3 +367,21 @@ def test_an_unknown_answer_rule_is_refused_at_the_config_and_on_the_command_line
         InferenceConfig(answer_rule="best")
     assert main(["evaluate", "missing.pt", "--data", "nowhere", "--answer-rule", "best"]) == 2
     assert capsys.readouterr().err == f"isicseg evaluate: error: {message}\n"  # one line, before any file is read
+
+
+@pytest.mark.parametrize("tta, rule", [(False, "top"), (False, "central"), (True, "central")])
+def test_an_images_answer_does_not_depend_on_the_images_beside_it(tta, rule):
+    # torchvision pads a batch to its largest image: in one pass with a wider image, a small one's answer changed
+    torch.manual_seed(0)
+    model = build_mask_rcnn(3, backbone="resnet18_fpn", min_size=64, max_size=128, classifier="pooled").eval()
+    small, wide, twin = torch.rand(3, 64, 64), torch.rand(3, 64, 120), torch.rand(3, 64, 64)
+    with torch.no_grad():
+        alone = [detect(model, [image], tta=tta, answer_rule=rule)[0] for image in (wide, small, twin)]
+        together = detect(model, [wide, small, twin], tta=tta, answer_rule=rule)
+    assert len(alone[1]["scores"]) > 0
+    for one, other in zip(alone, together):
+        assert one.keys() == other.keys()
+        for key in one:
+            torch.testing.assert_close(
+                other[key], one[key], rtol=1e-4, atol=1e-4
+            )  # batched arithmetic differs a little

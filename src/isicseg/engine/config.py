@@ -62,7 +62,8 @@ class TrainerConfig:
             history) instead of raising :class:`~isicseg.exceptions.NonFiniteLossError`.
         out_dir: Run folder for ``config.json``, checkpoints and logs (``None``: write
             nothing).
-        eval_batch_size: Images per forward pass during validation.
+        eval_batch_size: Images per forward pass during validation, at most (images of
+            different sizes go through separate passes; see :func:`~isicseg.ops.per_shape`).
 
     Example:
         >>> config = TrainerConfig(epochs=20, batch_size=4)

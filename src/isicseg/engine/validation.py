@@ -31,6 +31,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torchvision.ops import box_iou
 
 from ..exceptions import ConfigError
+from ..ops import per_shape
 from . import distributed as dist
 
 __all__ = ["Evaluator", "DetectionEvaluator", "ValidationLoop", "register_default_evaluator"]
@@ -74,9 +75,10 @@ def _base_dataset(dataset: Any) -> Any:
 
 
 def _outputs(evaluator: Evaluator, model: torch.nn.Module, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
-    """The evaluator's ``predict(model, images)`` if it has one, else the model's own eval-mode outputs."""
+    """The evaluator's ``predict(model, images)`` if it has one, else the model's own eval-mode outputs
+    (one pass per image shape: see :func:`~isicseg.ops.per_shape`)."""
     predict = getattr(evaluator, "predict", None)
-    return predict(model, images) if callable(predict) else model(images)
+    return predict(model, images) if callable(predict) else per_shape(model, images)
 
 
 class DetectionEvaluator:

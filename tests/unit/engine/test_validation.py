@@ -73,6 +73,29 @@ def test_validation_reads_each_item_once_for_its_loss_and_its_answer():
     )  # batching does not change it
 
 
+class MixedSquares(Squares):
+    """Every other image is 64 x 86 (a wider frame around the same square): the batches mix sizes."""
+
+    def __getitem__(self, index: int):
+        image, target = super().__getitem__(index)
+        if index % 2:
+            image = torch.cat([image, torch.rand(3, 64, 22, generator=torch.Generator().manual_seed(index)) * 0.2], -1)
+            target["masks"] = torch.cat([target["masks"], torch.zeros(1, 64, 22, dtype=torch.uint8)], -1)
+        return image, target
+
+
+def test_validation_scores_do_not_depend_on_how_mixed_sizes_are_batched():
+    # torchvision pads a batch to its largest image, which changed the smaller images' answers
+    model = tiny_model()
+    scores = [
+        Trainer(TrainerConfig(epochs=1, **{**FAST, "eval_batch_size": size})).validate(model, MixedSquares(4))
+        for size in (1, 4)
+    ]
+    assert scores[0]["val_mask_iou"] > 0
+    for key in ("val_loss", "val_mask_iou", "val_box_iou"):
+        assert scores[1][key] == pytest.approx(scores[0][key], rel=1e-4, abs=1e-5), key
+
+
 def test_detection_evaluator_by_hand():
     square = torch.zeros(1, 1, 4, 4)
     square[0, 0, :2, :2] = 0.9
