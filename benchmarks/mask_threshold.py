@@ -8,10 +8,13 @@ image is in) as a recipe answers (``--tta``, ``--postprocess``, ``--answer-rule`
 the answering detection's mask probabilities, and scores each threshold of ``--thresholds``
 on the same probabilities: mean Jaccard (95% interval), thresholded Jaccard (the
 challenge's: a Jaccard under 0.65 counts 0), images under 0.5, and the paired difference
-against 0.5.
+against 0.5. With ``--against`` (the ``--out`` table of another checkpoint on the same
+images), the differences are against that model at 0.5 instead: "is this model better?".
 
     python benchmarks/mask_threshold.py runs/bench_real/recipe/last.pt                 # HAM10000, 800 images
     python benchmarks/mask_threshold.py CKPT --isic ROOT --split train --limit 200     # or an ISIC 2017 root
+    python benchmarks/mask_threshold.py A.pt --thresholds 0.5 --out a.csv && \
+        python benchmarks/mask_threshold.py B.pt --thresholds 0.5 --against a.csv       # B against A, paired
 """
 
 from __future__ import annotations
@@ -82,6 +85,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--postprocess", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--answer-rule", default="central")
+    parser.add_argument(
+        "--against", type=Path, help="--out table of another checkpoint on the same images: differences against it"
+    )
     args = parser.parse_args(argv)
     thresholds = sorted({*args.thresholds, 0.5})
     model, dataset, size, where = load_tuning_set(args)
@@ -92,8 +98,17 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         f"Mask thresholds of {args.checkpoint} on {where}, input {size} px (shorter side), "
         f"tta={args.tta}, postprocess={args.postprocess}, answer rule {args.answer_rule}:"
     )
-    result = summarize(table, thresholds)
-    return print_and_save(result, table, args.out)
+    if args.against is None:
+        return print_and_save(summarize(table, thresholds), table, args.out)
+    other = pd.read_csv(args.against)
+    if "index" not in other or list(other["index"]) != list(table["index"]) or "0.5" not in other:
+        raise SystemExit(
+            f"--against {args.against}: expected a per-image table of the same {len(table)} images with a 0.5 "
+            f"column (written by --out); got {len(other)} rows with columns {', '.join(map(str, other.columns))}."
+        )
+    table["against"] = other["0.5"].to_numpy(float)
+    print(f"Paired against {args.against} (the other model's masks cut at 0.5, same images):")
+    return print_and_save(summarize(table, [*thresholds, "against"], reference="against"), table, args.out)
 
 
 if __name__ == "__main__":

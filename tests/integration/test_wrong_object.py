@@ -81,6 +81,24 @@ def test_mask_threshold_scores_each_threshold_on_the_same_probabilities(path, tm
     assert "tta=True, postprocess=True, answer rule central" in capsys.readouterr().out
 
 
+def test_mask_threshold_compares_two_models_paired_on_the_same_images(path, tmp_path, capsys):
+    script = import_benchmark("mask_threshold")
+    common = [str(path), "--isic", str(MINI_ROOT), "--split", "train", "--thresholds", "0.5"]
+    first, other = tmp_path / "first.csv", tmp_path / "other.csv"
+    script.main([*common, "--no-tta", "--out", str(first)])  # a model that answers otherwise: no TTA
+    summary = script.main([*common, "--against", str(first), "--out", str(other)]).set_index("threshold")
+    a, b = pd.read_csv(first)["0.5"], pd.read_csv(other)["0.5"]
+    assert (a - b).abs().max() > 0  # the two answer differently, so the difference is not trivially 0
+    assert summary.loc[0.5, "minus against"].startswith(f"{(b - a).mean():+.3f}")
+    assert summary.loc["against", "mean jaccard"] == pytest.approx(a.mean())
+    assert "Paired against" in capsys.readouterr().out
+    with pytest.raises(
+        SystemExit,
+        match=r"--against .*first.csv: expected a per-image table of the same 2 images with a 0.5 column .*; got 4 rows",
+    ):
+        script.main([*common[:5], "--limit", "2", "--against", str(first)])
+
+
 @pytest.mark.parametrize("flips", ["h", "v", "hv"])
 def test_tta_views_maps_a_flipped_views_detection_back_onto_the_image(flips):
     script = import_benchmark("tta_views")
