@@ -27,6 +27,7 @@ from typing import Any, Literal
 from ._typed import check_types, from_dict, load_json, to_dict
 from .engine.config import TrainerConfig
 from .exceptions import ConfigError
+from .identity import check_mask_resolution
 from .inference import AnswerRule, InferenceConfig, check_mask_threshold
 
 __all__ = [
@@ -113,6 +114,9 @@ class ModelConfig:
             (a quarter of them positive at most), or ``None`` for the ``proposals`` level's
             (512 ``default``, 64 ``few``). Fewer make a step cheaper: the mask head runs on
             each positive RoI.
+        mask_resolution: Side of the mask head's output grid over each detection's box:
+            28 (torchvision's) or another even number up to 112 (56 draws large lesions'
+            outlines twice as finely; see :func:`~isicseg.build_mask_rcnn`).
     """
 
     backbone: str = "resnet50_fpn"
@@ -121,9 +125,11 @@ class ModelConfig:
     classifier: str | None = None
     proposals: Literal["default", "few"] = "default"
     rois_per_image: int | None = None
+    mask_resolution: int = 28
 
     def __post_init__(self) -> None:
         check_types(self)
+        check_mask_resolution(self.mask_resolution, "ModelConfig.mask_resolution")
         if self.rois_per_image is not None and self.rois_per_image < 4:
             raise ConfigError(
                 "ModelConfig.rois_per_image must be an int >= 4 (a quarter are positives) or None; got "

@@ -11,6 +11,22 @@ from .exceptions import ConfigError, WeightsError
 
 __all__ = ["ModelIdentity"]
 
+MASK_RESOLUTIONS = range(14, 113, 2)
+"""Sides of the mask head's output grid :func:`~isicseg.build_mask_rcnn` accepts (28 is torchvision's)."""
+
+
+def check_mask_resolution(value: Any, where: str = "mask_resolution") -> None:
+    """Refuse a mask grid side that is not an even int in 14..112.
+
+    Raises:
+        ConfigError: Naming ``where`` (the argument or setting), the value and the allowed ones.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value not in MASK_RESOLUTIONS:
+        raise ConfigError(
+            f"{where} must be an even int in {MASK_RESOLUTIONS.start}..{MASK_RESOLUTIONS.stop - 1} (the side of the "
+            f"mask head's output grid: 28 is torchvision's, 56 twice as fine); got {value!r}."
+        )
+
 
 @dataclass(frozen=True)
 class ModelIdentity:
@@ -35,6 +51,8 @@ class ModelIdentity:
         pretrained: Where the initial weights came from (``none``, ``coco``,
             ``backbone:imagenet``, or a file).
         options: Other keyword arguments of torchvision's ``MaskRCNN``.
+        mask_resolution: Side of the mask head's output grid (28, torchvision's, in files
+            written before the setting existed).
 
     Example:
         >>> identity = ModelIdentity(3, "resnet18_fpn", "gn", 5, (256,), 384, label_scheme="binary")
@@ -53,6 +71,7 @@ class ModelIdentity:
     label_scheme: str | None = None
     pretrained: str = "none"
     options: Mapping[str, Any] = field(default_factory=dict)
+    mask_resolution: int = 28
 
     @property
     def image_size(self) -> int:

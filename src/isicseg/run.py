@@ -58,6 +58,7 @@ def build_model(config: RunConfig, num_classes: int, *, label_scheme: str | None
         backbone=model.backbone,
         backbone_weights=model.backbone_weights,
         classifier=model.classifier,
+        mask_resolution=model.mask_resolution,
         min_size=size,
         max_size=round(size * 1.5),
         label_scheme=label_scheme,

@@ -57,6 +57,7 @@ def test_the_identity_is_stored_under_one_name_with_its_fields_own_names(model, 
         "label_scheme",
         "pretrained",
         "options",
+        "mask_resolution",
     }
     data = ISIC2017Dataset(synthetic_root, "train", image_size=64, subset=2)
     Trainer(TrainerConfig(epochs=1, batch_size=2, num_workers=0, out_dir=str(tmp_path))).fit(model, data)

@@ -38,6 +38,7 @@ CHANGED = {
     "classifier": "pooled",
     "proposals": "few",
     "rois_per_image": 32,
+    "mask_resolution": 56,
     "epochs": 5,
     "batch_size": 3,
     "optimizer": "adamw",

@@ -11,11 +11,12 @@ from typing import Any, Literal, NamedTuple
 import torch
 from torch import nn
 from torchvision.models.detection import FasterRCNN, MaskRCNN
+from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from ..checkpoint import Checkpoint, read_checkpoint
 from ..exceptions import ConfigError, WeightsError
-from ..identity import ModelIdentity
+from ..identity import ModelIdentity, check_mask_resolution
 from .backbones import BACKBONES, BackboneSpec, group_norm
 from .heads import HEADS, attach_classifier
 from .weights import load_coco_state_dict, load_torchvision_state_dict
@@ -70,6 +71,7 @@ def build_mask_rcnn(
     backbone_weights: str | Path | None = None,
     classifier: str | None = None,
     classifier_loss_weight: float = 1.0,
+    mask_resolution: int = 28,
     norm: Norm = "auto",
     trainable_layers: int | None = None,
     min_size: int | tuple[int, ...] = 800,
@@ -102,6 +104,9 @@ def build_mask_rcnn(
             model's category probabilities then come from it (see
             :mod:`isicseg.models.heads`). ``None`` keeps plain Mask R-CNN.
         classifier_loss_weight: Factor of the classifier's loss in the training loss.
+        mask_resolution: Side of the mask head's output grid, which is stretched over each
+            detection's box: torchvision's 28, or more (an even number up to 112) for finer
+            outlines of large lesions, at four times the mask head's work per doubling.
         norm: Normalisation in the backbone. ``"auto"`` picks ``"frozen_bn"`` (frozen
             BatchNorm, as torchvision) with COCO or ImageNet weights, the file's own kind
             with a local file, and ``"gn"`` (GroupNorm) without pretraining: plain
@@ -138,6 +143,7 @@ def build_mask_rcnn(
         ['boxes', 'labels', 'masks', 'scores']
     """
     _check_arguments(num_classes, min_size, max_size, norm, label_scheme, kwargs)
+    check_mask_resolution(mask_resolution)
     spec = BACKBONES.get(backbone)
     classifier = None if classifier == "none" else classifier
     if classifier is not None:
@@ -157,6 +163,7 @@ def build_mask_rcnn(
         scheme,
         weights.source,
         dict(kwargs),
+        mask_resolution,
     )
     return _assemble(spec, identity, weights, download)
 
@@ -296,6 +303,8 @@ def _assemble(spec: BackboneSpec, identity: ModelIdentity, weights: _Weights, do
         max_size=identity.max_size,
         **identity.options,
     )
+    if identity.mask_resolution != 28:
+        _set_mask_resolution(model, identity.mask_resolution)
     source = weights.source
     if weights.body_state is not None:
         _load_body(model, weights.body_state, source)
@@ -308,6 +317,23 @@ def _assemble(spec: BackboneSpec, identity: ModelIdentity, weights: _Weights, do
         _load_into(model, weights.state, source)
     model.identity = identity
     return model
+
+
+def _set_mask_resolution(model: nn.Module, resolution: int) -> None:
+    """Pool RoIs for the mask head at half ``resolution``: its transposed convolution doubles them."""
+    pool = getattr(getattr(model, "roi_heads", None), "mask_roi_pool", None)
+    if not isinstance(pool, MultiScaleRoIAlign):
+        raise ConfigError(
+            f"mask_resolution={resolution} needs a Mask R-CNN whose roi_heads.mask_roi_pool is torchvision's "
+            f"MultiScaleRoIAlign; this backbone's model has {type(pool).__name__}. Keep mask_resolution=28."
+        )
+    model.roi_heads.mask_roi_pool = MultiScaleRoIAlign(
+        pool.featmap_names,
+        resolution // 2,
+        pool.sampling_ratio,
+        canonical_scale=pool.canonical_scale,
+        canonical_level=pool.canonical_level,
+    )
 
 
 def _imagenet_body_state(
@@ -450,6 +476,7 @@ def load_model(path: str | Path | Checkpoint, **overrides: Any) -> MaskRCNN:
         identity.label_scheme,
         dict(identity.options),
     )
+    check_mask_resolution(identity.mask_resolution, f"mask_resolution in {path}")
     if identity.classifier is not None:
         HEADS.get(identity.classifier)
     return _assemble(spec, identity, _Weights(state, None, str(path), identity.norm), download=False)

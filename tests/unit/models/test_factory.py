@@ -96,6 +96,54 @@ def test_min_and_max_size_reach_the_model():
     assert model.transform.min_size == (64, 80) and model.transform.max_size == 120
 
 
+@pytest.mark.parametrize("resolution", [28, 56])
+def test_mask_resolution_sets_the_mask_heads_grid_in_training_and_eval_and_survives_a_checkpoint(resolution, tmp_path):
+    from isicseg import load_model
+
+    torch.manual_seed(0)
+    model = build_mask_rcnn(3, mask_resolution=resolution, **LIGHT)
+    grids = []
+    model.roi_heads.mask_predictor.register_forward_hook(lambda module, args, out: grids.append(out.shape[-2:]))
+    mask = torch.zeros(1, 64, 80, dtype=torch.uint8)
+    mask[0, 10:40, 20:60] = 1
+    target = {"boxes": torch.tensor([[20.0, 10.0, 60.0, 40.0]]), "labels": torch.tensor([2]), "masks": mask}
+    image = torch.rand(3, 64, 80)
+    model.train()
+    losses = model([image], [target])
+    assert torch.isfinite(losses["loss_mask"])  # the 64x80 target was projected onto the finer grid
+    model.eval()
+    with torch.no_grad():
+        (out,) = model([image])
+    assert grids == [(resolution, resolution)] * 2 and out["masks"].shape[-2:] == (64, 80)
+    path = tmp_path / "model.pt"
+    torch.save({"model": model.state_dict(), "identity": model.identity.to_dict()}, path)
+    loaded = load_model(path).eval()
+    assert loaded.identity.mask_resolution == resolution
+    with torch.no_grad():
+        torch.testing.assert_close(loaded([image])[0]["masks"], out["masks"])
+    old = model.identity.to_dict()
+    del old["mask_resolution"]  # a file written before the setting existed: torchvision's grid
+    torch.save({"model": model.state_dict(), "identity": old}, path)
+    assert load_model(path).roi_heads.mask_roi_pool.output_size == (14, 14)
+
+
+@pytest.mark.parametrize("bad", [27, 30.0, 8, 114, True, "56"])
+def test_a_mask_resolution_that_is_not_an_even_int_in_14_to_112_is_refused_with_the_allowed_range(bad, tmp_path):
+    from isicseg import load_model
+    from isicseg.config import ModelConfig
+
+    allowed = r"must be an even int in 14..112 \(the side of the mask head's output grid: 28 is torchvision's"
+    with pytest.raises(ConfigError, match=rf"^mask_resolution {allowed}.*; got {bad!r}\.$"):
+        build_mask_rcnn(3, mask_resolution=bad, **LIGHT)
+    with pytest.raises(ConfigError, match=r"^ModelConfig.mask_resolution "):
+        ModelConfig(mask_resolution=bad)
+    model = build_mask_rcnn(3, **LIGHT)
+    path = tmp_path / "model.pt"
+    torch.save({"model": model.state_dict(), "identity": {**model.identity.to_dict(), "mask_resolution": bad}}, path)
+    with pytest.raises(ConfigError, match=rf"^mask_resolution in {path} {allowed}"):
+        load_model(path)
+
+
 # --- weights -------------------------------------------------------------------------------
 
 
