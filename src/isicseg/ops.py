@@ -11,7 +11,7 @@ returns ``x2 = c1``, one pixel short, and a single-pixel mask gets an empty box)
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 from torchvision.ops import masks_to_boxes as _tv_masks_to_boxes
@@ -19,8 +19,6 @@ from torchvision.ops import masks_to_boxes as _tv_masks_to_boxes
 from .exceptions import ConfigError
 
 __all__ = ["collate", "masks_to_boxes", "per_shape"]
-
-_T = TypeVar("_T")
 
 
 def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:
@@ -76,8 +74,8 @@ def collate(batch: Sequence[tuple[Any, dict[str, Any]]]) -> tuple[tuple[Any, ...
 
 
 def per_shape(
-    function: Callable[..., Sequence[_T]], images: Sequence[torch.Tensor], *per_image: Sequence[Any]
-) -> list[_T]:
+    function: Callable[..., Sequence[Any]], images: Sequence[torch.Tensor], *per_image: Sequence[Any]
+) -> list[Any]:
     """``function(images, *per_image)`` run once per group of images of one shape, results in input order.
 
     torchvision's detection models pad every image of a batch to the batch's largest size
@@ -92,18 +90,32 @@ def per_shape(
         images: Tensors whose ``shape`` groups them.
         per_image: Sequences as long as ``images`` (boxes, targets ...), split alongside.
 
+    Raises:
+        ConfigError: If a ``per_image`` sequence is not as long as ``images``, or ``function``
+            does not give one result per image.
+
     Example:
         >>> sizes = per_shape(lambda batch: [len(batch)] * len(batch), [torch.zeros(3, 4, 4), torch.zeros(3, 4, 6),
         ...     torch.zeros(3, 4, 4)])
         >>> sizes  # the two 4x4 images went together, the 4x6 one alone
         [2, 1, 2]
     """
+    lengths = [len(items) for items in per_image]
+    if any(n != len(images) for n in lengths):
+        raise ConfigError(
+            f"per_shape: every per_image sequence needs one item per image ({len(images)}); got {lengths}."
+        )
     groups: dict[tuple[int, ...], list[int]] = {}
     for k, image in enumerate(images):
         groups.setdefault(tuple(image.shape), []).append(k)
     results: list[Any] = [None] * len(images)
     for members in groups.values():
         outputs = function([images[k] for k in members], *([items[k] for k in members] for items in per_image))
+        if len(outputs) != len(members):
+            raise ConfigError(
+                f"per_shape: the function gave {len(outputs)} results for a batch of {len(members)} images of shape "
+                f"{tuple(images[members[0]].shape)}; it must give one per image."
+            )
         for k, output in zip(members, outputs):
             results[k] = output
     return results

@@ -273,6 +273,27 @@ def test_user_backbone_through_registry():
         BACKBONES.unregister("my_backbone")
 
 
+def test_mask_resolution_is_refused_for_a_plugin_model_without_torchvisions_mask_pooling():
+    spec = BACKBONES.get("resnet18_fpn")
+
+    def build(*args, **kwargs):
+        model = spec.build(*args, **kwargs)
+        model.roi_heads.mask_roi_pool = nn.AdaptiveAvgPool2d(14)  # a plugin's own pooling
+        return model
+
+    BACKBONES.register("own_pooling", BackboneSpec(build, description="test"))
+    try:
+        assert build_mask_rcnn(3, backbone="own_pooling", min_size=64).identity.mask_resolution == 28
+        with pytest.raises(
+            ConfigError,
+            match=r"^mask_resolution=56 needs a Mask R-CNN whose roi_heads.mask_roi_pool is torchvision's "
+            r"MultiScaleRoIAlign; this backbone's model has AdaptiveAvgPool2d\. Keep mask_resolution=28\.$",
+        ):
+            build_mask_rcnn(3, backbone="own_pooling", min_size=64, mask_resolution=56)
+    finally:
+        BACKBONES.unregister("own_pooling")
+
+
 def test_weights_that_do_not_fit(tmp_path):
     state = build_mask_rcnn(3, **LIGHT).state_dict()
     wrong_shape = dict(state)
