@@ -148,11 +148,8 @@ def _flip_back(output: dict[str, torch.Tensor], width: int) -> dict[str, torch.T
 
 def _fuse(views: list[dict[str, torch.Tensor]], answer_rule: str = "top") -> dict[str, torch.Tensor]:
     """One detection: the mean of each view's answering detection (views without one are left out)."""
-    tops = [
-        {k: v[pick_detection(view, rule=answer_rule)] for k, v in view.items() if k != "class_scores"}
-        for view in views
-        if len(view["scores"])
-    ]
+    picks = [(view, pick_detection(view, rule=answer_rule)) for view in views]
+    tops = [{k: v[pick] for k, v in view.items() if k != "class_scores"} for view, pick in picks if pick is not None]
     fused: dict[str, torch.Tensor]
     if not tops:
         fused = {k: v for k, v in views[0].items() if k != "class_scores"}

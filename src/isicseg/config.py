@@ -27,7 +27,7 @@ from typing import Any, Literal
 from ._typed import check_types, from_dict, load_json, to_dict
 from .engine.config import TrainerConfig
 from .exceptions import ConfigError
-from .identity import check_mask_resolution
+from .identity import TORCHVISION_MASK_RESOLUTION, check_mask_resolution
 from .inference import AnswerRule, InferenceConfig, check_mask_threshold
 
 __all__ = [
@@ -125,7 +125,7 @@ class ModelConfig:
     classifier: str | None = None
     proposals: Literal["default", "few"] = "default"
     rois_per_image: int | None = None
-    mask_resolution: int = 28
+    mask_resolution: int = TORCHVISION_MASK_RESOLUTION
 
     def __post_init__(self) -> None:
         check_types(self)

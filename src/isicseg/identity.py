@@ -11,8 +11,10 @@ from .exceptions import ConfigError, WeightsError
 
 __all__ = ["ModelIdentity"]
 
+TORCHVISION_MASK_RESOLUTION = 28
+"""Side of the mask head's output grid in torchvision's Mask R-CNN (its RoIs pooled at 14x14)."""
 MASK_RESOLUTIONS = range(14, 113, 2)
-"""Sides of the mask head's output grid :func:`~isicseg.build_mask_rcnn` accepts (28 is torchvision's)."""
+"""Sides of the mask head's output grid :func:`~isicseg.build_mask_rcnn` accepts."""
 
 
 def check_mask_resolution(value: Any, where: str = "mask_resolution") -> None:
@@ -24,7 +26,8 @@ def check_mask_resolution(value: Any, where: str = "mask_resolution") -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value not in MASK_RESOLUTIONS:
         raise ConfigError(
             f"{where} must be an even int in {MASK_RESOLUTIONS.start}..{MASK_RESOLUTIONS.stop - 1} (the side of the "
-            f"mask head's output grid: 28 is torchvision's, 56 twice as fine); got {value!r}."
+            f"mask head's output grid: {TORCHVISION_MASK_RESOLUTION} is torchvision's, 56 twice as fine); "
+            f"got {value!r}."
         )
 
 
@@ -71,7 +74,7 @@ class ModelIdentity:
     label_scheme: str | None = None
     pretrained: str = "none"
     options: Mapping[str, Any] = field(default_factory=dict)
-    mask_resolution: int = 28
+    mask_resolution: int = TORCHVISION_MASK_RESOLUTION
 
     @property
     def image_size(self) -> int:

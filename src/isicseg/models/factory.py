@@ -16,7 +16,7 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 
 from ..checkpoint import Checkpoint, read_checkpoint
 from ..exceptions import ConfigError, WeightsError
-from ..identity import ModelIdentity, check_mask_resolution
+from ..identity import TORCHVISION_MASK_RESOLUTION, ModelIdentity, check_mask_resolution
 from .backbones import BACKBONES, BackboneSpec, group_norm
 from .heads import HEADS, attach_classifier
 from .weights import load_coco_state_dict, load_torchvision_state_dict
@@ -71,7 +71,7 @@ def build_mask_rcnn(
     backbone_weights: str | Path | None = None,
     classifier: str | None = None,
     classifier_loss_weight: float = 1.0,
-    mask_resolution: int = 28,
+    mask_resolution: int = TORCHVISION_MASK_RESOLUTION,
     norm: Norm = "auto",
     trainable_layers: int | None = None,
     min_size: int | tuple[int, ...] = 800,
@@ -303,7 +303,7 @@ def _assemble(spec: BackboneSpec, identity: ModelIdentity, weights: _Weights, do
         max_size=identity.max_size,
         **identity.options,
     )
-    if identity.mask_resolution != 28:
+    if identity.mask_resolution != TORCHVISION_MASK_RESOLUTION:
         _set_mask_resolution(model, identity.mask_resolution)
     source = weights.source
     if weights.body_state is not None:
@@ -325,7 +325,8 @@ def _set_mask_resolution(model: nn.Module, resolution: int) -> None:
     if not isinstance(pool, MultiScaleRoIAlign):
         raise ConfigError(
             f"mask_resolution={resolution} needs a Mask R-CNN whose roi_heads.mask_roi_pool is torchvision's "
-            f"MultiScaleRoIAlign; this backbone's model has {type(pool).__name__}. Keep mask_resolution=28."
+            f"MultiScaleRoIAlign; this backbone's model has {type(pool).__name__}. Keep mask_resolution="
+            f"{TORCHVISION_MASK_RESOLUTION}."
         )
     model.roi_heads.mask_roi_pool = MultiScaleRoIAlign(
         pool.featmap_names,
