@@ -5,6 +5,7 @@ torchrun --nproc_per_node 2 ddp_script.py DATA_ROOT WEIGHTS OUT_DIR
 
 import json
 import sys
+from pathlib import Path
 
 import torch
 
@@ -30,6 +31,16 @@ fit_trainer = Trainer(
     callbacks=[stopper],
 )
 history = fit_trainer.fit(model, train)
-result = {"rank": dist.rank(), "world_size": dist.world_size(), "metrics": metrics, "epochs_run": len(history)}
+files_after_fit = sorted(p.name for p in Path(f"{out}/run").iterdir())  # rank 0 writes them; every rank sees them
+result = {
+    "rank": dist.rank(),
+    "world_size": dist.world_size(),
+    "metrics": metrics,
+    "epochs_run": len(history),
+    "files_after_fit": files_after_fit,
+}
 with open(f"{out}/rank{dist.rank()}.json", "w") as handle:
     json.dump(result, handle)
+dist.shutdown_distributed()
+dist.shutdown_distributed()  # a second call is a no-op
+assert not dist.is_distributed() and dist.world_size() == 1

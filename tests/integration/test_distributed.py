@@ -52,15 +52,12 @@ def test_two_gloo_processes_match_one_process(synthetic_root, tmp_path):
                 continue
             other = result["metrics"][key]
             assert (math.isnan(value) and math.isnan(other)) or other == pytest.approx(value, rel=1e-5, abs=1e-6), key
-    # both ranks stopped at the same epoch (the stop decision is shared) and only rank 0 wrote files
+    # both ranks stopped at the same epoch (the stop decision is shared) and only rank 0 wrote files,
+    # which were complete when fit returned on either rank
     assert results[0]["epochs_run"] == results[1]["epochs_run"] == 2
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
-        "config.json",
-        "history.csv",
-        "history.json",
-        "last.pt",
-        "loss_curve.png",
-    ]
+    files = ["config.json", "history.csv", "history.json", "last.pt", "loss_curve.png"]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == files
+    assert [r["files_after_fit"] for r in results] == [files, files]
 
 
 @pytest.mark.parametrize("mode", ["skip", "raise"])

@@ -23,6 +23,7 @@ MODULES = [
     "isicseg.config",
     "isicseg.run",
     "isicseg.engine",
+    "isicseg.engine.distributed",
     "isicseg.callbacks",
     "isicseg.metrics",
     "isicseg.evaluation",

@@ -1,12 +1,14 @@
 """torch.distributed helpers: one code path for 1 process and for torchrun.
 
 Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) :func:`init_distributed`
-creates the process group (NCCL on GPUs, gloo on CPU). Everything else here works
-unchanged in a single process.
+creates the process group (NCCL on GPUs, gloo on CPU) and arranges for
+:func:`shutdown_distributed` to close it when the interpreter exits. Everything else here
+works unchanged in a single process.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 from typing import Any
 
@@ -15,6 +17,7 @@ import torch.distributed as dist
 
 __all__ = [
     "init_distributed",
+    "shutdown_distributed",
     "is_distributed",
     "rank",
     "world_size",
@@ -27,34 +30,53 @@ __all__ = [
 
 
 def is_distributed() -> bool:
+    """Whether a process group is open in this process."""
     return dist.is_available() and dist.is_initialized()
 
 
 def rank() -> int:
+    """This process's rank in the group (0 without one)."""
     return dist.get_rank() if is_distributed() else 0
 
 
 def world_size() -> int:
+    """How many processes are in the group (1 without one)."""
     return dist.get_world_size() if is_distributed() else 1
 
 
 def local_rank() -> int:
+    """This process's index on its machine (torchrun's ``LOCAL_RANK``; 0 when unset)."""
     return int(os.environ.get("LOCAL_RANK", 0))
 
 
 def is_main_process() -> bool:
+    """Whether this is rank 0, the process that writes files (true without a group)."""
     return rank() == 0
 
 
 def init_distributed(device: torch.device) -> bool:
     """Join the torchrun process group if the environment asks for one; return whether
-    training is distributed."""
+    training is distributed.
+
+    A group created here is closed by :func:`shutdown_distributed` at interpreter exit
+    (or earlier, by calling it). Left open, gloo's worker threads can abort the process
+    while Python shuts down ("terminate called without an active exception"), so a
+    finished run would end with SIGABRT and torchrun would report it as failed.
+    """
     if is_distributed():
         return True
     if int(os.environ.get("WORLD_SIZE", 1)) <= 1:
         return False
     dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    atexit.register(shutdown_distributed)
     return True
+
+
+def shutdown_distributed() -> None:
+    """Close the process group, if one is open (a no-op otherwise, so it is safe to
+    call twice). Runs by itself at exit after :func:`init_distributed` created a group."""
+    if is_distributed():
+        dist.destroy_process_group()
 
 
 def all_gather_objects(obj: Any) -> list[Any]:
@@ -76,5 +98,6 @@ def any_true(flag: bool, device: torch.device) -> bool:
 
 
 def barrier() -> None:
+    """Wait until every process gets here (nothing to wait for without a group)."""
     if is_distributed():
         dist.barrier()

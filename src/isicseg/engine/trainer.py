@@ -299,6 +299,9 @@ class Trainer(ValidationLoop):
     ) -> list[dict[str, Any]]:
         """Train ``model`` and return the history (one dict of metrics per epoch).
 
+        Under torchrun, ``fit`` returns on every process once rank 0 has written its
+        files (checkpoint, history, loss curve).
+
         Args:
             model: A torchvision detection model (e.g. from :func:`~isicseg.build_mask_rcnn`).
             train_data: Dataset yielding ``(image, target)`` pairs.
@@ -365,6 +368,7 @@ class Trainer(ValidationLoop):
                     self.save_checkpoint(self.out_dir / "last.pt")
                 self.epoch += 1
             self._call("on_fit_end")
+            dist.barrier()  # rank 0's files are complete wherever fit has returned
         except BaseException as error:
             self._call("on_exception", error)
             raise
