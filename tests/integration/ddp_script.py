@@ -38,6 +38,7 @@ result = {
     "metrics": metrics,
     "epochs_run": len(history),
     "files_after_fit": files_after_fit,
+    "wrapper_released": fit_trainer.model is model,  # DDP's reducer is not kept until interpreter exit
 }
 with open(f"{out}/rank{dist.rank()}.json", "w") as handle:
     json.dump(result, handle)

@@ -58,6 +58,7 @@ def test_two_gloo_processes_match_one_process(synthetic_root, tmp_path):
     files = ["config.json", "history.csv", "history.json", "last.pt", "loss_curve.png"]
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == files
     assert [r["files_after_fit"] for r in results] == [files, files]
+    assert [r["wrapper_released"] for r in results] == [True, True]
 
 
 @pytest.mark.parametrize("mode", ["skip", "raise"])

@@ -300,7 +300,8 @@ class Trainer(ValidationLoop):
         """Train ``model`` and return the history (one dict of metrics per epoch).
 
         Under torchrun, ``fit`` returns on every process once rank 0 has written its
-        files (checkpoint, history, loss curve).
+        files (checkpoint, history, loss curve), and ``trainer.model`` is the plain model
+        again (the ``DistributedDataParallel`` wrapper is let go).
 
         Args:
             model: A torchvision detection model (e.g. from :func:`~isicseg.build_mask_rcnn`).
@@ -374,6 +375,9 @@ class Trainer(ValidationLoop):
             raise
         finally:
             torch.set_num_threads(threads)
+            # let go of DistributedDataParallel's reducer now: kept until the interpreter shuts
+            # down, it can hold the process group's work past its closing and abort the process
+            self.model = self.unwrapped_model
         return self.history
 
     def _fit_collected(self) -> None:
