@@ -59,9 +59,8 @@ def init_distributed(device: torch.device) -> bool:
     training is distributed.
 
     A group created here is closed by :func:`shutdown_distributed` at interpreter exit
-    (or earlier, by calling it). Left open, gloo's worker threads can abort the process
-    while Python shuts down ("terminate called without an active exception"), so a
-    finished run would end with SIGABRT and torchrun would report it as failed.
+    (or earlier, by calling it), as torch asks of every program that opens one: the
+    group's threads are then stopped while Python is still whole, not during its shutdown.
     """
     if is_distributed():
         return True
