@@ -140,7 +140,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--batch-size", type=int, default=4, help="images a step (the CPU recipes' batch)")
     parser.add_argument("--lr", type=float, default=2e-4, help="AdamW learning rate (the CPU recipes')")
     parser.add_argument(
-        "--samples", type=int, default=4800, help="labelled lesions seen (the CPU recipes': 3 epochs of 1600)"
+        "--samples",
+        type=int,
+        default=4800,
+        help="labelled lesions seen (3 epochs of 1600, as the CPU recipes trained when this was measured)",
     )
     parser.add_argument("--ham-share", type=float, default=0.25)
     args = parser.parse_args(argv)
