@@ -103,9 +103,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from .config import resolve_recipe
     from .run import train_run
 
-    train_run(resume_config(args) if args.resume else run_config(args), runs_dir=args.out, resume=args.resume)
+    config = resume_config(args) if args.resume else run_config(args)
+    config_file = [resolve_recipe(args.config)] if args.config and not args.resume else []
+    train_run(config, runs_dir=args.out, resume=args.resume, inputs=config_file)
     return 0
 
 
@@ -180,6 +183,12 @@ def _write_demo_data(data: Path, counts: dict[str, int]) -> None:
     staging.rename(data)
 
 
+def _weight_file(args: argparse.Namespace) -> list[Path]:
+    """The weights argument as an input that outputs must stay apart from (a folder or a missing file is refused
+    when it is read)."""
+    return [args.weights] if Path(args.weights).is_file() else []
+
+
 def _load_for_inference(args: argparse.Namespace):
     from ._devices import resolve_device
     from .labels import get_label_scheme
@@ -219,7 +228,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         EVALUATE_OUTPUTS,
         overwrite=args.overwrite,
         command="evaluate",
-        inputs=[paths.images, paths.masks, paths.csv],
+        inputs=[paths.images, paths.masks, paths.csv, *_weight_file(args)],
     )
     model, scheme = _load_for_inference(args)  # everything is checked before any result is replaced
     size = args.image_size if args.image_size is not None else model.transform.min_size[-1]
@@ -239,12 +248,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     for line in skipped:
         print(f"Skipped {line}")
     out = Path(args.out)
-    check_output_folder(out, PREDICT_OUTPUTS, overwrite=args.overwrite, command="predict", inputs=files)
+    inputs = [*args.inputs, *files, *_weight_file(args)]
+    check_output_folder(out, PREDICT_OUTPUTS, overwrite=args.overwrite, command="predict", inputs=inputs)
     model, scheme = _load_for_inference(args)  # everything is checked before any result is replaced
     answers = predict(
         model, files, config=config, label_scheme=scheme, image_size=args.image_size
     )  # checks its arguments before the first image
-    with staged_output(out, PREDICT_OUTPUTS, overwrite=args.overwrite, command="predict", inputs=files) as staging:
+    with staged_output(out, PREDICT_OUTPUTS, overwrite=args.overwrite, command="predict", inputs=inputs) as staging:
         _write_predictions(staging, files, answers, scheme)
     print(f"Wrote masks/, overlays/ and predictions.csv for {len(files)} images to {out}")
     return 0

@@ -44,6 +44,7 @@ from torchvision.models.detection.roi_heads import paste_masks_in_image
 from ._version import __version__
 from .exceptions import ConfigError, WeightsError
 from .labels import CATEGORIES, get_label_scheme
+from .outputs import check_apart, created_file_mode, output_lock
 
 __all__ = ["EXPORT_FORMATS", "ONNX_OPSETS", "ExportGraph", "export_model", "read_export_metadata"]
 
@@ -280,6 +281,8 @@ def export_model(
         )
     out = Path(out)
     _check_out(out, overwrite)
+    if not isinstance(checkpoint, torch.nn.Module):
+        check_apart([checkpoint], replaced=[out], command="export")
     if format == "onnx":
         _onnx()  # a missing package is said before the model is read
     model, run_config, _ = _load(checkpoint)
@@ -287,20 +290,24 @@ def export_model(
     graph = ExportGraph(model).eval()
     size = example_size or (model.identity.image_size,) * 2
     example = torch.rand(3, *size, generator=torch.Generator().manual_seed(0))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
-    os.close(handle)
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # the tracer's notes on constants, all checked by the parity tests
-            if format == "onnx":
-                _write_onnx(graph, example, temporary, opset, metadata)
-            else:
-                traced = torch.jit.trace(graph, (example,), check_trace=False)
-                torch.jit.save(traced, temporary, _extra_files={f"{METADATA_KEY}.json": json.dumps(metadata)})
-        os.replace(temporary, out)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+    with output_lock(out.parent, "export", what="Exported file", name=f".{out.name}.isicseg.lock"):
+        _check_out(out, overwrite)  # as it is now that the file is ours
+        for stale in out.parent.glob(f".{out.name}.*.partial"):  # left by a killed export of this file
+            stale.unlink(missing_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
+        os.close(handle)
+        try:
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")  # the tracer's notes on constants, all checked by the parity tests
+                if format == "onnx":
+                    _write_onnx(graph, example, temporary, opset, metadata)
+                else:
+                    traced = torch.jit.trace(graph, (example,), check_trace=False)
+                    torch.jit.save(traced, temporary, _extra_files={f"{METADATA_KEY}.json": json.dumps(metadata)})
+            os.chmod(temporary, created_file_mode())  # as open() would make it, not mkstemp's 0600
+            os.replace(temporary, out)
+        finally:
+            Path(temporary).unlink(missing_ok=True)
     return out
 
 

@@ -14,10 +14,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
-import os
-import socket
+import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +26,19 @@ from .callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, Prog
 from .checkpoint import read_checkpoint
 from .config import RunConfig, flat_fields
 from .data import ISIC2017Dataset
-from .data.sources import MultiSourceDataset, data_root_kind, open_data_root
+from .data.sources import MultiSourceDataset, check_data_roots, data_root_kind, open_data_root
 from .engine import Trainer
 from .engine import distributed as dist
 from .evaluation import EvaluationResult, IsicEvaluator, evaluate, format_summary, metric_names
 from .exceptions import ConfigError
 from .logs import log_file, logger
 from .models import FEW_PROPOSALS, build_mask_rcnn
+from .outputs import LOCK_NAME, check_apart, output_lock
 from .transforms import get_transform
 
 __all__ = ["LOCK_NAME", "build_model", "run_lock", "train_run"]
+
+LOCK_NAME = LOCK_NAME  # the run folder's lock file (isicseg.outputs.LOCK_NAME)
 
 
 def build_model(config: RunConfig, num_classes: int, *, label_scheme: str | None = None) -> torch.nn.Module:
@@ -95,45 +97,23 @@ def _resumable(saved: RunConfig, asked: RunConfig, run_dir: Path) -> RunConfig:
     return saved.replace(**{k: b for k, (_, b) in changed.items()})
 
 
-LOCK_NAME = ".isicseg.lock"
-"""The file in a run folder that a training process holds a lock on (released when it exits, however it exits)."""
-
-
 @contextlib.contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
     """Hold the run folder for this process; a second process on the same folder is refused, naming the first.
 
-    The lock is an ``flock`` on ``<run_dir>/.isicseg.lock``: the operating system drops it
-    when the holder exits, also on ``kill -9``, so a crashed run never leaves a stale lock.
-    (Where ``fcntl`` does not exist, on Windows, no lock is taken.)
+    The lock is :func:`isicseg.outputs.output_lock` on ``<run_dir>/.isicseg.lock``: the
+    operating system drops it when the holder exits, also on ``kill -9``, so a crashed run
+    never leaves a stale lock.
     """
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
+    with output_lock(run_dir, "train", what="Run folder", advice="choose another --name"):
         yield
-        return
-    path = run_dir / LOCK_NAME
-    with path.open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise ConfigError(
-                f"Run folder {run_dir} is in use by {holder}; two trainings in one folder would overwrite each "
-                "other's files. "
-                f"Wait for it to finish, or choose another --name."
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(
-            f"isicseg train (pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')})\n"
-        )
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _run_inputs(config: RunConfig) -> list[Path]:
+    """The files and folders a run reads that the run folder must stay apart from: its data roots and weight files."""
+    model = config.model
+    weights = [w for w in (model.pretrained, model.backbone_weights) if w and w not in ("coco", "none", "imagenet")]
+    return [Path(p) for p in (config.data.root, *config.data.extra_roots, *weights) if p]
 
 
 def _with_extra_sources(train: ISIC2017Dataset, data, augment) -> MultiSourceDataset:
@@ -200,7 +180,12 @@ def _check_source_shares(config: RunConfig) -> None:
 
 
 def train_run(
-    config: RunConfig, *, runs_dir: str | Path = "runs", resume: bool = False, quiet: bool = False
+    config: RunConfig,
+    *,
+    runs_dir: str | Path = "runs",
+    resume: bool = False,
+    quiet: bool = False,
+    inputs: Sequence[str | Path] = (),
 ) -> tuple[Path, EvaluationResult | None]:
     """Train and evaluate as ``isicseg train`` does.
 
@@ -213,6 +198,8 @@ def train_run(
             most the settings named in ``isicseg.run.RESUMABLE`` changed (more ``epochs`` extend the run),
             e.g. ``RunConfig.from_file(run_dir / "config.json").replace(epochs=5)``.
         quiet: Print nothing but the final summary.
+        inputs: Further files the run was set up from (``isicseg train --config FILE``): like
+            the data roots and weight files, they must lie outside the run folder.
 
     Returns:
         The run folder and the evaluation of the best checkpoint (``None`` when there is
@@ -238,14 +225,28 @@ def train_run(
         raise ConfigError("A run needs a data root: pass --data ROOT (or data.root in the config file).")
     _check_monitor(config)
     _check_source_shares(config)
+    check_data_roots(config.data)
+    check_apart(
+        [*_run_inputs(config), *inputs],
+        replaced=[] if resume else [run_dir],
+        into=[run_dir] if resume else [],
+        command="train",
+        advice="choose another --out or --name",
+    )
     config = dataclasses.replace(config, name=name, trainer=dataclasses.replace(config.trainer, out_dir=str(run_dir)))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with run_lock(run_dir) if dist.is_main_process() else contextlib.nullcontext():
-        if not resume and (run_dir / "last.pt").exists():  # written by a run that took the lock first
-            raise ConfigError(
-                f"Run folder {run_dir} already holds a run; pass --resume to continue it or choose another --name."
-            )
-        return run_dir, _train_and_evaluate(config, run_dir, resume=resume, quiet=quiet)
+    created = not run_dir.exists()
+    try:
+        with run_lock(run_dir) if dist.is_main_process() else contextlib.nullcontext():
+            if not resume and (run_dir / "last.pt").exists():  # written by a run that took the lock first
+                raise ConfigError(
+                    f"Run folder {run_dir} already holds a run; pass --resume to continue it or choose another --name."
+                )
+            return run_dir, _train_and_evaluate(config, run_dir, resume=resume, quiet=quiet)
+    except BaseException:
+        left = [p.name for p in run_dir.iterdir()] if run_dir.is_dir() else None
+        if created and dist.is_main_process() and left in ([], [LOCK_NAME]):
+            shutil.rmtree(run_dir, ignore_errors=True)  # refused before anything was trained: leave no folder behind
+        raise
 
 
 def _train_and_evaluate(config: RunConfig, run_dir: Path, *, resume: bool, quiet: bool) -> EvaluationResult | None:

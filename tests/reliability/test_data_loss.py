@@ -99,7 +99,7 @@ def test_inputs_inside_a_folder_the_command_replaces_are_refused(earlier, weight
     before = snapshot(earlier)
     assert main(["predict", str(weights), str(masks / "photo.jpg"), "--out", str(earlier / "pr"), "--overwrite"]) == 2
     err = capsys.readouterr().err
-    assert f"Input {masks / 'photo.jpg'} lies inside {masks.resolve()}, which predict replaces with its results" in err
+    assert f"predict: output {masks} holds the input {masks / 'photo.jpg'}; predict would replace it." in err
     root = earlier / "pr" / "masks" / "data"
     shutil.copytree(MINI_ROOT, root)
     before = snapshot(earlier)
@@ -119,7 +119,7 @@ def test_inputs_inside_a_folder_the_command_replaces_are_refused(earlier, weight
         )
         == 2
     )
-    assert "which evaluate replaces with its results" in capsys.readouterr().err
+    assert f"evaluate: output {earlier / 'pr' / 'masks'} holds the input " in capsys.readouterr().err
     assert snapshot(earlier) == before
 
 

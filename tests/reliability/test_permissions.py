@@ -120,7 +120,9 @@ def test_read_only_output_folders_are_one_line_and_keep_what_is_there(shared_tmp
         "none",
     )
     assert finished.returncode == 2 and "Traceback" not in finished.stderr, finished.stderr[-2000:]
-    assert finished.stderr.startswith(f"isicseg train: error: Permission denied: {out / 'r'}.")
+    assert finished.stderr.startswith(
+        f"isicseg train: error: Cannot write into run folder {out / 'r'} (Permission denied); nothing was changed there."
+    )
     finished = _as_nobody("synth", str(out / "masks"), "--overwrite")
     assert finished.returncode == 2 and "Permission denied" in finished.stderr and "Traceback" not in finished.stderr
     assert snapshot(out) == before

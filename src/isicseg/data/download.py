@@ -53,6 +53,7 @@ from pathlib import Path, PurePosixPath
 from torchvision.datasets.utils import check_md5
 
 from ..exceptions import ConfigError, DatasetError, DownloadError
+from ..outputs import check_apart, output_lock
 from .layout import SPLITS, read_ground_truth, split_paths
 
 __all__ = [
@@ -735,14 +736,23 @@ class _Download:
         root = self.root
         if root.exists() and not root.is_dir():
             raise ConfigError(f"Data root {root} is a file; isicseg download fills a folder there. Choose a folder.")
+        if self.base and self.base.startswith("file://"):
+            mirror = Path(urllib.request.url2pathname(urllib.parse.urlparse(self.base).path))
+            check_apart(
+                [mirror / remote.name for remote in remotes if remote.is_zip],
+                replaced=[root / remote.target for remote in remotes if remote.is_zip],
+                command="download",
+                advice="keep the mirror's files outside the folders download fills, or choose another root",
+            )
         created = not root.exists()
         try:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise DownloadError(f"Cannot create the data root {root} ({error.strerror or error}).") from None
         try:
-            for remote in remotes:
-                self.get(remote)
+            with output_lock(root, "download", what="Data root", advice="choose another root"):
+                for remote in remotes:
+                    self.get(remote)
         except BaseException:
             if created and not any(root.iterdir()):
                 root.rmdir()  # made by this call and still empty: leave no trace

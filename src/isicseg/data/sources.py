@@ -28,7 +28,7 @@ from ..labels import LabelScheme
 from .ham10000 import find_ham10000_layout
 from .layout import SPLITS
 
-__all__ = ["MultiSourceDataset", "data_root_kind", "open_data_root"]
+__all__ = ["MultiSourceDataset", "check_data_roots", "data_root_kind", "open_data_root"]
 
 
 def data_root_kind(root: str | Path) -> Literal["isic2017", "ham10000"]:
@@ -56,6 +56,46 @@ def data_root_kind(root: str | Path) -> Literal["isic2017", "ham10000"]:
         "ISIC2018_Task3_Training_GroundTruth.csv); it holds "
         f"{', '.join(found) or 'nothing'}{' ...' if len(found) == 8 else ''}."
     )
+
+
+def check_data_roots(data: Any) -> None:
+    """Refuse a run's data roots before anything is written: the first must be ISIC 2017, none may repeat.
+
+    Args:
+        data: A :class:`~isicseg.config.DataConfig` (``root`` and ``extra_roots``).
+
+    Raises:
+        ConfigError: If ``root`` is HAM10000 (validation and evaluation read ISIC 2017 splits), or
+            a root is given twice (its images would train twice per epoch).
+        DatasetNotFoundError: If a root is neither kind.
+    """
+    roots = [Path(r) for r in (data.root, *data.extra_roots) if r]
+    kinds = [_kind_or_none(roots[0]), *(data_root_kind(root) for root in roots[1:])] if roots else []
+    if kinds and kinds[0] == "ham10000":
+        isic = [str(root) for root, kind in zip(roots, kinds) if kind == "isic2017"]
+        raise ConfigError(
+            f"The first --data (data.root) must be an ISIC 2017 root: validation, checkpoint selection and evaluation "
+            f"read its splits; {roots[0]} is HAM10000. Give the ISIC 2017 root first"
+            + (f" (--data {isic[0]} --data {roots[0]})." if isic else ", then the extra roots.")
+        )
+    seen: dict[Path, Path] = {}
+    for root in roots:
+        real = root.resolve()
+        if real in seen:
+            raise ConfigError(
+                f"Data root {root} is given twice (as {seen[real]} and {root}); its images would train twice per "
+                "epoch. Give each root once (source_shares weigh the sources)."
+            )
+        seen[real] = root
+
+
+def _kind_or_none(root: Path) -> str | None:
+    """:func:`data_root_kind`, or ``None`` where the root is neither (the dataset's own reader then says what is
+    missing)."""
+    try:
+        return data_root_kind(root)
+    except DatasetNotFoundError:
+        return None
 
 
 def open_data_root(root: str | Path, split: str, **options: Any) -> torch.utils.data.Dataset:
@@ -132,6 +172,7 @@ class MultiSourceDataset(torch.utils.data.ConcatDataset):
                     f"classifier_sources names {', '.join(map(repr, unknown))}, which is not a source; the sources "
                     f"are {', '.join(map(repr, named))}."
                 )
+        _check_disjoint(named)
         super().__init__(list(named.values()))
         self.names = list(named)
         self.label_scheme = next(iter(schemes.values()))
@@ -180,3 +221,27 @@ class MultiSourceDataset(torch.utils.data.ConcatDataset):
             "" if len(self.classifier_sources) == len(self.names) else f", classifier_sources={self.classifier_sources}"
         )
         return f"MultiSourceDataset({parts}, label_scheme={self.label_scheme.name!r}{classify})"
+
+
+def _check_disjoint(named: Mapping[str, Any]) -> None:
+    """Refuse one dataset given twice, or two sources that share images (they would train twice per epoch)."""
+    owners: dict[str, str] = {}
+    by_object: dict[int, str] = {}
+    for name, dataset in named.items():
+        if id(dataset) in by_object:
+            raise ConfigError(
+                f"Sources {by_object[id(dataset)]!r} and {name!r} are the same dataset; its images would train twice "
+                "per epoch. Give each dataset once (source_shares weigh the sources)."
+            )
+        by_object[id(dataset)] = name
+        ids = getattr(dataset, "image_ids", None)
+        if ids is None:
+            continue
+        shared = [(owners[i], i) for i in ids if i in owners]
+        if shared:
+            other, first = shared[0]
+            raise ConfigError(
+                f"Sources {other!r} and {name!r} share {len(shared)} image id(s) (e.g. {first}); those images would "
+                "train twice per epoch. Give each image to one source."
+            )
+        owners.update(dict.fromkeys(ids, name))

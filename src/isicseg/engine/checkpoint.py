@@ -21,6 +21,7 @@ import torch
 
 from .._integrity import DIGEST_KEY, weights_digest
 from ..exceptions import CheckpointError
+from ..outputs import created_file_mode
 
 __all__ = ["save_checkpoint", "rng_state", "set_rng_state"]
 
@@ -49,6 +50,7 @@ def save_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> Path:
                 torch.save(checkpoint, stream)
                 stream.flush()
                 os.fsync(stream.fileno())
+            os.chmod(temporary, created_file_mode())  # as open() would make it, not mkstemp's 0600
             os.replace(temporary, path)
     except BaseException as error:
         free = shutil.disk_usage(path.parent).free  # before the partial file goes: a full disk reads ~0 here
