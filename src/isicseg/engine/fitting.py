@@ -21,6 +21,10 @@ class ClosedFormFit(Protocol):
     every process under torchrun (rank order; one item in a single process) and hands the
     list to :meth:`fit_samples`, so that every process fits the same thing. The module
     itself never calls ``torch.distributed``.
+
+    Such a module collects only in passes that could carry gradients (train mode *and*
+    ``torch.is_grad_enabled()``): the Trainer's validation runs the model in train mode for
+    its loss, but under ``torch.no_grad()``, so no validation image reaches a fit or a gradient.
     """
 
     def collected_samples(self) -> Any:

@@ -298,7 +298,7 @@ class LesionCropClassifier(nn.Module):
         if self.trainable_blocks:
             return self.linear(embedding)
         embedding = embedding.detach()
-        if self.training and labels is not None:
+        if self.training and labels is not None and torch.is_grad_enabled():  # a training step, never validation
             keep = labels >= 0
             self._collected.append((embedding[keep].cpu(), labels[keep].cpu()))
         return (embedding - self.feature_mean) / self.feature_scale @ self.weight.T + self.bias
