@@ -64,6 +64,25 @@ def preprocess(path, shorter_side):
     return np.asarray(resized, dtype=np.float32).transpose(2, 0, 1) / 255, (image.height, image.width)
 
 
+def check_input(pixels, metadata):
+    """The graph's input contract, checked before the run: the graph itself does not check its input (a 0-255
+    image is answered without complaint, and a NaN image fails inside a Reshape node)."""
+    contract = metadata["input"]
+    if not isinstance(pixels, np.ndarray) or pixels.dtype != np.float32:
+        raise ValueError(
+            f"the image must be a float32 numpy array; got {type(pixels).__name__} {getattr(pixels, 'dtype', '')}"
+        )
+    if pixels.ndim != 3 or pixels.shape[0] != 3 or min(pixels.shape[1:]) < 1:
+        raise ValueError(f"the image must be (3, H, W) RGB (layout {contract['layout']}); got shape {pixels.shape}")
+    if not np.isfinite(pixels).all():
+        raise ValueError(f"the image holds {int((~np.isfinite(pixels)).sum())} NaN or infinite values")
+    low, high = contract["range"]
+    if pixels.min() < low or pixels.max() > high:
+        raise ValueError(
+            f"the image's values must lie in [{low}, {high}]; got [{pixels.min():g}, {pixels.max():g}] (divide 0-255 pixels by 255)"
+        )
+
+
 def answer(outputs, names, original_height_and_width, threshold=0.5):
     """The answer rule: top detection's mask at the original size, its box, the category probabilities."""
     out = dict(zip(names, outputs))
@@ -119,6 +138,13 @@ def clean_mask(mask):
 
 
 pixels, original_height_and_width = preprocess(image_path, metadata["input"]["input_shorter_side"])
+for wrong in (pixels * 255, np.full_like(pixels, np.nan)):  # what the graph would take without complaint, or crash on
+    try:
+        check_input(wrong, metadata)
+        raise AssertionError("check_input let a wrong image through")
+    except ValueError as error:
+        print(f"refused: {error}")
+check_input(pixels, metadata)
 outputs = session.run(None, {"image": pixels})
 mask, box, probabilities = answer(outputs, metadata["outputs"], original_height_and_width)
 cleaned = clean_mask(mask)

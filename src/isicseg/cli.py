@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import time
@@ -464,7 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Exit codes: 0 success, 1 a check found problems or an unexpected (internal) error,
     2 a usage, data or file error (one line on stderr, naming what is wrong), 130 Ctrl-C.
     """
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_negative_values_joined(sys.argv[1:] if argv is None else list(argv)))
     with _console_logging():
         try:
             return args.func(args)
@@ -488,6 +489,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 1
+
+
+_NEGATIVE = re.compile(r"^-\.?\d")
+
+
+def _negative_values_joined(argv: list[str]) -> list[str]:
+    """``--flag -0.5,1.5`` as ``--flag=-0.5,1.5``: argparse takes a value that starts with ``-`` and is not a plain
+    negative number for an option and says "expected one argument"; joined, the flag's own check names the value.
+    """
+    joined: list[str] = []
+    for token in argv:
+        if joined and joined[-1].startswith("--") and "=" not in joined[-1] and _NEGATIVE.match(token):
+            joined[-1] = f"{joined[-1]}={token}"
+        else:
+            joined.append(token)
+    return joined
 
 
 def _os_error(error: OSError) -> str:

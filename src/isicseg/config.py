@@ -326,6 +326,12 @@ def flat_fields() -> dict[str, str]:
 def _from_legacy(values: dict[str, Any], source: str | None) -> dict[str, Any]:
     trainer = {k: v for k, v in values.items() if k != "extra"}
     out: dict[str, Any] = {"trainer": trainer, "data": {}, "model": {}, "eval": {}}
+    extra = values.get("extra")
+    if extra is not None and not isinstance(extra, dict):
+        raise ConfigError(
+            f"'extra' in {source or 'the config'} must be an object of run settings ({', '.join(_LEGACY)}); got "
+            f"{type(extra).__name__} {extra!r}."
+        )
     for key, value in (values.get("extra") or {}).items():
         if key not in _LEGACY:
             raise ConfigError(

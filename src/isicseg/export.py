@@ -8,7 +8,10 @@ model*, which has a runnable onnxruntime example and a plain-numpy reference of 
 
 * **Before**: decode the image to RGB, resize it so that its shorter side is the model's
   ``input_shorter_side`` (bilinear), and pass it as ``float32`` ``(3, H, W)`` in ``[0, 1]``
-  (what :func:`isicseg.predict` does).
+  (what :func:`isicseg.predict` does). **The graph does not check this contract**: a 0-255
+  image is answered without complaint (wrongly) and a NaN image fails inside a ``Reshape``
+  node, so a consumer checks shape, dtype, finiteness and range first (the guide's
+  ``check_input`` does, from the file's metadata ``input``).
 * **The graph** returns ``boxes (N, 4)`` (x1, y1, x2, y2 in the input's pixels), ``labels (N,)``,
   ``scores (N,)`` sorted by score, ``masks (N, 1, H, W)`` (probabilities at the input's size)
   and, for a model with a classifier head, ``class_scores (C,)`` (probability of each label,

@@ -84,7 +84,8 @@ def test_round_trip_and_every_field_counts_in_equality(tmp_path):
     base.save(tmp_path / "config.json")
     assert RunConfig.from_file(tmp_path / "config.json") == base
     for name, value in CHANGED.items():
-        changed = base.replace(**{name: value})
+        needs = {"source_shares": (0.5, 0.5)} if name == "epoch_items" else {}  # epoch_items divides the shares
+        changed = base.replace(**{name: value}, **needs)
         assert changed != base, name
         changed.save(tmp_path / "c.json")
         assert RunConfig.from_file(tmp_path / "c.json") == changed, name

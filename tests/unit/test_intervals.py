@@ -69,5 +69,5 @@ def test_the_paired_comparison_finds_a_real_difference_and_not_a_fake_one():
 def test_bad_settings_are_refused():
     with pytest.raises(ConfigError, match=r"n_resamples must be an int >= 100; got 10"):
         bootstrap_interval(roc_auc, [0, 1], [0.1, 0.9], n_resamples=10)
-    with pytest.raises(ConfigError, match=r"confidence must be a float in \(0, 1\); got 95"):
+    with pytest.raises(ConfigError, match=r"confidence must be a number in \(0, 1\); got 95"):
         mean_interval([0.5], confidence=95)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import ConfigError
+from .._numbers import check_number
 from ._monitor import Mode, check_mode, improved, monitored
 from .base import Callback
 
@@ -36,10 +36,8 @@ class EarlyStopping(Callback):
         self, monitor: str = "val_loss", *, mode: Mode = "min", patience: int = 3, min_delta: float = 0.0
     ) -> None:
         check_mode(mode)
-        if patience < 1 or min_delta < 0:
-            raise ConfigError(
-                f"EarlyStopping needs patience >= 1 and min_delta >= 0; got patience={patience}, min_delta={min_delta}."
-            )
+        check_number(patience, "patience", low=1, integer=True, where="EarlyStopping: ")
+        check_number(min_delta, "min_delta", low=0, where="EarlyStopping: ")
         self.monitor, self.mode, self.patience, self.min_delta = monitor, mode, patience, min_delta
         self.best: float | None = None
         self.wait = 0

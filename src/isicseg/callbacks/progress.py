@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
+from .._numbers import check_number
 from ..logs import PROGRESS_SECONDS, Progress, console_if_unconfigured, logger
 from .base import Callback
 
@@ -36,6 +37,8 @@ class ProgressBar(Callback):
     """
 
     def __init__(self, enable: bool | None = None, log_every_n_steps: int | None = None) -> None:
+        if log_every_n_steps is not None:
+            check_number(log_every_n_steps, "log_every_n_steps", low=1, integer=True, where="ProgressBar: ")
         self.enable = enable
         self.log_every_n_steps = log_every_n_steps
         self._bar: Any = None

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..exceptions import ConfigError, DatasetError, DatasetNotFoundError, DataWarning
 from .ham10000 import find_ham10000_layout
 from .io import read_height_and_width, read_image, read_mask
-from .layout import SPLITS, scan_split, split_paths
+from .layout import SPLITS, check_root, scan_split, split_paths
 
 __all__ = ["CheckReport", "check_dataset"]
 
@@ -72,7 +72,7 @@ def check_dataset(root: str | Path, splits: Iterable[str] | None = None, *, deco
         raise ConfigError(
             f"splits must be a list of split names or None; got one string {splits!r} (pass [{splits!r}])."
         )
-    root = Path(root)
+    root = check_root(root)
     report = CheckReport(root)
     if not root.is_dir():
         report.errors.append(
@@ -146,6 +146,7 @@ def _check_ham10000(root: Path, report: CheckReport, decode_size: int) -> CheckR
             "HAM10000Dataset leaves them out."
         )
     report.counts["ham10000"] = _check_records(records, report, decode_size)
-    if not records and not problems and not left_out["no mask"]:
-        report.errors.append(f"The HAM10000 root {root} holds no image.")
+    if not records and not problems:
+        without = f" ({left_out['no mask']} images without a mask)" if left_out["no mask"] else ""
+        report.errors.append(f"The HAM10000 root {root} holds no image that can be trained on{without}.")
     return report

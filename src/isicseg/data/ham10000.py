@@ -147,7 +147,17 @@ def _metadata(root: Path, layout: str) -> pd.DataFrame:
         frame = pd.DataFrame(rows, columns=["image_id", "dx"])
         groups = root / TASK3_GROUPS
         if groups.is_file():
-            lesions = read_table(groups, ("image", "lesion_id")).set_index("image")["lesion_id"]
+            table = read_table(groups, ("image", "lesion_id"))
+            repeated = table["image"].duplicated(keep="first")
+            if repeated.any():
+                line = int(repeated.to_numpy().argmax()) + 2
+                image = table["image"][repeated].iloc[0]
+                first = int((table["image"] == image).to_numpy().argmax()) + 2
+                raise DatasetError(
+                    f"{groups}, line {line}: {image} is listed again (first on line {first}); each image belongs to "
+                    f"one lesion, so it must be listed once ({int(repeated.sum())} repeated rows in all)."
+                )
+            lesions = table.set_index("image")["lesion_id"]
             frame["lesion_id"] = frame["image_id"].map(lesions).fillna("")
         else:
             frame["lesion_id"] = ""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -58,6 +59,22 @@ def _check_split(split: str) -> str:
     return SPLITS[split]
 
 
+def check_root(root: Any) -> Path:
+    """``root`` as a Path, or ConfigError when it is not a path at all (e.g. the number 123).
+
+    Example:
+        >>> check_root(123)
+        Traceback (most recent call last):
+        ...
+        isicseg.exceptions.ConfigError: The data root must be a folder path (str or pathlib.Path); got int 123.
+    """
+    if isinstance(root, bytes) or not isinstance(root, (str, os.PathLike)):
+        raise ConfigError(
+            f"The data root must be a folder path (str or pathlib.Path); got {type(root).__name__} {root!r}."
+        )
+    return Path(root)
+
+
 def split_paths(root: str | Path, split: str) -> SplitPaths:
     """Paths of a split's image folder, mask folder and ground-truth CSV.
 
@@ -66,7 +83,7 @@ def split_paths(root: str | Path, split: str) -> SplitPaths:
         'ISIC-2017_Test_v2_Part3_GroundTruth.csv'
     """
     name = _check_split(split)
-    root = Path(root)
+    root = check_root(root)
     return SplitPaths(
         images=root / f"ISIC-2017_{name}_Data",
         masks=root / f"ISIC-2017_{name}_Part1_GroundTruth",

@@ -26,7 +26,7 @@ import torch
 from ..exceptions import ConfigError, DatasetNotFoundError
 from ..labels import LabelScheme
 from .ham10000 import find_ham10000_layout
-from .layout import SPLITS
+from .layout import SPLITS, check_root
 
 __all__ = ["MultiSourceDataset", "check_data_roots", "data_root_kind", "open_data_root"]
 
@@ -37,7 +37,7 @@ def data_root_kind(root: str | Path) -> Literal["isic2017", "ham10000"]:
     Raises:
         DatasetNotFoundError: When it is neither, naming what was found.
     """
-    root = Path(root)
+    root = check_root(root)
     if not root.is_dir():
         raise DatasetNotFoundError(
             f"Data root {root} {'is a file, not a folder' if root.exists() else 'does not exist'}."

@@ -64,20 +64,42 @@ def grouped_folds(groups: Sequence[Hashable], labels: Sequence[Hashable], *, k: 
 def grouped_holdout(
     groups: Sequence[Hashable], labels: Sequence[Hashable], *, fraction: float, seed: int = 0
 ) -> tuple[list[int], list[int]]:
-    """``(kept, held_out)`` item indices: about ``fraction`` of each label's groups are held out, whole.
+    """``(kept, held_out)`` item indices: ``fraction`` of the groups are held out, whole, stratified by label.
+
+    The number of groups held out is ``round(fraction x groups)``, at least 1 and at most all
+    but one, so neither side is ever empty; it is shared among the labels in proportion to
+    their groups (largest remainders), so a label with one group is not rounded away unnoticed.
+
+    Raises:
+        ConfigError: For a ``fraction`` outside (0, 1), or fewer than 2 groups (one lesion
+            cannot be on both sides).
 
     Example:
         >>> kept, held = grouped_holdout(["a", "a", "b", "c", "d", "e"], [1, 1, 0, 1, 0, 0], fraction=0.5)
         >>> sorted(kept + held), ({0, 1} <= set(kept)) or ({0, 1} <= set(held))
         ([0, 1, 2, 3, 4, 5], True)
+        >>> len(grouped_holdout(["a", "b"], ["x", "y"], fraction=0.5)[1])  # one label each: still one held out
+        1
     """
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
         raise ConfigError(f"fraction must be a number in (0, 1); got {fraction!r}.")
     _check_seed(seed)
+    by_label = sorted(_groups_by_label(groups, labels).items(), key=lambda item: str(item[0]))
+    total = sum(len(members) for _, members in by_label)
+    if total < 2:
+        raise ConfigError(
+            f"A hold-out needs at least 2 groups (lesions), one on each side; got {total}. Use all the data for "
+            "training, or add data."
+        )
+    target = min(total - 1, max(1, round(fraction * total)))
+    quotas = [fraction * len(members) * target / (fraction * total) for _, members in by_label]
+    counts = [int(q) for q in quotas]
+    by_remainder = sorted(range(len(quotas)), key=lambda i: (-(quotas[i] - counts[i]), i))
+    for i in by_remainder[: target - sum(counts)]:
+        counts[i] += 1
     rng = np.random.default_rng(seed)
     held_groups: set[Hashable] = set()
-    for _label, members in sorted(_groups_by_label(groups, labels).items(), key=lambda item: str(item[0])):
-        count = int(round(fraction * len(members)))
+    for (_label, members), count in zip(by_label, counts):
         held_groups.update(members[i] for i in rng.permutation(len(members))[:count])
     kept = [i for i, group in enumerate(groups) if group not in held_groups]
     held = [i for i, group in enumerate(groups) if group in held_groups]

@@ -122,6 +122,12 @@ class TrainerConfig:
             ),
             (self.epoch_items is None or self.epoch_items >= 1, "epoch_items", "an int >= 1 or None"),
             (
+                self.epoch_items is None or self.source_shares is not None,
+                "epoch_items",
+                "None without source_shares (it sets how many items the shares divide; without them an epoch is the "
+                "dataset once)",
+            ),
+            (
                 not (self.balanced_sampling and self.source_shares),
                 "balanced_sampling",
                 "False when source_shares are set (one sampling rule at a time)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._numbers import check_number
 from ..exceptions import ConfigError
 from .segmentation import ArrayLike, _numpy
 
@@ -125,8 +126,7 @@ def specificity_at_sensitivity(y_true: ArrayLike, scores: ArrayLike, *, sensitiv
         >>> specificity_at_sensitivity([0, 0, 1, 1], [0.1, 0.5, 0.4, 0.9], sensitivity=0.95)
         0.5
     """
-    if isinstance(sensitivity, bool) or not isinstance(sensitivity, (int, float)) or not 0 <= sensitivity <= 1:
-        raise ConfigError(f"sensitivity must be a number in [0, 1]; got {sensitivity!r}.")
+    sensitivity = check_number(sensitivity, "sensitivity", low=0, high=1)
     fpr, tpr, _ = roc_curve(y_true, scores)
     if np.isnan(fpr).any() or np.isnan(tpr).any():
         return float("nan")
@@ -140,7 +140,7 @@ def binary_classification_scores(y_true: ArrayLike, scores: ArrayLike, *, thresh
     Args:
         y_true: 1 where the image belongs to the category, else 0.
         scores: Probability of the category per image.
-        threshold: A case is called positive when its score is > ``threshold``.
+        threshold: A case is called positive when its score is > ``threshold``; in [0, 1].
 
     Returns:
         ``auc``, ``average_precision``, ``accuracy``, ``sensitivity``, ``specificity``,
@@ -152,6 +152,7 @@ def binary_classification_scores(y_true: ArrayLike, scores: ArrayLike, *, thresh
         >>> s["accuracy"], s["sensitivity"], s["specificity"], round(s["precision"], 3)
         (0.75, 1.0, 0.5, 0.667)
     """
+    threshold = check_number(threshold, "threshold", low=0, high=1)
     y, s = _binary_inputs(y_true, scores)
     called = s > threshold
     tp, fp = int((called & y).sum()), int((called & ~y).sum())

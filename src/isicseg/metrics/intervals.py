@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._numbers import check_number
 from ..exceptions import ConfigError
 from .classification import _binary_inputs, roc_auc
 from .segmentation import ArrayLike, _numpy
@@ -77,8 +78,7 @@ class AucComparison(NamedTuple):
 def _check(n_resamples: int, confidence: float) -> None:
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 100:
         raise ConfigError(f"n_resamples must be an int >= 100; got {n_resamples!r}.")
-    if isinstance(confidence, bool) or not isinstance(confidence, float) or not 0 < confidence < 1:
-        raise ConfigError(f"confidence must be a float in (0, 1); got {confidence!r}.")
+    check_number(confidence, "confidence", low=0, high=1, low_open=True, high_open=True)
 
 
 def _percentiles(values: np.ndarray, confidence: float) -> tuple[float, float]:

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._numbers import check_number
 from ..exceptions import ConfigError
 from ..registry import Registry
 
@@ -185,12 +186,13 @@ def thresholded_jaccard(pred: ArrayLike, target: ArrayLike, *, threshold: float 
     Args:
         pred: Predicted mask ``(H, W)``, or a stack ``(N, H, W)`` for one score per image.
         target: Ground-truth mask(s) of the same shape.
-        threshold: Smallest Jaccard index that is kept.
+        threshold: Smallest Jaccard index that is kept; in [0, 1].
 
     Example:
         >>> thresholded_jaccard([[1, 1, 1, 0]], [[1, 1, 1, 1]]), thresholded_jaccard([[1, 1, 0, 0]], [[1, 1, 1, 1]])
         (0.75, 0.0)
     """
+    threshold = check_number(threshold, "threshold", low=0, high=1)
     return _thresholded(*confusion_counts(pred, target), threshold=threshold)
 
 

@@ -14,6 +14,7 @@ from torchvision.models.detection import FasterRCNN, MaskRCNN
 from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops.misc import FrozenBatchNorm2d
 
+from .._numbers import check_number
 from ..checkpoint import Checkpoint, read_checkpoint
 from ..exceptions import ConfigError, WeightsError
 from ..identity import TORCHVISION_MASK_RESOLUTION, ModelIdentity, check_mask_resolution
@@ -46,6 +47,12 @@ def _init_options(*classes: type) -> frozenset[str]:
 
 # what torchvision's MaskRCNN accepts (FasterRCNN passes the last two on to its transform)
 _MASK_RCNN_OPTIONS = _init_options(MaskRCNN, FasterRCNN) | {"size_divisible", "fixed_size"}
+# its numeric options and their ranges: counts are ints >= 1, thresholds and fractions lie in [0, 1]
+_COUNT_OPTIONS = frozenset(
+    n for n in _MASK_RCNN_OPTIONS if n.endswith(("_top_n_train", "_top_n_test", "_per_image", "_per_img"))
+)
+_FRACTION_OPTIONS = frozenset(n for n in _MASK_RCNN_OPTIONS if n.endswith(("_thresh", "_fraction")))
+_COUNT_OPTIONS |= {"size_divisible"}
 
 
 def _norm_layers(norm: str) -> tuple[Any, Any]:
@@ -143,6 +150,7 @@ def build_mask_rcnn(
         ['boxes', 'labels', 'masks', 'scores']
     """
     _check_arguments(num_classes, min_size, max_size, norm, label_scheme, kwargs)
+    check_number(classifier_loss_weight, "classifier_loss_weight", low=0, where="build_mask_rcnn: ")
     check_mask_resolution(mask_resolution)
     spec = BACKBONES.get(backbone)
     classifier = None if classifier == "none" else classifier
@@ -208,6 +216,11 @@ def _check_arguments(
             f"Unknown keyword arguments to build_mask_rcnn: {said}. It passes on torchvision MaskRCNN's options: "
             f"{', '.join(sorted(_MASK_RCNN_OPTIONS))}."
         )
+    for name, value in kwargs.items():
+        if name in _COUNT_OPTIONS:
+            check_number(value, name, low=1, integer=True, where="build_mask_rcnn: ")
+        elif name in _FRACTION_OPTIONS:
+            check_number(value, name, low=0, high=1, where="build_mask_rcnn: ")
     if norm not in ("auto", "frozen_bn", "bn", "gn"):
         raise ConfigError(f"norm must be one of 'auto', 'frozen_bn', 'bn', 'gn'; got {norm!r}.")
     if label_scheme is not None:

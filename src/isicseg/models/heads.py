@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models.detection import MaskRCNN
 
+from .._numbers import check_number
 from ..exceptions import ConfigError
 from ..registry import Registry
 
@@ -292,6 +293,7 @@ def attach_classifier(model: MaskRCNN, head: str, *, loss_weight: float = 1.0) -
         >>> model([torch.rand(3, 64, 64)])[0]["class_scores"].shape
         torch.Size([3])
     """
+    check_number(loss_weight, "loss_weight", low=0, where="attach_classifier: ")
     num_classes = model.roi_heads.box_predictor.cls_score.out_features
     classifier = _check_head(head, HEADS.get(head)(_deepest_channels(model), num_classes))
     model.__class__ = LesionMaskRCNN

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from isicseg.data import check_dataset
 from isicseg.data.ham10000 import HAM10000Dataset, default_diagnosis_map
@@ -181,3 +183,32 @@ def test_group_split_arguments_are_checked():
 def test_a_diagnosis_map_that_is_not_a_mapping_is_refused(ham):
     with pytest.raises(ConfigError, match=r"diagnosis_map must map HAM10000 dx codes to a diagnosis or None; got list"):
         HAM10000Dataset(ham, diagnosis_map=["mel"])
+
+
+def test_a_holdout_holds_what_was_asked_within_one_lesion_and_is_never_empty(ham):
+    # per-diagnosis rounding once held out 0 of 19 images at val_fraction=0.5 (each diagnosis had one lesion)
+    for fraction in (0.05, 0.2, 0.5, 0.95):
+        train = HAM10000Dataset(ham, "train", val_fraction=fraction)
+        val = HAM10000Dataset(ham, "validation", val_fraction=fraction)
+        lesions = len(set(train.lesion_ids) | set(val.lesion_ids))
+        asked = min(lesions - 1, max(1, round(fraction * lesions)))
+        assert len(set(val.lesion_ids)) == asked and len(train) and len(val), fraction
+    with pytest.raises(ConfigError, match=r"A hold-out needs at least 2 groups \(lesions\), one on each side; got 1"):
+        grouped_holdout(["a", "a"], [0, 0], fraction=0.5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 12), st.integers(0, 3)), min_size=2, max_size=40),
+    st.floats(0.01, 0.99),
+    st.integers(0, 9),
+)
+def test_grouped_holdout_sizes(items, fraction, seed):
+    groups, labels = [f"g{g}" for g, _ in items], [label for _, label in items]
+    total = len(set(groups))
+    if total < 2:
+        return
+    kept, held = grouped_holdout(groups, labels, fraction=fraction, seed=seed)
+    held_groups = {groups[i] for i in held}
+    assert sorted(kept + held) == list(range(len(groups))) and not held_groups & {groups[i] for i in kept}
+    assert len(held_groups) == min(total - 1, max(1, round(fraction * total)))

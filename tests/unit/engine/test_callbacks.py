@@ -32,7 +32,7 @@ def test_callbacks_by_name():
     ("make", "match"),
     [
         (lambda: EarlyStopping(mode="up"), "mode must be 'min' or 'max'; got 'up'"),
-        (lambda: EarlyStopping(patience=0), "EarlyStopping needs patience >= 1 and min_delta >= 0; got patience=0"),
+        (lambda: EarlyStopping(patience=0), "EarlyStopping: patience must be an int >= 1; got 0"),
         (lambda: ModelCheckpoint(mode="best"), "mode must be 'min' or 'max'; got 'best'"),
     ],
 )
