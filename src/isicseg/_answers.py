@@ -17,6 +17,7 @@ from scipy import ndimage
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as TF
 
+from ._numbers import check_number
 from .exceptions import ConfigError
 from .labels import CATEGORIES, LabelScheme, get_label_scheme
 
@@ -78,7 +79,9 @@ def category_probability(
 
 
 def upsample_mask(probabilities: torch.Tensor, size: tuple[int, int], threshold: float = 0.5) -> np.ndarray:
-    """Bilinear resize of a ``(H, W)`` probability mask to ``size = (height, width)``, then ``> threshold``."""
+    """Bilinear resize of a ``(H, W)`` probability mask to ``size = (height, width)``, then ``> threshold``
+    (in [0, 1])."""
+    check_number(threshold, "threshold", low=0, high=1)
     if tuple(probabilities.shape[-2:]) != tuple(size):
         probabilities = F.interpolate(
             probabilities[None, None].float(), size=size, mode="bilinear", align_corners=False

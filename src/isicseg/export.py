@@ -44,6 +44,7 @@ from torch import Tensor
 from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.roi_heads import paste_masks_in_image
 
+from ._numbers import check_number
 from ._version import __version__
 from .exceptions import ConfigError, WeightsError
 from .labels import CATEGORIES, get_label_scheme
@@ -282,6 +283,11 @@ def export_model(
             f"export: ONNX opset {opset!r} is not supported; choose one of {ONNX_OPSETS[0]}..{ONNX_OPSETS[-1]} "
             f"(default {DEFAULT_OPSET})."
         )
+    if example_size is not None:
+        if not isinstance(example_size, (tuple, list)) or len(example_size) != 2:
+            raise ConfigError(f"export: example_size must be (height, width); got {example_size!r}.")
+        for side in example_size:
+            check_number(side, "example_size's sides", low=16, high=4096, integer=True, where="export: ")
     out = Path(out)
     _check_out(out, overwrite)
     if not isinstance(checkpoint, torch.nn.Module):

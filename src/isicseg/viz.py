@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from PIL import Image
 
+from ._numbers import check_number
 from .metrics import roc_auc, roc_curve
 
 __all__ = [
@@ -53,7 +54,8 @@ def _save(fig: Figure, path: str | Path) -> Path:
 
 
 def plot_jaccard_boxplot(jaccard: Sequence[float], path: str | Path, *, threshold: float = 0.65) -> Path:
-    """Box plot of per-image Jaccard indices, with the 0.65 threshold line."""
+    """Box plot of per-image Jaccard indices, with the 0.65 threshold line (``threshold`` in [0, 1])."""
+    check_number(threshold, "threshold", low=0, high=1)
     fig = _figure(figsize=(4, 4))
     ax = fig.subplots()
     ax.boxplot([np.asarray(jaccard, float)], showmeans=True)

@@ -8,8 +8,10 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
-from isicseg import ISIC2017Dataset, TrainerConfig, build_mask_rcnn
+from isicseg import ISIC2017Dataset, TrainerConfig, build_mask_rcnn, export_model
+from isicseg._answers import upsample_mask
 from isicseg.callbacks import EarlyStopping, ProgressBar
 from isicseg.cli import main
 from isicseg.config import RunConfig
@@ -23,6 +25,7 @@ from isicseg.metrics import (
     thresholded_jaccard,
 )
 from isicseg.metrics.intervals import mean_interval
+from isicseg.models.lesion_crop import LesionCropClassifier
 
 from ..conftest import MINI_ROOT
 from ..ham_layout import write_ham
@@ -155,3 +158,27 @@ def test_a_split_never_comes_out_empty_on_a_small_root(tmp_path):
     train = HAM10000Dataset(ham, "train", val_fraction=0.5)
     assert len(val) and len(train) and not set(val.lesion_ids) & set(train.lesion_ids)
     shutil.rmtree(ham)
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (
+            lambda: check_dataset(MINI_ROOT, decode_size=-1),
+            r"check_dataset: decode_size must be an int in \[16, 4096\]",
+        ),
+        (lambda: LesionCropClassifier(0, 3, margin=-1.0), r"LesionCropClassifier: margin must be a number in \[0, 2\]"),
+        (lambda: LesionCropClassifier(0, 3, jitter=float("nan")), r"jitter must be a number in \[0, 1\]; got nan"),
+        (lambda: LesionCropClassifier(0, 3, crop_size=0), r"crop_size must be an int in \[8, 1024\]; got 0"),
+        (lambda: LesionCropClassifier(0, 3, l2=-1.0), r"l2 must be a number >= 0; got -1.0"),
+        (lambda: LesionCropClassifier(0, 3, max_samples=0), r"max_samples must be an int >= 1; got 0"),
+        (lambda: upsample_mask(torch.rand(4, 4), (8, 8), threshold=2.0), r"threshold must be a number in \[0, 1\]"),
+        (
+            lambda: export_model(build_mask_rcnn(3, **TINY, label_scheme="binary"), "x.pt", example_size=(0, 3)),
+            r"export: example_size's sides must be an int in \[16, 4096\]; got 0",
+        ),
+    ],
+)
+def test_other_public_numbers_are_checked(call, match):
+    with pytest.raises(ConfigError, match=match):
+        call()

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._numbers import check_number
 from ..exceptions import ConfigError, DatasetError, DatasetNotFoundError, DataWarning
 from .ham10000 import find_ham10000_layout
 from .io import read_height_and_width, read_image, read_mask
@@ -60,7 +61,7 @@ def check_dataset(root: str | Path, splits: Iterable[str] | None = None, *, deco
         root: The data root.
         splits: Splits to check; by default those whose image folder exists. A split
             named here but absent is an error.
-        decode_size: Shorter side at which images are decoded while checking.
+        decode_size: Shorter side at which images are decoded while checking (16-4096).
 
     Example:
         >>> from isicseg.data.synthetic import write_synthetic_isic
@@ -72,6 +73,7 @@ def check_dataset(root: str | Path, splits: Iterable[str] | None = None, *, deco
         raise ConfigError(
             f"splits must be a list of split names or None; got one string {splits!r} (pass [{splits!r}])."
         )
+    check_number(decode_size, "decode_size", low=16, high=4096, integer=True, where="check_dataset: ")
     root = check_root(root)
     report = CheckReport(root)
     if not root.is_dir():

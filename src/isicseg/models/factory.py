@@ -110,7 +110,7 @@ def build_mask_rcnn(
             ``"pooled"``), trained jointly; the
             model's category probabilities then come from it (see
             :mod:`isicseg.models.heads`). ``None`` keeps plain Mask R-CNN.
-        classifier_loss_weight: Factor of the classifier's loss in the training loss.
+        classifier_loss_weight: Factor of the classifier's loss in the training loss (finite, >= 0).
         mask_resolution: Side of the mask head's output grid, which is stretched over each
             detection's box: torchvision's 28, or more (an even number up to 112) for finer
             outlines of large lesions, at four times the mask head's work per doubling.
@@ -128,7 +128,9 @@ def build_mask_rcnn(
             recorded in the model's identity so that its answers can be read without guessing.
         download: Allow downloading COCO weights when they are not cached.
         **kwargs: Passed on to :class:`~torchvision.models.detection.MaskRCNN` (e.g.
-            ``box_detections_per_img``).
+            ``box_detections_per_img``). Its counts (``*_top_n_*``, ``*_per_image``,
+            ``box_detections_per_img``, ``size_divisible``) must be ints >= 1, its thresholds and
+            fractions (``*_thresh``, ``*_fraction``) numbers in [0, 1].
 
     Returns:
         The model, with ``model.identity`` (a :class:`~isicseg.models.ModelIdentity`) saying

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from torchvision.models import MobileNet_V2_Weights, mobilenet_v2
 from torchvision.ops import FrozenBatchNorm2d, roi_align
 
+from .._numbers import check_number
 from ..exceptions import ConfigError
 from .heads import HEADS
 from .weights import load_torchvision_state_dict
@@ -119,13 +120,13 @@ class LesionCropClassifier(nn.Module):
         in_channels: Unused (the head has its own feature extractor); part of the
             :data:`HEADS` factory signature.
         num_classes: Classes **including the background**; the head predicts the others.
-        crop_size: Side of the resampled crop and whole-image view.
-        margin: Margin added around the box on each side, as a fraction of its size.
+        crop_size: Side of the resampled crop and whole-image view (8-1024 pixels).
+        margin: Margin added around the box on each side, as a fraction of its size (0-2).
         jitter: In training, each box side moves by up to this fraction of the box size
-            (the eval boxes are detections, not ground truth).
-        l2: Penalty of the logistic regression (chosen by cross-validation on training images).
-        max_samples: Most feature rows kept for the fit (the newest are kept).
-        color_power: ``p`` of the shades-of-grey colour constancy (0: off). Saved with
+            (the eval boxes are detections, not ground truth); 0-1.
+        l2: Penalty of the logistic regression, >= 0 (chosen by cross-validation on training images).
+        max_samples: Most feature rows kept for the fit (the newest are kept); >= 1.
+        color_power: ``p`` of the shades-of-grey colour constancy (0: off; at most 64). Saved with
             the model (a buffer), so a checkpoint is read the way it was fitted.
         views: Dihedral views averaged in eval mode, the first ``views`` of: itself, its
             mirror image, then both turned by one, two and three quarter turns (1: none; 8: all).
@@ -156,6 +157,13 @@ class LesionCropClassifier(nn.Module):
     ) -> None:
         super().__init__()
         del in_channels
+        where = "LesionCropClassifier: "
+        check_number(crop_size, "crop_size", low=8, high=1024, integer=True, where=where)
+        check_number(margin, "margin", low=0, high=2, where=where)
+        check_number(jitter, "jitter", low=0, high=1, where=where)
+        check_number(l2, "l2", low=0, where=where)
+        check_number(max_samples, "max_samples", low=1, integer=True, where=where)
+        check_number(color_power, "color_power", low=0, high=64, where=where)
         if views not in _VIEWS:
             raise ConfigError(
                 f"LesionCropClassifier views must be one of {', '.join(map(str, _VIEWS))}; got {views!r}."
