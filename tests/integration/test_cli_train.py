@@ -13,7 +13,6 @@ from isicseg.config import RunConfig
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 RUN_FILES = [
-    ".isicseg.lock",
     "best.pt",
     "config.json",
     "evaluation",
