@@ -312,4 +312,5 @@ def list_heads() -> list[str]:
     return HEADS.names()
 
 
+from . import classifier as _classifier  # noqa: E402, F401  (registers "lesion_classifier" in HEADS)
 from .lesion_crop import LesionCropClassifier, fit_logistic  # noqa: E402  (registers "lesion_crop" in HEADS)
