@@ -40,11 +40,10 @@ from isicseg import ISIC2017Dataset, Trainer, TrainerConfig  # noqa: E402
 from isicseg.metrics import roc_auc  # noqa: E402
 from isicseg.metrics.intervals import bootstrap_interval, compare_auc  # noqa: E402
 from isicseg.models.classifier import (  # noqa: E402
-    ClassifierTask,
     LesionClassifier,
-    LesionCropDataset,
     predict_proba,
 )
+from isicseg.models.classifier_training import ClassifierTask, LesionCropDataset  # noqa: E402
 from isicseg.models.heads import HEADS  # noqa: E402
 
 CLASSES = ("nevus", "seborrheic_keratosis", "melanoma")  # three_class's foreground labels 1, 2, 3, in order

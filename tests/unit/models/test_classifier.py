@@ -13,14 +13,12 @@ from isicseg.exceptions import ConfigError, UnknownNameError
 from isicseg.metrics import roc_auc
 from isicseg.models import FEW_PROPOSALS
 from isicseg.models.classifier import (
-    ClassificationEvaluator,
-    ClassifierTask,
     LesionClassifier,
-    LesionCropDataset,
     TrainedLesionHead,
     lesion_views,
     predict_proba,
 )
+from isicseg.models.classifier_training import ClassificationEvaluator, ClassifierTask, LesionCropDataset
 
 from ...helpers import SHARED
 

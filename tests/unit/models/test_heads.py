@@ -29,7 +29,8 @@ def lesion(colour: float, label: int) -> tuple[torch.Tensor, dict]:
 def test_head_is_registered_and_unknown_names_list_it():
     assert "pooled" in list_heads()
     with pytest.raises(
-        UnknownNameError, match=r"Unknown head .pool.. Available: lesion_crop, lesion_crop_tuned, pooled"
+        UnknownNameError,
+        match=r"Unknown head .pool.. Available: lesion_classifier, lesion_crop, lesion_crop_tuned, pooled",
     ):
         build_mask_rcnn(3, classifier="pool", **SMALL)
 
